@@ -1,0 +1,111 @@
+"""The joint set, its bones and the equirectangular coordinate conventions.
+
+Keypoints live in normalised equirectangular coordinates:
+``u = azimuth / 360deg`` in [0, 1) and wrapping at 1 (u = 0.5 is the camera's
+forward axis, u grows to the right of the image), ``v = polar angle / 180deg``
+in [0, 1] (0 straight up, 0.5 the horizon). A pose is an array ``(..., J, 2)``
+of (u, v), a keypoint set ``(..., J, 3)`` adds a confidence in [0, 1].
+
+Distances between keypoints of one person are measured on the sphere's local
+tangent plane (radians), so bone lengths do not change when a person sits
+near the seam or near a pole.
+"""
+import numpy as np
+
+JOINT_NAMES = (
+    'nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear',
+    'left_shoulder', 'right_shoulder', 'left_elbow', 'right_elbow',
+    'left_wrist', 'right_wrist', 'left_hip', 'right_hip',
+)
+NUM_JOINTS = len(JOINT_NAMES)
+JOINT = {name: i for i, name in enumerate(JOINT_NAMES)}
+# Index of each joint in MediaPipe's 33-landmark pose topology.
+MEDIAPIPE_INDEX = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24)
+# Rigid bones as a forest: the head (rooted at the nose) and the upper body
+# (rooted at the left shoulder); the neck is not rigid in the image, so the two
+# trees are not linked. Every parent precedes its children.
+PARENTS = (-1, 0, 0, 1, 2, -1, 5, 5, 6, 7, 8, 5, 6)
+BONES = tuple((PARENTS[j], j) for j in range(NUM_JOINTS) if PARENTS[j] >= 0)
+# Joints that carry a seated person's signal (hips hide behind tables).
+UPPER_BODY = tuple(range(11))
+
+
+def wrap_u(du):
+    """Shortest signed difference on the azimuth circle, in (-0.5, 0.5]."""
+    return -((-np.asarray(du) + 0.5) % 1.0 - 0.5)
+
+
+def pose_delta(a, b):
+    """Per-joint (du, dv) taking pose ``a`` to pose ``b``; du wraps."""
+    d = np.asarray(b, dtype=np.float64)[..., :2] - np.asarray(a, dtype=np.float64)[..., :2]
+    d[..., 0] = wrap_u(d[..., 0])
+    return d
+
+
+def apply_delta(pose, delta):
+    """Pose moved by a per-joint (du, dv); u is returned in [0, 1)."""
+    out = np.asarray(pose, dtype=np.float64)[..., :2] + delta
+    out[..., 0] %= 1.0
+    return out
+
+
+def joint_distance(a, b):
+    """Per-joint Euclidean distance in normalised equirect units, u wrap-aware."""
+    return np.linalg.norm(pose_delta(a, b), axis=-1)
+
+
+def mpjpe(pred, true):
+    """Mean per-joint position error in normalised equirect units (u wraps)."""
+    return float(np.mean(joint_distance(pred, true)))
+
+
+def tangent_offset(origin, point):
+    """Offset of ``point`` from ``origin`` on the tangent plane at ``origin`` (radians)."""
+    d = pose_delta(origin, point)
+    v = np.asarray(origin, dtype=np.float64)[..., 1]
+    return np.stack([d[..., 0] * 2 * np.pi * np.sin(np.pi * v), d[..., 1] * np.pi], axis=-1)
+
+
+def from_tangent(origin, offset):
+    """Inverse of :func:`tangent_offset`: the (u, v) at ``offset`` from ``origin``."""
+    origin = np.asarray(origin, dtype=np.float64)[..., :2]
+    s = np.maximum(np.sin(np.pi * origin[..., 1]), 1e-3)
+    delta = np.stack([offset[..., 0] / (2 * np.pi * s), offset[..., 1] / np.pi], axis=-1)
+    return apply_delta(origin, delta)
+
+
+def bone_lengths(pose):
+    """Length of every bone in :data:`BONES` (radians), shape ``(..., len(BONES))``."""
+    pose = np.asarray(pose, dtype=np.float64)
+    parents = pose[..., [p for p, _ in BONES], :2]
+    children = pose[..., [c for _, c in BONES], :2]
+    return np.linalg.norm(tangent_offset(parents, children), axis=-1)
+
+
+def project_to_bones(pose, lengths, reference=None):
+    """Move joints (roots first) so every bone has its given length.
+
+    Each child keeps its direction from its (already projected) parent; a
+    degenerate direction falls back to the one in ``reference``.
+    """
+    out = np.array(pose, dtype=np.float64)[..., :2]
+    ref = out if reference is None else np.asarray(reference, dtype=np.float64)[..., :2]
+    for b, (p, c) in enumerate(BONES):
+        off = tangent_offset(out[..., p, :], out[..., c, :])
+        norm = np.linalg.norm(off, axis=-1, keepdims=True)
+        ref_off = tangent_offset(ref[..., p, :], ref[..., c, :])
+        ref_norm = np.linalg.norm(ref_off, axis=-1, keepdims=True)
+        fallback = np.where(ref_norm > 1e-9, ref_off / np.maximum(ref_norm, 1e-12), [0.0, 1.0])
+        direction = np.where(norm > 1e-9, off / np.maximum(norm, 1e-12), fallback)
+        out[..., c, :] = from_tangent(out[..., p, :], direction * np.asarray(lengths)[..., b:b + 1])
+    return out
+
+
+def unit_sphere(uv):
+    """Points on the unit sphere for (u, v) in the camera frame (REP-103: x forward, y left, z up)."""
+    uv = np.asarray(uv, dtype=np.float64)
+    azimuth = np.pi * (1.0 - 2.0 * uv[..., 0])
+    polar = np.pi * uv[..., 1]
+    return np.stack([np.sin(polar) * np.cos(azimuth),
+                     np.sin(polar) * np.sin(azimuth),
+                     np.cos(polar)], axis=-1)
