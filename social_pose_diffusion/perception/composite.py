@@ -1,0 +1,47 @@
+"""Synthetic 360 scenes from real photos: a photo pasted into an equirectangular frame as a perspective view.
+
+Used by the tests, the benchmark and the recall measurement: a photo placed
+as ``View(u, v, fov_deg)`` has known ground truth, since a point at normalised
+photo coordinates ``xy`` lands at ``view.to_uv(xy)``.
+"""
+import cv2
+import numpy as np
+
+from .equirect import View
+
+
+def blank_panorama(height=960, grey=110):
+    """A plain H x 2H BGR canvas."""
+    return np.full((height, 2 * height, 3), grey, np.uint8)
+
+
+def place_photo(pano, photo, u, v=0.5, fov_deg=40.0):
+    """Paste ``photo`` (BGR, any aspect) in place into ``pano`` as a view centred on (u, v); returns the View.
+
+    ``fov_deg`` is the photo's horizontal field of view; a non-square photo
+    is padded square (the view's coordinates are those of the padded square).
+    """
+    h, w = photo.shape[:2]
+    side = max(h, w)
+    square = cv2.copyMakeBorder(photo, (side - h) // 2, side - h - (side - h) // 2,
+                                (side - w) // 2, side - w - (side - w) // 2, cv2.BORDER_CONSTANT)
+    inside = np.zeros((side, side), np.uint8)
+    inside[(side - h) // 2:(side - h) // 2 + h, (side - w) // 2:(side - w) // 2 + w] = 255
+    view = View(float(u) % 1.0, float(v), float(fov_deg) * side / w, side)
+    ph, pw = pano.shape[:2]
+    grid = np.stack(np.meshgrid((np.arange(pw) + 0.5) / pw, (np.arange(ph) + 0.5) / ph), axis=-1)
+    xy, front = view.from_uv(grid)
+    map_x = np.where(front, xy[..., 0] * side - 0.5, -1).astype(np.float32)
+    map_y = np.where(front, xy[..., 1] * side - 0.5, -1).astype(np.float32)
+    pixels = cv2.remap(square, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    mask = cv2.remap(inside, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT) > 127
+    pano[mask] = pixels[mask]
+    return view
+
+
+def photo_to_uv(view, photo_shape, xy):
+    """Equirect (u, v) of normalised coordinates ``xy`` of a photo placed by :func:`place_photo`."""
+    h, w = photo_shape[:2]
+    side = max(h, w)
+    pixels = np.asarray(xy, dtype=np.float64) * (w, h) + ((side - w) // 2, (side - h) // 2)
+    return view.to_uv(pixels / side)

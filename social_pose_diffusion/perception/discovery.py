@@ -1,0 +1,65 @@
+"""Finding people: the pose detector over overlapping views around the horizon, repeated with found faces masked.
+
+MediaPipe's detector is anchored on faces and keeps the strongest of
+neighbouring detections, so a view holding two neighbours often reports one.
+After each pass the found faces are painted over with the view's mean colour
+and the detector runs again, so the neighbour comes out in the next pass.
+Candidates seen in several overlapping views are merged by position on the
+sphere.
+"""
+import cv2
+import numpy as np
+
+from .equirect import View, angle_between, uv_to_ray
+from .roi import Roi
+
+FACE_MARGIN = 0.25  # masked face box grows by this fraction on each side
+MERGE_FRACTION = 0.35  # candidates closer than this fraction of the ROI radius are one person
+
+
+def ring_views(fov_deg, size, step_deg=None, pitch_deg=0.0):
+    """Views around the horizon (tilted by ``pitch_deg``, up positive), ``step_deg`` apart (default half a view)."""
+    step = step_deg or fov_deg / 2
+    count = int(np.ceil(360.0 / step - 1e-9))
+    return [View((0.5 + k / count) % 1.0, 0.5 - pitch_deg / 180.0, fov_deg, size) for k in range(count)]
+
+
+def _mask_faces(rgb, boxes):
+    out = rgb.copy()
+    size = rgb.shape[0]
+    fill = rgb.reshape(-1, 3).mean(axis=0)
+    for x0, y0, x1, y1 in boxes:
+        mx, my = (x1 - x0) * FACE_MARGIN, (y1 - y0) * FACE_MARGIN
+        a = np.clip(np.array([x0 - mx, y0 - my]) * size, 0, size).astype(int)
+        b = np.clip(np.array([x1 + mx, y1 + my]) * size, 0, size).astype(int)
+        out[a[1]:b[1], a[0]:b[0]] = fill
+    return out
+
+
+def detect_in_view(detector, pano, view, passes):
+    """``[(score, Roi)]`` of the people the detector finds in one view within ``passes`` masked passes."""
+    rgb = cv2.cvtColor(view.render(pano), cv2.COLOR_BGR2RGB)
+    found, boxes = [], []
+    for _ in range(passes):
+        new = detector(rgb)
+        if not new:
+            break
+        for score, kps, box in new:
+            centre, scale = view.to_uv(kps[:2])
+            found.append((score, Roi.from_points(centre, scale)))
+            boxes.append(box)
+        rgb = _mask_faces(rgb, boxes)
+    return found
+
+
+def merge(candidates, occupied=()):
+    """Best-scoring candidates ``[(score, Roi)]`` that are not near each other or near an ``occupied`` Roi."""
+    kept = list(occupied)
+    out = []
+    for score, roi in sorted(candidates, key=lambda c: -c[0]):
+        ray = uv_to_ray((roi.u, roi.v))
+        if all(angle_between(ray, uv_to_ray((o.u, o.v))) > MERGE_FRACTION * max(roi.radius, o.radius)
+               for o in kept):
+            kept.append(roi)
+            out.append((score, roi))
+    return out

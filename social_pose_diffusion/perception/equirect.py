@@ -1,0 +1,107 @@
+"""Equirectangular geometry: normalised (u, v) <-> unit rays <-> pixels of a perspective view.
+
+A :class:`View` is a square pinhole camera at the sphere's centre looking at
+(u, v), rolled by ``roll`` radians, ``fov_deg`` wide, ``size`` pixels. Its
+remap grid into a W x H panorama is cached, so fixed views (discovery) cost
+one ``cv2.remap``; views straddling the left/right seam sample across it.
+View coordinates are normalised to [0, 1] across the view (MediaPipe's
+convention), with pixel i's centre at (i + 0.5) / size.
+"""
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from ..skeleton import unit_sphere
+
+UP = np.array([0.0, 0.0, 1.0])
+
+
+def uv_to_ray(uv):
+    """Unit rays (camera frame, REP-103) of normalised equirect coordinates."""
+    return unit_sphere(uv)
+
+
+def ray_to_uv(ray):
+    """Normalised equirect (u, v) of rays (need not be unit length); u in [0, 1)."""
+    ray = np.asarray(ray, dtype=np.float64)
+    azimuth = np.arctan2(ray[..., 1], ray[..., 0])
+    polar = np.arctan2(np.linalg.norm(ray[..., :2], axis=-1), ray[..., 2])
+    return np.stack([(0.5 - azimuth / (2 * np.pi)) % 1.0, polar / np.pi], axis=-1)
+
+
+def angle_between(a, b):
+    """Angle (radians) between rays ``a`` and ``b`` (broadcasting)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    cross = np.linalg.norm(np.cross(a, b), axis=-1)
+    return np.arctan2(cross, np.sum(a * b, axis=-1))
+
+
+def tangent_basis(forward):
+    """(right, down) unit vectors of an upright image plane facing ``forward``."""
+    right = np.cross(forward, UP)
+    norm = np.linalg.norm(right)
+    right = np.array([0.0, -1.0, 0.0]) if norm < 1e-9 else right / norm
+    return right, np.cross(forward, right)
+
+
+@dataclass(frozen=True)
+class View:
+    """A square perspective view of the sphere centred on (u, v)."""
+
+    u: float
+    v: float
+    fov_deg: float
+    size: int
+    roll: float = 0.0
+
+    @property
+    def axes(self):
+        """(forward, right, down) unit vectors of the view in the camera frame."""
+        forward = uv_to_ray((self.u, self.v))
+        right, down = tangent_basis(forward)
+        c, s = np.cos(self.roll), np.sin(self.roll)
+        return forward, c * right + s * down, -s * right + c * down
+
+    @property
+    def half_tan(self):
+        """tan(fov / 2): the view's half-width on the unit image plane."""
+        return float(np.tan(np.radians(self.fov_deg) / 2))
+
+    def to_rays(self, xy):
+        """Rays through normalised view coordinates ``xy`` (..., 2)."""
+        forward, right, down = self.axes
+        plane = (np.asarray(xy, dtype=np.float64) * 2 - 1) * self.half_tan
+        return forward + plane[..., :1] * right + plane[..., 1:2] * down
+
+    def to_uv(self, xy):
+        """Equirect (u, v) of normalised view coordinates ``xy`` (..., 2)."""
+        return ray_to_uv(self.to_rays(xy))
+
+    def from_uv(self, uv):
+        """Normalised view coordinates of equirect points, and a mask of those in front of the view."""
+        forward, right, down = self.axes
+        ray = uv_to_ray(uv)
+        depth = ray @ forward
+        safe = np.where(depth > 1e-6, depth, 1e-6)
+        xy = np.stack([ray @ right, ray @ down], axis=-1) / safe[..., None] / self.half_tan
+        return (xy + 1) / 2, depth > 1e-6
+
+    def render(self, pano):
+        """The view's pixels sampled from an equirectangular image (bilinear, seam-aware)."""
+        h, w = pano.shape[:2]
+        map_x, map_y = _grid(self, w, h)
+        return cv2.remap(pano, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+
+
+@lru_cache(maxsize=128)
+def _grid(view, width, height):
+    """Panorama pixel coordinates (map_x, map_y) of every view pixel."""
+    centres = (np.arange(view.size) + 0.5) / view.size
+    xy = np.stack(np.meshgrid(centres, centres), axis=-1)
+    uv = view.to_uv(xy)
+    map_x = (uv[..., 0] * width - 0.5) % width
+    map_y = np.clip(uv[..., 1] * height - 0.5, 0, height - 1)
+    return map_x.astype(np.float32), map_y.astype(np.float32)

@@ -1,0 +1,29 @@
+"""Choosing a perception backend by name."""
+from .validate import PerceptionError
+
+BACKENDS = ('mediapipe', 'external')
+
+
+def make_extractor(backend='mediapipe', **options):
+    """An extractor for ``backend``; unknown options raise :class:`PerceptionError`.
+
+    ``mediapipe`` (:class:`MediaPipeExtractor`) options and defaults:
+    max_people=16, min_confidence=0.5 (landmark model's pose presence),
+    discovery_period=30 (frames between detector scans), view_fov_deg=60,
+    view_size=256, view_step_deg=None (half a view), view_pitch_deg=0,
+    detect_passes=3 (detector runs per view, found faces masked between),
+    refine_passes=1 (extra landmark passes for a new person),
+    track_timeout_s=2.0, match_distance_deg=8.
+    ``external`` (:class:`ExternalExtractor`): max_people=16,
+    track_timeout_s=2.0, match_distance_deg=8.
+    """
+    if backend == 'mediapipe':
+        from .mediapipe_backend import MediaPipeExtractor as cls
+    elif backend == 'external':
+        from .external import ExternalExtractor as cls
+    else:
+        raise PerceptionError(f'unknown perception backend {backend!r} (choose from {", ".join(BACKENDS)})')
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        raise PerceptionError(f'bad option for the {backend} backend: {exc}') from None

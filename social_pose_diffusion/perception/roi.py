@@ -1,0 +1,39 @@
+"""A person's region of interest on the sphere: MediaPipe's rotated square ROI as a perspective view."""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .equirect import View, angle_between, tangent_basis, uv_to_ray
+
+ROI_SCALE = 1.25  # MediaPipe pose: square side = 2 * 1.25 * |centre -> scale point|
+MAX_FOV_DEG = 120.0
+
+
+@dataclass(frozen=True)
+class Roi:
+    """Centred on (u, v), rolled so the body is upright, ``half_tan`` = tan(half the view's width)."""
+
+    u: float
+    v: float
+    roll: float
+    half_tan: float
+
+    @property
+    def radius(self):
+        """Angle (radians) from the centre to the scale point: about the person's height."""
+        return float(np.arctan(self.half_tan / ROI_SCALE))
+
+    def view(self, size):
+        """The perspective view the landmark model sees."""
+        return View(self.u, self.v, float(np.degrees(2 * np.arctan(self.half_tan))), size, self.roll)
+
+    @classmethod
+    def from_points(cls, centre_uv, scale_uv):
+        """MediaPipe's alignment: ``scale_uv`` straight above ``centre_uv``, side 2.5x their distance."""
+        centre, scale = uv_to_ray(centre_uv), uv_to_ray(scale_uv)
+        right, down = tangent_basis(centre)
+        roll = float(np.arctan2(scale @ right, -(scale @ down)))
+        alpha = min(float(angle_between(centre, scale)), np.radians(80))
+        half_tan = min(ROI_SCALE * np.tan(alpha), np.tan(np.radians(MAX_FOV_DEG) / 2))
+        u, v = (float(x) for x in centre_uv)
+        return cls(u % 1.0, v, roll, float(half_tan))
