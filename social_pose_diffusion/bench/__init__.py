@@ -1,0 +1,15 @@
+"""Speed measurements behind `social-pose benchmark`: one module per target with ``add_arguments(parser)`` and ``run(args) -> dict``."""
+import os
+import platform
+
+from ..atomic import write_json  # noqa: F401  (re-exported for the target modules)
+
+TARGETS = ('policy', 'perception', 'pipeline')
+
+
+def machine():
+    """What the numbers were measured on."""
+    import torch
+    return {'cpu_count': os.cpu_count(), 'platform': platform.platform(), 'python': platform.python_version(),
+            'torch': torch.__version__, 'torch_threads': torch.get_num_threads(),
+            'cuda': torch.cuda.is_available()}
