@@ -2,9 +2,9 @@
 import argparse
 import sys
 
-from .commands import demo, simulate
+from .commands import demo, evaluate, simulate, train
 
-COMMANDS = (simulate, demo)
+COMMANDS = (simulate, demo, train, evaluate)
 
 
 def build_parser():

@@ -1,0 +1,44 @@
+"""`social-pose evaluate`: offline metrics of a model on held-out session time, or the paper table."""
+
+
+def register(sub):
+    p = sub.add_parser('evaluate', help='evaluate a model (JSON + Markdown + plots) or run the paper table',
+                       description='Evaluate a model on the last 20 %% of each session: MPJPE one-step and of open-loop '
+                                   'rollouts, bone-length error, planning time, best-of-k ADE, diversity, invitation '
+                                   'hands. --paper-table instead trains and evaluates the whole grid.')
+    p.add_argument('--bags', nargs='*', default=[], help='rosbag2 session directories')
+    p.add_argument('--simulate', nargs='*', default=[], metavar='STYLE', help='also evaluate on simulated sessions')
+    p.add_argument('--seconds', type=float, default=120.0, help='length of simulated sessions (default: %(default)s)')
+    p.add_argument('--seed', type=int, default=0, help='seed of simulated sessions (default: %(default)s)')
+    p.add_argument('--model', default='models/default', help='model path (default: %(default)s)')
+    p.add_argument('--report', default='evaluation.json', help='JSON report; .md and .png next to it')
+    p.add_argument('--sampler', default=None, help='diffusion_x, ddpm, ddim (diffusion) or euler (flow)')
+    p.add_argument('--steps', type=int, default=None, help='evaluations of ddim/euler')
+    p.add_argument('--samples', type=int, default=8, help='k for best-of-k and diversity (default: %(default)s)')
+    p.add_argument('--starts', type=int, default=3, help='rollouts per session (default: %(default)s)')
+    p.add_argument('--replan', type=int, default=1, help='frames executed per plan in rollouts (default: %(default)s)')
+    p.add_argument('--device', default='auto')
+    p.add_argument('--threads', type=int, default=1, help='torch CPU threads (default: %(default)s)')
+    p.add_argument('--paper-table', action='store_true', help='train + evaluate the grid on the three styles')
+    p.add_argument('--out', default='benchmarks/results/paper_table.json', help='paper table JSON (with --paper-table)')
+    p.add_argument('--quick', action='store_true', help='paper table with tiny budgets (smoke test)')
+    p.set_defaults(func=run)
+
+
+def run(args):
+    import torch
+    torch.set_num_threads(args.threads)
+    if args.paper_table:
+        from ..paper_table import run_table
+        run_table(args.out, quick=args.quick, device=args.device)
+        return 0
+    from ..dataset import load_sessions
+    from ..evaluate import evaluate, write_report
+    from ..policy import load_policy
+    policy = load_policy(args.model, args.device)
+    sessions, names, raw = load_sessions(args.bags, args.simulate, args.seconds, args.seed,
+                                         raw=policy.config.encoder == 'raw')
+    report = evaluate(policy, sessions, names, args.samples, args.sampler, args.steps, args.starts, args.replan, raw)
+    paths = write_report(report, args.report)
+    print(open(paths[1]).read())
+    print('wrote ' + ', '.join(paths))

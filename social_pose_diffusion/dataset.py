@@ -1,0 +1,116 @@
+"""Aligned (observation, action chunk) samples from sessions, split 80/20 by time per session.
+
+The action at frame t is the facilitator's next ``H`` per-frame deltas
+(``pose_delta(f[t+i], f[t+i+1])``, u wrapping); the observation holds the
+group up to t and the facilitator's poses t-K..t only. A training sample's
+action chunk never reaches into the evaluation part of its session.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .observation import group_tokens, pad_people, plot_people, proprioception, resize_frame
+from .skeleton import pose_delta
+
+
+def frame_features(session, config):
+    """Per-frame ``proprio`` (T, Fp), ``tokens`` (T, P, F), ``mask`` (T, P) and ``actions`` (T, H, J, 2)."""
+    fac = np.asarray(session.facilitator, np.float64)[..., :2]
+    n = len(fac)
+    frames = np.arange(n)
+    past = np.clip(frames[:, None] + np.arange(-config.history, 1)[None], 0, n - 1)
+    lagged = [session.participants[np.clip(frames - lag, 0, None)] for lag in config.lags]
+    tokens, mask = group_tokens(session.participants, lagged, fac)
+    tokens, mask = pad_people(tokens, mask, config.max_people)
+    ahead = np.clip(frames[:, None] + np.arange(config.horizon + 1)[None], 0, n - 1)
+    return {'proprio': proprioception(fac[past]), 'tokens': tokens, 'mask': mask,
+            'actions': pose_delta(fac[ahead[:, :-1]], fac[ahead[:, 1:]]).astype(np.float32)}
+
+
+def split(n, config, train_fraction=0.8):
+    """(train, eval) frame indices of an ``n``-frame session: first 80 % / last 20 % by time."""
+    cut = int(round(n * train_fraction))
+    return (np.arange(config.history, max(config.history, cut - config.horizon)),
+            np.arange(cut, max(cut, n - config.horizon)))
+
+
+def images(session, config, indices, raw_frame=None):
+    """uint8 (N, 128, 128, 3) observation images: plotted keypoints, or ``raw_frame(t)`` resized."""
+    if config.encoder == 'plotted':
+        return np.stack([plot_people(session.participants[t], session.facilitator[t]) for t in indices])
+    if raw_frame is None:
+        raise ValueError('a raw-image policy needs camera frames (a bag with a camera topic)')
+    return np.stack([resize_frame(raw_frame(t)) for t in indices])
+
+
+def bag_frames(path, stamps_ns):
+    """``raw_frame(t)`` for a bag: the newest camera frame at or before ``stamps_ns[t]``, decoded once, 128x128."""
+    from .bags import iter_images
+    stamps, frames = [], []
+    for stamp, bgr in iter_images(path):
+        stamps.append(stamp)
+        frames.append(resize_frame(bgr))
+    if not frames:
+        raise ValueError(f'{path} holds no camera frames')
+    order = np.argsort(stamps)
+    stamps, frames = np.asarray(stamps)[order], np.stack(frames)[order]
+    rows = np.clip(np.searchsorted(stamps, np.asarray(stamps_ns), side='right') - 1, 0, None)
+    return lambda t: frames[rows[t]]
+
+
+@dataclass
+class Samples:
+    """Stacked samples: ``obs`` (numpy dict for :meth:`Policy.tensors`), ``actions`` (N, H, J, 2), ``where`` (N, 2) = (session, frame)."""
+
+    obs: dict
+    actions: np.ndarray
+    where: np.ndarray
+
+    def __len__(self):
+        return len(self.actions)
+
+    def batch(self, rows):
+        """The observation dict and actions of some rows."""
+        return {k: v[rows] for k, v in self.obs.items()}, self.actions[rows]
+
+
+def build(sessions, config, part='train', stride=1, raw_frames=None):
+    """:class:`Samples` of one part (``train``/``eval``) of every session, every ``stride``-th frame.
+
+    ``raw_frames`` lists a ``raw_frame(t)`` callable (or None) per session.
+    """
+    obs, actions, where = {'proprio': [], 'tokens': [], 'mask': [], 'image': []}, [], []
+    for s, session in enumerate(sessions):
+        feats = frame_features(session, config)
+        idx = split(len(session), config)[0 if part == 'train' else 1][::stride]
+        for key in ('proprio', 'tokens', 'mask'):
+            obs[key].append(feats[key][idx])
+        if config.encoder != 'vector':
+            obs['image'].append(images(session, config, idx, raw_frames[s] if raw_frames else None))
+        actions.append(feats['actions'][idx])
+        where.append(np.stack([np.full(len(idx), s), idx], -1))
+    out = {k: np.concatenate(v) for k, v in obs.items() if v}
+    return Samples(out, np.concatenate(actions), np.concatenate(where))
+
+
+def load_sessions(bags=(), styles=(), seconds=90.0, seed=0, participants=4, raw=False):
+    """Sessions from rosbag2 paths and/or freshly simulated styles: (sessions, names, raw_frames or None).
+
+    Each style gives one simulated session with ``seed`` (rendered on demand for raw policies).
+    """
+    from .bags import read_session
+    sessions, names, frames = [], [], []
+    for path in bags:
+        session = read_session(path)
+        sessions.append(session)
+        names.append(str(path))
+        frames.append(bag_frames(path, session.stamps_ns) if raw else None)
+    for style in styles:
+        from .sim import Renderer, simulate
+        session = simulate(style, participants, seconds, 30.0, seed)
+        sessions.append(session)
+        names.append(f'sim:{style}:seed{seed}')
+        frames.append(Renderer(session, seed=seed).frame if raw else None)
+    if not sessions:
+        raise ValueError('no sessions: give --bags and/or --simulate')
+    return sessions, names, (frames if raw else None)

@@ -1,0 +1,62 @@
+"""The diffusion policy family: configuration, networks, samplers, losses and model files.
+
+A model is two files with one stem: ``<stem>.safetensors`` (weights and
+normalisation, config copy in the metadata) and ``<stem>.json`` (the
+:class:`PolicyConfig`). :func:`load_policy` accepts the ``.safetensors`` or
+``.json`` path, the stem itself (``models/default``) or a directory holding
+``model.safetensors`` + ``model.json`` (what ``social-pose train --out DIR`` writes).
+"""
+import json
+from pathlib import Path
+
+from ..skeleton import NUM_JOINTS
+from .config import ENCODERS, POLICIES, SAMPLERS, PolicyConfig
+from .model import ModelError, Policy, resolve_device
+
+__all__ = ['ENCODERS', 'POLICIES', 'SAMPLERS', 'ModelError', 'Policy', 'PolicyConfig', 'load_policy',
+           'model_paths', 'resolve_device']
+
+
+def model_paths(path):
+    """(weights, config) paths for a model path in any accepted form."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / 'model'
+    elif path.suffix in ('.safetensors', '.json'):
+        path = path.with_suffix('')
+    return path.with_name(path.name + '.safetensors'), path.with_name(path.name + '.json')
+
+
+def load_policy(path, device='auto'):
+    """A :class:`Policy` in eval mode on ``device`` (auto|cpu|cuda); raises :class:`ModelError`."""
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    weights, config_path = model_paths(path)
+    for p in (weights, config_path):
+        if not p.is_file():
+            raise ModelError(f'model file {p} not found (expected <stem>.safetensors + <stem>.json, '
+                             f'or a directory with model.safetensors + model.json)')
+    try:
+        config = PolicyConfig.from_dict(json.loads(config_path.read_text()))
+    except (ValueError, TypeError) as exc:
+        raise ModelError(f'{config_path}: not a valid policy config: {exc}') from exc
+    if len(config.neutral_pose) != NUM_JOINTS or len(config.max_speed) != NUM_JOINTS:
+        raise ModelError(f'{config_path}: neutral_pose and max_speed must have {NUM_JOINTS} joints')
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(f'{weights}: not a readable safetensors file: {exc}') from exc
+    policy = Policy(config)
+    expected = policy.state_dict()
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
+    if missing or extra or wrong:
+        raise ModelError(f'{weights} does not match {config_path.name}: missing {missing[:5]}, '
+                         f'unexpected {extra[:5]}, wrong shape {wrong[:5]}')
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ModelError(f'{weights} holds non-finite values in {bad[:5]}')
+    policy.load_state_dict(state)
+    return policy.to(resolve_device(device)).eval()

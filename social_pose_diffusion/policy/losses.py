@@ -1,0 +1,40 @@
+"""Training objectives on normalised action chunks ``(B, H, A)``."""
+import torch
+import torch.nn.functional as F
+
+
+def diffusion_loss(eps_fn, x0, schedule, generator=None):
+    """DDPM epsilon-prediction MSE with t uniform in 1..T."""
+    t = torch.randint(1, schedule.T + 1, (x0.shape[0],), generator=generator, device=x0.device)
+    noise = torch.randn(x0.shape, generator=generator, device=x0.device)
+    return F.mse_loss(eps_fn(schedule.noised(x0, t, noise), t), noise)
+
+
+def flow_loss(velocity_fn, x0, generator=None):
+    """Flow matching: regress ``noise - x0`` at ``x_tau = tau * noise + (1 - tau) * x0``, tau uniform."""
+    tau = torch.rand((x0.shape[0],), generator=generator, device=x0.device)
+    noise = torch.randn(x0.shape, generator=generator, device=x0.device)
+    shape = (-1,) + (1,) * (x0.dim() - 1)
+    return F.mse_loss(velocity_fn(tau.view(shape) * noise + (1 - tau.view(shape)) * x0, tau), noise - x0)
+
+
+def bc_loss(pred, target):
+    """Plain MSE behaviour cloning."""
+    return F.mse_loss(pred, target)
+
+
+def state_action_losses(critic, schedule, state, agent_action, expert_action, generator=None):
+    """Per-sample diffusion losses of [state, agent action] and [state, expert action], same noise and t."""
+    agent = torch.cat([state, agent_action.flatten(1)], -1)
+    expert = torch.cat([state, expert_action.flatten(1)], -1)
+    t = torch.randint(1, schedule.T + 1, (state.shape[0],), generator=generator, device=state.device)
+    noise = torch.randn(agent.shape, generator=generator, device=state.device)
+    tt = t.float() / schedule.T
+    l_agent = ((critic(schedule.noised(agent, t, noise), tt) - noise) ** 2).mean(-1)
+    l_expert = ((critic(schedule.noised(expert, t, noise), tt) - noise) ** 2).mean(-1)
+    return l_agent, l_expert
+
+
+def dbc_loss(pred, target, l_agent, l_expert, weight):
+    """DBC (seed 003): MSE-BC + weight * mean(max(L_diff(s, pi(s)) - L_diff(s, a), 0))."""
+    return bc_loss(pred, target) + weight * torch.clamp(l_agent - l_expert, min=0).mean()

@@ -1,0 +1,114 @@
+"""Torch modules: observation encoders, the Transformer action network and DBC's state-action denoiser.
+
+The observation encoder runs once per frame; its tokens condition every
+denoising step of the action network.
+"""
+import math
+
+import torch
+from torch import nn
+
+
+def timestep_embedding(t, dim):
+    """Sinusoidal embedding of a (B,) float timestep in [0, 1]."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(1000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    args = t.float()[:, None] * 1000.0 * freqs[None]
+    return torch.cat([torch.sin(args), torch.cos(args)], -1)
+
+
+def mlp(sizes):
+    layers = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b), nn.SiLU()]
+    return nn.Sequential(*layers[:-1])
+
+
+class ImageEncoder(nn.Module):
+    """A small strided CNN: (B, 128, 128, 3) uint8 BGR -> (B, D)."""
+
+    def __init__(self, d):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 16, 5, stride=4, padding=2), nn.SiLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(64, 64, 3, stride=2, padding=1), nn.SiLU(),
+            nn.Flatten(), nn.Linear(64 * 4 * 4, d))
+
+    def forward(self, image):
+        return self.net(image.permute(0, 3, 1, 2).float() / 127.5 - 1.0)
+
+
+class SetEncoder(nn.Module):
+    """Participant tokens (B, P, F) with a mask -> (B, D) by masked mean and max pooling."""
+
+    def __init__(self, f, d):
+        super().__init__()
+        self.token = mlp([f, d, d])
+        self.out = mlp([2 * d + 1, d, d])
+
+    def forward(self, tokens, mask):
+        h = self.token(tokens)
+        m = mask[..., None].float()
+        count = m.sum(1)
+        mean = (h * m).sum(1) / count.clamp(min=1.0)
+        big = torch.finfo(h.dtype).max
+        peak = torch.where(mask[..., None], h, -big).amax(1)
+        peak = torch.where(count > 0, peak, torch.zeros_like(peak))
+        return self.out(torch.cat([mean, peak, torch.log1p(count)], -1))
+
+
+class ObservationEncoder(nn.Module):
+    """Observation -> conditioning tokens (B, 2, D): the group (vector or image) and the proprioception."""
+
+    def __init__(self, encoder, proprio_dim, token_dim, d):
+        super().__init__()
+        self.encoder = encoder
+        self.proprio = mlp([proprio_dim, d, d])
+        self.group = SetEncoder(token_dim, d) if encoder == 'vector' else ImageEncoder(d)
+
+    def forward(self, obs):
+        group = self.group(obs['tokens'], obs['mask']) if self.encoder == 'vector' else self.group(obs['image'])
+        return torch.stack([group, self.proprio(obs['proprio'])], 1)
+
+
+class ActionTransformer(nn.Module):
+    """Transformer over [conditioning, time, H action tokens] -> (B, H, A).
+
+    ``generative=True``: inputs a noisy action chunk and a timestep (the
+    diffusion/flow denoiser); ``False``: learned queries only (MSE-BC/DBC policy).
+    """
+
+    def __init__(self, action_dim, horizon, d, layers, heads, generative):
+        super().__init__()
+        self.generative, self.d = generative, d
+        self.position = nn.Parameter(torch.randn(1, horizon, d) * 0.02)
+        if generative:
+            self.action_in = nn.Linear(action_dim, d)
+            self.time = mlp([d, d, d])
+        layer = nn.TransformerEncoderLayer(d, heads, 2 * d, dropout=0.0, activation='gelu',
+                                           batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, action_dim))
+
+    def forward(self, cond, x=None, t=None):
+        b = cond.shape[0]
+        if self.generative:
+            tokens = [cond, self.time(timestep_embedding(t, self.d))[:, None], self.action_in(x) + self.position]
+        else:
+            tokens = [cond, self.position.expand(b, -1, -1)]
+        h = self.blocks(torch.cat(tokens, 1))
+        return self.head(h[:, -self.position.shape[1]:])
+
+
+class StateActionDenoiser(nn.Module):
+    """DBC's diffusion model of the joint (state, action) vector: predicts the noise of all of it."""
+
+    def __init__(self, dim, hidden=256):
+        super().__init__()
+        self.hidden = hidden
+        self.net = mlp([dim + hidden, hidden, hidden, hidden, dim])
+
+    def forward(self, x, t):
+        return self.net(torch.cat([x, timestep_embedding(t, self.hidden)], -1))
