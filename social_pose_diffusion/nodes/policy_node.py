@@ -73,9 +73,14 @@ class PolicyNode(LifecycleNode):
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     # -- lifecycle ---------------------------------------------------------
+    def _read_parameters(self):
+        """Parameters as they are now: set them on an inactive node, then configure / activate."""
+        self.params = {name: self.get_parameter(name).value for name in PARAMETERS}
+        return self.params
+
     def on_configure(self, state):
         from ..policy import load_policy
-        p = self.params
+        p = self._read_parameters()
         path = p['model_path'] or str(default_model())
         try:
             if p['control_rate'] <= 0 or p['samples'] < 1:
@@ -108,7 +113,7 @@ class PolicyNode(LifecycleNode):
 
     def on_activate(self, state):
         from ..agent import FacilitatorAgent
-        p = self.params
+        p = self._read_parameters()
         try:
             agent = FacilitatorAgent(self._policy, fps=self._policy.config.fps, samples=p['samples'],
                                      sampler=p['sampler'] or None, steps=p['steps'] or None,
