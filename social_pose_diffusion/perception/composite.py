@@ -45,3 +45,23 @@ def photo_to_uv(view, photo_shape, xy):
     side = max(h, w)
     pixels = np.asarray(xy, dtype=np.float64) * (w, h) + ((side - w) // 2, (side - h) // 2)
     return view.to_uv(pixels / side)
+
+
+def ring_scene(photos, count, height=960, seed=0, fov_deg=40.0):
+    """``count`` photos (cycled) evenly around the horizon of a fresh panorama, random start azimuth.
+
+    Each is at most ``fov_deg`` wide and at most 90% of the spacing, so
+    neighbours sit close without covering each other. Returns the panorama
+    and ``[(photo index, View)]``.
+    """
+    rng = np.random.default_rng(seed)
+    pano = blank_panorama(height)
+    fov = min(fov_deg, 0.9 * 360.0 / count)
+    start = rng.uniform()
+    placed = []
+    for k in range(count):
+        index = k % len(photos)
+        view = place_photo(pano, photos[index], start + k / count, 0.5 + rng.uniform(-0.02, 0.02),
+                           fov * rng.uniform(0.85, 1.0))
+        placed.append((index, view))
+    return pano, placed

@@ -13,7 +13,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from ..skeleton import unit_sphere
+from ..skeleton import unit_sphere, wrap_u
 
 UP = np.array([0.0, 0.0, 1.0])
 
@@ -96,12 +96,29 @@ class View:
         return cv2.remap(pano, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
 
 
+GRID_KNOT_SPACING = 16  # view pixels between exactly projected grid knots; bilinear in between
+
+
+@lru_cache(maxsize=8)
+def _interpolation(size):
+    """(size, knots) matrix that linearly interpolates values at the knots to every pixel, and the knots."""
+    knots = np.linspace(0, size - 1, int(np.ceil((size - 1) / GRID_KNOT_SPACING)) + 1)
+    weights = np.stack([np.interp(np.arange(size), knots, np.eye(len(knots))[k]) for k in range(len(knots))], 1)
+    return weights, knots
+
+
 @lru_cache(maxsize=128)
 def _grid(view, width, height):
-    """Panorama pixel coordinates (map_x, map_y) of every view pixel."""
-    centres = (np.arange(view.size) + 0.5) / view.size
-    xy = np.stack(np.meshgrid(centres, centres), axis=-1)
-    uv = view.to_uv(xy)
-    map_x = (uv[..., 0] * width - 0.5) % width
-    map_y = np.clip(uv[..., 1] * height - 0.5, 0, height - 1)
+    """Panorama pixel coordinates (map_x, map_y) of every view pixel.
+
+    The projection is exact on a coarse grid of knots and bilinear between
+    them (under a view pixel off for views up to 110 degrees wide); u is
+    unwrapped around the view centre before interpolating so the seam stays sharp.
+    """
+    weights, knots = _interpolation(view.size)
+    centres = (knots + 0.5) / view.size
+    uv = view.to_uv(np.stack(np.meshgrid(centres, centres), axis=-1))
+    u = view.u + wrap_u(uv[..., 0] - view.u)
+    map_x = (weights @ u @ weights.T * width - 0.5) % width
+    map_y = np.clip(weights @ uv[..., 1] @ weights.T * height - 0.5, 0, height - 1)
     return map_x.astype(np.float32), map_y.astype(np.float32)

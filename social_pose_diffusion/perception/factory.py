@@ -9,8 +9,10 @@ def make_extractor(backend='mediapipe', **options):
 
     ``mediapipe`` (:class:`MediaPipeExtractor`) options and defaults:
     max_people=16, min_confidence=0.5 (landmark model's pose presence),
-    discovery_period=30 (frames between detector scans), view_fov_deg=60,
-    view_size=256, view_step_deg=None (half a view), view_pitch_deg=0,
+    discovery_period=30 (frames per re-scan of the whole ring of views, a
+    slice per frame; 0 = only on the first frame after a reset),
+    view_fov_deg=60, view_size=256, view_step_deg=20, view_pitch_deg=0
+    (up positive),
     detect_passes=3 (detector runs per view, found faces masked between),
     refine_passes=1 (extra landmark passes for a new person),
     track_timeout_s=2.0, match_distance_deg=8.

@@ -8,7 +8,7 @@ from ..keypoint_cloud import GroupFrame
 from ..skeleton import MEDIAPIPE_INDEX
 from .discovery import detect_in_view, merge, ring_views
 from .mediapipe_models import LANDMARK_SIZE, ROI_CENTRE, ROI_SCALE_POINT, LandmarkModel, PoseDetector
-from .people import unique
+from .people import unique, upright
 from .roi import Roi
 from .tracks import TrackSet
 from .validate import check_panorama
@@ -19,20 +19,23 @@ class MediaPipeExtractor:
 
     Each frame, every tracked person's ROI (from their previous landmarks) is
     rendered as an upright 256x256 perspective view and run through the
-    landmark model. Every ``discovery_period`` frames (and on the first frame
-    after a reset) the detector also scans ``ring_views`` for people not yet
-    tracked; each new candidate gets ``refine_passes`` extra landmark passes so
-    its ROI settles. People whose joints coincide are merged, ids come from a
-    :class:`TrackSet`.
+    landmark model. Discovery runs the detector over a ring of views for
+    people not yet tracked: all views on the first frame after a reset, then
+    a slice of the ring per frame so the whole ring is re-scanned every
+    ``discovery_period`` frames without a latency spike (0: only after a reset). Each new candidate
+    gets ``refine_passes`` extra landmark passes so its ROI settles. People
+    whose joints coincide are merged and upside-down poses (head under the
+    shoulders) dropped; ids come from a :class:`TrackSet`.
     """
 
     def __init__(self, max_people=16, min_confidence=0.5, discovery_period=30, view_fov_deg=60.0,
-                 view_size=256, view_step_deg=None, view_pitch_deg=0.0, detect_passes=3, refine_passes=1,
+                 view_size=256, view_step_deg=20.0, view_pitch_deg=0.0, detect_passes=3, refine_passes=1,
                  track_timeout_s=2.0, match_distance_deg=8.0):
         self.max_people, self.min_confidence = int(max_people), float(min_confidence)
-        self.discovery_period, self.detect_passes = max(1, int(discovery_period)), int(detect_passes)
-        self.refine_passes = int(refine_passes)
+        self.detect_passes, self.refine_passes = int(detect_passes), int(refine_passes)
         self.views = ring_views(view_fov_deg, int(view_size), view_step_deg, view_pitch_deg)
+        period = int(discovery_period)
+        self.views_per_frame = int(np.ceil(len(self.views) / period)) if period > 0 else 0
         self.tracks = TrackSet(match_distance_deg, track_timeout_s)
         self._detector, self._landmarks = PoseDetector(), LandmarkModel()
         self.stats = {}
@@ -41,7 +44,7 @@ class MediaPipeExtractor:
     def reset(self):
         """Forget every track; the next frame runs discovery."""
         self.tracks.reset()
-        self._since_discovery = None
+        self._next_view = None
 
     def landmarks(self, pano, roi):
         """``(presence, keypoints (J, 3), next Roi)`` of the person in ``roi``."""
@@ -51,11 +54,19 @@ class MediaPipeExtractor:
         keypoints = np.concatenate([uv[list(MEDIAPIPE_INDEX)], lm[list(MEDIAPIPE_INDEX), 2:3]], axis=1)
         return presence, keypoints, Roi.from_points(uv[ROI_CENTRE], uv[ROI_SCALE_POINT])
 
-    def discover(self, pano, occupied=()):
-        """New ``[(score, Roi)]`` candidates from the detector over the ring of views."""
-        candidates = [c for view in self.views for c in detect_in_view(self._detector, pano, view,
-                                                                      self.detect_passes)]
+    def discover(self, pano, views, occupied=()):
+        """New ``[(score, Roi)]`` candidates from the detector in ``views``, away from ``occupied`` ROIs."""
+        candidates = [c for view in views for c in detect_in_view(self._detector, pano, view, self.detect_passes)]
         return merge(candidates, occupied)
+
+    def _views_due(self):
+        """The whole ring after a reset, else the next slice of it."""
+        if self._next_view is None:
+            self._next_view = 0
+            return self.views
+        k = self._next_view
+        self._next_view = (k + self.views_per_frame) % len(self.views)
+        return [self.views[(k + i) % len(self.views)] for i in range(self.views_per_frame)]
 
     def process(self, bgr, stamp_ns):
         """A :class:`GroupFrame` of the people in one equirectangular BGR frame.
@@ -66,33 +77,28 @@ class MediaPipeExtractor:
         check_panorama(bgr)
         start = time.perf_counter()
         if self.tracks.begin(int(stamp_ns)):
-            self._since_discovery = None
+            self._next_view = None
         found = []  # (presence, keypoints, roi, track id or None)
         for track in list(self.tracks.tracks.values()):
             presence, keypoints, roi = self.landmarks(bgr, track.roi)
-            if presence >= self.min_confidence:
+            if presence >= self.min_confidence and upright(keypoints):
                 found.append((presence, keypoints, roi, track.id))
         tracked = time.perf_counter()
-        discovery = self._since_discovery is None or self._since_discovery + 1 >= self.discovery_period
-        candidates = []
-        if discovery:
-            candidates = self.discover(bgr, [f[2] for f in found])
-            for score, roi in candidates:
-                for _ in range(1 + self.refine_passes):
-                    presence, keypoints, roi = self.landmarks(bgr, roi)
-                if presence >= self.min_confidence:
-                    found.append((presence, keypoints, roi, None))
-            self._since_discovery = 0
-        else:
-            self._since_discovery += 1
+        views = self._views_due()
+        candidates = self.discover(bgr, views, [f[2] for f in found])
+        for score, roi in candidates:
+            for _ in range(1 + self.refine_passes):
+                presence, keypoints, roi = self.landmarks(bgr, roi)
+            if presence >= self.min_confidence and upright(keypoints):
+                found.append((presence, keypoints, roi, None))
         # Tracked people first (keep their ids), then by presence.
         kept = unique([f[1] for f in found], key=lambda i: (found[i][3] is None, -found[i][0]))
         kept = kept[:self.max_people]
         frame = self.tracks.update([found[i][1] for i in kept], int(stamp_ns),
                                    [found[i][3] for i in kept], [found[i][2] for i in kept])
         end = time.perf_counter()
-        self.stats = {'discovery': discovery, 'tracking_ms': 1e3 * (tracked - start),
-                      'discovery_ms': 1e3 * (end - tracked) if discovery else 0.0,
+        self.stats = {'views_scanned': len(views), 'tracking_ms': 1e3 * (tracked - start),
+                      'discovery_ms': 1e3 * (end - tracked),
                       'total_ms': 1e3 * (end - start), 'candidates': len(candidates),
                       'people': len(frame), 'tracks': len(self.tracks.tracks)}
         return frame if len(frame) else GroupFrame(int(stamp_ns))

@@ -1,18 +1,18 @@
 """Where a person is on the sphere, and whether two keypoint sets are the same person."""
 import numpy as np
 
-from ..skeleton import JOINT, UPPER_BODY as _UPPER
-
-UPPER_BODY = list(_UPPER)
-from .equirect import angle_between, uv_to_ray
+from ..skeleton import JOINT, UPPER_BODY, tangent_offset
+from .equirect import angle_between, ray_to_uv, uv_to_ray
 
 SEEN = 0.5  # a joint counts as seen at this confidence
 MIN_SCALE = np.radians(2.0)
+UPPER = list(UPPER_BODY)
+INSIDE_FRACTION = 0.6
 
 
 def centre(keypoints):
     """Unit ray through the mean of a person's seen upper-body joints (any with confidence if none is seen)."""
-    kp = np.asarray(keypoints, dtype=np.float64)[UPPER_BODY, :]
+    kp = np.asarray(keypoints, dtype=np.float64)[UPPER, :]
     seen = kp[:, 2] >= SEEN
     if not seen.any():
         seen = kp[:, 2] > 0 if (kp[:, 2] > 0).any() else np.ones(len(kp), bool)
@@ -28,15 +28,32 @@ def scale(keypoints):
     return max(float(angle_between(shoulders[0], shoulders[1])), MIN_SCALE)
 
 
-def same_person(a, b, fraction=0.35):
-    """True when the upper-body joints of ``a`` and ``b`` lie within ``fraction`` of a shoulder width on average."""
+def inside(a, b):
+    """Share of ``b``'s seen upper-body joints inside the bounding box of all of ``a``'s joints."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)[UPPER]
+    b = b[b[:, 2] >= SEEN] if (b[:, 2] >= SEEN).any() else b
+    origin = ray_to_uv(centre(a))
+    box = tangent_offset(origin, a[a[:, 2] > 0, :2] if (a[:, 2] > 0).any() else a[:, :2])
+    points = tangent_offset(origin, b[:, :2])
+    lo, hi = box.min(axis=0), box.max(axis=0)
+    return float(np.mean(np.all((points >= lo) & (points <= hi), axis=1)))
+
+
+def same_person(a, b, fraction=0.6):
+    """True when ``a`` and ``b`` are one person seen twice.
+
+    Either their upper-body joints lie within ``fraction`` of a shoulder
+    width of each other on average, or most of one's joints fall inside the
+    other's bounding box (a second, smaller pose hallucinated on a body).
+    """
     limit = fraction * max(scale(a), scale(b))
-    a = np.asarray(a, dtype=np.float64)[UPPER_BODY]
-    b = np.asarray(b, dtype=np.float64)[UPPER_BODY]
-    both = (a[:, 2] >= SEEN) & (b[:, 2] >= SEEN)
+    ua = np.asarray(a, dtype=np.float64)[UPPER]
+    ub = np.asarray(b, dtype=np.float64)[UPPER]
+    both = (ua[:, 2] >= SEEN) & (ub[:, 2] >= SEEN)
     rows = both if both.sum() >= 3 else slice(None)
-    gap = float(np.mean(angle_between(uv_to_ray(a[rows, :2]), uv_to_ray(b[rows, :2]))))
-    return gap < limit
+    gap = float(np.mean(angle_between(uv_to_ray(ua[rows, :2]), uv_to_ray(ub[rows, :2]))))
+    return gap < limit or max(inside(a, b), inside(b, a)) >= INSIDE_FRACTION
 
 
 def unique(people, key):
@@ -46,3 +63,11 @@ def unique(people, key):
         if not any(same_person(people[i], people[j]) for j in kept):
             kept.append(i)
     return kept
+
+
+def upright(keypoints, max_tilt_deg=120.0):
+    """False for an upside-down pose: the nose more than ``max_tilt_deg`` from straight above the shoulders."""
+    kp = np.asarray(keypoints, dtype=np.float64)
+    shoulders = uv_to_ray(kp[[JOINT['left_shoulder'], JOINT['right_shoulder']], :2]).sum(axis=0)
+    x, y = tangent_offset(ray_to_uv(shoulders), kp[JOINT['nose'], :2])
+    return bool(np.degrees(np.arctan2(abs(x), -y)) <= max_tilt_deg)

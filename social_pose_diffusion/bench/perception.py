@@ -1,0 +1,92 @@
+"""Perception speed (discovery and steady-state tracking at 1, 4, 8 people) and recall on 13-person composites.
+
+Scenes are real photos (test/data/person_*.jpg and their mirror images)
+pasted into an equirectangular canvas at known azimuths. Discovery = the
+first frame (detector over the ring of views, landmark passes for each new
+person); tracking = later frames with discovery switched off (one landmark
+pass per tracked person). Recall = share of placed people whose nose and
+shoulders come out within half a shoulder width of MediaPipe run directly on
+the unwarped photo. The machine's 2 cores may be shared: numbers are noisy.
+"""
+import glob
+import statistics
+import time
+
+
+def add_arguments(parser):
+    parser.add_argument('--photos', default='test/data/person_*.jpg', help='glob of real person photos (default: %(default)s)')
+    parser.add_argument('--people', default='1,4,8', help='people counts for the speed runs (default: %(default)s)')
+    parser.add_argument('--height', type=int, default=960, help='panorama height for the speed runs (default: %(default)s)')
+    parser.add_argument('--frames', type=int, default=10, help='steady-state frames timed per count (default: %(default)s)')
+    parser.add_argument('--recall-people', type=int, default=13, help='people per recall scene (default: %(default)s)')
+    parser.add_argument('--recall-scenes', type=int, default=4, help='recall scenes per resolution (default: %(default)s)')
+
+
+def load_photos(pattern):
+    """Person photos and their mirror images with MediaPipe's keypoints on each: ``[(bgr, (J, 3))]``."""
+    import cv2
+    from ..perception.reference import photo_keypoints
+    out = []
+    for path in sorted(glob.glob(pattern)):
+        bgr = cv2.imread(path)
+        for image in (bgr, cv2.flip(bgr, 1)):
+            truth = photo_keypoints(image)
+            if truth is not None:
+                out.append((image, truth))
+    if not out:
+        raise ValueError(f'no photo with a person MediaPipe detects matches {pattern!r}')
+    return out
+
+
+def truths(photos, placed):
+    """Equirect (u, v, visibility) ground truth of every placed photo."""
+    import numpy as np
+    from ..perception.composite import photo_to_uv
+    return [np.concatenate([photo_to_uv(view, photos[i][0].shape, photos[i][1][:, :2]), photos[i][1][:, 2:]], axis=1)
+            for i, view in placed]
+
+
+def speed(photos, count, height, frames):
+    from ..perception import make_extractor
+    from ..perception.composite import ring_scene
+    from ..perception.evaluation import found
+    pano, placed = ring_scene([p[0] for p in photos], count, height, seed=count)
+    extractor = make_extractor('mediapipe', discovery_period=10 ** 9)
+    start = time.perf_counter()
+    frame = extractor.process(pano, 0)
+    discovery_ms = 1e3 * (time.perf_counter() - start)
+    steady = []
+    for k in range(1, frames + 1):
+        start = time.perf_counter()
+        frame = extractor.process(pano, k * 33_000_000)
+        steady.append(1e3 * (time.perf_counter() - start))
+    return {'people': count, 'found': sum(found(frame, t) for t in truths(photos, placed)),
+            'tracked': len(frame), 'discovery_ms': round(discovery_ms, 1),
+            'tracking_ms_median': round(statistics.median(steady), 1),
+            'tracking_ms_max': round(max(steady), 1), 'tracking_ms_per_person': round(statistics.median(steady) / max(len(frame), 1), 1)}
+
+
+def recall(photos, count, height, scenes):
+    from ..perception import make_extractor
+    from ..perception.composite import ring_scene
+    from ..perception.evaluation import found
+    hits = total = 0
+    times = []
+    for seed in range(scenes):
+        pano, placed = ring_scene([p[0] for p in photos], count, height, seed=100 + seed)
+        extractor = make_extractor('mediapipe')
+        start = time.perf_counter()
+        frame = extractor.process(pano, 0)
+        times.append(1e3 * (time.perf_counter() - start))
+        hits += sum(found(frame, t) for t in truths(photos, placed))
+        total += count
+    return {'height': height, 'people_per_scene': count, 'scenes': scenes, 'found': hits, 'placed': total,
+            'recall': round(hits / total, 3), 'discovery_ms_median': round(statistics.median(times), 1)}
+
+
+def run(args):
+    photos = load_photos(args.photos)
+    counts = [int(c) for c in args.people.split(',')]
+    return {'frame': f'{2 * args.height}x{args.height}', 'photos': len(photos),
+            'speed': [speed(photos, c, args.height, args.frames) for c in counts],
+            'recall': [recall(photos, args.recall_people, h, args.recall_scenes) for h in (640, 960)]}
