@@ -2,9 +2,9 @@
 import argparse
 import sys
 
-from .commands import demo, evaluate, simulate, train
+from .commands import demo, evaluate, extract, simulate, train
 
-COMMANDS = (simulate, demo, train, evaluate)
+COMMANDS = (simulate, demo, train, evaluate, extract)
 
 
 def build_parser():
