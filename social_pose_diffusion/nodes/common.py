@@ -161,5 +161,11 @@ class Reporter:
         now = time.monotonic()
         last = self._last.get(kind)
         if last is None or last[0] != text or now - last[1] >= self._period:
-            getattr(self._logger, level)(text)
             self._last[kind] = (text, now)
+            # rclpy ties a severity to each logging call site: one site per level.
+            if level == 'error':
+                self._logger.error(text)
+            elif level == 'warning':
+                self._logger.warning(text)
+            else:
+                self._logger.info(text)

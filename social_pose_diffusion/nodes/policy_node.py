@@ -226,44 +226,51 @@ class PolicyNode(LifecycleNode):
             item = self._slot.take(timeout=0.2)
             if item is None:
                 continue
-            arrival, frame = item
-            with self._lock:
-                agent, reset = self._agent, self._reset_pending
-                commits = list(self._commits)
-                self._commits.clear()
-                self._reset_pending = False
-            if agent is None:
-                continue
             try:
-                if reset:
-                    observed = self._observed if self.params['init_from_observed'] else None
-                    agent.reset(initial_pose=observed)
-                    with self._lock:
-                        self._last_pose = None
-                else:
-                    for stamp, pose in commits:
-                        agent.commit(stamp, pose)
-                start = time.perf_counter()
-                plan = agent.plan(frame, observed=self._observed if self.params['reanchor'] > 0 else None)
-                took = time.perf_counter() - start
-            except Exception as exc:
+                self._plan_once(*item)
+            except Exception as exc:  # the planner must outlive any single observation
                 self._stats.count('planning errors')
-                self._report('plan', f'planning failed on the frame stamped {frame.stamp_ns * 1e-9:.3f} s: '
-                                     f'{type(exc).__name__}: {exc}', 'error')
-                continue
-            self._stats.duration('planning', took)
-            self._stats.event('plan')
-            # Plans are stamped from the observation; re-time them by arrival when the
-            # observation's clock is not ours (bag without use_sim_time, another host).
-            shift = 0
-            if abs(arrival - frame.stamp_ns) > self.params['max_clock_offset'] * 1e9:
-                shift = arrival - frame.stamp_ns
-                self._report('clock', f'observation stamps are {shift * 1e-9:.1f} s from the node clock; '
-                                      'timing plans by arrival (use_sim_time for bags?)', 'warning')
-            with self._lock:
-                if not self._reset_pending and self._agent is agent:
-                    self._plan = (plan.stamps_ns + shift, plan.poses, plan.spread, frame.stamp_ns + shift)
-                    self._fresh_plan = True
+                self.get_logger().error(f'unexpected planner error: {type(exc).__name__}: {exc}')
+
+    def _plan_once(self, arrival, frame):
+        """Plan from one observation and hand the plan to the control loop."""
+        with self._lock:
+            agent, reset = self._agent, self._reset_pending
+            commits = list(self._commits)
+            self._commits.clear()
+            self._reset_pending = False
+        if agent is None:
+            return
+        try:
+            if reset:
+                observed = self._observed if self.params['init_from_observed'] else None
+                agent.reset(initial_pose=observed)
+                with self._lock:
+                    self._last_pose = None
+            else:
+                for stamp, pose in commits:
+                    agent.commit(stamp, pose)
+            start = time.perf_counter()
+            plan = agent.plan(frame, observed=self._observed if self.params['reanchor'] > 0 else None)
+            took = time.perf_counter() - start
+        except Exception as exc:
+            self._stats.count('planning errors')
+            self._report('plan', f'planning failed on the frame stamped {frame.stamp_ns * 1e-9:.3f} s: '
+                                 f'{type(exc).__name__}: {exc}', 'error')
+            return
+        self._stats.duration('planning', took)
+        self._stats.event('plan')
+        # Plans are stamped from the observation; re-time them by arrival when the
+        # observation's clock is not ours (bag without use_sim_time, another host).
+        shift = 0
+        if abs(arrival - frame.stamp_ns) > self.params['max_clock_offset'] * 1e9:
+            shift = arrival - frame.stamp_ns
+            self._report('clock', f'observation stamps are {shift * 1e-9:.1f} s from the node clock; '
+                                  'timing plans by arrival (use_sim_time for bags?)', 'warning')
+        with self._lock:
+            if not self._reset_pending and self._agent is agent:
+                self._plan = (plan.stamps_ns + shift, plan.poses, plan.spread, frame.stamp_ns + shift)
+                self._fresh_plan = True
 
     # -- control loop ----------------------------------------------------------
     def _tick(self):

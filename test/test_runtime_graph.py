@@ -1,0 +1,311 @@
+"""The node graph in separate processes over real DDS (loopback): bad keypoint input, time jumps,
+model files removed / corrupted / mismatched between lifecycle runs, and a slow policy under a 30 Hz input.
+
+One graph (keypoints node on the external-detector input, policy, retarget, visualizer) serves every
+phase; a driver process publishes and records, the test reads its JSON and the nodes' logs.
+"""
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from social_pose_diffusion.graph import Graph
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+
+def driver(model_dir):
+    """Runs in a child process: every phase, one JSON line each."""
+    import time
+
+    import numpy as np
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState, GetState
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+    from sensor_msgs.msg import JointState, PointCloud2, PointField
+    from std_msgs.msg import Header
+    from visualization_msgs.msg import MarkerArray
+
+    from social_pose_diffusion import retarget
+    from social_pose_diffusion.keypoint_cloud import GroupFrame
+    from social_pose_diffusion.nodes.common import STATE_QOS
+    from social_pose_diffusion.nodes.ros_conversions import (cloud_field, cloud_to_frame, frame_to_cloud,
+                                                             ns_to_stamp, stamp_to_ns)
+    from social_pose_diffusion.sim import simulate
+
+    rclpy.init()
+    node = rclpy.create_node('test_driver')
+    session = simulate('teacher', 4, 20.0, 30.0, 3)
+    got = {'pose': [], 'joints': [], 'markers': [], 'keypoints': [], 'diag': {}}
+
+    def on_pose(msg):
+        got['pose'].append((stamp_to_ns(msg.header.stamp), float(cloud_field(msg, 'obs_age')[0]),
+                            cloud_field(msg, 'spread').tolist(), time.monotonic()))
+
+    def on_diag(msg):
+        for s in msg.status:
+            got['diag'][s.name] = {kv.key: kv.value for kv in s.values}
+
+    node.create_subscription(PointCloud2, '/facilitator/pose', on_pose, STATE_QOS)
+    node.create_subscription(JointState, '/facilitator/joint_states', lambda m: got['joints'].append(
+        (list(m.name), list(m.position))), 10)
+    node.create_subscription(MarkerArray, '/facilitator/markers', lambda m: got['markers'].append(
+        sorted({x.ns for x in m.markers})), 10)
+    node.create_subscription(PointCloud2, '/humans/keypoints', lambda m: got['keypoints'].append(
+        (stamp_to_ns(m.header.stamp), len(cloud_to_frame(m)))), STATE_QOS)
+    node.create_subscription(DiagnosticArray, '/diagnostics', on_diag, 10)
+    pub = node.create_publisher(PointCloud2, '/humans/keypoints_external', STATE_QOS)
+    get_state = node.create_client(GetState, '/policy_node/get_state')
+    change = node.create_client(ChangeState, '/policy_node/change_state')
+    set_params = node.create_client(SetParameters, '/policy_node/set_parameters')
+
+    def spin(seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            rclpy.spin_once(node, timeout_sec=0.01)
+
+    def call(client, request, timeout=120.0):
+        client.wait_for_service(timeout_sec=timeout)
+        future = client.call_async(request)
+        rclpy.spin_until_future_complete(node, future, timeout_sec=timeout)
+        return future.result()
+
+    def state():
+        return call(get_state, GetState.Request()).current_state.label
+
+    def transition(tid):
+        return bool(call(change, ChangeState.Request(transition=Transition(id=tid))).success)
+
+    def emit(phase, **values):
+        print('PHASE ' + json.dumps({'phase': phase, **values}), flush=True)
+
+    def publish(frame_or_msg, stamp):
+        msg = frame_or_msg
+        if isinstance(frame_or_msg, GroupFrame):
+            msg = frame_to_cloud(frame_or_msg, Header(stamp=ns_to_stamp(stamp), frame_id='camera'))
+        msg.header.stamp = ns_to_stamp(stamp)
+        pub.publish(msg)
+
+    frame_index = [0]
+
+    def good_frames(n, offset_ns=0):
+        """``n`` session frames at 30 Hz stamped with the clock (+ offset); returns their stamps."""
+        stamps = []
+        for _ in range(n):
+            t = frame_index[0] % len(session)
+            frame_index[0] += 1
+            stamp = time.time_ns() + offset_ns
+            publish(GroupFrame(stamp, session.participant_ids, session.participants[t]), stamp)
+            stamps.append(stamp)
+            spin(1 / 30)
+        return stamps
+
+    # Ready: our input is subscribed and the policy node is active (warm-up done).
+    start = time.monotonic()
+    while pub.get_subscription_count() == 0 or state() != 'active':
+        spin(0.2)
+        if time.monotonic() - start > 120:
+            emit('ready', ok=False)
+            return
+    spin(0.5)
+    emit('ready', ok=True, seconds=time.monotonic() - start)
+
+    good_frames(45)
+    spin(0.5)
+    limits = [retarget.LIMITS[n] for n in retarget.JOINT_NAMES]
+    within = all(lo - 1e-9 <= v <= hi + 1e-9 for _, pos in got['joints'] for v, (lo, hi) in zip(pos, limits))
+    emit('normal', poses=len(got['pose']), keypoints=len(got['keypoints']), joints=len(got['joints']),
+         joint_names=got['joints'][-1][0] if got['joints'] else [], within_limits=within,
+         marker_ns=sorted({ns for m in got['markers'] for ns in m}),
+         spread_len=len(got['pose'][-1][2]) if got['pose'] else 0)
+
+    def cloud(frame, fields=None, mutate=None):
+        msg = frame_to_cloud(frame, Header(frame_id='camera'))
+        if mutate:
+            mutate(msg)
+        return msg
+
+    base = GroupFrame(0, session.participant_ids, session.participants[0].copy())
+    nan = GroupFrame(0, base.ids, base.keypoints.copy())
+    nan.keypoints[0, 3, 0] = np.nan
+    nan.keypoints[1, :, 1] = np.inf
+    nan.keypoints[2, 5, 2] = -np.inf
+
+    def extra_fields(msg):
+        # An extra leading field shifts every offset; readers must find fields by name.
+        data = np.frombuffer(bytes(msg.data), np.uint8).reshape(-1, msg.point_step)
+        msg.data = np.hstack([np.full((len(data), 4), 7, np.uint8), data]).tobytes()
+        msg.fields = [PointField(name='foo', offset=0, datatype=PointField.FLOAT32, count=1)] + [
+            PointField(name=f.name, offset=f.offset + 4, datatype=f.datatype, count=1) for f in msg.fields]
+        msg.point_step += 4
+        msg.row_step = msg.point_step * msg.width
+
+    def drop_field(msg):
+        msg.fields = [f for f in msg.fields if f.name != 'v']
+
+    def truncate(msg):
+        msg.data = bytes(msg.data)[:len(msg.data) // 2]
+
+    def bad_type(msg):
+        msg.fields[2].datatype = 42
+
+    def big_endian(msg):
+        msg.is_bigendian = True
+
+    rng = np.random.default_rng(0)
+    crowd = GroupFrame(0, np.arange(20, dtype=np.int32), np.concatenate(
+        [rng.uniform(0, 1, (20, 13, 1)), rng.uniform(0.4, 0.7, (20, 13, 1)), np.ones((20, 13, 1))], -1)
+        .astype(np.float32))
+    cases = {'nan_inf': cloud(nan), 'unknown_fields': cloud(base, mutate=extra_fields),
+             'missing_field': cloud(base, mutate=drop_field), 'truncated': cloud(base, mutate=truncate),
+             'unknown_datatype': cloud(base, mutate=bad_type), 'big_endian': cloud(base, mutate=big_endian),
+             'no_people': cloud(GroupFrame(0)), 'twenty_people': cloud(crowd)}
+    results = {}
+    for name, msg in cases.items():
+        poses_before = len(got['pose'])
+        stamp = time.time_ns()
+        publish(msg, stamp)
+        spin(0.3)
+        answered = [n for s, n in got['keypoints'] if s == stamp]
+        stamps = good_frames(6)
+        spin(0.3)
+        served = any(s == stamps[-1] for s, _ in got['keypoints'])
+        results[name] = {'output_people': answered[0] if answered else None, 'served_next': served,
+                         'poses_after': len(got['pose']) - poses_before}
+    emit('bad_input', results=results)
+
+    # A looping bag: stamps jump 10 s back, then carry on.
+    resets_before = int(got['diag'].get('/policy_node', {}).get('state resets', 0))
+    poses_before = len(got['pose'])
+    back = good_frames(15, offset_ns=-10_000_000_000)
+    good_frames(15)
+    spin(1.2)
+    emit('time_jump', resets_before=resets_before,
+         policy_resets=int(got['diag'].get('/policy_node', {}).get('state resets', 0)),
+         keypoint_resets=int(got['diag'].get('/keypoints_node', {}).get('time resets', 0)),
+         back_served=any(s in back for s, _ in got['keypoints']), poses=len(got['pose']) - poses_before)
+
+    # Model files between lifecycle runs.
+    weights, config = Path(model_dir) / 'model.safetensors', Path(model_dir) / 'model.json'
+    keep_w, keep_c = weights.read_bytes(), config.read_text()
+    steps = {'deactivate': transition(Transition.TRANSITION_DEACTIVATE),
+             'cleanup': transition(Transition.TRANSITION_CLEANUP)}
+    weights.unlink()
+    steps['configure_missing'] = transition(Transition.TRANSITION_CONFIGURE)
+    weights.write_bytes(b'not a safetensors file' * 10)
+    steps['configure_corrupt'] = transition(Transition.TRANSITION_CONFIGURE)
+    weights.write_bytes(keep_w)
+    cfg = json.loads(keep_c)
+    cfg['d_model'] = cfg['d_model'] * 2
+    config.write_text(json.dumps(cfg))
+    steps['configure_mismatched'] = transition(Transition.TRANSITION_CONFIGURE)
+    steps['state_after_failures'] = state()
+    config.write_text(keep_c)
+    steps['configure_restored'] = transition(Transition.TRANSITION_CONFIGURE)
+    steps['activate'] = transition(Transition.TRANSITION_ACTIVATE)
+    poses_before = len(got['pose'])
+    good_frames(30)
+    spin(0.3)
+    steps['poses_after_restore'] = len(got['pose']) - poses_before
+    emit('model_files', **steps)
+
+    # A slow policy (hundreds of flow steps per plan) under a 30 Hz input.
+    transition(Transition.TRANSITION_DEACTIVATE)
+    request = SetParameters.Request(parameters=[
+        Parameter(name='steps', value=ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=1500))])
+    set_ok = all(r.successful for r in call(set_params, request).results)
+    activated = transition(Transition.TRANSITION_ACTIVATE)
+    spin(0.5)
+    first = len(got['pose'])
+    good_frames(120)
+    spin(0.2)
+    window = got['pose'][first:]
+    stamps = np.array([p[0] for p in window], np.int64)
+    spin(1.2)
+    diag = got['diag'].get('/policy_node', {})
+    emit('slow_policy', set_ok=set_ok, activated=activated, poses=len(window),
+         median_interval_ms=float(np.median(np.diff(stamps)) * 1e-6) if len(stamps) > 2 else None,
+         max_obs_age_s=max((p[1] for p in window), default=None),
+         dropped=int(diag.get('dropped observations (planner busy)', 0)),
+         plan_rate=float(diag.get('plan rate (Hz)', 0)), control_rate=float(diag.get('control rate (Hz)', 0)),
+         policy_latency_ms=float(diag.get('policy latency mean (ms)', 0)))
+    node.destroy_node()
+    rclpy.shutdown()
+
+
+@pytest.fixture
+def model_copy(tmp_path):
+    """The packaged default model copied where the test may remove or corrupt it."""
+    out = tmp_path / 'model'
+    out.mkdir()
+    shutil.copy(ROOT / 'models' / 'default.safetensors', out / 'model.safetensors')
+    shutil.copy(ROOT / 'models' / 'default.json', out / 'model.json')
+    return out
+
+
+def test_graph_survives_bad_input_time_jumps_model_errors_and_a_slow_policy(ros_env, run_python, model_copy,
+                                                                          tmp_path):
+    overrides = {'keypoints_node': {'input': 'keypoints'},
+                 'policy_node': {'model_path': str(model_copy), 'device': 'cpu'}}
+    with Graph(overrides=overrides, env=ros_env, log_dir=tmp_path / 'logs') as graph:
+        proc = run_python(code=f'import sys; sys.path.insert(0, {str(HERE)!r}); import test_runtime_graph as t; '
+                               f't.driver({str(model_copy)!r})')
+        out, _ = proc.communicate(timeout=300)
+        alive = graph.alive()
+        logs = {name: graph.log(name) for name in graph.nodes}
+    print(out)
+    phases = {p["phase"]: p for p in (json.loads(line[6:]) for line in out.splitlines() if line.startswith('PHASE '))}
+    assert phases.get('ready', {}).get('ok'), out[-3000:]
+    assert all(alive.values()), (alive, {n: l[-1500:] for n, l in logs.items()})
+
+    normal = phases['normal']
+    assert normal['keypoints'] >= 40 and normal['poses'] > 20 and normal['joints'] > 20
+    assert normal['joint_names'] == ['head_yaw', 'head_pitch', 'left_shoulder', 'right_shoulder',
+                                     'left_elbow', 'right_elbow']
+    assert normal['within_limits']
+    assert {'group', 'facilitator', 'facilitator_uncertainty'} <= set(normal['marker_ns'])
+    assert normal['spread_len'] == 13
+
+    bad = phases['bad_input']['results']
+    for name, result in bad.items():
+        assert result['served_next'], (name, result)
+        assert result['poses_after'] > 0, (name, result)
+    assert bad['nan_inf']['output_people'] == 3  # bad joints dropped; person 1 had no finite joint left
+    assert bad['unknown_fields']['output_people'] == 4
+    assert bad['no_people']['output_people'] == 0
+    assert 0 < bad['twenty_people']['output_people'] <= 16  # max_people
+    for name in ('missing_field', 'truncated', 'unknown_datatype', 'big_endian'):
+        assert bad[name]['output_people'] is None, name
+    kp_log = logs['keypoints_node']
+    assert "lacks fields ['v']" in kp_log and 'holds' in kp_log and 'unknown datatype 42' in kp_log
+    assert 'big-endian' in kp_log
+
+    jump = phases['time_jump']
+    assert jump['back_served'] and jump['poses'] > 0
+    assert jump['policy_resets'] > jump['resets_before'] and jump['keypoint_resets'] >= 1
+    assert 'jumped back' in logs['policy_node'] and 'jumped back' in kp_log
+
+    model = phases['model_files']
+    assert model['deactivate'] and model['cleanup']
+    assert not model['configure_missing'] and not model['configure_corrupt'] and not model['configure_mismatched']
+    assert model['state_after_failures'] == 'unconfigured'
+    assert model['configure_restored'] and model['activate'] and model['poses_after_restore'] > 0
+    policy_log = logs['policy_node']
+    assert 'not found' in policy_log and 'not a readable safetensors' in policy_log
+    assert 'does not match' in policy_log
+
+    slow = phases['slow_policy']
+    assert slow['set_ok'] and slow['activated']
+    # Planning is far slower than the input: observations are dropped (the queue stays at one),
+    # the control loop keeps publishing between plans at its period, and no pose is planned
+    # from an observation that waited in a queue.
+    assert slow['plan_rate'] < 15.0 and slow['dropped'] > 30
+    assert slow['poses'] > 3 * max(slow['plan_rate'], 1.0) * 4 * 0.5
+    assert 25.0 <= slow['median_interval_ms'] <= 45.0
+    assert slow['max_obs_age_s'] < 5.0
