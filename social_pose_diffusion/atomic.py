@@ -11,6 +11,7 @@ def write_bytes(path, data):
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile('wb', dir=path.parent, prefix=f'.{path.name}.', delete=False) as tmp:
         tmp.write(data)
+    os.chmod(tmp.name, 0o644)  # temp files are private; results are not
     os.replace(tmp.name, path)
 
 
