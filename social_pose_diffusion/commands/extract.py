@@ -52,7 +52,7 @@ def run(args):
         bag_only = [f'--{n}' for n in ('topic', 'keypoints_topic', 'facilitator_seat', 'facilitator_id',
                                        'facilitator_topic') if getattr(args, n) is not None]
         if bag_only:
-            raise ValueError(f'{", ".join(o.replace("_", "-") for o in bag_only)} only apply with --bag')
+            raise ValueError(f'only with --bag: {", ".join(o.replace("_", "-") for o in bag_only)}')
         return extract_image(args)
     if args.overlay is not None:
         raise ValueError('--overlay only applies with --image')

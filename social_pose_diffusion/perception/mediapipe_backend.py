@@ -13,6 +13,9 @@ from .roi import Roi
 from .tracks import TrackSet
 from .validate import check_panorama
 
+FACE = [0, 1, 2]  # nose and eyes
+NEW_FACE_VISIBILITY = 0.8  # a new person needs a clearly visible face; tracked ones may turn away
+
 
 class MediaPipeExtractor:
     """Everyone's keypoints in equirectangular BGR frames (see :func:`make_extractor` for the options).
@@ -23,7 +26,8 @@ class MediaPipeExtractor:
     people not yet tracked: all views on the first frame after a reset, then
     a slice of the ring per frame so the whole ring is re-scanned every
     ``discovery_period`` frames without a latency spike (0: only after a reset). Each new candidate
-    gets ``refine_passes`` extra landmark passes so its ROI settles. People
+    gets ``refine_passes`` extra landmark passes so its ROI settles, and
+    is kept only with a clearly visible face. People
     whose joints coincide are merged and upside-down poses (head under the
     shoulders) dropped; ids come from a :class:`TrackSet`.
     """
@@ -54,6 +58,11 @@ class MediaPipeExtractor:
         keypoints = np.concatenate([uv[list(MEDIAPIPE_INDEX)], lm[list(MEDIAPIPE_INDEX), 2:3]], axis=1)
         return presence, keypoints, Roi.from_points(uv[ROI_CENTRE], uv[ROI_SCALE_POINT])
 
+    def _plausible(self, presence, keypoints, new):
+        """Present enough, not upside down, and for a new person a clearly visible face."""
+        return (presence >= self.min_confidence and upright(keypoints)
+                and (not new or keypoints[FACE, 2].mean() >= NEW_FACE_VISIBILITY))
+
     def discover(self, pano, views, occupied=()):
         """New ``[(score, Roi)]`` candidates from the detector in ``views``, away from ``occupied`` ROIs."""
         candidates = [c for view in views for c in detect_in_view(self._detector, pano, view, self.detect_passes)]
@@ -74,14 +83,14 @@ class MediaPipeExtractor:
         Raises :class:`PerceptionError` for an unusable image; a frame without
         people gives an empty GroupFrame.
         """
-        check_panorama(bgr)
+        bgr = check_panorama(bgr)
         start = time.perf_counter()
         if self.tracks.begin(int(stamp_ns)):
             self._next_view = None
         found = []  # (presence, keypoints, roi, track id or None)
         for track in list(self.tracks.tracks.values()):
             presence, keypoints, roi = self.landmarks(bgr, track.roi)
-            if presence >= self.min_confidence and upright(keypoints):
+            if self._plausible(presence, keypoints, new=False):
                 found.append((presence, keypoints, roi, track.id))
         tracked = time.perf_counter()
         views = self._views_due()
@@ -89,7 +98,7 @@ class MediaPipeExtractor:
         for score, roi in candidates:
             for _ in range(1 + self.refine_passes):
                 presence, keypoints, roi = self.landmarks(bgr, roi)
-            if presence >= self.min_confidence and upright(keypoints):
+            if self._plausible(presence, keypoints, new=True):
                 found.append((presence, keypoints, roi, None))
         # Tracked people first (keep their ids), then by presence.
         kept = unique([f[1] for f in found], key=lambda i: (found[i][3] is None, -found[i][0]))

@@ -1,4 +1,5 @@
 """Where a person is on the sphere, and whether two keypoint sets are the same person."""
+import cv2
 import numpy as np
 
 from ..skeleton import JOINT, UPPER_BODY, tangent_offset
@@ -40,12 +41,23 @@ def inside(a, b):
     return float(np.mean(np.all((points >= lo) & (points <= hi), axis=1)))
 
 
+def head_in_torso(a, b):
+    """True when ``b``'s nose lies inside ``a``'s torso (shoulders and hips quadrilateral)."""
+    a = np.asarray(a, dtype=np.float64)
+    corners = [JOINT[n] for n in ('left_shoulder', 'right_shoulder', 'right_hip', 'left_hip')]
+    origin = ray_to_uv(centre(a))
+    quad = tangent_offset(origin, a[corners, :2]).astype(np.float32)
+    nose = tangent_offset(origin, np.asarray(b, dtype=np.float64)[JOINT['nose'], :2])
+    return cv2.pointPolygonTest(quad, (float(nose[0]), float(nose[1])), False) > 0
+
+
 def same_person(a, b, fraction=0.6):
     """True when ``a`` and ``b`` are one person seen twice.
 
     Either their upper-body joints lie within ``fraction`` of a shoulder
     width of each other on average, or most of one's joints fall inside the
-    other's bounding box (a second, smaller pose hallucinated on a body).
+    other's bounding box, or one's head lies in the other's torso (a second
+    pose hallucinated on a body).
     """
     limit = fraction * max(scale(a), scale(b))
     ua = np.asarray(a, dtype=np.float64)[UPPER]
@@ -53,7 +65,8 @@ def same_person(a, b, fraction=0.6):
     both = (ua[:, 2] >= SEEN) & (ub[:, 2] >= SEEN)
     rows = both if both.sum() >= 3 else slice(None)
     gap = float(np.mean(angle_between(uv_to_ray(ua[rows, :2]), uv_to_ray(ub[rows, :2]))))
-    return gap < limit or max(inside(a, b), inside(b, a)) >= INSIDE_FRACTION
+    return (gap < limit or max(inside(a, b), inside(b, a)) >= INSIDE_FRACTION
+            or head_in_torso(a, b) or head_in_torso(b, a))
 
 
 def unique(people, key):

@@ -33,7 +33,7 @@ class Roi:
         centre, scale = uv_to_ray(centre_uv), uv_to_ray(scale_uv)
         right, down = tangent_basis(centre)
         roll = float(np.arctan2(scale @ right, -(scale @ down)))
-        alpha = min(float(angle_between(centre, scale)), np.radians(80))
+        alpha = float(np.clip(angle_between(centre, scale), np.radians(1), np.radians(80)))
         half_tan = min(ROI_SCALE * np.tan(alpha), np.tan(np.radians(MAX_FOV_DEG) / 2))
         u, v = (float(x) for x in centre_uv)
         return cls(u % 1.0, v, roll, float(half_tan))

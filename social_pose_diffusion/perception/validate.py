@@ -13,7 +13,7 @@ class PerceptionError(ValueError):
 
 
 def check_panorama(bgr):
-    """Raise :class:`PerceptionError` unless ``bgr`` is a uint8 H x 2H x 3 equirectangular image."""
+    """``bgr`` as a contiguous array; :class:`PerceptionError` unless it is a uint8 H x 2H x 3 equirectangular image."""
     if not isinstance(bgr, np.ndarray):
         raise PerceptionError(f'expected a numpy BGR image, got {type(bgr).__name__}')
     if bgr.ndim != 3 or bgr.shape[2] != 3:
@@ -27,6 +27,7 @@ def check_panorama(bgr):
                               f'{2 * MIN_HEIGHT}x{MIN_HEIGHT} pixels')
     if abs(w - 2 * h) > ASPECT_TOLERANCE * w:
         raise PerceptionError(f'image {w}x{h} is not equirectangular: width must be twice the height')
+    return np.ascontiguousarray(bgr)
 
 
 def clean_keypoints(frame):
