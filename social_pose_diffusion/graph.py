@@ -25,6 +25,17 @@ def config_path(name):
     return share_path('config', name)
 
 
+def large_message_env(env=None):
+    """``env`` (default: this process's, changed in place) with the Fast DDS profile for raw camera frames.
+
+    Only when the user has not chosen a profile; must happen before ``rclpy.init``
+    in the process it is meant for. See ``config/fastdds.xml``.
+    """
+    env = os.environ if env is None else env
+    env.setdefault('FASTDDS_DEFAULT_PROFILES_FILE', str(config_path('fastdds.xml')))
+    return env
+
+
 def _value(value):
     """A ``-p name:=value`` literal that ROS parses back to the same type."""
     if isinstance(value, bool):
@@ -70,6 +81,7 @@ class Graph:
         self.nodes, self.overrides, self.remaps = tuple(nodes), dict(overrides or {}), dict(remaps or {})
         self.env = dict(os.environ if env is None else env)
         self.env.setdefault('PYTHONUNBUFFERED', '1')
+        large_message_env(self.env)
         self._tmp = None if log_dir else tempfile.TemporaryDirectory(prefix='social-pose-graph-')
         self.log_dir = Path(log_dir or self._tmp.name)
         self.log_dir.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ from std_msgs.msg import Header
 
 from .bags import (CAMERA_TOPIC, FACILITATOR_TOPIC, GROUP_TOPIC, IMAGE, TYPESTORE, camera_topic, cloud_to_frame,
                    facilitator_frame, message_to_bgr, read_messages, read_session, stamp_of, topic_counts)
-from .graph import Graph, config_path
+from .graph import Graph, config_path, large_message_env
 from .metrics import timing
 from .nodes.common import STATE_QOS, sensor_qos
 from .nodes.ros_conversions import array_to_image, cloud_field, frame_to_cloud, ns_to_stamp
@@ -301,6 +301,7 @@ def replay(bag, out=None, input_kind='image', model=None, rate=1.0, max_frames=N
     if input_kind == 'keypoints':  # an external detector would see the facilitator too
         observed = {n: session.facilitator[min(np.searchsorted(session.stamps_ns, s), len(session) - 1)]
                     for n, (s, _) in enumerate(items[:3])}
+    large_message_env()
     rclpy.init()
     node = ReplayNode(input_kind, sim_time=not live)
     executor = SingleThreadedExecutor()
