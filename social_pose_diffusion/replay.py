@@ -335,3 +335,51 @@ def replay(bag, out=None, input_kind='image', model=None, rate=1.0, max_frames=N
         node.destroy_node()
         rclpy.try_shutdown()
     return report
+
+
+def recorded_poses(out_bag):
+    """``(stamps_ns, (N, J, 2) poses)`` of the generated facilitator in an output bag."""
+    stamps, poses = [], []
+    for _, _, msg in read_messages(out_bag, ['/facilitator/pose']):
+        frame = cloud_to_frame(msg)
+        if len(frame):
+            stamps.append(stamp_of(msg))
+            poses.append(frame.keypoints[0, :, :2])
+    return np.array(stamps, np.int64), (np.stack(poses) if poses else np.zeros((0, 13, 2)))
+
+
+def recorded_groups(out_bag):
+    """``{stamp_ns: (N, J, 3) keypoints}`` the graph perceived, from an output bag."""
+    return {stamp_of(msg): cloud_to_frame(msg).keypoints for _, _, msg in read_messages(out_bag, ['/humans/keypoints'])}
+
+
+def nearest(stamps, stamp, tolerance_ns):
+    """Index of the stamp nearest ``stamp`` within ``tolerance_ns``, or None."""
+    if not len(stamps):
+        return None
+    k = int(np.clip(np.searchsorted(stamps, stamp), 1, len(stamps) - 1)) if len(stamps) > 1 else 0
+    if k > 0 and abs(stamps[k - 1] - stamp) < abs(stamps[k] - stamp):
+        k -= 1
+    return k if abs(int(stamps[k]) - stamp) <= tolerance_ns else None
+
+
+def evaluate_command(args):
+    """``social-pose evaluate --replay BAG``: run :func:`replay`, write ``args.report`` (JSON), print it."""
+    import json
+
+    from .atomic import write_json
+    from .policy import model_paths
+    bag = Path(args.replay)
+    if not bag.is_dir():
+        raise FileNotFoundError(f'session bag {bag} not found')
+    model = args.model
+    if model == 'models/default' and not model_paths(model)[0].is_file():
+        model = None  # not run from the source tree: the installed default model
+    report_path = Path(args.report)
+    out = report_path.with_name(report_path.stem + '_outputs')
+    report = replay(bag, out=out, input_kind=args.replay_input, model=model,
+                    log_dir=report_path.with_name(report_path.stem + '_logs'))
+    write_json(report_path, report)
+    print(json.dumps(report, indent=2))
+    print(f'wrote {report_path} and {out}')
+    return 0

@@ -22,10 +22,20 @@ def register(sub):
     p.add_argument('--paper-table', action='store_true', help='train + evaluate the grid on the three styles')
     p.add_argument('--out', default='benchmarks/results/paper_table.json', help='paper table JSON (with --paper-table)')
     p.add_argument('--quick', action='store_true', help='paper table with tiny budgets (smoke test)')
+    p.add_argument('--replay', metavar='SESSION_BAG', default=None,
+                   help='live replay evaluation instead: play the bag at 1x (simulated time) into the node graph '
+                        'running as separate processes over DDS, record its outputs and report MPJPE, latency, '
+                        'output rate and dropped frames to --report')
+    p.add_argument('--replay-input', choices=('image', 'keypoints'), default='image',
+                   help='with --replay: the camera stream through perception, or the true keypoints through the '
+                        'external-detector input (default: %(default)s)')
     p.set_defaults(func=run)
 
 
 def run(args):
+    if args.replay:
+        from ..replay import evaluate_command
+        return evaluate_command(args)
     import torch
     torch.set_num_threads(args.threads)
     if args.paper_table:
