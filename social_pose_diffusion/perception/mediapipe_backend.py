@@ -27,15 +27,17 @@ class MediaPipeExtractor:
     a slice of the ring per frame so the whole ring is re-scanned every
     ``discovery_period`` frames without a latency spike (0: only after a reset). Each new candidate
     gets ``refine_passes`` extra landmark passes so its ROI settles, and
-    is kept only with a clearly visible face. People
+    is kept when no pass loses it, their mean presence reaches
+    ``min_new_confidence`` and its face is clearly visible. People
     whose joints coincide are merged and upside-down poses (head under the
     shoulders) dropped; ids come from a :class:`TrackSet`.
     """
 
-    def __init__(self, max_people=16, min_confidence=0.5, discovery_period=30, view_fov_deg=60.0,
-                 view_size=256, view_step_deg=20.0, view_pitch_deg=0.0, detect_passes=3, refine_passes=1,
-                 track_timeout_s=2.0, match_distance_deg=8.0):
+    def __init__(self, max_people=16, min_confidence=0.5, min_new_confidence=0.6, discovery_period=30,
+                 view_fov_deg=60.0, view_size=256, view_step_deg=20.0, view_pitch_deg=0.0, detect_passes=3,
+                 refine_passes=1, track_timeout_s=2.0, match_distance_deg=8.0):
         self.max_people, self.min_confidence = int(max_people), float(min_confidence)
+        self.min_new_confidence = float(min_new_confidence)
         self.detect_passes, self.refine_passes = int(detect_passes), int(refine_passes)
         self.views = ring_views(view_fov_deg, int(view_size), view_step_deg, view_pitch_deg)
         period = int(discovery_period)
@@ -58,10 +60,15 @@ class MediaPipeExtractor:
         keypoints = np.concatenate([uv[list(MEDIAPIPE_INDEX)], lm[list(MEDIAPIPE_INDEX), 2:3]], axis=1)
         return presence, keypoints, Roi.from_points(uv[ROI_CENTRE], uv[ROI_SCALE_POINT])
 
-    def _plausible(self, presence, keypoints, new):
-        """Present enough, not upside down, and for a new person a clearly visible face."""
-        return (presence >= self.min_confidence and upright(keypoints)
-                and (not new or keypoints[FACE, 2].mean() >= NEW_FACE_VISIBILITY))
+    def _plausible(self, presence, keypoints):
+        """Present enough to keep tracking, and not upside down."""
+        return presence >= self.min_confidence and upright(keypoints)
+
+    def _confirmed(self, passes):
+        """A new person: every landmark pass plausible, mean presence over them sure, face clearly visible."""
+        return (all(self._plausible(p, k) for p, k, _ in passes)
+                and np.mean([p for p, _, _ in passes]) >= self.min_new_confidence
+                and passes[-1][1][FACE, 2].mean() >= NEW_FACE_VISIBILITY)
 
     def discover(self, pano, views, occupied=()):
         """New ``[(score, Roi)]`` candidates from the detector in ``views``, away from ``occupied`` ROIs."""
@@ -90,16 +97,17 @@ class MediaPipeExtractor:
         found = []  # (presence, keypoints, roi, track id or None)
         for track in list(self.tracks.tracks.values()):
             presence, keypoints, roi = self.landmarks(bgr, track.roi)
-            if self._plausible(presence, keypoints, new=False):
+            if self._plausible(presence, keypoints):
                 found.append((presence, keypoints, roi, track.id))
         tracked = time.perf_counter()
         views = self._views_due()
         candidates = self.discover(bgr, views, [f[2] for f in found])
         for score, roi in candidates:
-            for _ in range(1 + self.refine_passes):
-                presence, keypoints, roi = self.landmarks(bgr, roi)
-            if self._plausible(presence, keypoints, new=True):
-                found.append((presence, keypoints, roi, None))
+            passes = [self.landmarks(bgr, roi)]
+            while len(passes) <= self.refine_passes and self._plausible(*passes[-1][:2]):
+                passes.append(self.landmarks(bgr, passes[-1][2]))
+            if self._confirmed(passes):
+                found.append(passes[-1] + (None,))
         # Tracked people first (keep their ids), then by presence.
         kept = unique([f[1] for f in found], key=lambda i: (found[i][3] is None, -found[i][0]))
         kept = kept[:self.max_people]

@@ -76,7 +76,7 @@ class LandmarkModel:
         self._net.setInput(blob)
         outs = {o.size: o for o in self._net.forward(self._outputs)}
         raw = outs[NUM_LANDMARKS * 5].reshape(NUM_LANDMARKS, 5)
-        presence = float(_sigmoid(outs[1].reshape(())))
+        presence = float(np.clip(outs[1].reshape(()), 0.0, 1.0))  # the model's pose flag is a probability
         landmarks = np.empty((NUM_LANDMARKS, 4), np.float64)
         landmarks[:, :2] = raw[:, :2] / LANDMARK_SIZE
         landmarks[:, 2] = _sigmoid(raw[:, 3])
