@@ -2,8 +2,9 @@
 
 MediaPipe's detector is anchored on faces and keeps the strongest of
 neighbouring detections, so a view holding two neighbours often reports one.
-After each pass the found faces are painted over with the view's mean colour
-and the detector runs again, so the neighbour comes out in the next pass.
+The faces of people already tracked are painted over with the view's mean
+colour first; after each pass the newly found faces are painted over too and
+the detector runs again, so a neighbour comes out in the next pass.
 Candidates seen in several overlapping views are merged by position on the
 sphere.
 """
@@ -13,6 +14,7 @@ import numpy as np
 from .equirect import View, angle_between, uv_to_ray
 from .roi import Roi
 
+HEAD_JOINTS = 5  # nose, eyes, ears
 FACE_MARGIN = 0.25  # masked face box grows by this fraction on each side
 MERGE_FRACTION = 0.35  # candidates closer than this fraction of the ROI radius are one person
 
@@ -36,10 +38,29 @@ def _mask_faces(rgb, boxes):
     return out
 
 
-def detect_in_view(detector, pano, view, passes):
-    """``[(score, Roi)]`` of the people the detector finds in one view within ``passes`` masked passes."""
+def face_boxes(view, people):
+    """Boxes (x0, y0, x1, y1, normalised to ``view``) around the head joints of known people's (J, 3) keypoints."""
+    boxes = []
+    for keypoints in people:
+        xy, front = view.from_uv(np.asarray(keypoints)[:HEAD_JOINTS, :2])
+        if not front.all():
+            continue
+        lo, hi = xy.min(axis=0), xy.max(axis=0)
+        pad = 0.5 * (hi - lo).max()
+        if (hi + pad > 0).all() and (lo - pad < 1).all():
+            boxes.append((*(lo - pad), *(hi + pad)))
+    return boxes
+
+
+def detect_in_view(detector, pano, view, passes, known=()):
+    """``[(score, Roi)]`` of new people the detector finds in one view within ``passes`` masked passes.
+
+    ``known`` holds the (J, 3) keypoints of people already found, whose faces are masked first.
+    """
     rgb = cv2.cvtColor(view.render(pano), cv2.COLOR_BGR2RGB)
-    found, boxes = [], []
+    found, boxes = [], face_boxes(view, known)
+    if boxes:
+        rgb = _mask_faces(rgb, boxes)
     for _ in range(passes):
         new = detector(rgb)
         if not new:

@@ -8,9 +8,9 @@ def make_extractor(backend='mediapipe', **options):
     """An extractor for ``backend``; unknown options raise :class:`PerceptionError`.
 
     ``mediapipe`` (:class:`MediaPipeExtractor`) options and defaults:
-    max_people=16, min_confidence=0.5 (landmark model's pose presence to
-    keep tracking someone), min_new_confidence=0.6 (mean presence over a new person's
-    landmark passes to accept them),
+    max_people=16, min_confidence=0.6 (mean pose flag of the landmark model
+    over a new person's passes to accept them; tracked people stay while
+    MediaPipe's own flag passes 0.5),
     discovery_period=30 (frames per re-scan of the whole ring of views, a
     slice per frame; 0 = only on the first frame after a reset),
     view_fov_deg=60, view_size=256, view_step_deg=20, view_pitch_deg=0

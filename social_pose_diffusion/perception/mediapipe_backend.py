@@ -7,7 +7,8 @@ import numpy as np
 from ..keypoint_cloud import GroupFrame
 from ..skeleton import MEDIAPIPE_INDEX
 from .discovery import detect_in_view, merge, ring_views
-from .mediapipe_models import LANDMARK_SIZE, ROI_CENTRE, ROI_SCALE_POINT, LandmarkModel, PoseDetector
+from .mediapipe_models import (LANDMARK_SIZE, ROI_CENTRE, ROI_SCALE_POINT, LandmarkGraph, LandmarkModel,
+                               PoseDetector)
 from .people import unique, upright
 from .roi import Roi
 from .tracks import TrackSet
@@ -20,30 +21,30 @@ NEW_FACE_VISIBILITY = 0.8  # a new person needs a clearly visible face; tracked 
 class MediaPipeExtractor:
     """Everyone's keypoints in equirectangular BGR frames (see :func:`make_extractor` for the options).
 
-    Each frame, every tracked person's ROI (from their previous landmarks) is
-    rendered as an upright 256x256 perspective view and run through the
-    landmark model. Discovery runs the detector over a ring of views for
-    people not yet tracked: all views on the first frame after a reset, then
-    a slice of the ring per frame so the whole ring is re-scanned every
-    ``discovery_period`` frames without a latency spike (0: only after a reset). Each new candidate
-    gets ``refine_passes`` extra landmark passes so its ROI settles, and
-    is kept when no pass loses it, their mean presence reaches
-    ``min_new_confidence`` and its face is clearly visible. People
+    Each frame, every tracked person's ROI (from their previous landmarks)
+    is rendered as an upright 256x256 perspective view and run through
+    MediaPipe's landmark graph; a person stays while its pose flag passes.
+    Discovery runs the detector over a ring of views for people not yet
+    tracked: all views on the first frame after a reset, then a slice of the
+    ring per frame, so the whole ring is re-scanned every
+    ``discovery_period`` frames without a latency spike (0: only after a
+    reset). Each new candidate gets ``refine_passes`` extra landmark passes
+    so its ROI settles, and is kept when no pass loses it, their mean pose
+    flag reaches ``min_confidence`` and its face is clearly visible. People
     whose joints coincide are merged and upside-down poses (head under the
     shoulders) dropped; ids come from a :class:`TrackSet`.
     """
 
-    def __init__(self, max_people=16, min_confidence=0.5, min_new_confidence=0.6, discovery_period=30,
+    def __init__(self, max_people=16, min_confidence=0.6, discovery_period=30,
                  view_fov_deg=60.0, view_size=256, view_step_deg=20.0, view_pitch_deg=0.0, detect_passes=3,
                  refine_passes=1, track_timeout_s=2.0, match_distance_deg=8.0):
         self.max_people, self.min_confidence = int(max_people), float(min_confidence)
-        self.min_new_confidence = float(min_new_confidence)
         self.detect_passes, self.refine_passes = int(detect_passes), int(refine_passes)
         self.views = ring_views(view_fov_deg, int(view_size), view_step_deg, view_pitch_deg)
         period = int(discovery_period)
         self.views_per_frame = int(np.ceil(len(self.views) / period)) if period > 0 else 0
         self.tracks = TrackSet(match_distance_deg, track_timeout_s)
-        self._detector, self._landmarks = PoseDetector(), LandmarkModel()
+        self._detector, self._tracker, self._confirmer = PoseDetector(), LandmarkGraph(), LandmarkModel()
         self.stats = {}
         self.reset()
 
@@ -52,28 +53,32 @@ class MediaPipeExtractor:
         self.tracks.reset()
         self._next_view = None
 
-    def landmarks(self, pano, roi):
-        """``(presence, keypoints (J, 3), next Roi)`` of the person in ``roi``."""
+    def landmarks(self, pano, roi, model=None):
+        """``(presence, keypoints (J, 3), next Roi)`` of the person in ``roi``; keypoints None if nobody.
+
+        ``model`` defaults to MediaPipe's landmark graph (presence 0 or 1);
+        the OpenCV runner gives the pose flag's value.
+        """
         view = roi.view(LANDMARK_SIZE)
-        presence, lm = self._landmarks(cv2.cvtColor(view.render(pano), cv2.COLOR_BGR2RGB))
+        presence, lm = (model or self._tracker)(cv2.cvtColor(view.render(pano), cv2.COLOR_BGR2RGB))
+        if lm is None:
+            return 0.0, None, roi
         uv = view.to_uv(lm[:, :2])
         keypoints = np.concatenate([uv[list(MEDIAPIPE_INDEX)], lm[list(MEDIAPIPE_INDEX), 2:3]], axis=1)
         return presence, keypoints, Roi.from_points(uv[ROI_CENTRE], uv[ROI_SCALE_POINT])
 
-    def _plausible(self, presence, keypoints):
-        """Present enough to keep tracking, and not upside down."""
-        return presence >= self.min_confidence and upright(keypoints)
-
     def _confirmed(self, passes):
-        """A new person: every landmark pass plausible, mean presence over them sure, face clearly visible."""
-        return (all(self._plausible(p, k) for p, k, _ in passes)
-                and np.mean([p for p, _, _ in passes]) >= self.min_new_confidence
+        """A new person: upright and present in every pass, mean presence sure enough, face clearly visible."""
+        return (all(k is not None and upright(k) for _, k, _ in passes)
+                and np.mean([p for p, _, _ in passes]) >= self.min_confidence
                 and passes[-1][1][FACE, 2].mean() >= NEW_FACE_VISIBILITY)
 
-    def discover(self, pano, views, occupied=()):
-        """New ``[(score, Roi)]`` candidates from the detector in ``views``, away from ``occupied`` ROIs."""
-        candidates = [c for view in views for c in detect_in_view(self._detector, pano, view, self.detect_passes)]
-        return merge(candidates, occupied)
+    def discover(self, pano, views, known=()):
+        """New ``[(score, Roi)]`` candidates from the detector in ``views``, away from ``known`` (keypoints, Roi)."""
+        people = [k for k, _ in known]
+        candidates = [c for view in views for c in detect_in_view(self._detector, pano, view, self.detect_passes,
+                                                                  people)]
+        return merge(candidates, [roi for _, roi in known])
 
     def _views_due(self):
         """The whole ring after a reset, else the next slice of it."""
@@ -97,15 +102,15 @@ class MediaPipeExtractor:
         found = []  # (presence, keypoints, roi, track id or None)
         for track in list(self.tracks.tracks.values()):
             presence, keypoints, roi = self.landmarks(bgr, track.roi)
-            if self._plausible(presence, keypoints):
+            if keypoints is not None and upright(keypoints):
                 found.append((presence, keypoints, roi, track.id))
         tracked = time.perf_counter()
         views = self._views_due()
-        candidates = self.discover(bgr, views, [f[2] for f in found])
+        candidates = self.discover(bgr, views, [(f[1], f[2]) for f in found])
         for score, roi in candidates:
-            passes = [self.landmarks(bgr, roi)]
-            while len(passes) <= self.refine_passes and self._plausible(*passes[-1][:2]):
-                passes.append(self.landmarks(bgr, passes[-1][2]))
+            passes = [self.landmarks(bgr, roi, self._confirmer)]
+            while len(passes) <= self.refine_passes and passes[-1][1] is not None:
+                passes.append(self.landmarks(bgr, passes[-1][2], self._confirmer))
             if self._confirmed(passes):
                 found.append(passes[-1] + (None,))
         # Tracked people first (keep their ids), then by presence.
