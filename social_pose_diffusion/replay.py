@@ -18,6 +18,7 @@ bag and scores them with the offline evaluation's metric code
 """
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +106,9 @@ def _input_messages(bag, input_kind, session, max_frames=None):
 def _build(node, input_kind, payload, stamp):
     """The rclpy message for one input item, stamped ``stamp``."""
     header = Header(stamp=ns_to_stamp(stamp), frame_id='camera')
+    if isinstance(payload, (Image, CompressedImage, PointCloud2)):  # prepared in advance
+        payload.header = header
+        return payload
     if input_kind == 'keypoints':
         payload.stamp_ns = stamp
         return frame_to_cloud(payload, header)
@@ -133,6 +137,9 @@ def wait_ready(node, graph, timeout=180.0, progress=print):
         poses = node.count_publishers('/facilitator/pose') > 0
         if subscribed and poses and state == 'active':
             return time.monotonic() - start
+        if state in ('unconfigured', 'inactive') and 'policy_node' in graph.procs:
+            # autostart runs before the node answers: it stopped short of active (see its log)
+            raise RuntimeError(f'policy_node is {state} after start-up:\n{graph.log_tail("policy_node")}')
         if time.monotonic() - start > timeout:
             raise RuntimeError(f'graph not ready after {timeout:.0f} s (input subscribed: {subscribed}, '
                                f'policy state: {state}, pose publisher: {poses})')
@@ -301,6 +308,28 @@ def replay(bag, out=None, input_kind='image', model=None, rate=1.0, max_frames=N
     if input_kind == 'keypoints':  # an external detector would see the facilitator too
         observed = {n: session.facilitator[min(np.searchsorted(session.stamps_ns, s), len(session) - 1)]
                     for n, (s, _) in enumerate(items[:3])}
+    with running_graph(input_kind, node_overrides, params, live=live, env=env, log_dir=log_dir,
+                       first_stamp=items[0][0] - int(0.2e9), ready_timeout=ready_timeout) as (node, graph, ready_s):
+        bar = tqdm(total=len(items), desc='replay', unit='frame', disable=not progress)
+        sent = play(node, items, input_kind, rate, observed=observed, progress=lambda n: bar.update(1))
+        bar.close()
+        graph.check()
+        with node._lock:
+            received = list(node.received)
+        report = {'bag': str(bag), 'input': input_kind,
+                  'mode': ('live camera: frames stamped with the wall clock' if live else
+                           f'{rate:g}x real time, simulated time from /clock (use_sim_time)'),
+                  'graph_ready_s': round(ready_s, 2), 'nodes_alive': graph.alive(),
+                  **score(received, sent, None if live else session)}
+        if out:
+            report['output_bag'] = str(write_outputs(out, received, None if live else bag))
+    return report
+
+
+@contextmanager
+def running_graph(input_kind, overrides, params_files, live=False, env=None, log_dir=None, first_stamp=0,
+                  ready_timeout=180.0):
+    """The graph started and ready, with a :class:`ReplayNode` spinning here: yields ``(node, graph, ready_s)``."""
     large_message_env()
     rclpy.init()
     node = ReplayNode(input_kind, sim_time=not live)
@@ -308,33 +337,17 @@ def replay(bag, out=None, input_kind='image', model=None, rate=1.0, max_frames=N
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
-    graph = Graph(params, node_overrides, env=env, log_dir=log_dir)
-    report = {}
+    graph = Graph(params_files, overrides, env=env, log_dir=log_dir)
     try:
         graph.start()
-        node.tick_clock(items[0][0] - int(0.2e9))
-        ready_s = wait_ready(node, graph, ready_timeout)
-        bar = tqdm(total=len(items), desc='replay', unit='frame', disable=not progress)
-        sent = play(node, items, input_kind, rate, observed=observed, progress=lambda n: bar.update(1))
-        bar.close()
-        graph.check()
-        alive = graph.alive()
-        with node._lock:
-            received = list(node.received)
-        report = {'bag': str(bag), 'input': input_kind,
-                  'mode': ('live camera: frames stamped with the wall clock' if live else
-                           f'{rate:g}x real time, simulated time from /clock (use_sim_time)'),
-                  'graph_ready_s': round(ready_s, 2), 'nodes_alive': alive,
-                  **score(received, sent, None if live else session)}
-        if out:
-            report['output_bag'] = str(write_outputs(out, received, None if live else bag))
+        node.tick_clock(first_stamp)
+        yield node, graph, wait_ready(node, graph, ready_timeout)
     finally:
         graph.stop()
         executor.shutdown(timeout_sec=1.0)
         spinner.join(timeout=5.0)
         node.destroy_node()
         rclpy.try_shutdown()
-    return report
 
 
 def recorded_poses(out_bag):

@@ -1,0 +1,138 @@
+"""End-to-end speed of the node graph: camera frame published -> facilitator pose received, and the control-loop rate.
+
+The nodes run as separate processes (social_pose_diffusion.graph: the launch
+files' executables and config/facilitator.yaml) on real DDS. This process acts
+as the camera driver: a simulated discussion with --people people visible
+(the facilitator among them, split off by seat) rendered at --width x width/2,
+published at --fps as raw sensor_msgs/Image (or CompressedImage) stamped with
+the wall clock. A ping-pong clip of --clip-frames distinct frames keeps the
+motion continuous without holding minutes of raw frames in memory.
+
+Rows, side by side: the default model; the paper's configuration (plotted
+keypoint observation, DDPM sampled with Diffusion-X T=50 + M=8, same network
+size, untrained weights: speed only, its poses mean nothing); and the default
+model fed the true keypoints through the external-detector input (the graph
+without perception). Per row: achieved control rate, end-to-end latency
+(mean/p95/max over frames that reached a pose), frames the keypoints node
+dropped while busy, and the nodes' own diagnostics (perception time, policy
+latency). The machine's 2 cores may be shared with other work: numbers are noisy.
+"""
+import json
+import tempfile
+from pathlib import Path
+
+TARGET_CONTROL_HZ = 30.0
+TARGET_LATENCY_P95_MS = 150.0
+
+
+def add_arguments(parser):
+    parser.add_argument('--seconds', type=float, default=20.0, help='camera stream per row (default: %(default)s)')
+    parser.add_argument('--people', type=int, default=4, help='people in the frame incl. the facilitator (default: %(default)s)')
+    parser.add_argument('--width', type=int, default=1920, help='frame width; height is width/2 (default: %(default)s)')
+    parser.add_argument('--fps', type=float, default=30.0, help='camera rate (default: %(default)s)')
+    parser.add_argument('--transport', choices=('raw', 'compressed'), default='raw',
+                        help='camera messages: raw bgr8 Image or jpeg CompressedImage (default: %(default)s)')
+    parser.add_argument('--clip-frames', type=int, default=60, help='distinct frames in the clip (default: %(default)s)')
+    parser.add_argument('--rows', default='default,paper,keypoints',
+                        help='comma list of default, paper, keypoints (default: %(default)s)')
+    parser.add_argument('--paper-model', default=None,
+                        help="a trained model of the paper's configuration; default: untrained weights made here")
+
+
+def _paper_model(directory, default_model):
+    """An untrained model of the paper's configuration (timing only), with the default model's body."""
+    from ..policy import Policy, PolicyConfig, model_paths
+    default = json.loads(model_paths(default_model)[1].read_text())
+    config = PolicyConfig(encoder='plotted', policy='diffusion', sampler='diffusion_x', timesteps=50,
+                          extra_steps=8, d_model=default['d_model'], layers=default['layers'], heads=default['heads'],
+                          neutral_pose=default['neutral_pose'], max_speed=default['max_speed'])
+    path = Path(directory) / 'models' / 'paper.safetensors'
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Policy(config).save(path)
+    return path.with_suffix('')
+
+
+def _stage(report, node, key):
+    value = report.get('diagnostics', {}).get(node, {}).get(key)
+    return float(value) if value is not None else None
+
+
+def run(args):
+    import numpy as np
+    from sensor_msgs.msg import CompressedImage
+
+    from ..graph import config_path
+    from ..image_codec import bgr_to_jpeg
+    from ..keypoint_cloud import GroupFrame
+    from ..nodes.policy_node import default_model
+    from ..nodes.ros_conversions import array_to_image, frame_to_cloud
+    from ..replay import play, running_graph, score
+    from ..sim import Renderer, simulate
+    from std_msgs.msg import Header
+
+    if args.people < 4 or args.people > 7:
+        raise ValueError('--people counts the facilitator too: 4..7 (the simulator seats 3-6 participants)')
+    rows = [r.strip() for r in args.rows.split(',') if r.strip()]
+    unknown = set(rows) - {'default', 'paper', 'keypoints'}
+    if unknown:
+        raise ValueError(f'unknown rows {sorted(unknown)}')
+    clip = max(2, args.clip_frames)
+    session = simulate('music_teacher', args.people - 1, clip / args.fps + 1.0, args.fps, seed=0)
+    renderer = Renderer(session, args.width, args.width // 2, seed=0)
+    frames = [renderer.frame(t) for t in range(clip)]
+    order = list(range(clip)) + list(range(clip - 2, 0, -1))
+    if args.transport == 'raw':
+        messages = [array_to_image(f, 0) for f in frames]
+    else:
+        messages = [CompressedImage(format='bgr8; jpeg compressed bgr8', data=bgr_to_jpeg(f)) for f in frames]
+    clouds = [frame_to_cloud(GroupFrame(0, session.participant_ids, session.participants[t]), Header())
+              for t in range(clip)]
+    count = int(args.seconds * args.fps)
+    seat = float(session.info['facilitator_seat_u'])
+    results = {}
+    with tempfile.TemporaryDirectory(prefix='social-pose-bench-') as tmp:
+        models = {'default': default_model(), 'keypoints': default_model(),
+                  'paper': Path(args.paper_model) if args.paper_model else None}
+        if 'paper' in rows and models['paper'] is None:
+            models['paper'] = _paper_model(tmp, default_model())
+        for row in rows:
+            kind = 'keypoints' if row == 'keypoints' else args.transport
+            source = clouds if row == 'keypoints' else messages
+            items = [(int(k * 1e9 / args.fps), source[order[k % len(order)]]) for k in range(count)]
+            overrides = {'policy_node': {'model_path': str(models[row])},
+                         'keypoints_node': ({'input': 'keypoints'} if row == 'keypoints' else
+                                            {'image_transport': args.transport, 'facilitator_seat_u': seat})}
+            with running_graph(kind, overrides, [config_path('facilitator.yaml')], live=True,
+                               log_dir=Path(tmp) / 'logs' / row) as (node, graph, ready_s):
+                sent = play(node, items, kind, 1.0, drain_s=2.5)
+                graph.check()
+                with node._lock:
+                    received = list(node.received)
+            report = score(received, sent, None)
+            results[row] = {
+                'input': kind, 'model': str(models[row]) if row != 'paper' or args.paper_model else
+                'untrained, paper configuration (speed only)',
+                'graph_ready_s': round(ready_s, 1),
+                'control_rate_hz': report.get('output_rate_hz'),
+                'control_interval_ms': report.get('control_interval_ms'),
+                'latency_ms': report.get('latency_ms'),
+                'frames_published': report['frames_published'],
+                'frames_reaching_a_pose': report['frames_reaching_a_pose'],
+                'dropped_frames': report['dropped_frames'],
+                'perception_ms': {'mean': _stage(report, '/keypoints_node', 'processing time mean (ms)'),
+                                  'p95': _stage(report, '/keypoints_node', 'processing time p95 (ms)')},
+                'policy_latency_ms': {'mean': _stage(report, '/policy_node', 'policy latency mean (ms)'),
+                                      'p95': _stage(report, '/policy_node', 'policy latency p95 (ms)')},
+                'diagnostics': report.get('diagnostics', {}),
+            }
+            p95 = (report.get('latency_ms') or {}).get('p95_ms')
+            rate = report.get('output_rate_hz') or 0.0
+            results[row]['meets'] = {'control_rate_30hz': bool(rate >= 0.95 * TARGET_CONTROL_HZ),
+                                     'latency_p95_150ms': bool(p95 is not None and p95 <= TARGET_LATENCY_P95_MS)}
+    return {'benchmark': 'pipeline',
+            'setup': {'people_in_frame': args.people, 'frame': f'{args.width}x{args.width // 2}', 'fps': args.fps,
+                      'transport': args.transport, 'seconds_per_row': args.seconds, 'clip_frames': clip,
+                      'latency': 'image published (wall-clock stamp) -> first /facilitator/pose planned from it '
+                                 'received (obs_age field), same host',
+                      'targets': {'control_rate_hz': TARGET_CONTROL_HZ, 'latency_p95_ms': TARGET_LATENCY_P95_MS}},
+            'rows': results}
