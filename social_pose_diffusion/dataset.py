@@ -7,10 +7,12 @@ action chunk never reaches into the evaluation part of its session.
 """
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from .observation import group_tokens, pad_people, plot_people, proprioception, resize_frame
-from .skeleton import pose_delta
+from .session import Session
+from .skeleton import JOINT, JOINT_NAMES, pose_delta
 
 
 def frame_features(session, config):
@@ -56,6 +58,27 @@ def bag_frames(path, stamps_ns):
     stamps, frames = np.asarray(stamps)[order], np.stack(frames)[order]
     rows = np.clip(np.searchsorted(stamps, np.asarray(stamps_ns), side='right') - 1, 0, None)
     return lambda t: frames[rows[t]]
+
+
+# Left/right joint swap of the mirrored scene.
+MIRROR = tuple(JOINT[n.replace('left', 'right') if 'left' in n else n.replace('right', 'left')] for n in JOINT_NAMES)
+
+
+def mirror(session, raw_frame=None):
+    """The left-right mirrored session (u -> 1 - u, left and right joints and hands swapped) and its frames.
+
+    A mirrored discussion is as plausible as the original, so training on both
+    balances the invitation hands exactly.
+    """
+    def flip(kp):
+        out = np.array(kp)[..., MIRROR, :]
+        out[..., 0] = (1.0 - out[..., 0]) % 1.0
+        return out
+    hand = np.where(session.invite_hand >= 0, 1 - session.invite_hand, -1)
+    mirrored = Session(session.stamps_ns, session.participant_ids, flip(session.participants),
+                       flip(session.facilitator), session.speaker, session.invite, hand,
+                       {**session.info, 'mirrored': True})
+    return mirrored, (None if raw_frame is None else (lambda t: cv2.flip(raw_frame(t), 1)))
 
 
 @dataclass

@@ -14,6 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import dataset
+from .atomic import write_bytes, write_json
 from .agent import FacilitatorAgent
 from .integrator import Integrator
 from .keypoint_cloud import GroupFrame
@@ -101,11 +102,17 @@ def rollouts(policy, session, starts=3, seconds=HORIZONS_S, replan=1, sampler=No
             'bone_length_error': float(np.mean(bones)), 'time': timing(times)}
 
 
-def invitation_test(policy, session, k=32, sampler=None, steps=None, frames=None, raw_frame=None):
-    """The bimodal case: k plans from each invitation onset, classified by which wrist rises (:func:`hand_choice`)."""
+def invitation_test(policy, session, k=16, sampler=None, steps=None, frames=None, raw_frame=None, seconds=1.5):
+    """The bimodal case: from each invitation onset, k independent open-loop rollouts of ``seconds``.
+
+    Each rollout is one agent executing whole plans (the k agents are
+    sampled as one batch); the gesture is classified by which wrist rises
+    (:func:`hand_choice`) against the true wrist lift over the same window.
+    """
     c = policy.config
+    n = int(round(seconds * session.fps))
     onsets = np.flatnonzero((session.invite >= 0) & (np.r_[-1, session.invite[:-1]] < 0))
-    onsets = onsets[(onsets > c.history) & (onsets + c.horizon < len(session))]
+    onsets = onsets[(onsets > max(c.history, max(c.lags))) & (onsets + n < len(session))]
     if frames is not None:
         onsets = onsets[np.isin(onsets, frames)]
     if not len(onsets):
@@ -113,18 +120,30 @@ def invitation_test(policy, session, k=32, sampler=None, steps=None, frames=None
     fac = np.asarray(session.facilitator, np.float64)[..., :2]
     lifts, refs, truth_hand = [], [], []
     for t in onsets:
-        agent = start_agent(policy, session, t, samples=k, sampler=sampler, steps=steps)
-        plan = agent.plan(group_frame(session, t), image=raw_frame(t) if raw_frame else None)
-        true_lift = wrist_lift(fac[t + 1:t + 1 + c.horizon], fac[t])
-        lifts.append(wrist_lift(plan.samples, fac[t]))
-        refs.append(np.full(k, true_lift.max()))
+        agents = [start_agent(policy, session, t, sampler=sampler, steps=steps) for _ in range(k)]
+        executed = np.zeros((k, n) + fac.shape[1:])
+        for cur in range(t, t + n, c.horizon):
+            image = raw_frame(cur) if raw_frame else None
+            obs = [a.observation(group_frame(session, cur), image) for a in agents]
+            deltas = policy.sample({key: np.concatenate([o[key] for o in obs]) for key in obs[0]}, 1, sampler, steps)
+            m = min(c.horizon, t + n - cur)
+            for i, a in enumerate(agents):
+                poses = a.integrator.rollout(a.pose, deltas[i, 0])
+                for j in range(m):
+                    a.commit(session.stamps_ns[cur + j + 1], poses[j])
+                    if j + 1 < m:
+                        a.observe(group_frame(session, cur + j + 1))
+                executed[i, cur - t:cur - t + m] = poses[:m]
+        lifts.append(wrist_lift(executed, fac[t]))
+        refs.append(np.full(k, wrist_lift(fac[t + 1:t + 1 + n], fac[t]).max()))
         truth_hand.append(int(session.invite_hand[t]))
     result = hand_choice(np.concatenate(lifts), np.concatenate(refs))
-    return {'onsets': len(onsets), 'samples_per_onset': int(k), 'true_hands': truth_hand, **result}
+    return {'onsets': len(onsets), 'samples_per_onset': int(k), 'seconds': seconds, 'true_hands': truth_hand,
+            **result}
 
 
 def evaluate(policy, sessions, names=None, k=8, sampler=None, steps=None, starts=3, replan=1, raw_frames=None,
-             invitation_samples=32, progress=True):
+             invitation_samples=16, progress=True):
     """The report dict for ``sessions`` (one entry each, plus their mean)."""
     c = policy.config
     report = {'model': c.to_dict(), 'sampler': sampler or c.sampler, 'steps': steps or c.steps, 'sessions': []}
@@ -204,13 +223,13 @@ def markdown(report):
 
 
 def _save_figure(fig, path):
+    import io
+
     import matplotlib.pyplot as plt
-    from pathlib import Path
-    path = Path(path)
-    tmp = path.with_name(path.stem + '.tmp.png')
-    fig.savefig(tmp, dpi=90, bbox_inches='tight')
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=90, bbox_inches='tight')
     plt.close(fig)
-    tmp.replace(path)
+    write_bytes(path, buf.getvalue())
 
 
 def plots(report, stem):
@@ -252,15 +271,10 @@ def plots(report, stem):
 def write_report(report, path, with_plots=True):
     """JSON at ``path``, Markdown and plots next to it (same stem), all atomic; returns the written paths."""
     from pathlib import Path
-
-    from .bench import write_json
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     stem = str(path.with_suffix(''))
     written = plots(report, stem) if with_plots else []
     md = path.with_suffix('.md')
-    tmp = md.with_suffix('.md.tmp')
-    tmp.write_text(markdown(report))
-    tmp.replace(md)
+    write_bytes(md, markdown(report).encode())
     write_json(path, report)
     return [str(path), str(md)] + written

@@ -51,7 +51,9 @@ def hand_choice(lifts, reference, raised=0.6, lowered=0.3):
     that wrist reaches ``raised`` x reference and the other stays below
     ``lowered`` x reference; ``between`` when both move beyond ``lowered``
     but neither commits (the average of the two modes); ``none`` otherwise.
-    Returns the fractions and ``coverage`` = min(left, right) / (left + right + between).
+    Returns the fractions, ``coverage`` = min(left, right) / (left + right + between)
+    and the mean relative lift of the higher and of the lower wrist (an average of the
+    two modes raises both halfway).
     """
     r = np.asarray(lifts) / np.asarray(reference).reshape(-1, 1)
     left = (r[:, 0] >= raised) & (r[:, 1] < lowered)
@@ -63,4 +65,6 @@ def hand_choice(lifts, reference, raised=0.6, lowered=0.3):
             'none': float(1 - (left.sum() + right.sum() + between.sum()) / n),
             'left_of_gestures': float(left.sum() / gestures), 'right_of_gestures': float(right.sum() / gestures),
             'between_of_gestures': float(between.sum() / gestures),
-            'coverage': float(min(left.sum(), right.sum()) / gestures)}
+            'coverage': float(min(left.sum(), right.sum()) / gestures),
+            'lift_higher': float(r.max(1).mean()) if len(r) else 0.0,
+            'lift_lower': float(r.min(1).mean()) if len(r) else 0.0}

@@ -13,6 +13,7 @@ import torch
 from tqdm import tqdm
 
 from . import dataset
+from .atomic import write_bytes, write_json
 from .observation import centroid
 from .policy import Policy, PolicyConfig, resolve_device
 from .policy.losses import dbc_loss, diffusion_loss, state_action_losses
@@ -48,18 +49,14 @@ def critic_state(policy, obs):
 
 
 def _save_state(out, step, optimizer, critic, log):
-    from safetensors.torch import save_file
+    from safetensors.torch import save
     state = optimizer.state_dict()
     tensors = {f'opt.{i}.{k}': v.detach().cpu().reshape(-1) if v.dim() == 0 else v.detach().cpu()
                for i, s in state['state'].items() for k, v in s.items()}
     if critic is not None:
         tensors.update({f'critic.{k}': v.detach().cpu() for k, v in critic.state_dict().items()})
-    tmp = out / 'state.safetensors.tmp'
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
-    tmp.replace(out / 'state.safetensors')
-    meta = {'step': step, 'param_groups': state['param_groups'], 'log': log}
-    (out / 'state.json.tmp').write_text(json.dumps(meta))
-    (out / 'state.json.tmp').replace(out / 'state.json')
+    write_bytes(out / 'state.safetensors', save({k: v.contiguous() for k, v in tensors.items()}))
+    write_json(out / 'state.json', {'step': step, 'param_groups': state['param_groups'], 'log': log})
 
 
 def _load_state(out, optimizer, critic):
@@ -101,15 +98,21 @@ def train_critic(policy, samples, steps, batch, lr, generator, progress=False):
 
 
 def train(config, sessions, out=None, steps=2000, batch=64, lr=1e-3, device='auto', seed=0, resume=False,
-          raw_frames=None, image_stride=2, dbc_weight=1.0, critic_steps=None, progress=True, save_every=500):
+          raw_frames=None, image_stride=2, dbc_weight=1.0, critic_steps=None, progress=True, save_every=500,
+          mirror=True):
     """Train a policy of ``config`` on the training part of ``sessions``; returns (policy, loss log).
 
+    ``mirror`` adds every session's left-right mirror image (:func:`dataset.mirror`).
     With ``out`` the run is checkpointed there every ``save_every`` steps and at the end.
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     dev = resolve_device(device)
     stride = 1 if config.encoder == 'vector' else image_stride
+    if mirror:
+        flipped = [dataset.mirror(s, raw_frames[i] if raw_frames else None) for i, s in enumerate(sessions)]
+        sessions = list(sessions) + [f[0] for f in flipped]
+        raw_frames = (list(raw_frames) + [f[1] for f in flipped]) if raw_frames else None
     samples = dataset.build(sessions, config, 'train', stride, raw_frames)
     if len(samples) < 2:
         raise ValueError('too few training frames: sessions must be longer than a few action chunks')

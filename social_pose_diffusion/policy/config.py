@@ -17,7 +17,7 @@ class PolicyConfig:
     policy: str = 'flow'
     horizon: int = 16            # action chunk: H future per-frame deltas
     history: int = 4             # proprioception: the facilitator's last K deltas
-    lags: tuple = (6, 30)        # participant motion over these many frames
+    lags: tuple = (6, 30, 60)    # participant motion over these many frames
     max_people: int = 8
     fps: float = 30.0
     d_model: int = 64

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..atomic import write_bytes
 from ..observation import proprio_size, token_size
 from ..skeleton import NUM_JOINTS
 from . import samplers
@@ -134,14 +135,9 @@ class Policy(nn.Module):
 
     def save(self, path):
         """Atomically write ``path`` (.safetensors) and its config (same stem, .json)."""
-        from safetensors.torch import save_file
+        from safetensors.torch import save
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(self.config.to_dict(), indent=2)
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        tmp = path.with_suffix('.safetensors.tmp')
-        save_file(tensors, str(tmp), metadata={'config': text})
-        tmp.replace(path)
-        cfg = path.with_suffix('.json')
-        cfg.with_suffix('.json.tmp').write_text(text + '\n')
-        cfg.with_suffix('.json.tmp').replace(cfg)
+        write_bytes(path, save(tensors, metadata={'config': text}))
+        write_bytes(path.with_suffix('.json'), (text + '\n').encode())

@@ -1,0 +1,190 @@
+"""The paper-style table in one run: {raw, plotted, vector} x {Diffusion-X, fast sampler, MSE-BC, DBC} on three styles.
+
+Two simulated sessions per style (seeds ``seed + i`` and ``seed + 10 + i``
+for style i) are split 80/20 by time; every policy is trained on the six
+training parts (plus their mirror images) and evaluated per style on the
+held-out part of the first session. The invitation test (result 4) uses
+separate sessions (seed ``test_seed + i``) whose invitations no model saw.
+``social-pose evaluate --paper-table`` runs it and writes JSON + Markdown.
+"""
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .atomic import write_bytes, write_json
+from .evaluate import chunk_metrics, group_frame, invitation_test, rollouts, start_agent
+from .metrics import timing
+from .train import make_config, train
+
+STYLES = ('teacher', 'musician', 'music_teacher')
+ENCODERS = ('raw', 'plotted', 'vector')
+# (policy, sampler, steps, row label); the diffusion model is trained once and sampled two ways.
+ROWS = (('diffusion', 'diffusion_x', None, 'Diffusion-X T=50+M=8'), ('diffusion', 'ddim', 10, 'DDIM 10 (same model)'),
+        ('flow', 'euler', 2, 'flow Euler 2'), ('flow', 'euler', 8, 'flow Euler 8 (same model)'),
+        ('bc', 'direct', None, 'MSE-BC'), ('dbc', 'direct', None, 'DBC'))
+FULL = {'seconds': 120.0, 'steps': {'vector': 3000, 'plotted': 600, 'raw': 600}, 'k': 4, 'timed': 15,
+        'invite_k': 16, 'starts': 3}
+QUICK = {'seconds': 40.0, 'steps': {'vector': 40, 'plotted': 20, 'raw': 20}, 'k': 2, 'timed': 3,
+         'invite_k': 4, 'starts': 1}
+
+
+def _plan_times(policy, session, sampler, steps, frames, raw_frame):
+    """Per-frame agent.plan time on ``frames`` held-out frames, one at a time."""
+    t0 = len(session) - frames - policy.config.horizon - 1
+    agent = start_agent(policy, session, t0, sampler=sampler, steps=steps)
+    times = []
+    for t in range(t0, t0 + frames):
+        start = time.perf_counter()
+        plan = agent.plan(group_frame(session, t), image=raw_frame(t) if raw_frame else None)
+        times.append(time.perf_counter() - start)
+        agent.commit(plan.stamps_ns[0], plan.poses[0])
+    return timing(times)
+
+
+def _models():
+    """(encoder, policy) pairs to train: flow only with the vector encoder (our fast configuration)."""
+    return [(e, p) for e in ENCODERS for p in ('diffusion', 'flow', 'bc', 'dbc') if p != 'flow' or e == 'vector']
+
+
+def run_grid(budget, device='cpu', seed=0, test_seed=1000, progress=True):
+    """Train and evaluate every cell; returns the list of row dicts."""
+    from .sim import Renderer, simulate
+    sessions = [simulate(s, 4, budget['seconds'], 30.0, seed + i + 10 * j) for j in range(2)
+                for i, s in enumerate(STYLES)]
+    tests = [simulate(s, 4, budget['seconds'], 30.0, test_seed + i) for i, s in enumerate(STYLES)]
+    raw = [Renderer(s, seed=int(s.info['seed'])).frame for s in sessions]
+    raw_tests = [Renderer(s, seed=int(s.info['seed'])).frame for s in tests]
+    rows = []
+    for encoder, kind in tqdm(_models(), desc='paper table', unit='model', disable=not progress):
+        config = make_config(sessions, encoder=encoder, policy=kind, steps=10 if kind == 'diffusion' else 2)
+        start = time.perf_counter()
+        policy, log = train(config, sessions, steps=budget['steps'][encoder], device=device, seed=seed,
+                            raw_frames=raw if encoder == 'raw' else None, progress=False)
+        train_s = time.perf_counter() - start
+        for p, sampler, steps, label in ROWS:
+            if p != kind:
+                continue
+            k = budget['k'] if kind in ('diffusion', 'flow') else 1
+            row = {'encoder': encoder, 'policy': kind, 'sampler': sampler, 'label': label,
+                   'evaluations': {'diffusion_x': config.timesteps + config.extra_steps}.get(sampler, steps or 1),
+                   'train_steps': budget['steps'][encoder], 'train_s': train_s, 'final_loss': float(np.mean(log[-50:])),
+                   'styles': {}}
+            for i, style in enumerate(STYLES):
+                rf, rt = (raw[i], raw_tests[i]) if encoder == 'raw' else (None, None)
+                cell = chunk_metrics(policy, sessions[i], k, sampler, steps, rf)
+                cell['time'] = _plan_times(policy, sessions[i], sampler, steps, budget['timed'], rf)
+                cell['invitation'] = invitation_test(policy, tests[i], budget['invite_k'], sampler, steps, raw_frame=rt)
+                if encoder == 'vector' and sampler in ('euler', 'ddim'):
+                    cell['rollout'] = rollouts(policy, sessions[i], budget['starts'], sampler=sampler, steps=steps)
+                row['styles'][style] = cell
+            rows.append(row)
+    return rows
+
+
+def _pooled_invitation(row):
+    """Invitation classification pooled over the three styles' onsets."""
+    cells = [c['invitation'] for c in row['styles'].values() if c.get('invitation')]
+    if not cells:
+        return {}
+    w = np.array([c['onsets'] * c['samples_per_onset'] for c in cells], np.float64)
+    out = {key: float(np.average([c[key] for c in cells], weights=w)) for key in ('left', 'right', 'between', 'none')}
+    gestures = out['left'] + out['right'] + out['between']
+    out.update({f'{key}_of_gestures': out[key] / gestures if gestures else 0.0 for key in ('left', 'right', 'between')})
+    out['coverage'] = min(out['left'], out['right']) / gestures if gestures else 0.0
+    out['onsets'] = int(sum(c['onsets'] for c in cells))
+    return out
+
+
+def findings(rows):
+    """Results 1-5 of the issue, checked on the grid."""
+    by = {(r['encoder'], r['label']): r for r in rows}
+    dx = ROWS[0][3]
+    m = lambda e, label, st: by[(e, label)]['styles'][st]['mpjpe_one_step']  # noqa: E731
+    out = {}
+    out['1_plotted_lt_raw'] = {st: {'raw': m('raw', dx, st), 'plotted': m('plotted', dx, st),
+                                    'improvement_pct': 100 * (1 - m('plotted', dx, st) / m('raw', dx, st)),
+                                    'met': bool(m('plotted', dx, st) < m('raw', dx, st))} for st in STYLES}
+    out['2_vector_le_plotted'] = {st: {'plotted': m('plotted', dx, st), 'vector': m('vector', dx, st),
+                                       'met': bool(m('vector', dx, st) <= m('plotted', dx, st))} for st in STYLES}
+    fast = {f"{r['encoder']}/{r['label']}": {st: 100 * (m(r['encoder'], r['label'], st) / m(r['encoder'], dx, st) - 1)
+                                             for st in STYLES}
+            for r in rows if r['policy'] in ('diffusion', 'flow') and r['evaluations'] <= 10}
+    out['3_fast_within_5pct_of_diffusion_x'] = {'excess_pct': fast,
+                                                'met_by': [k for k, v in fast.items() if max(v.values()) <= 5.0]}
+    inv = {f"{r['encoder']}/{r['label']}": _pooled_invitation(r) for r in rows if r['encoder'] == 'vector'}
+    out['4_invitation_hands'] = inv
+    roll = {}
+    for r in rows:
+        for st, c in r['styles'].items():
+            if c.get('rollout'):
+                ro = c['rollout']
+                roll[f"{r['encoder']}/{r['label']}/{st}"] = {
+                    'bone_length_error_pct': 100 * ro['bone_length_error'], 'mpjpe_10s': ro['mpjpe']['10s'],
+                    'hold_10s': ro['hold_baseline']['10s'], 'noise_floor': ro['noise_floor'],
+                    'met': bool(ro['bone_length_error'] < 0.02 and ro['mpjpe']['10s'] <= ro['noise_floor'])}
+    out['5_rollouts'] = roll
+    return out
+
+
+def markdown(table):
+    """The paper-style Markdown table."""
+    rows, f = table['rows'], table['findings']
+    lines = ['# Paper table (simulated sessions, one run)', '',
+             f"Sessions: two of {table['seconds']:.0f} s per style (seeds from {table['seed']}), trained on the "
+             f"first 80 % of all six (+ mirror images), evaluated per style on the last 20 % of the first; "
+             f"invitations on held-out sessions (seeds from {table['test_seed']}). "
+             f"Total run time {table['run_s'] / 60:.1f} min on {table['machine']}.", '',
+             'MPJPE = teacher-forced one-step error (normalised equirect units, u wraps); improvement vs raw with the '
+             'same sampler/policy; ms = agent.plan per frame (batch 1, p95 in brackets).', '',
+             '| representation | policy / sampler | evals | ' + ' | '.join(f'{s} MPJPE | impr. %' for s in STYLES)
+             + ' | ms/frame | chunk MPJPE (mean) |', '|' + '---|' * (4 + 2 * len(STYLES) + 1)]
+    base = {(r['label']): r for r in rows if r['encoder'] == 'raw'}
+    for r in rows:
+        cells = []
+        for st in STYLES:
+            v = r['styles'][st]['mpjpe_one_step']
+            ref = base.get(r['label'])
+            cells += [f'{v:.6f}', f"{100 * (1 - v / ref['styles'][st]['mpjpe_one_step']):+.1f}" if ref else '—']
+        t = np.mean([c['time']['mean_ms'] for c in r['styles'].values()])
+        p = np.mean([c['time']['p95_ms'] for c in r['styles'].values()])
+        chunk = np.mean([c['mpjpe_chunk'] for c in r['styles'].values()])
+        lines.append(f"| {r['encoder']} | {r['label']} | {r['evaluations']} | " + ' | '.join(cells)
+                     + f' | {t:.1f} ({p:.1f}) | {chunk:.5f} |')
+    lines += ['', '## Findings', '']
+    for st, v in f['1_plotted_lt_raw'].items():
+        lines.append(f"- (1) {st}: plotted {v['plotted']:.6f} vs raw {v['raw']:.6f} "
+                     f"({v['improvement_pct']:+.1f} %) — {'met' if v['met'] else 'NOT met'}")
+    for st, v in f['2_vector_le_plotted'].items():
+        lines.append(f"- (2) {st}: vector {v['vector']:.6f} vs plotted {v['plotted']:.6f} — "
+                     f"{'met' if v['met'] else 'NOT met'}")
+    for k, v in f['3_fast_within_5pct_of_diffusion_x']['excess_pct'].items():
+        lines.append(f"- (3) {k} vs Diffusion-X: " + ', '.join(f'{st} {x:+.1f} %' for st, x in v.items()))
+    for k, v in f['4_invitation_hands'].items():
+        if v:
+            lines.append(f"- (4) {k}: of gestures left {v['left_of_gestures']:.2f}, right {v['right_of_gestures']:.2f}, "
+                         f"in-between {v['between_of_gestures']:.2f}; no gesture {v['none']:.2f} "
+                         f"({v['onsets']} onsets)")
+    for k, v in f['5_rollouts'].items():
+        lines.append(f"- (5) {k}: bone error {v['bone_length_error_pct']:.4f} %, 10 s MPJPE {v['mpjpe_10s']:.5f} "
+                     f"(hold {v['hold_10s']:.5f}, noise floor {v['noise_floor']:.5f}) — {'met' if v['met'] else 'NOT met'}")
+    return '\n'.join(lines) + '\n'
+
+
+def run_table(out, quick=False, device='cpu', seed=0, test_seed=1000):
+    """Run the grid and write ``out`` (.json) and its .md; returns the table dict."""
+    from .bench import machine
+    budget = QUICK if quick else FULL
+    start = time.perf_counter()
+    rows = run_grid(budget, device, seed, test_seed)
+    mach = machine()
+    table = {'seconds': budget['seconds'], 'seed': seed, 'test_seed': test_seed, 'budget': budget, 'rows': rows,
+             'findings': findings(rows), 'run_s': time.perf_counter() - start,
+             'machine': f"{mach['cpu_count']} CPUs, torch {mach['torch']}, {mach['torch_threads']} thread(s)"}
+    write_json(out, table)
+    md = Path(out).with_suffix('.md')
+    write_bytes(md, markdown(table).encode())
+    print(markdown(table))
+    print(f'wrote {out} and {md}')
+    return table
