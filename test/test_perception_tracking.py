@@ -119,5 +119,9 @@ def test_factory_rejects_unknown_backends_and_options():
         make_extractor('openpose')
     with pytest.raises(PerceptionError, match='bad option'):
         make_extractor('external', discovery_period=3)
+    with pytest.raises(PerceptionError, match='max_people=0 is outside'):
+        make_extractor('external', max_people=0)
+    with pytest.raises(PerceptionError, match='track_timeout_s'):
+        make_extractor('external', track_timeout_s=-1)
     with pytest.raises(PerceptionError, match='process_keypoints'):
         make_extractor('external').process(np.zeros((64, 128, 3), np.uint8), 0)

@@ -19,10 +19,9 @@ FACE_MARGIN = 0.25  # masked face box grows by this fraction on each side
 MERGE_FRACTION = 0.35  # candidates closer than this fraction of the ROI radius are one person
 
 
-def ring_views(fov_deg, size, step_deg=None, pitch_deg=0.0):
-    """Views around the horizon (tilted by ``pitch_deg``, up positive), ``step_deg`` apart (default half a view)."""
-    step = step_deg or fov_deg / 2
-    count = int(np.ceil(360.0 / step - 1e-9))
+def ring_views(fov_deg, size, step_deg, pitch_deg=0.0):
+    """Views around the horizon (tilted by ``pitch_deg``, up positive), at most ``step_deg`` apart."""
+    count = int(np.ceil(360.0 / step_deg - 1e-9))
     return [View((0.5 + k / count) % 1.0, 0.5 - pitch_deg / 180.0, fov_deg, size) for k in range(count)]
 
 

@@ -2,7 +2,7 @@
 import time
 
 from .tracks import TrackSet
-from .validate import PerceptionError, clean_keypoints
+from .validate import PerceptionError, check_options, clean_keypoints
 
 
 class ExternalExtractor:
@@ -14,6 +14,8 @@ class ExternalExtractor:
     """
 
     def __init__(self, max_people=16, track_timeout_s=2.0, match_distance_deg=8.0):
+        check_options(max_people=(max_people, 1, 1000), track_timeout_s=(track_timeout_s, 0.0, 3600.0),
+                      match_distance_deg=(match_distance_deg, 0.0, 180.0))
         self.max_people = int(max_people)
         self.tracks = TrackSet(match_distance_deg, track_timeout_s)
         self.stats = {}

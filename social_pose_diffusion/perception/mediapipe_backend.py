@@ -4,7 +4,6 @@ import time
 import cv2
 import numpy as np
 
-from ..keypoint_cloud import GroupFrame
 from ..skeleton import MEDIAPIPE_INDEX
 from .discovery import detect_in_view, merge, ring_views
 from .mediapipe_models import (LANDMARK_SIZE, ROI_CENTRE, ROI_SCALE_POINT, LandmarkGraph, LandmarkModel,
@@ -12,7 +11,7 @@ from .mediapipe_models import (LANDMARK_SIZE, ROI_CENTRE, ROI_SCALE_POINT, Landm
 from .people import unique, upright
 from .roi import Roi
 from .tracks import TrackSet
-from .validate import check_panorama
+from .validate import check_options, check_panorama
 
 FACE = [0, 1, 2]  # nose and eyes
 NEW_FACE_VISIBILITY = 0.8  # a new person needs a clearly visible face; tracked ones may turn away
@@ -38,6 +37,12 @@ class MediaPipeExtractor:
     def __init__(self, max_people=16, min_confidence=0.6, discovery_period=30,
                  view_fov_deg=60.0, view_size=256, view_step_deg=20.0, view_pitch_deg=0.0, detect_passes=3,
                  refine_passes=1, track_timeout_s=2.0, match_distance_deg=8.0):
+        check_options(max_people=(max_people, 1, 1000), min_confidence=(min_confidence, 0.0, 1.0),
+                      discovery_period=(discovery_period, 0, 10 ** 9), view_fov_deg=(view_fov_deg, 10.0, 150.0),
+                      view_size=(view_size, 64, 2048), view_step_deg=(view_step_deg, 1.0, 360.0),
+                      view_pitch_deg=(view_pitch_deg, -60.0, 60.0), detect_passes=(detect_passes, 1, 10),
+                      refine_passes=(refine_passes, 0, 10), track_timeout_s=(track_timeout_s, 0.0, 3600.0),
+                      match_distance_deg=(match_distance_deg, 0.0, 180.0))
         self.max_people, self.min_confidence = int(max_people), float(min_confidence)
         self.detect_passes, self.refine_passes = int(detect_passes), int(refine_passes)
         self.views = ring_views(view_fov_deg, int(view_size), view_step_deg, view_pitch_deg)
@@ -107,7 +112,7 @@ class MediaPipeExtractor:
         tracked = time.perf_counter()
         views = self._views_due()
         candidates = self.discover(bgr, views, [(f[1], f[2]) for f in found])
-        for score, roi in candidates:
+        for _, roi in candidates:
             passes = [self.landmarks(bgr, roi, self._confirmer)]
             while len(passes) <= self.refine_passes and passes[-1][1] is not None:
                 passes.append(self.landmarks(bgr, passes[-1][2], self._confirmer))
@@ -123,4 +128,4 @@ class MediaPipeExtractor:
                       'discovery_ms': 1e3 * (end - tracked),
                       'total_ms': 1e3 * (end - start), 'candidates': len(candidates),
                       'people': len(frame), 'tracks': len(self.tracks.tracks)}
-        return frame if len(frame) else GroupFrame(int(stamp_ns))
+        return frame

@@ -12,6 +12,13 @@ class PerceptionError(ValueError):
     """An input the extractor cannot use; the message says what was wrong."""
 
 
+def check_options(**ranges):
+    """Raise :class:`PerceptionError` for an option outside its range: ``name=(value, low, high)``, inclusive."""
+    for name, (value, low, high) in ranges.items():
+        if not low <= value <= high:
+            raise PerceptionError(f'option {name}={value!r} is outside [{low}, {high}]')
+
+
 def check_panorama(bgr):
     """``bgr`` as a contiguous array; :class:`PerceptionError` unless it is a uint8 H x 2H x 3 equirectangular image."""
     if not isinstance(bgr, np.ndarray):
