@@ -89,6 +89,17 @@ def test_tracking_keeps_ids_and_accuracy_without_discovery(photos):
     assert extractor.stats['views_scanned'] == len(extractor.views) and list(again.ids) == [1, 2, 3, 4]
 
 
+def test_a_moving_person_is_followed_with_the_same_id(photos):
+    extractor = make_extractor('mediapipe', discovery_period=0)
+    ids = set()
+    for k, u in enumerate(np.linspace(0.9, 1.05, 12)):      # 54 deg in 3 deg steps, across the seam
+        pano, truths = scene(photos, [('astronaut', u % 1.0, 40)], height=480)
+        frame = extractor.process(pano, k * 33_000_000)
+        assert_matches(frame, truths)
+        ids.update(frame.ids.tolist())
+    assert ids == {1}
+
+
 def test_a_person_walking_in_is_found_by_the_rolling_rescan(photos):
     extractor = make_extractor('mediapipe', discovery_period=6)
     pano, _ = scene(photos, [('astronaut', 0.5, 40)])

@@ -23,6 +23,7 @@ class MediaPipeExtractor:
     Each frame, every tracked person's ROI (from their previous landmarks)
     is rendered as an upright 256x256 perspective view and run through
     MediaPipe's landmark graph; a person stays while its pose flag passes.
+    The ROI holds still until the landmarks move it by more than a little.
     Discovery runs the detector over a ring of views for people not yet
     tracked: all views on the first frame after a reset, then a slice of the
     ring per frame, so the whole ring is re-scanned every
@@ -108,7 +109,7 @@ class MediaPipeExtractor:
         for track in list(self.tracks.tracks.values()):
             presence, keypoints, roi = self.landmarks(bgr, track.roi)
             if keypoints is not None and upright(keypoints):
-                found.append((presence, keypoints, roi, track.id))
+                found.append((presence, keypoints, track.roi.follow(roi), track.id))
         tracked = time.perf_counter()
         views = self._views_due()
         candidates = self.discover(bgr, views, [(f[1], f[2]) for f in found])

@@ -7,6 +7,8 @@ from .equirect import View, angle_between, tangent_basis, uv_to_ray
 
 ROI_SCALE = 1.25  # MediaPipe pose: square side = 2 * 1.25 * |centre -> scale point|
 MAX_FOV_DEG = 120.0
+# A tracked ROI only moves when the new one differs by more than this (fraction of the radius, radians of roll).
+HOLD_SHIFT, HOLD_ROLL = 0.1, np.radians(5)
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,13 @@ class Roi:
     def view(self, size):
         """The perspective view the landmark model sees."""
         return View(self.u, self.v, float(np.degrees(2 * np.arctan(self.half_tan))), size, self.roll)
+
+    def follow(self, new):
+        """``new``, or ``self`` when ``new`` is within the hold tolerances (a still person's ROI stops jittering)."""
+        shift = angle_between(uv_to_ray((self.u, self.v)), uv_to_ray((new.u, new.v)))
+        roll = abs((new.roll - self.roll + np.pi) % (2 * np.pi) - np.pi)
+        size = abs(np.log(new.half_tan / self.half_tan))
+        return self if shift < HOLD_SHIFT * self.radius and roll < HOLD_ROLL and size < HOLD_SHIFT else new
 
     @classmethod
     def from_points(cls, centre_uv, scale_uv):
