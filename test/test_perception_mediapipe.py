@@ -87,6 +87,9 @@ def test_tracking_keeps_ids_and_accuracy_without_discovery(photos):
         assert_matches(frame, truths)
     again = extractor.process(pano, 0)                        # time jumped back: fresh tracks, full discovery
     assert extractor.stats['views_scanned'] == len(extractor.views) and list(again.ids) == [1, 2, 3, 4]
+    serial = make_extractor('mediapipe', discovery_period=0, workers=1)
+    serial.process(pano, 0)
+    assert np.array_equal(serial.process(pano, 1).keypoints, extractor.process(pano, 1).keypoints)
 
 
 def test_a_moving_person_is_followed_with_the_same_id(photos):

@@ -17,7 +17,8 @@ def make_extractor(backend='mediapipe', **options):
     (up positive),
     detect_passes=3 (detector runs per view, found faces masked between),
     refine_passes=1 (extra landmark passes for a new person),
-    track_timeout_s=2.0, match_distance_deg=8.
+    track_timeout_s=2.0, match_distance_deg=8, workers=2 (threads for the
+    tracked people's landmark passes).
     ``external`` (:class:`ExternalExtractor`): max_people=16,
     track_timeout_s=2.0, match_distance_deg=8.
     """

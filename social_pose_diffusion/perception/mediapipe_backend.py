@@ -1,5 +1,6 @@
 """The MediaPipe extractor: periodic discovery, then one landmark pass per tracked person per frame."""
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -32,25 +33,29 @@ class MediaPipeExtractor:
     so its ROI settles, and is kept when no pass loses it, their mean pose
     flag reaches ``min_confidence`` and its face is clearly visible. People
     whose joints coincide are merged and upside-down poses (head under the
-    shoulders) dropped; ids come from a :class:`TrackSet`.
+    shoulders) dropped; ids come from a :class:`TrackSet`. With ``workers``
+    > 1 the tracked people's landmark passes run in parallel threads (MediaPipe
+    releases the GIL), one landmark graph per thread.
     """
 
     def __init__(self, max_people=16, min_confidence=0.6, discovery_period=30,
                  view_fov_deg=60.0, view_size=256, view_step_deg=20.0, view_pitch_deg=0.0, detect_passes=3,
-                 refine_passes=1, track_timeout_s=2.0, match_distance_deg=8.0):
+                 refine_passes=1, track_timeout_s=2.0, match_distance_deg=8.0, workers=2):
         check_options(max_people=(max_people, 1, 1000), min_confidence=(min_confidence, 0.0, 1.0),
                       discovery_period=(discovery_period, 0, 10 ** 9), view_fov_deg=(view_fov_deg, 10.0, 150.0),
                       view_size=(view_size, 64, 2048), view_step_deg=(view_step_deg, 1.0, 360.0),
                       view_pitch_deg=(view_pitch_deg, -60.0, 60.0), detect_passes=(detect_passes, 1, 10),
                       refine_passes=(refine_passes, 0, 10), track_timeout_s=(track_timeout_s, 0.0, 3600.0),
-                      match_distance_deg=(match_distance_deg, 0.0, 180.0))
+                      match_distance_deg=(match_distance_deg, 0.0, 180.0), workers=(workers, 1, 16))
         self.max_people, self.min_confidence = int(max_people), float(min_confidence)
         self.detect_passes, self.refine_passes = int(detect_passes), int(refine_passes)
         self.views = ring_views(view_fov_deg, int(view_size), view_step_deg, view_pitch_deg)
         period = int(discovery_period)
         self.views_per_frame = int(np.ceil(len(self.views) / period)) if period > 0 else 0
         self.tracks = TrackSet(match_distance_deg, track_timeout_s)
-        self._detector, self._tracker, self._confirmer = PoseDetector(), LandmarkGraph(), LandmarkModel()
+        self._detector, self._confirmer = PoseDetector(), LandmarkModel()
+        self._trackers = [LandmarkGraph() for _ in range(int(workers))]
+        self._pool = ThreadPoolExecutor(int(workers), thread_name_prefix='landmarks') if workers > 1 else None
         self.stats = {}
         self.reset()
 
@@ -66,12 +71,22 @@ class MediaPipeExtractor:
         the OpenCV runner gives the pose flag's value.
         """
         view = roi.view(LANDMARK_SIZE)
-        presence, lm = (model or self._tracker)(cv2.cvtColor(view.render(pano), cv2.COLOR_BGR2RGB))
+        presence, lm = (model or self._trackers[0])(cv2.cvtColor(view.render(pano), cv2.COLOR_BGR2RGB))
         if lm is None:
             return 0.0, None, roi
         uv = view.to_uv(lm[:, :2])
         keypoints = np.concatenate([uv[list(MEDIAPIPE_INDEX)], lm[list(MEDIAPIPE_INDEX), 2:3]], axis=1)
         return presence, keypoints, Roi.from_points(uv[ROI_CENTRE], uv[ROI_SCALE_POINT])
+
+    def _track_all(self, pano, tracks):
+        """``[(track, landmarks result)]``, the tracks shared round-robin among the worker graphs."""
+        if self._pool is None or len(tracks) < 2:
+            return [(t, self.landmarks(pano, t.roi)) for t in tracks]
+        n = len(self._trackers)
+        jobs = [self._pool.submit(lambda k: [self.landmarks(pano, t.roi, self._trackers[k]) for t in tracks[k::n]], k)
+                for k in range(n)]
+        results = [job.result() for job in jobs]
+        return [(tracks[i], results[i % n][i // n]) for i in range(len(tracks))]
 
     def _confirmed(self, passes):
         """A new person: upright and present in every pass, mean presence sure enough, face clearly visible."""
@@ -106,8 +121,7 @@ class MediaPipeExtractor:
         if self.tracks.begin(int(stamp_ns)):
             self._next_view = None
         found = []  # (presence, keypoints, roi, track id or None)
-        for track in list(self.tracks.tracks.values()):
-            presence, keypoints, roi = self.landmarks(bgr, track.roi)
+        for track, (presence, keypoints, roi) in self._track_all(bgr, list(self.tracks.tracks.values())):
             if keypoints is not None and upright(keypoints):
                 found.append((presence, keypoints, track.roi.follow(roi), track.id))
         tracked = time.perf_counter()
