@@ -2,9 +2,9 @@
 import argparse
 import sys
 
-from .commands import demo, evaluate, extract, simulate, train
+from .commands import benchmark, demo, evaluate, extract, simulate, train
 
-COMMANDS = (simulate, demo, train, evaluate, extract)
+COMMANDS = (simulate, demo, train, evaluate, extract, benchmark)
 
 
 def build_parser():
