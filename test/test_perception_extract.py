@@ -83,6 +83,15 @@ def test_bag_with_keypoints_already_gets_a_separate_topic(tmp_path, pano):
     assert FACILITATOR_TOPIC not in counts
 
 
+def test_bag_of_unusable_frames_is_an_error_and_leaves_nothing(tmp_path, capsys):
+    write_bag(tmp_path / 'in', np.zeros((100, 100, 3), np.uint8), frames=2)
+    assert main(['extract', '--bag', str(tmp_path / 'in'), '--out', str(tmp_path / 'out')]) == 2
+    assert 'no usable camera frame (2 skipped)' in capsys.readouterr().err and not (tmp_path / 'out').exists()
+    assert main(['extract', '--bag', str(tmp_path / 'in'), '--out', str(tmp_path / 'out'),
+                 '--topic', '/session/state']) == 2
+    assert 'no Image or CompressedImage topic /session/state' in capsys.readouterr().err
+
+
 @pytest.mark.parametrize('args, message', [
     (['--image', 'x.jpg', '--bag', 'b'], 'not allowed with'),
     (['--bag', 'b', '--facilitator-seat', '1.5'], 'must be an azimuth'),

@@ -1,6 +1,8 @@
 """`social-pose extract`: everyone's keypoints from a 360 image (JSON) or from a bag's camera stream (new bag)."""
 import argparse
 import json
+import shutil
+import sys
 from pathlib import Path
 
 
@@ -96,8 +98,8 @@ def extract_image(args):
 
 def extract_bag(args):
     from tqdm import tqdm
-    from ..bags import (FACILITATOR_TOPIC, GROUP_TOPIC, SessionWriter, camera_topic, facilitator_frame,
-                        message_to_bgr, read_messages, stamp_of, topic_counts)
+    from ..bags import (COMPRESSED, FACILITATOR_TOPIC, GROUP_TOPIC, IMAGE, SessionWriter, camera_topic,
+                        facilitator_frame, message_to_bgr, read_messages, stamp_of, topic_counts)
     from ..perception import PerceptionError, identify_facilitator
     if not args.bag.exists():
         raise FileNotFoundError(f'no bag at {args.bag}')
@@ -105,8 +107,9 @@ def extract_bag(args):
         raise ValueError(f'{args.out} already exists; rosbag2 writes a new directory')
     topics = topic_counts(args.bag)
     camera = args.topic or camera_topic(args.bag)
-    if camera is None or camera not in topics:
-        raise ValueError(f'{args.bag} has no camera topic {args.topic or ""} (topics: {", ".join(sorted(topics))})')
+    if camera is None or camera not in topics or topics[camera][0] not in (IMAGE, COMPRESSED):
+        raise ValueError(f'{args.bag} has no Image or CompressedImage topic {args.topic or ""} '
+                         f'(topics: {", ".join(sorted(topics))})')
     group_topic = args.keypoints_topic or (GROUP_TOPIC + '/detected' if GROUP_TOPIC in topics else GROUP_TOPIC)
     fac_topic = args.facilitator_topic or (FACILITATOR_TOPIC + '/detected' if FACILITATOR_TOPIC in topics
                                            else FACILITATOR_TOPIC)
@@ -116,6 +119,7 @@ def extract_bag(args):
     split = args.facilitator_seat is not None or args.facilitator_id is not None
     extractor = _extractor(args)
     people = frames = facilitators = 0
+    skipped = []
     with SessionWriter(args.out) as writer:
         for topic, t, msg in tqdm(read_messages(args.bag), total=sum(c for _, c in topics.values()),
                                   unit='msg', desc='extract'):
@@ -125,8 +129,9 @@ def extract_bag(args):
             stamp = stamp_of(msg)
             try:
                 frame = extractor.process(message_to_bgr(msg), stamp)
-            except PerceptionError as exc:
-                raise PerceptionError(f'camera frame stamped {stamp * 1e-9:.3f} s: {exc}') from None
+            except ValueError as exc:  # undecodable or unusable frame: skipped, counted
+                skipped.append(f'camera frame stamped {stamp * 1e-9:.3f} s: {exc}')
+                continue
             if split:
                 frame, facilitator = identify_facilitator(frame, seat_u=args.facilitator_seat,
                                                           tolerance=args.seat_tolerance,
@@ -136,7 +141,13 @@ def extract_bag(args):
                     facilitators += 1
             writer.keypoints(group_topic, frame)
             frames, people = frames + 1, people + len(frame)
-    summary = {'frames': frames, 'mean_people': round(people / max(frames, 1), 2), 'keypoints_topic': group_topic}
+    if skipped and not frames:
+        shutil.rmtree(args.out)  # created above, holds no keypoints
+        raise PerceptionError(f'no usable camera frame ({len(skipped)} skipped); first: {skipped[0]}')
+    if skipped:
+        print(f'skipped {len(skipped)} camera frame(s); first: {skipped[0]}', file=sys.stderr)
+    summary = {'frames': frames, 'skipped_frames': len(skipped), 'mean_people': round(people / max(frames, 1), 2),
+               'keypoints_topic': group_topic}
     if split:
         summary.update(facilitator_frames=facilitators, facilitator_topic=fac_topic)
     print(json.dumps(summary))
