@@ -95,6 +95,7 @@ def test_bag_of_unusable_frames_is_an_error_and_leaves_nothing(tmp_path, capsys)
 @pytest.mark.parametrize('args, message', [
     (['--image', 'x.jpg', '--bag', 'b'], 'not allowed with'),
     (['--bag', 'b', '--facilitator-seat', '1.5'], 'must be an azimuth'),
+    (['--bag', 'b', '--facilitator-seat', '0.5', '--seat-tolerance', '0'], 'must be in (0, 0.5]'),
     (['--bag', 'b', '--facilitator-seat', '0.2', '--facilitator-id', '3'], 'not allowed with'),
     (['--image', 'x.jpg', '--facilitator-id', '3'], 'only with --bag'),
     (['--bag', 'b', '--overlay', 'o.png'], 'only applies with --image'),

@@ -13,6 +13,13 @@ def _seat(text):
     return value
 
 
+def _tolerance(text):
+    value = float(text)
+    if not 0.0 < value <= 0.5:
+        raise argparse.ArgumentTypeError(f'must be in (0, 0.5] (u units, 0.5 = 180 deg), got {text}')
+    return value
+
+
 def _non_negative_int(text):
     value = int(text)
     if value < 0:
@@ -39,7 +46,7 @@ def register(sub):
                      help='the facilitator is the person nearest this seat azimuth u (0.5 = camera forward)')
     who.add_argument('--facilitator-id', type=_non_negative_int, metavar='N',
                      help='the facilitator is tracked id N (e.g. read off a first --overlay)')
-    p.add_argument('--seat-tolerance', type=float, default=0.05,
+    p.add_argument('--seat-tolerance', type=_tolerance, default=0.05,
                    help='max |u - seat| for --facilitator-seat (default: %(default)s = 18 deg)')
     p.add_argument('--facilitator-topic', help='facilitator topic (default /facilitator/ground_truth, or '
                                                '/facilitator/ground_truth/detected when the bag already has it)')
