@@ -8,9 +8,11 @@ tracked person plus one view of the rolling re-scan); tracking_only = the
 same with re-scans off. Recall = share of placed people whose nose and
 shoulders come out within half a shoulder width of MediaPipe run directly on
 the unwarped photo. The machine's 2 cores may be shared: numbers are noisy
-(min is the least disturbed frame).
+(min is the least disturbed frame; cpu_median counts this process's CPU
+time, less sensitive to other load; load_average_1min is before and after).
 """
 import glob
+import os
 import statistics
 import time
 
@@ -49,13 +51,14 @@ def truths(photos, placed):
 
 
 def _timed(extractor, pano, stamps):
-    """Milliseconds per ``process`` call, and the last frame."""
-    times = []
+    """Wall and CPU (this process, all threads) milliseconds per ``process`` call, and the last frame."""
+    wall, cpu = [], []
     for stamp in stamps:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         frame = extractor.process(pano, stamp)
-        times.append(1e3 * (time.perf_counter() - start))
-    return times, frame
+        wall.append(1e3 * (time.perf_counter() - start))
+        cpu.append(1e3 * (time.process_time() - start_cpu))
+    return wall, cpu, frame
 
 
 def speed(photos, count, height, frames):
@@ -68,10 +71,10 @@ def speed(photos, count, height, frames):
     report = {'people': count}
     for name, period in (('steady', 30), ('tracking_only', 0)):
         extractor = make_extractor('mediapipe', discovery_period=period)
-        times, frame = _timed(extractor, pano, stamps)
+        times, cpu, frame = _timed(extractor, pano, stamps)
         report['discovery_ms'] = round(times[0], 1)
         for stat, value in (('min', min(times[1:])), ('median', statistics.median(times[1:])),
-                            ('max', max(times[1:]))):
+                            ('max', max(times[1:])), ('cpu_median', statistics.median(cpu[1:]))):
             report[f'{name}_ms_{stat}'] = round(value, 1)
     report.update(tracked=len(frame), found=sum(found(frame, t) for t in truths(photos, placed)),
                   tracking_ms_per_person=round(report['tracking_only_ms_median'] / max(len(frame), 1), 1))
@@ -99,6 +102,9 @@ def recall(photos, count, height, scenes):
 def run(args):
     photos = load_photos(args.photos)
     counts = [int(c) for c in args.people.split(',')]
-    return {'frame': f'{2 * args.height}x{args.height}', 'photos': len(photos),
-            'speed': [speed(photos, c, args.height, args.frames) for c in counts],
-            'recall': [recall(photos, args.recall_people, h, args.recall_scenes) for h in (640, 960)]}
+    load_before = os.getloadavg()[0]
+    report = {'frame': f'{2 * args.height}x{args.height}', 'photos': len(photos),
+              'speed': [speed(photos, c, args.height, args.frames) for c in counts],
+              'recall': [recall(photos, args.recall_people, h, args.recall_scenes) for h in (640, 960)]}
+    report['load_average_1min'] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    return report
