@@ -26,6 +26,7 @@ def ring_views(fov_deg, size, step_deg, pitch_deg=0.0):
 
 
 def _mask_faces(rgb, boxes):
+    """A copy of a square view with the (grown) boxes painted in its mean colour."""
     out = rgb.copy()
     size = rgb.shape[0]
     fill = rgb.reshape(-1, 3).mean(axis=0)

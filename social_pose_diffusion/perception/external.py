@@ -36,4 +36,5 @@ class ExternalExtractor:
         return out
 
     def process(self, bgr, stamp_ns):
+        """Not for images: raises :class:`PerceptionError`."""
         raise PerceptionError('the external backend takes keypoints: call process_keypoints(GroupFrame)')

@@ -36,6 +36,7 @@ class TrackSet:
         self.reset()
 
     def reset(self):
+        """Forget every track; ids start again at 1."""
         self.tracks, self.next_id, self.last_stamp = {}, 1, None
 
     def begin(self, stamp_ns):
