@@ -51,7 +51,7 @@ class MediaPipeExtractor:
         self.detect_passes, self.refine_passes = int(detect_passes), int(refine_passes)
         self.views = ring_views(view_fov_deg, int(view_size), view_step_deg, view_pitch_deg)
         period = int(discovery_period)
-        self.views_per_frame = int(np.ceil(len(self.views) / period)) if period > 0 else 0
+        self.views_per_frame = len(self.views) / period if period > 0 else 0.0  # fractional: carried over
         self.tracks = TrackSet(match_distance_deg, track_timeout_s)
         self._detector, self._confirmer = PoseDetector(), LandmarkModel()
         self._trackers = [LandmarkGraph() for _ in range(int(workers))]
@@ -102,13 +102,16 @@ class MediaPipeExtractor:
         return merge(candidates, [roi for _, roi in known])
 
     def _views_due(self):
-        """The whole ring after a reset, else the next slice of it."""
+        """The whole ring after a reset, else the next slice of it (``discovery_period`` frames per turn)."""
         if self._next_view is None:
-            self._next_view = 0
+            self._next_view, self._scan_credit = 0, 0.0
             return self.views
+        self._scan_credit += self.views_per_frame
+        count = int(self._scan_credit + 1e-9)
+        self._scan_credit -= count
         k = self._next_view
-        self._next_view = (k + self.views_per_frame) % len(self.views)
-        return [self.views[(k + i) % len(self.views)] for i in range(self.views_per_frame)]
+        self._next_view = (k + count) % len(self.views)
+        return [self.views[(k + i) % len(self.views)] for i in range(count)]
 
     def process(self, bgr, stamp_ns):
         """A :class:`GroupFrame` of the people in one equirectangular BGR frame.
