@@ -2,9 +2,12 @@
 perception -> policy -> retargeting/markers) in separate processes over DDS, outputs recorded and scored."""
 import json
 import math
+from pathlib import Path
 
 from social_pose_diffusion.bags import read_messages, topic_counts
 from social_pose_diffusion.sim import simulate, write_session_bag
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_replay_evaluation_scores_the_graph_outputs(run_python, tmp_path):
@@ -37,3 +40,23 @@ def test_replay_evaluation_scores_the_graph_outputs(run_python, tmp_path):
         assert outputs.get(topic, (None, 0))[1] > 0, (topic, outputs)
     names = next(msg.name for _, _, msg in read_messages(report['output_bag'], ['/facilitator/joint_states']))
     assert list(names) == ['head_yaw', 'head_pitch', 'left_shoulder', 'right_shoulder', 'left_elbow', 'right_elbow']
+
+
+def test_policy_node_serves_a_raw_frame_policy(run_python, tmp_path):
+    """The paper's raw-frame observation: the policy node also subscribes to the camera (untrained weights)."""
+    from social_pose_diffusion.policy import Policy, PolicyConfig
+    default = json.loads((ROOT / 'models' / 'default.json').read_text())
+    config = PolicyConfig(encoder='raw', policy='flow', neutral_pose=default['neutral_pose'],
+                          max_speed=default['max_speed'])
+    Policy(config).save(tmp_path / 'raw.safetensors')
+    bag = tmp_path / 'session'
+    write_session_bag(simulate('teacher', 3, 3.0, 30.0, 6), bag, progress=False)
+    code = ('import json; from social_pose_diffusion.replay import replay; '
+            f'r = replay({str(bag)!r}, model={str(tmp_path / "raw")!r}, log_dir={str(tmp_path / "logs")!r}, '
+            'progress=False); print("REPORT" + json.dumps(r))')
+    out, _ = run_python(code=code).communicate(timeout=300)
+    line = [x for x in out.splitlines() if x.startswith('REPORT')]
+    assert line, out[-4000:]
+    report = json.loads(line[0][6:])
+    assert all(report['nodes_alive'].values()) and report['frames_reaching_a_pose'] > 0
+    assert 'raw encoder' in (tmp_path / 'logs' / 'policy_node.log').read_text()

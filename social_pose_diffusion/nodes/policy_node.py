@@ -6,6 +6,8 @@ A planning thread runs the diffusion policy on the newest group frame
 the plan interpolated at the current time on ``/facilitator/pose``, dropping
 entries whose time has passed, and holds the last pose when no plan is left,
 so the output rate never depends on the perception or planning rate.
+Policies that observe raw camera frames (the paper's 'raw' encoder) also
+subscribe to the camera and plan with the newest frame.
 
 Lifecycle: configure loads and validates the model (a missing, corrupt or
 mismatched model fails the transition with a clear error and leaves the node
@@ -23,14 +25,14 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
-from sensor_msgs.msg import PointCloud2
+from sensor_msgs.msg import CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 
 from ..keypoint_cloud import GroupFrame
 from ..skeleton import apply_delta, pose_delta
 from .common import (ERROR, OK, STATE_QOS, WARN, LatestSlot, Reporter, Stats, declare, diagnostic_array,
-                     share_path)
-from .ros_conversions import cloud_to_frame, facilitator_cloud, ns_to_stamp
+                     sensor_qos, share_path)
+from .ros_conversions import cloud_to_frame, facilitator_cloud, image_to_array, ns_to_stamp
 
 PARAMETERS = {
     'model_path': ('', 'policy model (stem, .safetensors/.json or directory); empty: the packaged default'),
@@ -40,11 +42,13 @@ PARAMETERS = {
     'steps': (0, 'evaluations of a few-step sampler; 0: the model default'),
     'control_rate': (30.0, 'rate of the control loop publishing /facilitator/pose (Hz)'),
     'torch_threads': (0, 'intra-op threads for torch; 0 leaves the default'),
-    'max_clock_offset': (2.0, 'observations stamped further than this (s) from the node clock are timed '
+    'max_clock_offset': (5.0, 'observations stamped further than this (s) from the node clock are timed '
                               'by their arrival instead (a bag played without use_sim_time)'),
     'reanchor': (0.0, 'pull the integrated pose toward /facilitator/observed by this weight per plan (0..1)'),
     'init_from_observed': (False, 'start (and restart after a reset) from the observed facilitator pose'),
     'frame_id': ('camera', 'frame_id of /facilitator/pose'),
+    'image_topic': ('/camera/image_raw', "camera topic, used only by policies observing raw frames ('raw' encoder)"),
+    'image_transport': ('raw', "'raw' or 'compressed' (<image_topic>/compressed), for 'raw'-encoder policies"),
     'autostart': (True, 'configure and activate on start-up'),
     'diagnostics_period': (1.0, 'seconds between /diagnostics messages'),
 }
@@ -67,7 +71,7 @@ class PolicyNode(LifecycleNode):
         self._reset_pending = self._fresh_plan = False
         self._label = 'unconfigured'
         self._last_obs = self._last_tick = self._last_pose = None
-        self._pose_pub = self._sub = self._observed_sub = None
+        self._pose_pub = self._sub = self._observed_sub = self._image_sub = self._image = None
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(self.params['diagnostics_period'], self._publish_diagnostics,
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
@@ -90,9 +94,8 @@ class PolicyNode(LifecycleNode):
                 torch.set_num_threads(p['torch_threads'])
             start = time.perf_counter()
             self._policy = load_policy(path, device=p['device'])
-            if self._policy.config.encoder == 'raw':
-                raise ValueError(f'{path} uses raw camera frames as its observation; policy_node serves '
-                                 "keypoint policies ('vector' or 'plotted' encoders)")
+            if p['image_transport'] not in ('raw', 'compressed'):
+                raise ValueError(f"image_transport must be 'raw' or 'compressed', not {p['image_transport']!r}")
         except ValueError as exc:  # ModelError is a ValueError
             self._policy = None
             self.get_logger().error(f'configure failed, node stays unconfigured: {exc}')
@@ -109,6 +112,11 @@ class PolicyNode(LifecycleNode):
         self._sub = self.create_subscription(PointCloud2, '/humans/keypoints', self._on_keypoints, STATE_QOS)
         self._observed_sub = self.create_subscription(PointCloud2, '/facilitator/observed', self._on_observed,
                                                       STATE_QOS)
+        if c.encoder == 'raw':  # the paper's raw-frame observation: keep the newest camera frame
+            compressed = p['image_transport'] == 'compressed'
+            self._image_sub = self.create_subscription(
+                CompressedImage if compressed else Image, p['image_topic'] + ('/compressed' if compressed else ''),
+                self._on_image, sensor_qos())
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state):
@@ -120,7 +128,8 @@ class PolicyNode(LifecycleNode):
                                      reanchor=p['reanchor'])
             # Warm-up: the first inference pays for allocations and kernel selection.
             start = time.perf_counter()
-            agent.plan(GroupFrame(0))
+            raw = self._policy.config.encoder == 'raw'
+            agent.plan(GroupFrame(0), image=np.zeros((480, 960, 3), np.uint8) if raw else None)
             agent.reset()
         except Exception as exc:
             self.get_logger().error(f'activate failed in the warm-up inference: {type(exc).__name__}: {exc}')
@@ -148,11 +157,12 @@ class PolicyNode(LifecycleNode):
     def on_cleanup(self, state):
         self._stop()
         for entity, destroy in ((self._sub, self.destroy_subscription),
+                                (self._image_sub, self.destroy_subscription),
                                 (self._observed_sub, self.destroy_subscription),
                                 (self._pose_pub, self.destroy_lifecycle_publisher)):
             if entity is not None:
                 destroy(entity)
-        self._sub = self._observed_sub = self._pose_pub = None
+        self._sub = self._observed_sub = self._image_sub = self._pose_pub = None
         self._policy = None
         self._label = 'unconfigured'
         return TransitionCallbackReturn.SUCCESS
@@ -213,6 +223,9 @@ class PolicyNode(LifecycleNode):
         if len(person):
             self._observed = person.keypoints[0]
 
+    def _on_image(self, msg):
+        self._image = msg  # decoded only when a plan needs it
+
     def _request_reset(self):
         """Called with the lock held: forget the plan now, the planner resets the agent."""
         self._plan = self._last_pose = None
@@ -250,8 +263,15 @@ class PolicyNode(LifecycleNode):
             else:
                 for stamp, pose in commits:
                     agent.commit(stamp, pose)
+            image = None
+            if self._policy.config.encoder == 'raw':
+                if self._image is None:
+                    self._report('image', 'waiting for a camera frame: this policy observes raw frames')
+                    return
+                image = image_to_array(self._image)
             start = time.perf_counter()
-            plan = agent.plan(frame, observed=self._observed if self.params['reanchor'] > 0 else None)
+            plan = agent.plan(frame, image=image,
+                              observed=self._observed if self.params['reanchor'] > 0 else None)
             took = time.perf_counter() - start
         except Exception as exc:
             self._stats.count('planning errors')
