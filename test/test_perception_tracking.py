@@ -55,6 +55,13 @@ def test_ids_survive_short_gaps_and_retire_after_the_timeout():
     assert id_at(back, 0.3) != a and id_at(back, 0.3) > 2
 
 
+def test_dropped_tracks_are_forgotten():
+    ext = make_extractor('external')
+    out = ext.process_keypoints(frame(0, [0.3, 0.6]))
+    ext.tracks.drop([id_at(out, 0.3)])
+    assert id_at(ext.process_keypoints(frame(1, [0.3, 0.6])), 0.3) == 3
+
+
 def test_time_going_backwards_resets_the_tracks():
     ext = make_extractor('external')
     ext.process_keypoints(frame(5 * SECOND, [0.1, 0.4, 0.7]))

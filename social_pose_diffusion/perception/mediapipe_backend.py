@@ -32,8 +32,9 @@ class MediaPipeExtractor:
     reset). Each new candidate gets ``refine_passes`` extra landmark passes
     so its ROI settles, and is kept when no pass loses it, their mean pose
     flag reaches ``min_confidence`` and its face is clearly visible. People
-    whose joints coincide are merged and upside-down poses (head under the
-    shoulders) dropped; ids come from a :class:`TrackSet`. With ``workers``
+    whose joints coincide are merged (a track that converged onto someone
+    else is retired) and upside-down poses (head under the shoulders)
+    dropped; ids come from a :class:`TrackSet`. With ``workers``
     > 1 the tracked people's landmark passes run in parallel threads (MediaPipe
     releases the GIL), one landmark graph per thread.
     """
@@ -139,6 +140,7 @@ class MediaPipeExtractor:
         # Tracked people first (keep their ids), then by presence.
         kept = unique([f[1] for f in found], key=lambda i: (found[i][3] is None, -found[i][0]))
         kept = kept[:self.max_people]
+        self.tracks.drop(f[3] for i, f in enumerate(found) if i not in kept and f[3] is not None)
         frame = self.tracks.update([found[i][1] for i in kept], int(stamp_ns),
                                    [found[i][3] for i in kept], [found[i][2] for i in kept])
         end = time.perf_counter()

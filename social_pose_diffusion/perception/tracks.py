@@ -39,6 +39,11 @@ class TrackSet:
         """Forget every track; ids start again at 1."""
         self.tracks, self.next_id, self.last_stamp = {}, 1, None
 
+    def drop(self, ids):
+        """Retire these ids now (e.g. a track that converged onto someone else)."""
+        for i in ids:
+            self.tracks.pop(i, None)
+
     def begin(self, stamp_ns):
         """Start a frame: reset on a backwards time jump, retire stale tracks; True when it reset."""
         jumped = self.last_stamp is not None and stamp_ns < self.last_stamp
