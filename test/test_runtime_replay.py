@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_replay_evaluation_scores_the_graph_outputs(run_python, tmp_path):
     bag = tmp_path / 'session'
-    write_session_bag(simulate('musician', 3, 4.0, 30.0, 5), bag, progress=False)
+    write_session_bag(simulate('musician', 3, 5.0, 30.0, 5), bag, progress=False)
     report_path = tmp_path / 'replay.json'
     proc = run_python(module='social_pose_diffusion.cli',
                       args=['evaluate', '--replay', str(bag), '--report', str(report_path)])
@@ -23,10 +23,11 @@ def test_replay_evaluation_scores_the_graph_outputs(run_python, tmp_path):
     assert report['input'] == 'compressed'  # simulated bags hold the jpeg stream
     assert 'simulated time' in report['mode']
     assert all(report['nodes_alive'].values())
-    assert report['frames_published'] == 120
-    assert 0 < report['keypoint_frames_received'] <= 120
-    assert report['dropped_frames'] == 120 - report['keypoint_frames_received']
-    assert report['poses_received'] > 30 and report['poses_scored'] > 30
+    assert report['frames_published'] == 150
+    assert 0 < report['keypoint_frames_received'] <= 150
+    assert report['dropped_frames'] == 150 - report['keypoint_frames_received']
+    # Poses start with the first plan (after MediaPipe's first full scan), then come at the control rate.
+    assert report['poses_received'] > 10 and report['poses_scored'] > 10
     assert math.isfinite(report['mpjpe']) and 0 <= report['mpjpe'] < 0.5
     latency = report['latency_ms']
     assert 0 < latency['mean_ms'] <= latency['p95_ms'] <= latency['max_ms']
