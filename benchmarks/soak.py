@@ -6,8 +6,9 @@
 The graph runs as separate processes (social_pose_diffusion.graph, config/facilitator.yaml). By default
 the input is a looping simulated session's keypoints on the external-detector topic (perception would
 make the run CPU-bound on 2 cores); ``--input raw`` publishes 960x480 camera frames instead. The session
-loops (people jump back to their poses of the loop's start). Every ``--window`` frames the report holds each node's resident memory (from /proc) and the latency of
-that window, so a leak or a growing queue shows as a trend.
+loops (people jump back to their poses of the loop's start). Every ``--window`` frames the report
+holds each node's resident memory (from /proc) and the latency of that window, so a leak or a
+growing queue shows as a trend.
 """
 import argparse
 import json

@@ -1,4 +1,4 @@
-"""The runtime's files without DDS traffic: launch files, parameter files, URDF, rviz config, retargeting, conversions."""
+"""The runtime's files without DDS traffic: launch and parameter files, URDF, rviz config, retargeting, conversions."""
 import ast
 import json
 import re

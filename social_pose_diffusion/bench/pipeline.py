@@ -27,12 +27,14 @@ TARGET_LATENCY_P95_MS = 150.0
 
 def add_arguments(parser):
     parser.add_argument('--seconds', type=float, default=20.0, help='camera stream per row (default: %(default)s)')
-    parser.add_argument('--people', type=int, default=4, help='people in the frame incl. the facilitator (default: %(default)s)')
+    parser.add_argument('--people', type=int, default=4,
+                        help='people in the frame incl. the facilitator (default: %(default)s)')
     parser.add_argument('--width', type=int, default=1920, help='frame width; height is width/2 (default: %(default)s)')
     parser.add_argument('--fps', type=float, default=30.0, help='camera rate (default: %(default)s)')
     parser.add_argument('--transport', choices=('raw', 'compressed'), default='raw',
                         help='camera messages: raw bgr8 Image or jpeg CompressedImage (default: %(default)s)')
-    parser.add_argument('--clip-frames', type=int, default=60, help='distinct frames in the clip (default: %(default)s)')
+    parser.add_argument('--clip-frames', type=int, default=60,
+                        help='distinct frames in the clip (default: %(default)s)')
     parser.add_argument('--rows', default='default,paper,keypoints',
                         help='comma list of default, paper, keypoints (default: %(default)s)')
     parser.add_argument('--paper-model', default=None,
@@ -58,7 +60,6 @@ def _stage(report, node, key):
 
 
 def run(args):
-    import numpy as np
     from sensor_msgs.msg import CompressedImage
 
     from ..graph import config_path

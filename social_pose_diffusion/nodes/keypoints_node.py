@@ -26,7 +26,7 @@ from .ros_conversions import cloud_to_frame, frame_to_cloud, image_to_array, sta
 PARAMETERS = {
     'input': ('image', "'image': run the perception core on camera frames; "
                        "'keypoints': take an external detector's keypoint cloud instead"),
-    'image_topic': ('/camera/image_raw', 'camera topic; the compressed transport subscribes to <image_topic>/compressed'),
+    'image_topic': ('/camera/image_raw', 'camera topic; compressed transport subscribes to <image_topic>/compressed'),
     'image_transport': ('raw', "'raw' (sensor_msgs/Image) or 'compressed' (sensor_msgs/CompressedImage)"),
     'image_reliability': ('best_effort', "subscription reliability: 'best_effort' (sensor data) or 'reliable'"),
     'external_topic': ('/humans/keypoints_external', "keypoint cloud of an external detector (input 'keypoints')"),

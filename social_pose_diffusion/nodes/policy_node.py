@@ -37,7 +37,8 @@ from .ros_conversions import cloud_to_frame, facilitator_cloud, image_to_array, 
 PARAMETERS = {
     'model_path': ('', 'policy model (stem, .safetensors/.json or directory); empty: the packaged default'),
     'device': ('auto', "'auto' (cuda when available), 'cpu' or 'cuda'"),
-    'samples': (1, 'plans sampled per observation; > 1 publishes their medoid and a real per-joint spread'),
+    'samples': (4, 'plans sampled per observation: their medoid is executed, their spread is the '
+                   'per-joint uncertainty (1: no uncertainty)'),
     'sampler': ('', "sampler override (e.g. 'ddim', 'diffusion_x', 'euler'); empty: the model's default"),
     'steps': (0, 'evaluations of a few-step sampler; 0: the model default'),
     'control_rate': (30.0, 'rate of the control loop publishing /facilitator/pose (Hz)'),
