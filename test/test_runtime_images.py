@@ -1,7 +1,6 @@
 """keypoints_node on camera frames over real DDS: other encodings, inconsistent or truncated images,
 empty and non-2:1 frames, a time jump back; after each the node keeps serving the next good frame."""
 import json
-import sys
 from pathlib import Path
 
 from social_pose_diffusion.graph import Graph
