@@ -36,8 +36,9 @@ def test_replay_evaluation_scores_the_graph_outputs(run_python, tmp_path):
     assert {'/keypoints_node', '/policy_node', '/retarget_node'} <= set(report['diagnostics'])
 
     outputs = topic_counts(report['output_bag'])
+    # /facilitator/observed: the seated facilitator the camera sees, split off the group by its seat.
     for topic in ('/facilitator/pose', '/humans/keypoints', '/facilitator/joint_states', '/diagnostics',
-                  '/facilitator/ground_truth'):
+                  '/facilitator/ground_truth', '/facilitator/observed'):
         assert outputs.get(topic, (None, 0))[1] > 0, (topic, outputs)
     names = next(msg.name for _, _, msg in read_messages(report['output_bag'], ['/facilitator/joint_states']))
     assert list(names) == ['head_yaw', 'head_pitch', 'left_shoulder', 'right_shoulder', 'left_elbow', 'right_elbow']
