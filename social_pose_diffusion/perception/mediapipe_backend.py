@@ -10,7 +10,7 @@ from .discovery import detect_in_view, merge, ring_views
 from .mediapipe_models import (LANDMARK_SIZE, ROI_CENTRE, ROI_SCALE_POINT, LandmarkGraph, LandmarkModel,
                                PoseDetector)
 from .people import unique, upright
-from .roi import Roi
+from .roi import Roi, RoiTrack
 from .tracks import TrackSet
 from .validate import check_options, check_panorama
 
@@ -23,20 +23,18 @@ class MediaPipeExtractor:
 
     Each frame, every tracked person's ROI (from their previous landmarks)
     is rendered as an upright 256x256 perspective view and run through
-    MediaPipe's landmark graph; a person stays while its pose flag passes.
-    The ROI holds still until the landmarks move it by more than a little.
-    Discovery runs the detector over a ring of views for people not yet
-    tracked: all views on the first frame after a reset, then a slice of the
-    ring per frame, so the whole ring is re-scanned every
-    ``discovery_period`` frames without a latency spike (0: only after a
-    reset). Each new candidate gets ``refine_passes`` extra landmark passes
-    so its ROI settles, and is kept when no pass loses it, their mean pose
-    flag reaches ``min_confidence`` and its face is clearly visible. People
-    whose joints coincide are merged (a track that converged onto someone
-    else is retired) and upside-down poses (head under the shoulders)
-    dropped; ids come from a :class:`TrackSet`. With ``workers``
-    > 1 the tracked people's landmark passes run in parallel threads (MediaPipe
-    releases the GIL), one landmark graph per thread.
+    MediaPipe's landmark graph; a person stays while its pose flag passes,
+    and a miss is retried at the last ROI that found them. The ROI holds
+    still until the landmarks move it by more than a little. Discovery runs
+    the detector over a ring of views for people not yet tracked: all views
+    on the first frame after a reset, then a slice of the ring per frame, so
+    the whole ring is re-scanned every ``discovery_period`` frames without a
+    latency spike (0: only after a reset). New candidates are confirmed (see
+    :meth:`_confirm`). People whose joints coincide are merged (a track that
+    converged onto someone else is retired) and upside-down poses dropped;
+    ids come from a :class:`TrackSet`. With ``workers`` > 1 the tracked
+    people's landmark passes run in parallel threads (MediaPipe releases the
+    GIL), one landmark graph per thread.
     """
 
     def __init__(self, max_people=16, min_confidence=0.6, discovery_period=30,
@@ -79,21 +77,44 @@ class MediaPipeExtractor:
         keypoints = np.concatenate([uv[list(MEDIAPIPE_INDEX)], lm[list(MEDIAPIPE_INDEX), 2:3]], axis=1)
         return presence, keypoints, Roi.from_points(uv[ROI_CENTRE], uv[ROI_SCALE_POINT])
 
+    def follow(self, pano, state, model=None):
+        """``(presence, keypoints or None, RoiTrack)``: the person at ``state.next``, else at ``state.good``."""
+        for roi in dict.fromkeys((state.next, state.good)):
+            presence, keypoints, derived = self.landmarks(pano, roi, model)
+            if keypoints is not None and upright(keypoints):
+                return presence, keypoints, RoiTrack(roi.follow(derived), roi)
+        return 0.0, None, state
+
     def _track_all(self, pano, tracks):
-        """``[(track, landmarks result)]``, the tracks shared round-robin among the worker graphs."""
+        """``[(track, follow result)]``, the tracks shared round-robin among the worker graphs."""
         if self._pool is None or len(tracks) < 2:
-            return [(t, self.landmarks(pano, t.roi)) for t in tracks]
+            return [(t, self.follow(pano, t.roi)) for t in tracks]
         n = len(self._trackers)
-        jobs = [self._pool.submit(lambda k: [self.landmarks(pano, t.roi, self._trackers[k]) for t in tracks[k::n]], k)
+        jobs = [self._pool.submit(lambda k: [self.follow(pano, t.roi, self._trackers[k]) for t in tracks[k::n]], k)
                 for k in range(n)]
         results = [job.result() for job in jobs]
         return [(tracks[i], results[i % n][i // n]) for i in range(len(tracks))]
 
-    def _confirmed(self, passes):
-        """A new person: upright and present in every pass, mean presence sure enough, face clearly visible."""
-        return (all(k is not None and upright(k) for _, k, _ in passes)
-                and np.mean([p for p, _, _ in passes]) >= self.min_confidence
-                and passes[-1][1][FACE, 2].mean() >= NEW_FACE_VISIBILITY)
+    def _confirm(self, pano, roi):
+        """``(presence, keypoints, RoiTrack)`` of a new candidate, or None.
+
+        Landmark passes with the OpenCV runner (each from the last one's ROI)
+        must all find an upright person with a mean pose flag of at least
+        ``min_confidence`` and a clearly visible face; then the tracking graph
+        must find them too, at the last ROI or at the pass with the best flag.
+        """
+        rois, passes = [roi], []
+        while len(passes) <= self.refine_passes:
+            passes.append(self.landmarks(pano, rois[-1], self._confirmer))
+            if passes[-1][1] is None or not upright(passes[-1][1]):
+                return None
+            rois.append(passes[-1][2])
+        if (np.mean([p for p, _, _ in passes]) < self.min_confidence
+                or passes[-1][1][FACE, 2].mean() < NEW_FACE_VISIBILITY):
+            return None
+        best = rois[int(np.argmax([p for p, _, _ in passes]))]
+        presence, keypoints, state = self.follow(pano, RoiTrack(rois[-1], best))
+        return None if keypoints is None else (presence, keypoints, state)
 
     def discover(self, pano, views, known=()):
         """New ``[(score, Roi)]`` candidates from the detector in ``views``, away from ``known`` (keypoints, Roi)."""
@@ -124,19 +145,17 @@ class MediaPipeExtractor:
         start = time.perf_counter()
         if self.tracks.begin(int(stamp_ns)):
             self._next_view = None
-        found = []  # (presence, keypoints, roi, track id or None)
-        for track, (presence, keypoints, roi) in self._track_all(bgr, list(self.tracks.tracks.values())):
-            if keypoints is not None and upright(keypoints):
-                found.append((presence, keypoints, track.roi.follow(roi), track.id))
+        found = []  # (presence, keypoints, RoiTrack, track id or None)
+        for track, (presence, keypoints, state) in self._track_all(bgr, list(self.tracks.tracks.values())):
+            if keypoints is not None:
+                found.append((presence, keypoints, state, track.id))
         tracked = time.perf_counter()
         views = self._views_due()
-        candidates = self.discover(bgr, views, [(f[1], f[2]) for f in found])
+        candidates = self.discover(bgr, views, [(f[1], f[2].next) for f in found])
         for _, roi in candidates:
-            passes = [self.landmarks(bgr, roi, self._confirmer)]
-            while len(passes) <= self.refine_passes and passes[-1][1] is not None:
-                passes.append(self.landmarks(bgr, passes[-1][2], self._confirmer))
-            if self._confirmed(passes):
-                found.append(passes[-1] + (None,))
+            new = self._confirm(bgr, roi)
+            if new is not None:
+                found.append(new + (None,))
         # Tracked people first (keep their ids), then by presence.
         kept = unique([f[1] for f in found], key=lambda i: (found[i][3] is None, -found[i][0]))
         kept = kept[:self.max_people]

@@ -46,3 +46,11 @@ class Roi:
         half_tan = min(ROI_SCALE * np.tan(alpha), np.tan(np.radians(MAX_FOV_DEG) / 2))
         u, v = (float(x) for x in centre_uv)
         return cls(u % 1.0, v, roll, float(half_tan))
+
+
+@dataclass(frozen=True)
+class RoiTrack:
+    """A tracked person's ROIs: where to look next, and the last one that found them (the fallback)."""
+
+    next: Roi
+    good: Roi
