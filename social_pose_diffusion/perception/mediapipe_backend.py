@@ -9,7 +9,7 @@ from ..skeleton import MEDIAPIPE_INDEX
 from .discovery import detect_in_view, merge, ring_views
 from .mediapipe_models import (LANDMARK_SIZE, ROI_CENTRE, ROI_SCALE_POINT, LandmarkGraph, LandmarkModel,
                                PoseDetector)
-from .people import unique, upright
+from .people import torso_upright, unique, upright
 from .roi import Roi, RoiTrack
 from .tracks import TrackSet
 from .validate import check_options, check_panorama
@@ -99,14 +99,15 @@ class MediaPipeExtractor:
         """``(presence, keypoints, RoiTrack)`` of a new candidate, or None.
 
         Landmark passes with the OpenCV runner (each from the last one's ROI)
-        must all find an upright person with a mean pose flag of at least
-        ``min_confidence`` and a clearly visible face; then the tracking graph
-        must find them too, at the last ROI or at the pass with the best flag.
+        must all find an upright person (head over shoulders over hips), with
+        a mean pose flag of at least ``min_confidence`` and a clearly visible
+        face; then the tracking graph must find them too, at the last ROI or
+        at the pass with the best flag.
         """
         rois, passes = [roi], []
         while len(passes) <= self.refine_passes:
             passes.append(self.landmarks(pano, rois[-1], self._confirmer))
-            if passes[-1][1] is None or not upright(passes[-1][1]):
+            if passes[-1][1] is None or not (upright(passes[-1][1]) and torso_upright(passes[-1][1])):
                 return None
             rois.append(passes[-1][2])
         if (np.mean([p for p, _, _ in passes]) < self.min_confidence

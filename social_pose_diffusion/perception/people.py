@@ -9,6 +9,7 @@ SEEN = 0.5  # a joint counts as seen at this confidence
 MIN_SCALE = np.radians(2.0)
 UPPER = list(UPPER_BODY)
 INSIDE_FRACTION = 0.6
+SHOULDERS, HIPS = ('left_shoulder', 'right_shoulder'), ('left_hip', 'right_hip')
 
 
 def centre(keypoints):
@@ -78,9 +79,24 @@ def unique(people, key):
     return kept
 
 
+def _midpoint(kp, names):
+    """Equirect (u, v) of the mean ray of the named joints."""
+    return ray_to_uv(uv_to_ray(kp[[JOINT[n] for n in names], :2]).sum(axis=0))
+
+
+def _tilt_deg(below, above):
+    """Angle of ``above`` seen from ``below`` away from straight up on the local tangent plane (degrees)."""
+    x, y = tangent_offset(below, above)
+    return float(np.degrees(np.arctan2(abs(x), -y)))
+
+
 def upright(keypoints, max_tilt_deg=120.0):
     """False for an upside-down pose: the nose more than ``max_tilt_deg`` from straight above the shoulders."""
     kp = np.asarray(keypoints, dtype=np.float64)
-    shoulders = uv_to_ray(kp[[JOINT['left_shoulder'], JOINT['right_shoulder']], :2]).sum(axis=0)
-    x, y = tangent_offset(ray_to_uv(shoulders), kp[JOINT['nose'], :2])
-    return bool(np.degrees(np.arctan2(abs(x), -y)) <= max_tilt_deg)
+    return _tilt_deg(_midpoint(kp, SHOULDERS), kp[JOINT['nose'], :2]) <= max_tilt_deg
+
+
+def torso_upright(keypoints, max_tilt_deg=60.0):
+    """True when the shoulders sit within ``max_tilt_deg`` of straight above the hips (sitting or standing)."""
+    kp = np.asarray(keypoints, dtype=np.float64)
+    return _tilt_deg(_midpoint(kp, HIPS), _midpoint(kp, SHOULDERS)) <= max_tilt_deg
