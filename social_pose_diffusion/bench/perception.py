@@ -4,12 +4,15 @@ Scenes are real photos (test/data/person_*.jpg and their mirror images)
 pasted into an equirectangular canvas at known azimuths. Discovery = the
 first frame (detector over the ring of views, landmark passes for each new
 person); steady = later frames with the defaults (one landmark pass per
-tracked person plus one view of the rolling re-scan); tracking_only = the
+tracked person plus the rolling re-scan, 18 views per 30 frames); tracking_only = the
 same with re-scans off. Recall = share of placed people whose nose and
 shoulders come out within half a shoulder width of MediaPipe run directly on
-the unwarped photo, on the first frame and 5 tracked frames later. The machine's 2 cores may be shared: numbers are noisy
-(min is the least disturbed frame; cpu_median counts this process's CPU
-time, less sensitive to other load; load_average_1min is before and after).
+the unwarped photo, on the first frame and 5 tracked frames later.
+
+The machine's 2 cores may be shared, so numbers are noisy: min is the least
+disturbed frame, cpu_median this process's CPU time over all threads (above
+the wall time when the landmark workers run in parallel), load_average_1min
+the machine's load before and after.
 """
 import glob
 import os
@@ -18,12 +21,13 @@ import time
 
 
 def add_arguments(parser):
-    parser.add_argument('--photos', default='test/data/person_*.jpg', help='glob of real person photos (default: %(default)s)')
-    parser.add_argument('--people', default='1,4,8', help='people counts for the speed runs (default: %(default)s)')
-    parser.add_argument('--height', type=int, default=960, help='panorama height for the speed runs (default: %(default)s)')
-    parser.add_argument('--frames', type=int, default=20, help='steady-state frames timed per count (default: %(default)s)')
-    parser.add_argument('--recall-people', type=int, default=13, help='people per recall scene (default: %(default)s)')
-    parser.add_argument('--recall-scenes', type=int, default=4, help='recall scenes per resolution (default: %(default)s)')
+    default = ' (default: %(default)s)'
+    parser.add_argument('--photos', default='test/data/person_*.jpg', help='glob of real person photos' + default)
+    parser.add_argument('--people', default='1,4,8', help='people counts for the speed runs' + default)
+    parser.add_argument('--height', type=int, default=960, help='panorama height for the speed runs' + default)
+    parser.add_argument('--frames', type=int, default=20, help='steady-state frames timed per count' + default)
+    parser.add_argument('--recall-people', type=int, default=13, help='people per recall scene' + default)
+    parser.add_argument('--recall-scenes', type=int, default=4, help='recall scenes per resolution' + default)
 
 
 def load_photos(pattern):
