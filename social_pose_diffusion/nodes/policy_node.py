@@ -281,6 +281,7 @@ class PolicyNode(LifecycleNode):
             return
         self._stats.duration('planning', took)
         self._stats.event('plan')
+        self._stats.count('plans')
         # Plans are stamped from the observation; re-time them by arrival when the
         # observation's clock is not ours (bag without use_sim_time, another host).
         shift = 0
