@@ -15,6 +15,8 @@ from .keypoint_cloud import GroupFrame
 from .observation import group_tokens, pad_people, plot_people, proprioception, resize_frame
 from .skeleton import NUM_JOINTS, joint_distance
 
+HOME_PULL = 0.3  # per second: a rest posture that bounds the drift of open-loop rollouts
+
 
 @dataclass
 class Plan:
@@ -43,14 +45,16 @@ class FacilitatorAgent:
     ``samples`` > 1 draws that many plans and returns their medoid (a real
     mode, never an average of modes) with the per-joint spread. ``reanchor``
     in [0, 1] pulls the current pose toward an observed facilitator pose when
-    :meth:`plan` receives one.
+    :meth:`plan` receives one; ``home_pull`` (per second) pulls every planned
+    step toward the pose given to :meth:`reset`, bounding open-loop drift.
     """
 
-    def __init__(self, policy, fps=30.0, samples=1, sampler=None, steps=None, reanchor=0.0):
+    def __init__(self, policy, fps=30.0, samples=1, sampler=None, steps=None, reanchor=0.0, home_pull=HOME_PULL):
         if samples < 1:
             raise ValueError('samples must be >= 1')
         self.policy, self.fps, self.samples = policy, float(fps), int(samples)
         self.sampler, self.steps, self.reanchor_weight = sampler, steps, float(reanchor)
+        self.leak = float(home_pull) / self.fps
         c = policy.config
         self.max_speed = np.asarray(c.max_speed, np.float64)
         self.neutral = np.asarray(c.neutral_pose, np.float64)
@@ -62,7 +66,7 @@ class FacilitatorAgent:
         pose = self.neutral if initial_pose is None else np.asarray(initial_pose, np.float64)[:, :2]
         if pose.shape != (NUM_JOINTS, 2) or not np.isfinite(pose).all():
             raise ValueError(f'initial pose must be a finite ({NUM_JOINTS}, 2|3) array')
-        self.integrator = Integrator.for_pose(pose, self.max_speed)
+        self.integrator = Integrator.for_pose(pose, self.max_speed, self.leak)
         self._poses = deque([pose.copy()], maxlen=self.policy.config.history + 1)
         self._frames.clear()
 

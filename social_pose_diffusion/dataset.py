@@ -45,6 +45,17 @@ def images(session, config, indices, raw_frame=None):
     return np.stack([resize_frame(raw_frame(t)) for t in indices])
 
 
+def cached_frames(render):
+    """``raw_frame(t)``: ``render(t)`` resized to 128x128, each frame computed once."""
+    cache = {}
+
+    def frame(t):
+        if t not in cache:
+            cache[t] = resize_frame(render(t))
+        return cache[t]
+    return frame
+
+
 def bag_frames(path, stamps_ns):
     """``raw_frame(t)`` for a bag: the newest camera frame at or before ``stamps_ns[t]``, decoded once, 128x128."""
     from .bags import iter_images
@@ -116,10 +127,11 @@ def build(sessions, config, part='train', stride=1, raw_frames=None):
     return Samples(out, np.concatenate(actions), np.concatenate(where))
 
 
-def load_sessions(bags=(), styles=(), seconds=90.0, seed=0, participants=4, raw=False):
+def load_sessions(bags=(), styles=(), seconds=90.0, seed=0, participants=4, raw=False, copies=1):
     """Sessions from rosbag2 paths and/or freshly simulated styles: (sessions, names, raw_frames or None).
 
-    Each style gives one simulated session with ``seed`` (rendered on demand for raw policies).
+    Style ``i`` gives ``copies`` simulated sessions with seeds ``seed + i + 10 j``
+    (distinct turn-taking per style), rendered on demand for raw policies.
     """
     from .bags import read_session
     sessions, names, frames = [], [], []
@@ -128,12 +140,14 @@ def load_sessions(bags=(), styles=(), seconds=90.0, seed=0, participants=4, raw=
         sessions.append(session)
         names.append(str(path))
         frames.append(bag_frames(path, session.stamps_ns) if raw else None)
-    for style in styles:
-        from .sim import Renderer, simulate
-        session = simulate(style, participants, seconds, 30.0, seed)
-        sessions.append(session)
-        names.append(f'sim:{style}:seed{seed}')
-        frames.append(Renderer(session, seed=seed).frame if raw else None)
+    for j in range(copies):
+        for i, style in enumerate(styles):
+            from .sim import Renderer, simulate
+            s = seed + i + 10 * j
+            session = simulate(style, participants, seconds, 30.0, s)
+            sessions.append(session)
+            names.append(f'sim:{style}:seed{s}')
+            frames.append(cached_frames(Renderer(session, seed=s).frame) if raw else None)
     if not sessions:
         raise ValueError('no sessions: give --bags and/or --simulate')
     return sessions, names, (frames if raw else None)

@@ -143,8 +143,10 @@ def invitation_test(policy, session, k=16, sampler=None, steps=None, frames=None
 
 
 def evaluate(policy, sessions, names=None, k=8, sampler=None, steps=None, starts=3, replan=1, raw_frames=None,
-             invitation_samples=16, progress=True):
-    """The report dict for ``sessions`` (one entry each, plus their mean)."""
+             invitation_samples=16, progress=True, seed=0):
+    """The report dict for ``sessions`` (one entry each, plus their mean); sampling is seeded."""
+    import torch
+    torch.manual_seed(seed)
     c = policy.config
     report = {'model': c.to_dict(), 'sampler': sampler or c.sampler, 'steps': steps or c.steps, 'sessions': []}
     for i, session in enumerate(tqdm(sessions, desc='evaluate', unit='session', disable=not progress)):

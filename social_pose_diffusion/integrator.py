@@ -3,8 +3,9 @@
 ``pose(t+1) = project(pose(t) + delta)`` where the projection restores the
 person's bone lengths (seed 001's kinematic constraint, measured on the
 sphere's tangent plane) and no joint moves more than ``max_speed`` per frame,
-so rollouts of any length stay anatomically valid. Vectorised over leading
-dimensions (samples, batch).
+so rollouts of any length stay anatomically valid. An optional ``leak``
+(fraction per frame) pulls toward a ``home`` pose, bounding the drift of
+open-loop integration. Vectorised over leading dimensions (samples, batch).
 """
 import numpy as np
 
@@ -14,19 +15,24 @@ from .skeleton import apply_delta, bone_lengths, joint_distance, pose_delta, pro
 class Integrator:
     """Integrates deltas for one person with fixed ``lengths`` (radians) and ``max_speed`` (per joint, per frame)."""
 
-    def __init__(self, lengths, max_speed):
+    def __init__(self, lengths, max_speed, home=None, leak=0.0):
         self.lengths = np.asarray(lengths, dtype=np.float64)
         self.max_speed = np.asarray(max_speed, dtype=np.float64)
+        self.home = None if home is None else np.asarray(home, dtype=np.float64)[..., :2]
+        self.leak = float(leak) if home is not None else 0.0
 
     @classmethod
-    def for_pose(cls, pose, max_speed):
-        """An integrator that keeps ``pose``'s bone lengths."""
-        return cls(bone_lengths(pose), max_speed)
+    def for_pose(cls, pose, max_speed, leak=0.0):
+        """An integrator that keeps ``pose``'s bone lengths (and leaks toward it)."""
+        return cls(bone_lengths(pose), max_speed, pose, leak)
+
+    def _pull(self, pose):
+        return self.leak * pose_delta(pose, self.home) if self.leak else 0.0
 
     def step(self, pose, delta):
         """The pose after one frame's ``delta``: projected, speed-clamped, u in [0, 1)."""
         pose = np.asarray(pose, dtype=np.float64)[..., :2]
-        delta = np.asarray(delta, dtype=np.float64)
+        delta = np.asarray(delta, dtype=np.float64) + self._pull(pose)
         norm = np.linalg.norm(delta, axis=-1, keepdims=True)
         delta = delta * np.minimum(1.0, self.max_speed[:, None] / np.maximum(norm, 1e-12))
         scale = np.ones(pose.shape[:-2] + (1, 1))
@@ -42,15 +48,21 @@ class Integrator:
     def rollout(self, pose, deltas):
         """Poses ``(..., H, J, 2)`` after each of ``deltas`` ``(..., H, J, 2)``.
 
-        Fast path: the clamped deltas are summed and every pose projected at
-        once; if that breaks the speed limit anywhere, step frame by frame.
+        Fast path: the clamped deltas (with the leak) are summed and every
+        pose projected at once; if that breaks the speed limit anywhere, step
+        frame by frame.
         """
         pose = np.asarray(pose, dtype=np.float64)[..., :2]
         deltas = np.asarray(deltas, dtype=np.float64)
-        norm = np.linalg.norm(deltas, axis=-1, keepdims=True)
-        clamped = deltas * np.minimum(1.0, self.max_speed[:, None] / np.maximum(norm, 1e-12))
+        home = self._pull(pose) / self.leak if self.leak else 0.0
+        offset, offsets = np.zeros(pose.shape), []
+        for i in range(deltas.shape[-3]):
+            d = deltas[..., i, :, :] + self.leak * (home - offset)
+            norm = np.linalg.norm(d, axis=-1, keepdims=True)
+            offset = offset + d * np.minimum(1.0, self.max_speed[:, None] / np.maximum(norm, 1e-12))
+            offsets.append(offset)
         start = pose[..., None, :, :]
-        out = project_to_bones(apply_delta(start, np.cumsum(clamped, -3)), self.lengths, reference=start)
+        out = project_to_bones(apply_delta(start, np.stack(offsets, -3)), self.lengths, reference=start)
         path = np.concatenate([start, out], -3)
         if np.all(joint_distance(path[..., :-1, :, :], path[..., 1:, :, :]) <= self.max_speed * (1 + 1e-9)):
             return out

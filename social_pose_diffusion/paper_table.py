@@ -14,6 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .atomic import write_bytes, write_json
+from .dataset import load_sessions
 from .evaluate import chunk_metrics, group_frame, invitation_test, rollouts, start_agent
 from .metrics import timing
 from .train import make_config, train
@@ -22,10 +23,10 @@ STYLES = ('teacher', 'musician', 'music_teacher')
 ENCODERS = ('raw', 'plotted', 'vector')
 # (policy, sampler, steps, row label); the diffusion model is trained once and sampled two ways.
 ROWS = (('diffusion', 'diffusion_x', None, 'Diffusion-X T=50+M=8'), ('diffusion', 'ddim', 10, 'DDIM 10 (same model)'),
-        ('flow', 'euler', 2, 'flow Euler 2'), ('flow', 'euler', 8, 'flow Euler 8 (same model)'),
+        ('flow', 'euler', 2, 'flow Euler 2'), ('flow', 'euler', 4, 'flow Euler 4 (same model)'),
         ('bc', 'direct', None, 'MSE-BC'), ('dbc', 'direct', None, 'DBC'))
-FULL = {'seconds': 120.0, 'steps': {'vector': 3000, 'plotted': 600, 'raw': 600}, 'k': 4, 'timed': 15,
-        'invite_k': 16, 'starts': 3}
+FULL = {'seconds': 120.0, 'steps': {'vector': 5000, 'plotted': 400, 'raw': 400}, 'k': 4, 'timed': 15,
+        'invite_k': 16, 'starts': 5}
 QUICK = {'seconds': 40.0, 'steps': {'vector': 40, 'plotted': 20, 'raw': 20}, 'k': 2, 'timed': 3,
          'invite_k': 4, 'starts': 1}
 
@@ -50,18 +51,14 @@ def _models():
 
 def run_grid(budget, device='cpu', seed=0, test_seed=1000, progress=True):
     """Train and evaluate every cell; returns the list of row dicts."""
-    from .sim import Renderer, simulate
-    sessions = [simulate(s, 4, budget['seconds'], 30.0, seed + i + 10 * j) for j in range(2)
-                for i, s in enumerate(STYLES)]
-    tests = [simulate(s, 4, budget['seconds'], 30.0, test_seed + i) for i, s in enumerate(STYLES)]
-    raw = [Renderer(s, seed=int(s.info['seed'])).frame for s in sessions]
-    raw_tests = [Renderer(s, seed=int(s.info['seed'])).frame for s in tests]
+    sessions, _, raw = load_sessions(styles=STYLES, seconds=budget['seconds'], seed=seed, raw=True, copies=2)
+    tests, _, raw_tests = load_sessions(styles=STYLES, seconds=budget['seconds'], seed=test_seed, raw=True)
     rows = []
     for encoder, kind in tqdm(_models(), desc='paper table', unit='model', disable=not progress):
         config = make_config(sessions, encoder=encoder, policy=kind, steps=10 if kind == 'diffusion' else 2)
         start = time.perf_counter()
         policy, log = train(config, sessions, steps=budget['steps'][encoder], device=device, seed=seed,
-                            raw_frames=raw if encoder == 'raw' else None, progress=False)
+                            raw_frames=raw if encoder == 'raw' else None, image_stride=3, progress=False)
         train_s = time.perf_counter() - start
         for p, sampler, steps, label in ROWS:
             if p != kind:

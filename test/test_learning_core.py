@@ -77,6 +77,11 @@ def test_integrator_keeps_bones_and_clamps_speed(session):
     assert bone_length_error(poses, bone_lengths(pose)) < 1e-9
     stepped = integ.step(pose, deltas[1, 0])
     assert joint_distance(pose, stepped).max() <= 0.004 * (1 + 1e-6)
+    leaky = Integrator.for_pose(pose, speed, leak=0.1)
+    away = leaky.rollout(pose, np.full((30, NUM_JOINTS, 2), [0.001, 0.0]))
+    back = leaky.rollout(away[-1], np.zeros((60, NUM_JOINTS, 2)))
+    assert joint_distance(back[-1], pose).mean() < 0.05 * joint_distance(away[-1], pose).mean()
+    np.testing.assert_allclose(bone_lengths(back), np.broadcast_to(bone_lengths(pose), (60, 11)), rtol=1e-9)
     anchored = integ.reanchor(pose, pose + 0.01, 1.0)
     np.testing.assert_allclose(bone_lengths(anchored), bone_lengths(pose), rtol=1e-9)
 

@@ -9,7 +9,7 @@ def register(sub):
     p.add_argument('--bags', nargs='*', default=[], help='rosbag2 session directories')
     p.add_argument('--simulate', nargs='*', default=[], metavar='STYLE', help='also evaluate on simulated sessions')
     p.add_argument('--seconds', type=float, default=120.0, help='length of simulated sessions (default: %(default)s)')
-    p.add_argument('--seed', type=int, default=0, help='seed of simulated sessions (default: %(default)s)')
+    p.add_argument('--seed', type=int, default=1000, help='first seed of simulated sessions (default: %(default)s)')
     p.add_argument('--model', default='models/default', help='model path (default: %(default)s)')
     p.add_argument('--report', default='evaluation.json', help='JSON report; .md and .png next to it')
     p.add_argument('--sampler', default=None, help='diffusion_x, ddpm, ddim (diffusion) or euler (flow)')

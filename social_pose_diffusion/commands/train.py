@@ -10,6 +10,7 @@ def register(sub):
     p.add_argument('--simulate', nargs='*', default=[], metavar='STYLE',
                    help='also train on a simulated session of each style (teacher, musician, music_teacher)')
     p.add_argument('--seconds', type=float, default=120.0, help='length of simulated sessions (default: %(default)s)')
+    p.add_argument('--copies', type=int, default=1, help='simulated sessions per style (default: %(default)s)')
     p.add_argument('--encoder', choices=ENCODERS, default='vector')
     p.add_argument('--policy', choices=POLICIES, default='flow')
     p.add_argument('--out', required=True, help='run directory')
@@ -23,6 +24,7 @@ def register(sub):
     p.add_argument('--device', default='auto', help='auto, cpu or cuda (default: %(default)s)')
     p.add_argument('--threads', type=int, default=0, help='torch CPU threads (0 = torch default)')
     p.add_argument('--resume', action='store_true', help='continue from DIR/state.*')
+    p.add_argument('--export', metavar='STEM', help='also write STEM.safetensors + STEM.json (e.g. models/default)')
     p.set_defaults(func=run)
 
 
@@ -33,10 +35,14 @@ def run(args):
     from ..train import make_config, train
     if args.threads:
         torch.set_num_threads(args.threads)
-    sessions, names, raw = load_sessions(args.bags, args.simulate, args.seconds, args.seed, raw=args.encoder == 'raw')
+    sessions, names, raw = load_sessions(args.bags, args.simulate, args.seconds, args.seed, raw=args.encoder == 'raw',
+                                         copies=args.copies)
     config = make_config(sessions, encoder=args.encoder, policy=args.policy, horizon=args.horizon,
                          steps=args.sampler_steps)
-    _, log = train(config, sessions, args.out, steps=args.steps, batch=args.batch, lr=args.lr, device=args.device,
+    policy, log = train(config, sessions, args.out, steps=args.steps, batch=args.batch, lr=args.lr, device=args.device,
                    seed=args.seed, resume=args.resume, raw_frames=raw, dbc_weight=args.dbc_weight)
     print(f'trained on {len(sessions)} session(s): {", ".join(names)}; final loss {sum(log[-50:]) / max(len(log[-50:]), 1):.4f}')
     print(f'wrote {args.out}/model.safetensors and {args.out}/model.json')
+    if args.export:
+        policy.save(f'{args.export}.safetensors')
+        print(f'wrote {args.export}.safetensors and {args.export}.json')
