@@ -75,7 +75,7 @@ def run(args):
     configs = {'fast': (fast, None)}
     for enc in ('plotted', 'raw'):
         configs[f'paper_{enc}'] = (Policy(PolicyConfig(encoder=enc, policy='diffusion', sampler='diffusion_x', **base)), enc)
-    report = {'configs': {}}
+    report = {'threads': args.threads, 'configs': {}}
     for name, (policy, enc) in configs.items():
         policy = policy.to(fast.device).eval()
         agent = FacilitatorAgent(policy, fps=30.0)
