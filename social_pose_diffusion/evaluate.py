@@ -14,8 +14,8 @@ import numpy as np
 from tqdm import tqdm
 
 from . import dataset
-from .atomic import write_bytes, write_json
 from .agent import FacilitatorAgent
+from .atomic import write_bytes, write_json
 from .integrator import Integrator
 from .keypoint_cloud import GroupFrame
 from .metrics import best_of_k_ade, bone_length_error, diversity, hand_choice, one_step_mpjpe, timing, wrist_lift

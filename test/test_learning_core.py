@@ -11,7 +11,7 @@ from social_pose_diffusion.integrator import Integrator
 from social_pose_diffusion.keypoint_cloud import GroupFrame
 from social_pose_diffusion.metrics import (best_of_k_ade, bone_length_error, diversity, hand_choice, one_step_mpjpe,
                                            wrist_lift)
-from social_pose_diffusion.policy import ModelError, Policy, PolicyConfig, load_policy
+from social_pose_diffusion.policy import ModelError, Policy, load_policy
 from social_pose_diffusion.policy.losses import dbc_loss, state_action_losses
 from social_pose_diffusion.policy.networks import StateActionDenoiser
 from social_pose_diffusion.session import Session

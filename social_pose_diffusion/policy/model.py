@@ -10,7 +10,6 @@ from ..atomic import write_bytes
 from ..observation import proprio_size, token_size
 from ..skeleton import NUM_JOINTS
 from . import samplers
-from .config import PolicyConfig
 from .losses import bc_loss, diffusion_loss, flow_loss
 from .networks import ActionTransformer, ObservationEncoder
 
