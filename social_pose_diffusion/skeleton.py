@@ -82,22 +82,41 @@ def bone_lengths(pose):
     return np.linalg.norm(tangent_offset(parents, children), axis=-1)
 
 
+def _bone_levels():
+    """Bones grouped by depth in the forest: ``(parents, children, bone indices)`` per level."""
+    depth = [0] * NUM_JOINTS
+    for j, p in enumerate(PARENTS):
+        depth[j] = depth[p] + 1 if p >= 0 else 0
+    levels = []
+    for d in range(1, max(depth) + 1):
+        bones = [b for b, (_, c) in enumerate(BONES) if depth[c] == d]
+        levels.append(tuple(np.array(x) for x in zip(*[(BONES[b][0], BONES[b][1], b) for b in bones])))
+    return tuple(levels)
+
+
+BONE_LEVELS = _bone_levels()
+
+
 def project_to_bones(pose, lengths, reference=None):
     """Move joints (roots first) so every bone has its given length.
 
     Each child keeps its direction from its (already projected) parent; a
-    degenerate direction falls back to the one in ``reference``.
+    degenerate direction falls back to the one in ``reference`` (else
+    straight down). Bones of one depth in the forest are projected together.
     """
     out = np.array(pose, dtype=np.float64)[..., :2]
-    ref = out if reference is None else np.asarray(reference, dtype=np.float64)[..., :2]
-    for b, (p, c) in enumerate(BONES):
-        off = tangent_offset(out[..., p, :], out[..., c, :])
+    ref = None if reference is None else np.asarray(reference, dtype=np.float64)[..., :2]
+    lengths = np.asarray(lengths, dtype=np.float64)
+    for parents, children, bones in BONE_LEVELS:
+        off = tangent_offset(out[..., parents, :], out[..., children, :])
         norm = np.linalg.norm(off, axis=-1, keepdims=True)
-        ref_off = tangent_offset(ref[..., p, :], ref[..., c, :])
-        ref_norm = np.linalg.norm(ref_off, axis=-1, keepdims=True)
-        fallback = np.where(ref_norm > 1e-9, ref_off / np.maximum(ref_norm, 1e-12), [0.0, 1.0])
+        fallback = np.array([0.0, 1.0])
+        if ref is not None:
+            ref_off = tangent_offset(ref[..., parents, :], ref[..., children, :])
+            ref_norm = np.linalg.norm(ref_off, axis=-1, keepdims=True)
+            fallback = np.where(ref_norm > 1e-9, ref_off / np.maximum(ref_norm, 1e-12), fallback)
         direction = np.where(norm > 1e-9, off / np.maximum(norm, 1e-12), fallback)
-        out[..., c, :] = from_tangent(out[..., p, :], direction * np.asarray(lengths)[..., b:b + 1])
+        out[..., children, :] = from_tangent(out[..., parents, :], direction * lengths[..., bones, None])
     return out
 
 
