@@ -5,8 +5,10 @@ from collections import deque
 from pathlib import Path
 
 import numpy as np
+import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
 PACKAGE = 'social_pose_diffusion'
@@ -169,3 +171,24 @@ class Reporter:
                 self._logger.warning(text)
             else:
                 self._logger.info(text)
+
+
+def run_node(make_node, args=None):
+    """``main()`` of every node: init rclpy, spin until Ctrl-C or an external shutdown, release.
+
+    A node may define ``start()`` (called before spinning) and ``shutdown()``
+    (called before it is destroyed) to manage its threads.
+    """
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = make_node()
+        getattr(node, 'start', lambda: None)()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            getattr(node, 'shutdown', lambda: None)()
+            node.destroy_node()
+        rclpy.try_shutdown()

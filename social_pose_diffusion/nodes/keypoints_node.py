@@ -11,16 +11,15 @@ counted as dropped.
 import threading
 import time
 
-import rclpy
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image, PointCloud2
 from diagnostic_msgs.msg import DiagnosticArray
 
 from ..bags import facilitator_frame
 from ..perception import identify_facilitator, make_extractor
-from .common import ERROR, OK, STATE_QOS, WARN, LatestSlot, Reporter, Stats, declare, diagnostic_array, sensor_qos
+from .common import (ERROR, OK, STATE_QOS, WARN, LatestSlot, Reporter, Stats, declare, diagnostic_array, run_node,
+                     sensor_qos)
 from .ros_conversions import cloud_to_frame, frame_to_cloud, image_to_array, stamp_to_ns
 
 PARAMETERS = {
@@ -161,18 +160,7 @@ class KeypointsNode(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = KeypointsNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.shutdown()
-            node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(KeypointsNode, args)
 
 
 if __name__ == '__main__':

@@ -20,17 +20,15 @@ import time
 from collections import deque
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from sensor_msgs.msg import CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 
 from ..keypoint_cloud import GroupFrame
 from ..skeleton import apply_delta, pose_delta
-from .common import (ERROR, OK, STATE_QOS, WARN, LatestSlot, Reporter, Stats, declare, diagnostic_array,
+from .common import (ERROR, OK, STATE_QOS, WARN, LatestSlot, Reporter, Stats, declare, diagnostic_array, run_node,
                      sensor_qos, share_path)
 from .ros_conversions import cloud_to_frame, facilitator_cloud, image_to_array, ns_to_stamp
 
@@ -178,6 +176,14 @@ class PolicyNode(LifecycleNode):
         self._policy = None
         self._label = 'unconfigured'
         return TransitionCallbackReturn.SUCCESS
+
+    def start(self):
+        """With ``autostart``, configure and activate right away (as a launch file's lifecycle events would)."""
+        if self.params['autostart'] and self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            self.trigger_activate()
+
+    def shutdown(self):
+        self._stop()
 
     def _stop(self):
         self._running = False
@@ -359,20 +365,7 @@ def default_model():
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = PolicyNode()
-        if node.params['autostart'] and node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-            node.trigger_activate()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node._stop()
-            node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(PolicyNode, args)
 
 
 if __name__ == '__main__':

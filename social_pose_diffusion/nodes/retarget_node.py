@@ -6,15 +6,13 @@ so ``robot_state_publisher`` and rviz show the body directly.
 """
 import time
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState, PointCloud2
 
 from .. import retarget
-from .common import OK, STATE_QOS, WARN, Reporter, Stats, declare, diagnostic_array
+from .common import OK, STATE_QOS, WARN, Reporter, Stats, declare, diagnostic_array, run_node
 from .ros_conversions import cloud_to_frame, stamp_to_ns
 
 PARAMETERS = {
@@ -72,17 +70,7 @@ class RetargetNode(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = RetargetNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(RetargetNode, args)
 
 
 if __name__ == '__main__':

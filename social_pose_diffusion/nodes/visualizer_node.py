@@ -7,17 +7,15 @@ diameter shows that joint's uncertainty (the plan spread). Marker ids follow
 ``person_id * 100 + k``.
 """
 import numpy as np
-import rclpy
 from geometry_msgs.msg import Point
 from rclpy.duration import Duration
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
 from ..skeleton import BONES, unit_sphere
-from .common import STATE_QOS, Reporter, declare
+from .common import STATE_QOS, Reporter, declare, run_node
 from .ros_conversions import cloud_field, cloud_to_frame
 
 PARAMETERS = {
@@ -95,17 +93,7 @@ class VisualizerNode(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = VisualizerNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(VisualizerNode, args)
 
 
 if __name__ == '__main__':
