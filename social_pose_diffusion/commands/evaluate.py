@@ -3,7 +3,7 @@
 
 def register(sub):
     p = sub.add_parser('evaluate', help='evaluate a model (JSON + Markdown + plots) or run the paper table',
-                       description='Evaluate a model on the last 20 %% of each session: MPJPE one-step and of open-loop '
+                       description='Evaluate a model on the last 20 % of each session: MPJPE one-step and of open-loop '
                                    'rollouts, bone-length error, planning time, best-of-k ADE, diversity, invitation '
                                    'hands. --paper-table instead trains and evaluates the whole grid.')
     p.add_argument('--bags', nargs='*', default=[], help='rosbag2 session directories')

@@ -4,7 +4,7 @@
 def register(sub):
     from ..policy.config import ENCODERS, POLICIES
     p = sub.add_parser('train', help='train a facilitator policy (safetensors + JSON config)',
-                       description='Train a policy on the first 80 %% of each session; writes DIR/model.safetensors, '
+                       description='Train a policy on the first 80 % of each session; writes DIR/model.safetensors, '
                                    'DIR/model.json and a resumable DIR/state.*.')
     p.add_argument('--bags', nargs='*', default=[], help='rosbag2 session directories')
     p.add_argument('--simulate', nargs='*', default=[], metavar='STYLE',
