@@ -2,8 +2,6 @@
 import os
 import platform
 
-from ..atomic import write_json  # noqa: F401  (re-exported for the target modules)
-
 TARGETS = ('policy', 'perception', 'pipeline')
 
 

@@ -17,7 +17,8 @@ def register(sub):
 
 
 def _run(module, args):
-    from ..bench import machine, write_json
+    from ..atomic import write_json
+    from ..bench import machine
     report = {'machine': machine(), **module.run(args)}
     write_json(args.out, report)
     print(json.dumps(report, indent=2))
