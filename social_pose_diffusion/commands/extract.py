@@ -75,7 +75,7 @@ def _extractor(args):
 
 def extract_image(args):
     import cv2
-    from ..bench import write_json
+    from ..atomic import write_json
     from ..drawing import draw_skeleton
     from ..perception import PerceptionError
     from ..skeleton import JOINT_NAMES
