@@ -152,6 +152,21 @@ class LatestSlot:
             self._closed = True
             self._cond.notify_all()
 
+    def serve(self, handle, running, on_error):
+        """A worker thread's loop: ``handle`` the newest item while ``running()``.
+
+        An exception from ``handle`` goes to ``on_error`` and the loop goes on:
+        the worker must outlive any single input.
+        """
+        while running():
+            item = self.take(timeout=0.2)
+            if item is None:
+                continue
+            try:
+                handle(item)
+            except Exception as exc:
+                on_error(exc)
+
 
 class Reporter:
     """Logs a problem when its message changes, else at most every ``period`` seconds (no log floods)."""

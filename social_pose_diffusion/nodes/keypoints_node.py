@@ -84,15 +84,11 @@ class KeypointsNode(Node):
             self._stats.count('dropped (busy)')
 
     def _work(self):
-        while self._running:
-            msg = self._slot.take(timeout=0.2)
-            if msg is None:
-                continue
-            try:
-                self._process(msg)
-            except Exception as exc:  # the worker must outlive any single input
-                self._stats.count('perception errors')
-                self.get_logger().error(f'unexpected error handling an input: {type(exc).__name__}: {exc}')
+        self._slot.serve(self._process, lambda: self._running, self._on_worker_error)
+
+    def _on_worker_error(self, exc):
+        self._stats.count('perception errors')
+        self.get_logger().error(f'unexpected error handling an input: {type(exc).__name__}: {exc}')
 
     def _process(self, msg):
         stamp = stamp_to_ns(msg.header.stamp)

@@ -242,15 +242,11 @@ class PolicyNode(LifecycleNode):
 
     # -- planning thread ---------------------------------------------------------
     def _work(self):
-        while self._running:
-            item = self._slot.take(timeout=0.2)
-            if item is None:
-                continue
-            try:
-                self._plan_once(*item)
-            except Exception as exc:  # the planner must outlive any single observation
-                self._stats.count('planning errors')
-                self.get_logger().error(f'unexpected planner error: {type(exc).__name__}: {exc}')
+        self._slot.serve(lambda item: self._plan_once(*item), lambda: self._running, self._on_worker_error)
+
+    def _on_worker_error(self, exc):
+        self._stats.count('planning errors')
+        self.get_logger().error(f'unexpected planner error: {type(exc).__name__}: {exc}')
 
     def _plan_once(self, arrival, frame):
         """Plan from one observation and hand the plan to the control loop."""
