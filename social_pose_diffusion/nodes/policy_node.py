@@ -5,7 +5,9 @@ A planning thread runs the diffusion policy on the newest group frame
 (action chunk). A control loop on the node's clock (default 30 Hz) publishes
 the plan interpolated at the current time on ``/facilitator/pose``, dropping
 entries whose time has passed, and holds the last pose when no plan is left,
-so the output rate never depends on the perception or planning rate.
+so the output rate never depends on the perception or planning rate. A new
+plan is published as soon as it is ready and the loop's phase restarts from
+it, so a fresh observation never waits up to a control period for its tick.
 Policies that observe raw camera frames (the paper's 'raw' encoder) also
 subscribe to the camera and plan with the newest frame.
 
@@ -40,6 +42,9 @@ PARAMETERS = {
     'sampler': ('', "sampler override (e.g. 'ddim', 'diffusion_x', 'euler'); empty: the model's default"),
     'steps': (0, 'evaluations of a few-step sampler; 0: the model default'),
     'control_rate': (30.0, 'rate of the control loop publishing /facilitator/pose (Hz)'),
+    'publish_on_plan': (True, 'publish a new plan at once and restart the control period from it (lower '
+                              'latency; intervals then vary between a quarter and one period); false: '
+                              'strictly fixed-rate output'),
     'torch_threads': (0, 'intra-op threads for torch; 0 leaves the default'),
     'max_clock_offset': (5.0, 'observations stamped further than this (s) from the node clock are timed '
                               'by their arrival instead (a bag played without use_sim_time)'),
@@ -188,9 +193,10 @@ class PolicyNode(LifecycleNode):
     def _stop(self):
         self._running = False
         self._slot.close()
-        if self._timer is not None:
-            self.destroy_timer(self._timer)
-            self._timer = None
+        with self._lock:  # the planner thread resets the timer under the lock
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            self.destroy_timer(timer)
         if self._worker is not None:
             self._worker.join(timeout=10.0)
             self._worker = None
@@ -295,25 +301,42 @@ class PolicyNode(LifecycleNode):
             if not self._reset_pending and self._agent is agent:
                 self._plan = (plan.stamps_ns + shift, plan.poses, plan.spread, frame.stamp_ns + shift)
                 self._fresh_plan = True
+                self._publish_plan_now()
 
     # -- control loop ----------------------------------------------------------
-    def _tick(self):
+    def _publish_plan_now(self):
+        """Called with the lock held: publish the new plan at once and restart the loop's period from here.
+
+        Skipped within a quarter period of the last tick, so output never bursts.
+        """
+        timer, period = self._timer, 1e9 / self.params['control_rate']
         now = self.get_clock().now().nanoseconds
+        if timer is None or not self.params['publish_on_plan'] or (
+                self._last_tick is not None and now - self._last_tick < period / 4):
+            return
+        self._publish(now)
+        timer.reset()
+
+    def _tick(self):
         with self._lock:
-            if self._last_tick is not None and now < self._last_tick:
-                self._report('clock', f'node clock jumped back by {(self._last_tick - now) * 1e-9:.3f} s; '
-                                      'resetting the facilitator state', 'warning')
-                self._request_reset()
-            self._last_tick = now
-            if self._plan is None:
-                if self._last_pose is None:
-                    return
-                pose, spread, obs = self._last_pose
-                self._stats.count('held ticks (no plan)')
-            else:
-                pose, spread, obs = self._sample_plan(now)
-            self._last_pose = (pose, spread, obs)
-            self._commits.append((now, pose))
+            self._publish(self.get_clock().now().nanoseconds)
+
+    def _publish(self, now):
+        """Called with the lock held: publish the pose at ``now`` (plan interpolated, or the last pose held)."""
+        if self._last_tick is not None and now < self._last_tick:
+            self._report('clock', f'node clock jumped back by {(self._last_tick - now) * 1e-9:.3f} s; '
+                                  'resetting the facilitator state', 'warning')
+            self._request_reset()
+        self._last_tick = now
+        if self._plan is None:
+            if self._last_pose is None:
+                return
+            pose, spread, obs = self._last_pose
+            self._stats.count('held ticks (no plan)')
+        else:
+            pose, spread, obs = self._sample_plan(now)
+        self._last_pose = (pose, spread, obs)
+        self._commits.append((now, pose))
         header = Header(stamp=ns_to_stamp(now), frame_id=self.params['frame_id'])
         self._pose_pub.publish(facilitator_cloud(pose, spread, (now - obs) * 1e-9, header))
         self._stats.event('control')
