@@ -215,11 +215,31 @@ def driver(model_dir):
     steps['poses_after_restore'] = len(got['pose']) - poses_before
     emit('model_files', **steps)
 
-    # A slow policy (hundreds of flow steps per plan) under a 30 Hz input.
+    def set_parameter(name, value):
+        kind = (ParameterType.PARAMETER_INTEGER, 'integer_value') if isinstance(value, int) else \
+            (ParameterType.PARAMETER_DOUBLE, 'double_value')
+        request = SetParameters.Request(parameters=[
+            Parameter(name=name, value=ParameterValue(type=kind[0], **{kind[1]: value}))])
+        return all(r.successful for r in call(set_params, request).results)
+
+    # A 0.5 Hz control loop: each new plan is still published at once (publish_on_plan).
     transition(Transition.TRANSITION_DEACTIVATE)
-    request = SetParameters.Request(parameters=[
-        Parameter(name='steps', value=ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=1500))])
-    set_ok = all(r.successful for r in call(set_params, request).results)
+    slow_loop = set_parameter('control_rate', 0.5) and transition(Transition.TRANSITION_ACTIVATE)
+    spin(1.0)
+    arrivals = []
+    for _ in range(3):
+        before = len(got['pose'])
+        good_frames(1)
+        waited = time.monotonic()
+        while len(got['pose']) == before and time.monotonic() - waited < 0.8:
+            spin(0.01)
+        arrivals.append(len(got['pose']) > before)
+        spin(0.6)
+    transition(Transition.TRANSITION_DEACTIVATE)
+    emit('publish_on_plan', set_ok=slow_loop and set_parameter('control_rate', 30.0), arrivals=arrivals)
+
+    # A slow policy (hundreds of flow steps per plan) under a 30 Hz input.
+    set_ok = set_parameter('steps', 1500)
     activated = transition(Transition.TRANSITION_ACTIVATE)
     # The first pose comes with the first (slow) plan; count from there.
     before, waited = len(got['pose']), time.monotonic()
@@ -302,6 +322,10 @@ def test_graph_survives_bad_input_time_jumps_model_errors_and_a_slow_policy(ros_
     policy_log = logs['policy_node']
     assert 'not found' in policy_log and 'not a readable safetensors' in policy_log
     assert 'does not match' in policy_log
+
+    # With a 2 s control period, each of three frames 0.6 s apart still reaches a pose within 0.8 s
+    # (a fixed-rate loop would make the second and third wait about 1.4 s for their tick).
+    assert phases['publish_on_plan']['set_ok'] and all(phases['publish_on_plan']['arrivals'])
 
     slow = phases['slow_policy']
     assert slow['set_ok'] and slow['activated']
