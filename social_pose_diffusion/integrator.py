@@ -7,9 +7,18 @@ so rollouts of any length stay anatomically valid. An optional ``leak``
 (fraction per frame) pulls toward a ``home`` pose, bounding the drift of
 open-loop integration. Vectorised over leading dimensions (samples, batch).
 """
+from functools import lru_cache
+
 import numpy as np
 
 from .skeleton import apply_delta, bone_lengths, joint_distance, pose_delta, project_to_bones
+
+
+@lru_cache(maxsize=32)
+def _decay(n, leak):
+    """Weights ``(n, n)`` of the leaky sum ``o[i] = (1 - leak) o[i-1] + x[i]``: ``(1 - leak) ** (i - j)`` for j <= i."""
+    lag = np.subtract.outer(np.arange(n), np.arange(n))
+    return np.where(lag >= 0, (1.0 - leak) ** np.maximum(lag, 0), 0.0)
 
 
 class Integrator:
@@ -45,6 +54,29 @@ class Integrator:
         ratio = (joint_distance(pose, new) / self.max_speed).max(-1)[..., None, None]
         return np.where(ratio > 1.0 + 1e-9, project_to_bones(pose, self.lengths), new)
 
+    def _offsets(self, pose, deltas):
+        """Cumulative clamped deltas ``(..., H, J, 2)``: ``o[i] = o[i-1] + clamp(deltas[i] + leak (home - o[i-1]))``.
+
+        Without a clamp (the usual case) this is a linear recurrence, summed
+        at once with decay weights ``(1 - leak) ** (i - j)``; if any step
+        would be clamped, it is stepped frame by frame.
+        """
+        home = pose_delta(pose, self.home)[..., None, :, :] if self.leak else 0.0
+        drive = deltas + self.leak * home
+        limit = self.max_speed[:, None]
+        n = deltas.shape[-3]
+        offsets = np.einsum('ij,...jkl->...ikl', _decay(n, self.leak), drive)
+        d = drive.copy()
+        d[..., 1:, :, :] -= self.leak * offsets[..., :-1, :, :]
+        if np.all(np.linalg.norm(d, axis=-1, keepdims=True) <= limit):
+            return offsets
+        offset = np.zeros(offsets.shape[:-3] + offsets.shape[-2:])
+        for i in range(n):
+            d = drive[..., i, :, :] - self.leak * offset
+            norm = np.linalg.norm(d, axis=-1, keepdims=True)
+            offset = offsets[..., i, :, :] = offset + d * np.minimum(1.0, limit / np.maximum(norm, 1e-12))
+        return offsets
+
     def rollout(self, pose, deltas):
         """Poses ``(..., H, J, 2)`` after each of ``deltas`` ``(..., H, J, 2)``.
 
@@ -54,16 +86,9 @@ class Integrator:
         """
         pose = np.asarray(pose, dtype=np.float64)[..., :2]
         deltas = np.asarray(deltas, dtype=np.float64)
-        home = self._pull(pose) / self.leak if self.leak else 0.0
-        offset, offsets = np.zeros(pose.shape), []
-        for i in range(deltas.shape[-3]):
-            d = deltas[..., i, :, :] + self.leak * (home - offset)
-            norm = np.linalg.norm(d, axis=-1, keepdims=True)
-            offset = offset + d * np.minimum(1.0, self.max_speed[:, None] / np.maximum(norm, 1e-12))
-            offsets.append(offset)
         start = pose[..., None, :, :]
-        out = project_to_bones(apply_delta(start, np.stack(offsets, -3)), self.lengths, reference=start)
-        path = np.concatenate([start, out], -3)
+        out = project_to_bones(apply_delta(start, self._offsets(pose, deltas)), self.lengths, reference=start)
+        path = np.concatenate([np.broadcast_to(start, out.shape[:-3] + start.shape[-3:]), out], -3)
         if np.all(joint_distance(path[..., :-1, :, :], path[..., 1:, :, :]) <= self.max_speed * (1 + 1e-9)):
             return out
         steps = []

@@ -32,7 +32,7 @@ UPPER_BODY = tuple(range(11))
 
 def wrap_u(du):
     """Shortest signed difference on the azimuth circle, in (-0.5, 0.5]."""
-    return -((-np.asarray(du) + 0.5) % 1.0 - 0.5)
+    return 0.5 - (0.5 - np.asarray(du)) % 1.0
 
 
 def pose_delta(a, b):
@@ -62,16 +62,19 @@ def mpjpe(pred, true):
 def tangent_offset(origin, point):
     """Offset of ``point`` from ``origin`` on the tangent plane at ``origin`` (radians)."""
     d = pose_delta(origin, point)
-    v = np.asarray(origin, dtype=np.float64)[..., 1]
-    return np.stack([d[..., 0] * 2 * np.pi * np.sin(np.pi * v), d[..., 1] * np.pi], axis=-1)
+    d[..., 0] = d[..., 0] * 2 * np.pi * np.sin(np.pi * np.asarray(origin, dtype=np.float64)[..., 1])
+    d[..., 1] *= np.pi
+    return d
 
 
 def from_tangent(origin, offset):
     """Inverse of :func:`tangent_offset`: the (u, v) at ``offset`` from ``origin``."""
     origin = np.asarray(origin, dtype=np.float64)[..., :2]
     s = np.maximum(np.sin(np.pi * origin[..., 1]), 1e-3)
-    delta = np.stack([offset[..., 0] / (2 * np.pi * s), offset[..., 1] / np.pi], axis=-1)
-    return apply_delta(origin, delta)
+    out = np.empty(np.broadcast_shapes(origin.shape, np.shape(offset)))
+    out[..., 0] = (origin[..., 0] + offset[..., 0] / (2 * np.pi * s)) % 1.0
+    out[..., 1] = origin[..., 1] + offset[..., 1] / np.pi
+    return out
 
 
 def bone_lengths(pose):
@@ -97,6 +100,16 @@ def _bone_levels():
 BONE_LEVELS = _bone_levels()
 
 
+def _unit(offsets, fallback):
+    """``offsets`` (..., 2) scaled to unit length; ``fallback`` where shorter than 1e-9."""
+    norm = np.sqrt(offsets[..., :1] ** 2 + offsets[..., 1:] ** 2)
+    return np.where(norm > 1e-9, offsets / np.maximum(norm, 1e-12), fallback)
+
+
+_BONE_PARENTS, _BONE_CHILDREN = (np.array(x) for x in zip(*BONES))
+_DOWN = np.array([0.0, 1.0])
+
+
 def project_to_bones(pose, lengths, reference=None):
     """Move joints (roots first) so every bone has its given length.
 
@@ -105,18 +118,15 @@ def project_to_bones(pose, lengths, reference=None):
     straight down). Bones of one depth in the forest are projected together.
     """
     out = np.array(pose, dtype=np.float64)[..., :2]
-    ref = None if reference is None else np.asarray(reference, dtype=np.float64)[..., :2]
     lengths = np.asarray(lengths, dtype=np.float64)
+    fallback = np.broadcast_to(_DOWN, (len(BONES), 2))
+    if reference is not None:
+        ref = np.asarray(reference, dtype=np.float64)[..., :2]
+        fallback = _unit(tangent_offset(ref[..., _BONE_PARENTS, :], ref[..., _BONE_CHILDREN, :]), _DOWN)
     for parents, children, bones in BONE_LEVELS:
-        off = tangent_offset(out[..., parents, :], out[..., children, :])
-        norm = np.linalg.norm(off, axis=-1, keepdims=True)
-        fallback = np.array([0.0, 1.0])
-        if ref is not None:
-            ref_off = tangent_offset(ref[..., parents, :], ref[..., children, :])
-            ref_norm = np.linalg.norm(ref_off, axis=-1, keepdims=True)
-            fallback = np.where(ref_norm > 1e-9, ref_off / np.maximum(ref_norm, 1e-12), fallback)
-        direction = np.where(norm > 1e-9, off / np.maximum(norm, 1e-12), fallback)
-        out[..., children, :] = from_tangent(out[..., parents, :], direction * lengths[..., bones, None])
+        origin = out[..., parents, :]
+        direction = _unit(tangent_offset(origin, out[..., children, :]), fallback[..., bones, :])
+        out[..., children, :] = from_tangent(origin, direction * lengths[..., bones, None])
     return out
 
 
