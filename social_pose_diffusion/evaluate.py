@@ -64,8 +64,11 @@ def chunk_metrics(policy, session, k=8, sampler=None, steps=None, raw_frame=None
 
 
 def rollouts(policy, session, starts=3, seconds=HORIZONS_S, replan=1, sampler=None, steps=None, raw_frame=None,
-             progress=False):
-    """Open-loop rollouts from ``starts`` evaluation frames: MPJPE vs time, baselines, bone error, plan times."""
+             progress=False, samples=4):
+    """Open-loop rollouts from ``starts`` evaluation frames: MPJPE vs time, baselines, bone error, plan times.
+
+    The agent runs as the policy node does: ``samples`` plans per step, their medoid executed.
+    """
     fps, c = session.fps, policy.config
     fac = np.asarray(session.facilitator, np.float64)[..., :2]
     n = int(round(max(seconds) * fps))
@@ -75,7 +78,7 @@ def rollouts(policy, session, starts=3, seconds=HORIZONS_S, replan=1, sampler=No
         return {}
     errors, hold, bones, times = [], [], [], []
     for s in tqdm(np.linspace(cut[0], last, starts).astype(int), desc='rollouts', disable=not progress, leave=False):
-        agent = start_agent(policy, session, s, sampler=sampler, steps=steps)
+        agent = start_agent(policy, session, s, samples=samples, sampler=sampler, steps=steps)
         executed, t = [], s
         while len(executed) < n:
             t0 = time.perf_counter()
@@ -95,55 +98,49 @@ def rollouts(policy, session, starts=3, seconds=HORIZONS_S, replan=1, sampler=No
     curve, hold = np.mean(errors, 0), np.mean(hold, 0)
     pairs = np.random.default_rng(0).integers(cut[0], len(session), (2, 2000))
     at = {f'{h:g}s': int(round(h * fps)) - 1 for h in seconds}
-    return {'starts': int(starts), 'replan': int(replan), 'curve': curve.round(6).tolist(),
+    return {'starts': int(starts), 'replan': int(replan), 'samples': int(samples), 'curve': curve.round(6).tolist(),
             'mpjpe': {k: float(curve[i]) for k, i in at.items()},
             'hold_baseline': {k: float(hold[i]) for k, i in at.items()},
             'noise_floor': float(joint_distance(fac[pairs[0]], fac[pairs[1]]).mean()),
             'bone_length_error': float(np.mean(bones)), 'time': timing(times)}
 
 
-def invitation_test(policy, session, k=16, sampler=None, steps=None, frames=None, raw_frame=None, seconds=1.5):
-    """The bimodal case: from each invitation onset, k independent open-loop rollouts of ``seconds``.
+def invitation_onsets(session, config, frames=None):
+    """Frames where an invitation gesture starts (with the history and a whole chunk inside the session)."""
+    onsets = np.flatnonzero((session.invite >= 0) & (np.r_[-1, session.invite[:-1]] < 0))
+    onsets = onsets[(onsets >= max(config.history, max(config.lags))) & (onsets + config.horizon < len(session))]
+    return onsets if frames is None else onsets[np.isin(onsets, frames)]
 
-    Each rollout is one agent executing whole plans (the k agents are
-    sampled as one batch); the gesture is classified by which wrist rises
-    (:func:`hand_choice`) against the true wrist lift over the same window.
+
+def invitation_test(policy, session, k=32, sampler=None, steps=None, frames=None, raw_frame=None):
+    """The bimodal case: ``k`` action chunks sampled from the observation at each invitation onset.
+
+    The observation holds the true history up to the onset (which hand will
+    rise is not in it: the simulator picks it at random); each chunk is
+    integrated from the true pose and classified by :func:`hand_choice`
+    against the true wrist lift over the same chunk.
     """
     c = policy.config
-    n = int(round(seconds * session.fps))
-    onsets = np.flatnonzero((session.invite >= 0) & (np.r_[-1, session.invite[:-1]] < 0))
-    onsets = onsets[(onsets > max(c.history, max(c.lags))) & (onsets + n < len(session))]
-    if frames is not None:
-        onsets = onsets[np.isin(onsets, frames)]
+    onsets = invitation_onsets(session, c, frames)
     if not len(onsets):
         return {}
+    feats = dataset.frame_features(session, c)
+    obs = {key: feats[key][onsets] for key in ('proprio', 'tokens', 'mask')}
+    if c.encoder != 'vector':
+        obs['image'] = dataset.images(session, c, onsets, raw_frame)
+    deltas = policy.sample(obs, k, sampler, steps)
     fac = np.asarray(session.facilitator, np.float64)[..., :2]
-    lifts, refs, truth_hand = [], [], []
-    for t in onsets:
-        agents = [start_agent(policy, session, t, sampler=sampler, steps=steps) for _ in range(k)]
-        executed = np.zeros((k, n) + fac.shape[1:])
-        for cur in range(t, t + n, c.horizon):
-            image = raw_frame(cur) if raw_frame else None
-            obs = [a.observation(group_frame(session, cur), image) for a in agents]
-            deltas = policy.sample({key: np.concatenate([o[key] for o in obs]) for key in obs[0]}, 1, sampler, steps)
-            m = min(c.horizon, t + n - cur)
-            for i, a in enumerate(agents):
-                poses = a.integrator.rollout(a.pose, deltas[i, 0])
-                for j in range(m):
-                    a.commit(session.stamps_ns[cur + j + 1], poses[j])
-                    if j + 1 < m:
-                        a.observe(group_frame(session, cur + j + 1))
-                executed[i, cur - t:cur - t + m] = poses[:m]
-        lifts.append(wrist_lift(executed, fac[t]))
-        refs.append(np.full(k, wrist_lift(fac[t + 1:t + 1 + n], fac[t]).max()))
-        truth_hand.append(int(session.invite_hand[t]))
-    result = hand_choice(np.concatenate(lifts), np.concatenate(refs))
-    return {'onsets': len(onsets), 'samples_per_onset': int(k), 'seconds': seconds, 'true_hands': truth_hand,
-            **result}
+    poses = Integrator.for_pose(fac[0], np.asarray(c.max_speed)).rollout(
+        np.broadcast_to(fac[onsets][:, None], deltas.shape[:2] + fac.shape[1:]), deltas)
+    lifts = wrist_lift(poses, fac[onsets][:, None])
+    truth = np.stack([wrist_lift(fac[t + 1:t + 1 + c.horizon], fac[t]).max() for t in onsets])
+    result = hand_choice(lifts.reshape(-1, 2), np.repeat(truth, k), np.repeat(np.arange(len(onsets)), k))
+    return {'onsets': len(onsets), 'samples_per_onset': int(k),
+            'true_hands': [int(session.invite_hand[t]) for t in onsets], **result}
 
 
 def evaluate(policy, sessions, names=None, k=8, sampler=None, steps=None, starts=3, replan=1, raw_frames=None,
-             invitation_samples=16, progress=True, seed=0):
+             invitation_samples=32, progress=True, seed=0, agent_samples=4):
     """The report dict for ``sessions`` (one entry each, plus their mean); sampling is seeded."""
     import torch
     torch.manual_seed(seed)
@@ -153,7 +150,8 @@ def evaluate(policy, sessions, names=None, k=8, sampler=None, steps=None, starts
         raw = raw_frames[i] if raw_frames else None
         entry = {'name': names[i] if names else f'session{i}', 'style': session.info.get('style', ''),
                  **chunk_metrics(policy, session, k, sampler, steps, raw)}
-        entry['rollout'] = rollouts(policy, session, starts, HORIZONS_S, replan, sampler, steps, raw, progress)
+        entry['rollout'] = rollouts(policy, session, starts, HORIZONS_S, replan, sampler, steps, raw, progress,
+                                    agent_samples)
         entry['invitation'] = invitation_test(policy, session, invitation_samples, sampler, steps,
                                               raw_frame=raw, frames=dataset.split(len(session), c)[1])
         report['sessions'].append(entry)
@@ -187,8 +185,7 @@ def example(policy, session, k=8, sampler=None, steps=None, raw_frame=None):
     frames = dataset.split(len(session), c)[1]
     if not len(frames):
         return {}
-    onsets = np.flatnonzero((session.invite >= 0) & (np.r_[-1, session.invite[:-1]] < 0))
-    onsets = onsets[np.isin(onsets, frames)]
+    onsets = invitation_onsets(session, c, frames)
     t = int(onsets[0]) if len(onsets) else int(frames[len(frames) // 2])
     agent = start_agent(policy, session, t, samples=k, sampler=sampler, steps=steps)
     plan = agent.plan(group_frame(session, t), image=raw_frame(t) if raw_frame else None)
@@ -204,7 +201,8 @@ def markdown(report):
              f"sampler {report['sampler']} ({report['steps']} steps)", '',
              'Units: normalised equirectangular (u = azimuth/360°, v = polar/180°, u wraps).', '',
              '| session | style | one-step MPJPE | chunk MPJPE | best-of-k ADE | diversity | '
-             'rollout 1 s | 5 s | 10 s | hold 10 s | noise floor | bone err | plan ms mean / p95 | invite L/R/between |',
+             'rollout 1 s | 5 s | 10 s | hold 10 s | noise floor | bone err | plan ms mean / p95 | '
+             'invitation L/R/between, both hands |',
              '|' + '---|' * 14]
     for e in report['sessions'] + [{'name': '**mean**', 'style': '', **report['mean']}]:
         r = e.get('rollout') or {'mpjpe': e.get('rollout_mpjpe', {}), 'hold_baseline': e.get('rollout_hold_baseline', {}),
@@ -219,8 +217,8 @@ def markdown(report):
                                  f(r['noise_floor']),
                                  '' if r.get('bone_length_error') is None else f"{100 * r['bone_length_error']:.3f} %",
                                  f"{f(r['time'].get('mean_ms'), 2)} / {f(r['time'].get('p95_ms'), 2)}",
-                                 (f"{inv['left_of_gestures']:.2f}/{inv['right_of_gestures']:.2f}/"
-                                  f"{inv['between_of_gestures']:.2f}") if inv else '']) + ' |')
+                                 (f"{inv['left']:.2f}/{inv['right']:.2f}/{inv['between']:.2f}, "
+                                  f"{inv['both_hands']:.2f}") if inv else '']) + ' |')
     return '\n'.join(lines) + '\n'
 
 

@@ -44,27 +44,27 @@ def wrist_lift(poses, start):
     return joint_distance(poses[..., wrists, :], np.asarray(start)[..., None, wrists, :]).max(-2)
 
 
-def hand_choice(lifts, reference, raised=0.6, lowered=0.3):
-    """Classify invitation gestures by wrist lift relative to the true lift ``reference``.
+def hand_choice(lifts, reference, onset, gesture=0.3, commit=3.0):
+    """Classify sampled invitation gestures by wrist lift relative to the true lift ``reference``.
 
-    ``lifts`` (N, 2) left/right. A gesture is ``left`` (or ``right``) when
-    that wrist reaches ``raised`` x reference and the other stays below
-    ``lowered`` x reference; ``between`` when both move beyond ``lowered``
-    but neither commits (the average of the two modes); ``none`` otherwise.
-    Returns the fractions, ``coverage`` = min(left, right) / (left + right + between)
-    and the mean relative lift of the higher and of the lower wrist (an average of the
-    two modes raises both halfway).
+    ``lifts`` (N, 2) left/right wrist lift of N samples, ``onset`` (N,) which
+    observation each sample was drawn for. A sample gestures when its higher
+    wrist reaches ``gesture`` x reference; it is ``left`` (``right``) when that
+    wrist lifts at least ``commit`` times as far as the other, else
+    ``between`` (both wrists raised: an average of the two modes). Returns the
+    gesture rate, the shares of left/right/between among gestures, and
+    ``both_hands``: the fraction of observations whose samples include a
+    left and a right gesture (a deterministic policy scores 0).
     """
-    r = np.asarray(lifts) / np.asarray(reference).reshape(-1, 1)
-    left = (r[:, 0] >= raised) & (r[:, 1] < lowered)
-    right = (r[:, 1] >= raised) & (r[:, 0] < lowered)
-    between = ~left & ~right & (r.min(1) >= lowered)
-    n = max(len(r), 1)
-    gestures = max(int(left.sum() + right.sum() + between.sum()), 1)
-    return {'left': float(left.sum() / n), 'right': float(right.sum() / n), 'between': float(between.sum() / n),
-            'none': float(1 - (left.sum() + right.sum() + between.sum()) / n),
-            'left_of_gestures': float(left.sum() / gestures), 'right_of_gestures': float(right.sum() / gestures),
-            'between_of_gestures': float(between.sum() / gestures),
-            'coverage': float(min(left.sum(), right.sum()) / gestures),
-            'lift_higher': float(r.max(1).mean()) if len(r) else 0.0,
-            'lift_lower': float(r.min(1).mean()) if len(r) else 0.0}
+    r = np.asarray(lifts, np.float64) / np.asarray(reference, np.float64).reshape(-1, 1)
+    onset = np.asarray(onset)
+    moved = r.max(1) >= gesture
+    left = moved & (r[:, 0] >= commit * r[:, 1])
+    right = moved & (r[:, 1] >= commit * r[:, 0])
+    between = moved & ~left & ~right
+    n = max(int(moved.sum()), 1)
+    groups = np.unique(onset)
+    both = [left[onset == g].any() and right[onset == g].any() for g in groups]
+    return {'samples': int(len(r)), 'gesture_rate': float(moved.mean()) if len(r) else 0.0,
+            'left': float(left.sum() / n), 'right': float(right.sum() / n), 'between': float(between.sum() / n),
+            'both_hands': float(np.mean(both)) if len(groups) else 0.0}

@@ -133,9 +133,12 @@ def test_metrics_against_hand_computed_values():
     moved = np.repeat(start[None], 3, 0)
     moved[-1, JOINT['left_wrist'], 1] -= 0.04
     np.testing.assert_allclose(wrist_lift(moved, start), [0.04, 0.0])
-    c = hand_choice(np.array([[1.0, 0.0], [0.0, 0.9], [0.5, 0.5], [0.0, 0.1]]), np.ones(4))
-    assert (c['left'], c['right'], c['between'], c['none']) == (0.25, 0.25, 0.25, 0.25)
-    assert c['coverage'] == pytest.approx(1 / 3)
+    # Onset 0: a left, a right and a both-wrists sample; onset 1: two lefts and one too small to count.
+    lifts = np.array([[1.0, 0.0], [0.1, 0.9], [0.5, 0.4], [0.6, 0.1], [0.7, 0.2], [0.2, 0.05]])
+    c = hand_choice(lifts, np.ones(6), np.array([0, 0, 0, 1, 1, 1]))
+    assert c['gesture_rate'] == pytest.approx(5 / 6)
+    assert (c['left'], c['right'], c['between']) == pytest.approx((0.6, 0.2, 0.2))
+    assert c['both_hands'] == 0.5
 
 
 def test_model_files_round_trip_and_rejection(session, tmp_path):

@@ -17,6 +17,9 @@ def register(sub):
     p.add_argument('--samples', type=int, default=8, help='k for best-of-k and diversity (default: %(default)s)')
     p.add_argument('--starts', type=int, default=3, help='rollouts per session (default: %(default)s)')
     p.add_argument('--replan', type=int, default=1, help='frames executed per plan in rollouts (default: %(default)s)')
+    p.add_argument('--agent-samples', type=int, default=4,
+                   help="plans per step in rollouts, medoid executed (the policy node's 'samples'; "
+                        'default: %(default)s)')
     p.add_argument('--device', default='auto')
     p.add_argument('--threads', type=int, default=1, help='torch CPU threads (default: %(default)s)')
     p.add_argument('--paper-table', action='store_true', help='train + evaluate the grid on the three styles')
@@ -48,7 +51,8 @@ def run(args):
     policy = load_policy(args.model, args.device)
     sessions, names, raw = load_sessions(args.bags, args.simulate, args.seconds, args.seed,
                                          raw=policy.config.encoder == 'raw')
-    report = evaluate(policy, sessions, names, args.samples, args.sampler, args.steps, args.starts, args.replan, raw)
+    report = evaluate(policy, sessions, names, args.samples, args.sampler, args.steps, args.starts, args.replan, raw,
+                      agent_samples=args.agent_samples)
     paths = write_report(report, args.report)
     print(open(paths[1]).read())
     print('wrote ' + ', '.join(paths))
