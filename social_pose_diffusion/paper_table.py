@@ -26,9 +26,9 @@ ROWS = (('diffusion', 'diffusion_x', None, 'Diffusion-X T=50+M=8'), ('diffusion'
         ('flow', 'euler', 2, 'flow Euler 2'), ('flow', 'euler', 4, 'flow Euler 4 (same model)'),
         ('bc', 'direct', None, 'MSE-BC'), ('dbc', 'direct', None, 'DBC'))
 FULL = {'seconds': 120.0, 'steps': {'vector': 5000, 'plotted': 400, 'raw': 400}, 'k': 4, 'timed': 15,
-        'invite_k': 32, 'starts': 10, 'copies': 4}
+        'invite_k': 32, 'starts': 10, 'replan': 2, 'copies': 4}
 QUICK = {'seconds': 40.0, 'steps': {'vector': 40, 'plotted': 20, 'raw': 20}, 'k': 2, 'timed': 3,
-         'invite_k': 8, 'starts': 1, 'copies': 1}
+         'invite_k': 8, 'starts': 1, 'replan': 2, 'copies': 1}
 
 
 def _plan_times(policy, session, sampler, steps, frames, raw_frame):
@@ -75,8 +75,8 @@ def run_grid(budget, device='cpu', seed=0, test_seed=1000, progress=True):
                 cell['time'] = _plan_times(policy, sessions[i], sampler, steps, budget['timed'], rf)
                 cell['invitation'] = invitation_test(policy, tests[i], budget['invite_k'], sampler, steps, raw_frame=rt)
                 if encoder == 'vector' and sampler in ('euler', 'ddim'):
-                    cell['rollout'] = rollouts(policy, sessions[i], budget['starts'], sampler=sampler, steps=steps,
-                                               samples=budget['k'])
+                    cell['rollout'] = rollouts(policy, sessions[i], budget['starts'], replan=budget['replan'],
+                                               sampler=sampler, steps=steps, samples=budget['k'])
                 row['styles'][style] = cell
             rows.append(row)
     return rows
@@ -140,6 +140,11 @@ def markdown(table):
              f"Total run time {table['run_s'] / 60:.1f} min on {table['machine']}.", '',
              'MPJPE = teacher-forced one-step error (normalised equirect units, u wraps); improvement vs raw with the '
              'same sampler/policy; ms = agent.plan per frame (batch 1, p95 in brackets).', '',
+             f"Rollouts (result 5): {table['budget']['starts']} starts per style, 10 s open loop, the agent run as the "
+             f"policy node runs it ({table['budget']['k']} plans per step, medoid executed, a new plan every "
+             f"{table['budget']['replan']} frames); noise floor = mean distance between two true poses at random "
+             f"held-out times. Invitations (result 4): {table['budget']['invite_k']} chunks sampled per onset "
+             '(see README, evaluation).', '',
              '| representation | policy / sampler | evals | ' + ' | '.join(f'{s} MPJPE | impr. %' for s in STYLES)
              + ' | ms/frame | chunk MPJPE (mean) |', '|' + '---|' * (4 + 2 * len(STYLES) + 1)]
     base = {(r['label']): r for r in rows if r['encoder'] == 'raw'}
