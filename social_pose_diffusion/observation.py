@@ -9,7 +9,8 @@ sessions) and the agent (one frame) build identical features.
   facilitator's centroid, wrapped; v; confidence) and its motion over each
   lag of ``lags`` frames;
 - ``plotted``: participants (black) and the facilitator (red) drawn on a
-  white 128x128 equirectangular canvas;
+  white 128x128 equirectangular canvas (u over the width, the band of v
+  where seated people appear over the height);
 - ``raw``: the camera frame resized to 128x128.
 """
 import cv2
@@ -18,6 +19,7 @@ import numpy as np
 from .skeleton import BONES, NUM_JOINTS, UPPER_BODY, pose_delta, wrap_u
 
 IMAGE_SIZE = 128
+PLOT_BAND = (0.35, 0.75)  # v plotted: 27 deg above to 45 deg below the horizon, where seated people appear
 
 
 def centroid(pose):
@@ -84,7 +86,9 @@ def pad_people(tokens, mask, max_people):
 
 
 def _pixels(uv, size):
-    return np.stack([np.asarray(uv[..., 0]) * size, np.asarray(uv[..., 1]) * size], -1)
+    """Canvas pixels of (u, v): u over the whole width, v over :data:`PLOT_BAND` top to bottom."""
+    top, bottom = PLOT_BAND
+    return np.stack([np.asarray(uv[..., 0]) * size, (np.asarray(uv[..., 1]) - top) / (bottom - top) * size], -1)
 
 
 def plot_people(participants, facilitator_pose, size=IMAGE_SIZE):

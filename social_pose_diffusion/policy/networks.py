@@ -25,15 +25,20 @@ def mlp(sizes):
 
 
 class ImageEncoder(nn.Module):
-    """A small strided CNN: (B, 128, 128, 3) uint8 BGR -> (B, D)."""
+    """A small strided CNN: (B, 128, 128, 3) uint8 BGR -> (B, D).
+
+    GroupNorm after every convolution: without it the image token of a fresh
+    network varies ~1000x less between frames than the proprioception token,
+    so the action network ignores it and the CNN gets almost no gradient.
+    """
 
     def __init__(self, d):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(3, 16, 5, stride=4, padding=2), nn.SiLU(),
-            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(64, 64, 3, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(3, 16, 5, stride=4, padding=2), nn.GroupNorm(4, 16), nn.SiLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.GroupNorm(8, 32), nn.SiLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.GroupNorm(8, 64), nn.SiLU(),
+            nn.Conv2d(64, 64, 3, stride=2, padding=1), nn.GroupNorm(8, 64), nn.SiLU(),
             nn.Flatten(), nn.Linear(64 * 4 * 4, d))
 
     def forward(self, image):
