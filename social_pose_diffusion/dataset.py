@@ -108,22 +108,28 @@ class Samples:
         return {k: v[rows] for k, v in self.obs.items()}, self.actions[rows]
 
 
+def observations(session, config, indices, raw_frame=None, feats=None):
+    """The observation dict (:meth:`Policy.tensors` input) of frames ``indices``; ``feats``: :func:`frame_features`."""
+    feats = frame_features(session, config) if feats is None else feats
+    obs = {key: feats[key][indices] for key in ('proprio', 'tokens', 'mask')}
+    if config.encoder != 'vector':
+        obs['image'] = images(session, config, indices, raw_frame)
+    return obs
+
+
 def build(sessions, config, part='train', stride=1, raw_frames=None):
     """:class:`Samples` of one part (``train``/``eval``) of every session, every ``stride``-th frame.
 
     ``raw_frames`` lists a ``raw_frame(t)`` callable (or None) per session.
     """
-    obs, actions, where = {'proprio': [], 'tokens': [], 'mask': [], 'image': []}, [], []
+    obs, actions, where = [], [], []
     for s, session in enumerate(sessions):
         feats = frame_features(session, config)
         idx = split(len(session), config)[0 if part == 'train' else 1][::stride]
-        for key in ('proprio', 'tokens', 'mask'):
-            obs[key].append(feats[key][idx])
-        if config.encoder != 'vector':
-            obs['image'].append(images(session, config, idx, raw_frames[s] if raw_frames else None))
+        obs.append(observations(session, config, idx, raw_frames[s] if raw_frames else None, feats))
         actions.append(feats['actions'][idx])
         where.append(np.stack([np.full(len(idx), s), idx], -1))
-    out = {k: np.concatenate(v) for k, v in obs.items() if v}
+    out = {k: np.concatenate([o[k] for o in obs]) for k in obs[0]}
     return Samples(out, np.concatenate(actions), np.concatenate(where))
 
 

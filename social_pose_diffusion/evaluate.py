@@ -124,11 +124,7 @@ def invitation_test(policy, session, k=32, sampler=None, steps=None, frames=None
     onsets = invitation_onsets(session, c, frames)
     if not len(onsets):
         return {}
-    feats = dataset.frame_features(session, c)
-    obs = {key: feats[key][onsets] for key in ('proprio', 'tokens', 'mask')}
-    if c.encoder != 'vector':
-        obs['image'] = dataset.images(session, c, onsets, raw_frame)
-    deltas = policy.sample(obs, k, sampler, steps)
+    deltas = policy.sample(dataset.observations(session, c, onsets, raw_frame), k, sampler, steps)
     fac = np.asarray(session.facilitator, np.float64)[..., :2]
     poses = Integrator.for_pose(fac[0], np.asarray(c.max_speed)).rollout(
         np.broadcast_to(fac[onsets][:, None], deltas.shape[:2] + fac.shape[1:]), deltas)
