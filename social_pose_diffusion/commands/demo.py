@@ -2,6 +2,8 @@
 import json
 from pathlib import Path
 
+PREVIEW_EVERY = 6  # frames: the GIFs and contact sheets show the 30 Hz session at 5 Hz
+
 
 def register(sub):
     p = sub.add_parser('demo', help='simulate a short session, run the node graph on it and show both',
@@ -32,7 +34,7 @@ def run(args):
 
     from ..atomic import write_json
     from ..bags import iter_images, read_session, topic_counts
-    from ..preview import contact_sheet, overlay, save_gif, save_png
+    from ..preview import overlay
     from ..sim import simulate, write_session_bag
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -41,11 +43,9 @@ def run(args):
         shutil.rmtree(bag)
     write_session_bag(simulate(args.style, 4, args.seconds, 30.0, args.seed), bag)
     session = read_session(bag)
-    every = 6  # 5 Hz preview
-    frames = [overlay(bgr, session.participants[t], session.facilitator[t])
-              for t, (_, bgr) in enumerate(iter_images(bag)) if t % every == 0]
-    save_gif(frames, args.out / 'session.gif', fps=30.0 / every)
-    save_png(contact_sheet(frames[::max(1, len(frames) // 6)][:6], width=1440), args.out / 'session.png')
+    shown = [(t, stamp, bgr) for t, (stamp, bgr) in enumerate(iter_images(bag)) if t % PREVIEW_EVERY == 0]
+    save_preview([overlay(bgr, session.participants[t], session.facilitator[t]) for t, _, bgr in shown],
+                 args.out / 'session')
     summary = {
         'bag': str(bag), 'style': args.style, 'frames': len(session), 'fps': session.fps,
         'participants': len(session.participant_ids),
@@ -56,18 +56,27 @@ def run(args):
         'pictures': [str(args.out / 'session.gif'), str(args.out / 'session.png')],
     }
     if not args.no_graph:
-        summary['graph'] = run_graph(args, bag, session)
+        summary['graph'] = run_graph(args, bag, session, shown)
     write_json(args.out / 'summary.json', summary)
     print(json.dumps(summary, indent=2))
 
 
-def run_graph(args, bag, session):
-    """Replay the session into the node graph (separate processes, real DDS), score it, picture it."""
+def save_preview(frames, stem):
+    """``stem``.gif of the preview frames and ``stem``.png, a contact sheet of six of them."""
+    from ..preview import contact_sheet, save_gif, save_png
+    save_gif(frames, stem.with_suffix('.gif'), fps=30.0 / PREVIEW_EVERY)
+    save_png(contact_sheet(frames[::max(1, len(frames) // 6)][:6], width=1440), stem.with_suffix('.png'))
+
+
+def run_graph(args, bag, session, shown):
+    """Replay the session into the node graph (separate processes, real DDS), score it, picture it.
+
+    ``shown`` holds the preview frames ``(t, stamp, bgr)`` of the session bag.
+    """
     import numpy as np
 
     from ..atomic import write_json
-    from ..bags import iter_images
-    from ..preview import contact_sheet, overlay, save_gif, save_png
+    from ..preview import overlay
     from ..replay import nearest, recorded_groups, recorded_poses, replay
 
     out_bag = args.out / 'graph_outputs'
@@ -78,15 +87,12 @@ def run_graph(args, bag, session):
     group_stamps = np.array(sorted(groups), np.int64)
     half_frame = int(0.5e9 / session.fps)
     frames = []
-    for t, (stamp, bgr) in enumerate(iter_images(bag)):
-        if t % 6:
-            continue
+    for t, stamp, bgr in shown:
         k = nearest(stamps, stamp, half_frame)
         g = nearest(group_stamps, stamp, int(1e9))  # the newest perception near this frame
         group = groups[int(group_stamps[g])] if g is not None else ()
         frames.append(overlay(bgr, group, session.facilitator[t], poses[k] if k is not None else None))
-    save_gif(frames, args.out / 'graph.gif', fps=5.0)
-    save_png(contact_sheet(frames[::max(1, len(frames) // 6)][:6], width=1440), args.out / 'graph.png')
+    save_preview(frames, args.out / 'graph')
     keys = ('mode', 'input', 'frames_published', 'poses_received', 'dropped_frames', 'latency_ms', 'output_rate_hz',
             'mpjpe', 'mpjpe_hold_first_true_pose', 'nodes_alive')
     return {**{k: report[k] for k in keys if k in report}, 'report': str(args.out / 'replay.json'),
