@@ -56,7 +56,7 @@ def driver(model_dir):
         (list(m.name), list(m.position))), 10)
     node.create_subscription(MarkerArray, '/facilitator/markers', lambda m: got['markers'].append(
         sorted({x.ns for x in m.markers})), 10)
-    node.create_subscription(PointCloud2, '/humans/keypoints', lambda m: got['keypoints'].append(
+    keypoints_sub = node.create_subscription(PointCloud2, '/humans/keypoints', lambda m: got['keypoints'].append(
         (stamp_to_ns(m.header.stamp), len(cloud_to_frame(m)))), STATE_QOS)
     node.create_subscription(DiagnosticArray, '/diagnostics', on_diag, 10)
     pub = node.create_publisher(PointCloud2, '/humans/keypoints_external', STATE_QOS)
@@ -105,9 +105,9 @@ def driver(model_dir):
             spin(1 / 30)
         return stamps
 
-    # Ready: our input is subscribed and the policy node is active (warm-up done).
+    # Ready: our input is subscribed, we hear the keypoints node, and the policy node is active (warm-up done).
     start = time.monotonic()
-    while pub.get_subscription_count() == 0 or state() != 'active':
+    while pub.get_subscription_count() == 0 or keypoints_sub.get_publisher_count() == 0 or state() != 'active':
         spin(0.2)
         if time.monotonic() - start > 120:
             emit('ready', ok=False)
