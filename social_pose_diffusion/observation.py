@@ -8,18 +8,26 @@ sessions) and the agent (one frame) build identical features.
 - ``vector``: one token per participant: every joint's (u relative to the
   facilitator's centroid, wrapped; v; confidence) and its motion over each
   lag of ``lags`` frames;
-- ``plotted``: participants (black) and the facilitator (red) drawn on a
-  white 128x128 equirectangular canvas (u over the width, the band of v
+- ``plotted``: participants (a colour per body part) and the facilitator
+  (red) drawn on a white 128x128 equirectangular canvas (u over the width, the band of v
   where seated people appear over the height);
 - ``raw``: the camera frame resized to 128x128.
 """
 import cv2
 import numpy as np
 
-from .skeleton import BONES, NUM_JOINTS, UPPER_BODY, pose_delta, wrap_u
+from .skeleton import BONES, JOINT_NAMES, NUM_JOINTS, UPPER_BODY, pose_delta, wrap_u
 
 IMAGE_SIZE = 128
 PLOT_BAND = (0.35, 0.75)  # v plotted: 27 deg above to 45 deg below the horizon, where seated people appear
+SUBPIXEL_BITS = 4  # plotted at 1/16 pixel, anti-aliased: motions smaller than a pixel still change the image
+FACILITATOR_COLOUR = (0, 0, 255)
+# Participants' joints (and the bone to each from its parent) in BGR, one colour per body part as keypoint
+# renderers draw them: head purple, left arm blue, right arm green/yellow, shoulders black, hips grey.
+_PART = {'nose': (0, 0, 0), 'eye': (160, 0, 120), 'ear': (220, 0, 220), 'shoulder': (0, 0, 0),
+         'left_elbow': (255, 140, 0), 'left_wrist': (255, 0, 0), 'right_elbow': (0, 170, 0),
+         'right_wrist': (0, 200, 220), 'hip': (130, 130, 130)}
+PART_COLOURS = [_PART.get(name, _PART.get(name.split('_')[-1])) for name in JOINT_NAMES]
 
 
 def centroid(pose):
@@ -95,18 +103,19 @@ def plot_people(participants, facilitator_pose, size=IMAGE_SIZE):
     """A white ``size`` x ``size`` BGR image with every person's skeleton.
 
     ``participants`` is ``(P, J, 3)``; bones crossing the u seam are skipped.
+    Lines and joints are anti-aliased at sub-pixel positions.
     """
     img = np.full((size, size, 3), 255, np.uint8)
-    people = [(p, (0, 0, 0)) for p in np.asarray(participants, np.float64)]
+    people = [(p, PART_COLOURS) for p in np.asarray(participants, np.float64)]
     fac = np.concatenate([np.asarray(facilitator_pose, np.float64)[:, :2], np.ones((NUM_JOINTS, 1))], -1)
-    for person, colour in people + [(fac, (0, 0, 255))]:
+    for person, colours in people + [(fac, [FACILITATOR_COLOUR] * NUM_JOINTS)]:
         seen = person[:, 2] > 0
-        px = _pixels(person, size)
+        px = np.round(_pixels(person, size) * (1 << SUBPIXEL_BITS)).astype(int)
         for a, b in BONES:
             if seen[a] and seen[b] and abs(person[a, 0] - person[b, 0]) < 0.5:
-                cv2.line(img, tuple(np.round(px[a]).astype(int)), tuple(np.round(px[b]).astype(int)), colour, 1)
+                cv2.line(img, tuple(px[a]), tuple(px[b]), colours[b], 1, cv2.LINE_AA, SUBPIXEL_BITS)
         for j in np.flatnonzero(seen):
-            cv2.circle(img, tuple(np.round(px[j]).astype(int)), 1, colour, -1)
+            cv2.circle(img, tuple(px[j]), 1 << SUBPIXEL_BITS, colours[j], -1, cv2.LINE_AA, SUBPIXEL_BITS)
     return img
 
 
