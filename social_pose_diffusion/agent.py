@@ -33,10 +33,15 @@ def joint_spread(samples, centre):
     return np.sqrt(np.mean(joint_distance(samples, centre[None]) ** 2, 0))
 
 
+def medoid_index(samples):
+    """Index (...) of the sample in ``samples`` (..., k, H, J, 2) with the least total distance to the others."""
+    d = joint_distance(samples[..., :, None, :, :, :], samples[..., None, :, :, :, :]).mean((-1, -2))
+    return np.argmin(d.sum(-1), -1)
+
+
 def medoid(samples):
     """The sample (k, H, J, 2) -> (H, J, 2) with the least total distance to the others."""
-    d = joint_distance(samples[:, None], samples[None]).mean((-1, -2))
-    return samples[int(np.argmin(d.sum(1)))]
+    return samples[int(medoid_index(samples))]
 
 
 class FacilitatorAgent:

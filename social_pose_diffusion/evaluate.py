@@ -1,8 +1,8 @@
 """Offline evaluation on the held-out last 20 % of each session, with the agent and integrator the nodes use.
 
 Per session: teacher-forced one-step MPJPE (previous true pose + the first
-predicted delta), chunk MPJPE (the H-frame plan integrated from the true
-pose), best-of-k ADE and diversity over the chunk, open-loop rollouts (the
+predicted delta, of one sample and of the medoid of the k as the agent picks
+it), chunk MPJPE (the H-frame plan integrated from the true pose), best-of-k ADE and diversity over the chunk, open-loop rollouts (the
 agent feeds on its own executed poses, the group is replayed) at 1, 5 and
 10 s with a "hold the start pose" baseline and the noise floor (mean
 distance between two true poses at random held-out times),
@@ -14,7 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import dataset
-from .agent import FacilitatorAgent
+from .agent import FacilitatorAgent, medoid_index
 from .atomic import write_bytes, write_json
 from .integrator import Integrator
 from .keypoint_cloud import GroupFrame
@@ -48,7 +48,7 @@ def chunk_metrics(policy, session, k=8, sampler=None, steps=None, raw_frame=None
     data = dataset.build([session], c, 'eval', 1, [raw_frame] if raw_frame else None)
     fac = np.asarray(session.facilitator, np.float64)[..., :2]
     integ = Integrator.for_pose(fac[0], np.asarray(c.max_speed))
-    sums = np.zeros(4)
+    sums = np.zeros(5)
     for lo in range(0, len(data), batch):
         rows = np.arange(lo, min(lo + batch, len(data)))
         obs, _ = data.batch(rows)
@@ -56,11 +56,13 @@ def chunk_metrics(policy, session, k=8, sampler=None, steps=None, raw_frame=None
         t = data.where[rows, 1]
         truth = fac[t[:, None] + np.arange(1, c.horizon + 1)[None]]
         poses = integ.rollout(np.broadcast_to(fac[t][:, None], deltas.shape[:2] + fac.shape[1:]), deltas)
+        chosen = deltas[np.arange(len(rows)), medoid_index(poses), 0]
         sums += len(rows) * np.array([one_step_mpjpe(fac[t], deltas[:, 0, 0], fac[t + 1]),
+                                      one_step_mpjpe(fac[t], chosen, fac[t + 1]),
                                       mpjpe(poses[:, 0], truth), best_of_k_ade(poses, truth), diversity(poses)])
     sums /= max(len(data), 1)
-    return {'frames': len(data), 'k': int(k), 'mpjpe_one_step': sums[0], 'mpjpe_chunk': sums[1],
-            'best_of_k_ade': sums[2], 'diversity': sums[3]}
+    return {'frames': len(data), 'k': int(k), 'mpjpe_one_step': sums[0], 'mpjpe_one_step_medoid': sums[1],
+            'mpjpe_chunk': sums[2], 'best_of_k_ade': sums[3], 'diversity': sums[4]}
 
 
 def rollouts(policy, session, starts=3, seconds=HORIZONS_S, replan=1, sampler=None, steps=None, raw_frame=None,
@@ -158,7 +160,7 @@ def evaluate(policy, sessions, names=None, k=8, sampler=None, steps=None, starts
 
 def summary(entries):
     """Means of the headline numbers over session entries."""
-    keys = ('mpjpe_one_step', 'mpjpe_chunk', 'best_of_k_ade', 'diversity')
+    keys = ('mpjpe_one_step', 'mpjpe_one_step_medoid', 'mpjpe_chunk', 'best_of_k_ade', 'diversity')
     out = {key: float(np.mean([e[key] for e in entries])) for key in keys}
     rolled = [e['rollout'] for e in entries if e.get('rollout')]
     if rolled:
@@ -196,10 +198,10 @@ def markdown(report):
     lines = [f"# Evaluation: {report['model']['encoder']} encoder, {report['model']['policy']} policy, "
              f"sampler {report['sampler']} ({report['steps']} steps)", '',
              'Units: normalised equirectangular (u = azimuth/360°, v = polar/180°, u wraps).', '',
-             '| session | style | one-step MPJPE | chunk MPJPE | best-of-k ADE | diversity | '
+             '| session | style | one-step MPJPE | medoid of k | chunk MPJPE | best-of-k ADE | diversity | '
              'rollout 1 s | 5 s | 10 s | hold 10 s | noise floor | bone err | plan ms mean / p95 | '
              'invitation L/R/between, both hands |',
-             '|' + '---|' * 14]
+             '|' + '---|' * 15]
     for e in report['sessions'] + [{'name': '**mean**', 'style': '', **report['mean']}]:
         r = e.get('rollout') or {'mpjpe': e.get('rollout_mpjpe', {}), 'hold_baseline': e.get('rollout_hold_baseline', {}),
                                  'noise_floor': e.get('rollout_noise_floor'),
@@ -207,7 +209,8 @@ def markdown(report):
                                  'time': {'mean_ms': e.get('time_mean_ms'), 'p95_ms': e.get('time_p95_ms')}}
         inv = e.get('invitation') or {}
         f = lambda x, p=5: '' if x is None else f'{x:.{p}f}'  # noqa: E731
-        lines.append(' | '.join([f"| {e['name']}", e['style'], f(e['mpjpe_one_step'], 6), f(e['mpjpe_chunk']),
+        lines.append(' | '.join([f"| {e['name']}", e['style'], f(e['mpjpe_one_step'], 6),
+                                 f(e.get('mpjpe_one_step_medoid'), 6), f(e['mpjpe_chunk']),
                                  f(e['best_of_k_ade']), f(e['diversity']), f(r['mpjpe'].get('1s')),
                                  f(r['mpjpe'].get('5s')), f(r['mpjpe'].get('10s')), f(r['hold_baseline'].get('10s')),
                                  f(r['noise_floor']),

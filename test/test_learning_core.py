@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from social_pose_diffusion import dataset
-from social_pose_diffusion.agent import FacilitatorAgent
+from social_pose_diffusion.agent import FacilitatorAgent, medoid, medoid_index
 from social_pose_diffusion.integrator import Integrator
 from social_pose_diffusion.keypoint_cloud import GroupFrame
 from social_pose_diffusion.metrics import (best_of_k_ade, bone_length_error, diversity, hand_choice, one_step_mpjpe,
@@ -139,6 +139,12 @@ def test_metrics_against_hand_computed_values():
     assert c['gesture_rate'] == pytest.approx(5 / 6)
     assert (c['left'], c['right'], c['between']) == pytest.approx((0.6, 0.2, 0.2))
     assert c['both_hands'] == 0.5
+    # The medoid the agent executes: per row, the sample with the least total distance to the others.
+    plans = np.zeros((2, 3, 1, NUM_JOINTS, 2)) + 0.5
+    plans[0, :, ..., 1] += np.array([0.0, 0.01, 0.03])[:, None, None]
+    plans[1, :, ..., 1] += np.array([0.02, 0.0, 0.03])[:, None, None]
+    np.testing.assert_array_equal(medoid_index(plans), [1, 0])
+    np.testing.assert_array_equal(medoid(plans[0]), plans[0, 1])
 
 
 def test_model_files_round_trip_and_rejection(session, tmp_path):
