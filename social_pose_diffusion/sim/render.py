@@ -1,11 +1,9 @@
 """Rendering a session as equirectangular camera frames.
 
-A cluttered room (walls, windows, shelves, texture) with a table around the
-camera; people are drawn as articulated bodies (torso, arms, head, hair), the
-table hiding their hips. As over a real recording, the scene changes in ways
-that say nothing about the people: daylight drifts, its colour shifts, a lamp
-is switched on and off, a wall screen changes its picture, and every frame
-has fresh sensor noise. Raw pixels are so harder to read than keypoints.
+A cluttered, lit room (walls, windows, shelves, lamps, texture and sensor
+noise) with a table around the camera; people are drawn as articulated bodies
+(torso, arms, head, hair), the table hiding their hips. Raw pixels are so
+harder to read than keypoints, as with a real camera.
 """
 import cv2
 import numpy as np
@@ -16,8 +14,8 @@ SKIN = ((140, 170, 215), (95, 135, 190), (60, 90, 140), (165, 195, 230), (80, 11
 TABLE_V = 0.64
 
 
-def _room(rng, width, height):
-    """The unlit room seen from the table (walls, windows, furniture, texture, the table top) and its light map."""
+def _background(rng, width, height):
+    """A static room seen from the table: walls, windows, furniture, lamps, texture, the table top."""
     img = np.zeros((height, width, 3), np.float32)
     wall = rng.uniform(90, 170, 3)
     img[:] = wall * np.linspace(0.8, 1.1, height)[:, None, None]
@@ -36,46 +34,11 @@ def _room(rng, width, height):
         cx, cy = rng.uniform(0, width), rng.uniform(0.1, 0.5) * height
         dx = np.minimum(np.abs(xx - cx), width - np.abs(xx - cx))
         light += 0.6 * np.exp(-(dx ** 2 + (yy - cy) ** 2) / (2 * (0.15 * width) ** 2))
+    img *= light[..., None]
     table = int(TABLE_V * height)
     img[table:] = rng.uniform(60, 140, 3) * np.linspace(1.1, 0.7, height - table)[:, None, None]
     img[table:table + 3] = 40
-    light[table:] = 1.0
-    return np.clip(img, 0, 255).astype(np.uint8), light
-
-
-def _lamp(rng, width, height):
-    """The light a switchable lamp adds: a bright spot on the walls."""
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    cx, cy = rng.uniform(0, width), rng.uniform(0.2, 0.45) * height
-    dx = np.minimum(np.abs(xx - cx), width - np.abs(xx - cx))
-    return 0.7 * np.exp(-(dx ** 2 + (yy - cy) ** 2) / (2 * (0.1 * width) ** 2))
-
-
-def _lighting(rng, frames, fps):
-    """Per-frame overall gain (T,), colour (T, 3) and lamp level (T,): slow daylight drift, clouds, a switched lamp."""
-    t = np.arange(frames) / fps
-    gain = (1.0 + 0.2 * np.sin(2 * np.pi * t / rng.uniform(30, 90) + rng.uniform(0, 2 * np.pi))
-            + 0.1 * np.sin(2 * np.pi * t / rng.uniform(5, 15) + rng.uniform(0, 2 * np.pi)))
-    colour = 1.0 + 0.08 * np.sin(2 * np.pi * t[:, None] / rng.uniform(20, 60, 3) + rng.uniform(0, 2 * np.pi, 3))
-    switches = np.flatnonzero(rng.random(frames) < 1.0 / (20.0 * fps))
-    lamp = np.zeros(frames)
-    ramp = max(1, int(0.3 * fps))
-    on = rng.random() < 0.5
-    last = 0
-    for k in list(switches) + [frames]:
-        lamp[last:k] = float(on)
-        if k < frames:
-            lamp[k:k + ramp] = np.linspace(float(on), float(not on), min(ramp, frames - k))
-            on, last = not on, k + ramp
-    return gain.astype(np.float32), colour.astype(np.float32), lamp.astype(np.float32)
-
-
-def _screen(rng, width, height, frames, fps):
-    """A wall screen above everyone's heads: its rectangle (x, y, w, h) and a picture index per frame."""
-    w, h = width // 14, height // 9
-    box = (int(rng.integers(0, width - w)), int(rng.uniform(0.15, 0.2) * height), w, h)
-    index = np.cumsum(rng.random(frames) < 1.0 / (2.5 * fps))
-    return box, index
+    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 class Renderer:
@@ -86,17 +49,12 @@ class Renderer:
             raise ValueError(f'equirectangular frames are 2:1, got {width}x{height}')
         rng = np.random.default_rng(seed + 7919)
         self.session, self.width, self.height = session, width, height
-        self.background, self.light = _room(rng, width, height)
-        self.lamp = _lamp(rng, width, height)
-        frames = len(session.stamps_ns)
-        self.gain, self.colour, self.lamp_level = _lighting(rng, frames, session.fps)
-        self.screen, self.picture = _screen(rng, width, height, frames, session.fps)
-        self._screen_seed = int(rng.integers(1 << 31))
+        self.background = _background(rng, width, height)
         people = 1 + session.participants.shape[1]
         self.colours = [dict(shirt=tuple(int(c) for c in rng.uniform(20, 235, 3)),
                              skin=SKIN[rng.integers(len(SKIN))],
                              hair=tuple(int(c) for c in rng.uniform(10, 90, 3))) for _ in range(people)]
-        self.noise = [rng.normal(0, 4, (height, width, 3)).astype(np.float32) for _ in range(8)]
+        self.noise = [rng.normal(0, 3, (height, width, 3)).astype(np.int16) for _ in range(4)]
 
     def frame(self, t):
         """The BGR camera frame at index ``t``."""
@@ -111,24 +69,8 @@ class Renderer:
             for skeleton, colours in zip(skeletons, self.colours):
                 if skeleton[:, 2].max() > 0:
                     self._draw(img, skeleton[:, :2], colours, layer)
-        k = min(t, len(self.gain) - 1)
-        light = (self.light + self.lamp_level[k] * self.lamp) * self.gain[k]
-        lit = img * light[..., None] * self.colour[k]
-        x, y, w, h = self.screen
-        lit[y:y + h, x:x + w] = self._picture(self.picture[k], w, h)
-        lit += self.noise[(t * 5) % len(self.noise)]
-        return np.clip(lit, 0, 255).astype(np.uint8)
-
-    def _picture(self, index, w, h):
-        """The wall screen's ``index``-th picture (self-lit): a few coloured blocks."""
-        rng = np.random.default_rng((self._screen_seed, int(index)))
-        pic = np.empty((h, w, 3), np.float32)
-        pic[:] = rng.uniform(30, 230, 3)
-        for _ in range(4):
-            bw, bh = rng.integers(w // 6, w // 2), rng.integers(h // 6, h // 2)
-            bx, by = rng.integers(0, w - bw), rng.integers(0, h - bh)
-            pic[by:by + bh, bx:bx + bw] = rng.uniform(0, 255, 3)
-        return pic
+        noisy = img.astype(np.int16) + self.noise[t % len(self.noise)]
+        return np.clip(noisy, 0, 255).astype(np.uint8)
 
     def _draw(self, img, uv, colours, layer):
         anchor = uv[JOINT['left_shoulder'], 0]
