@@ -9,8 +9,8 @@ sessions) and the agent (one frame) build identical features.
   facilitator's centroid, wrapped; v; confidence) and its motion over each
   lag of ``lags`` frames;
 - ``plotted``: participants (a colour per body part) and the facilitator
-  (red) drawn on a white 128x128 equirectangular canvas (u over the width, the band of v
-  where seated people appear over the height);
+  (red) drawn on a white 128x128 equirectangular canvas (u over the width,
+  the band of v where seated people appear over the height);
 - ``raw``: the camera frame resized to 128x128.
 """
 import cv2
