@@ -71,10 +71,10 @@ def from_tangent(origin, offset):
     """Inverse of :func:`tangent_offset`: the (u, v) at ``offset`` from ``origin``."""
     origin = np.asarray(origin, dtype=np.float64)[..., :2]
     s = np.maximum(np.sin(np.pi * origin[..., 1]), 1e-3)
-    out = np.empty(np.broadcast_shapes(origin.shape, np.shape(offset)))
-    out[..., 0] = (origin[..., 0] + offset[..., 0] / (2 * np.pi * s)) % 1.0
-    out[..., 1] = origin[..., 1] + offset[..., 1] / np.pi
-    return out
+    delta = np.empty(np.broadcast_shapes(origin.shape, np.shape(offset)))
+    delta[..., 0] = offset[..., 0] / (2 * np.pi * s)
+    delta[..., 1] = offset[..., 1] / np.pi
+    return apply_delta(origin, delta)
 
 
 def bone_lengths(pose):
