@@ -2,11 +2,12 @@
 
 Per session: teacher-forced one-step MPJPE (previous true pose + the first
 predicted delta, of one sample and of the medoid of the k as the agent picks
-it), chunk MPJPE (the H-frame plan integrated from the true pose), best-of-k ADE and diversity over the chunk, open-loop rollouts (the
-agent feeds on its own executed poses, the group is replayed) at 1, 5 and
-10 s with a "hold the start pose" baseline and the noise floor (mean
-distance between two true poses at random held-out times),
-bone-length error, per-frame planning time, and the invitation-hand test.
+it), chunk MPJPE (the H-frame plan integrated from the true pose), best-of-k
+ADE and diversity over the chunk, open-loop rollouts (the agent feeds on its
+own executed poses, the group is replayed) at 1, 5 and 10 s with a "hold the
+start pose" baseline and the noise floor (mean distance between two true
+poses at random held-out times), bone-length error, per-frame planning time,
+and the invitation-hand test.
 """
 import time
 
@@ -42,12 +43,17 @@ def start_agent(policy, session, t, raw_frame=None, **options):
     return agent
 
 
+def from_true_poses(config, facilitator, frames, deltas):
+    """Sampled chunks ``deltas`` (N, k, H, J, 2) integrated from the true ``facilitator`` poses at ``frames``."""
+    start = np.broadcast_to(facilitator[frames][:, None], deltas.shape[:2] + facilitator.shape[1:])
+    return Integrator.for_pose(facilitator[0], np.asarray(config.max_speed)).rollout(start, deltas)
+
+
 def chunk_metrics(policy, session, k=8, sampler=None, steps=None, raw_frame=None, batch=128):
     """Teacher-forced metrics over the evaluation frames (batched sampling, the true bone lengths)."""
     c = policy.config
     data = dataset.build([session], c, 'eval', 1, [raw_frame] if raw_frame else None)
     fac = np.asarray(session.facilitator, np.float64)[..., :2]
-    integ = Integrator.for_pose(fac[0], np.asarray(c.max_speed))
     sums = np.zeros(5)
     for lo in range(0, len(data), batch):
         rows = np.arange(lo, min(lo + batch, len(data)))
@@ -55,7 +61,7 @@ def chunk_metrics(policy, session, k=8, sampler=None, steps=None, raw_frame=None
         deltas = policy.sample(obs, k, sampler, steps)
         t = data.where[rows, 1]
         truth = fac[t[:, None] + np.arange(1, c.horizon + 1)[None]]
-        poses = integ.rollout(np.broadcast_to(fac[t][:, None], deltas.shape[:2] + fac.shape[1:]), deltas)
+        poses = from_true_poses(c, fac, t, deltas)
         chosen = deltas[np.arange(len(rows)), medoid_index(poses), 0]
         sums += len(rows) * np.array([one_step_mpjpe(fac[t], deltas[:, 0, 0], fac[t + 1]),
                                       one_step_mpjpe(fac[t], chosen, fac[t + 1]),
@@ -128,8 +134,7 @@ def invitation_test(policy, session, k=32, sampler=None, steps=None, frames=None
         return {}
     deltas = policy.sample(dataset.observations(session, c, onsets, raw_frame), k, sampler, steps)
     fac = np.asarray(session.facilitator, np.float64)[..., :2]
-    poses = Integrator.for_pose(fac[0], np.asarray(c.max_speed)).rollout(
-        np.broadcast_to(fac[onsets][:, None], deltas.shape[:2] + fac.shape[1:]), deltas)
+    poses = from_true_poses(c, fac, onsets, deltas)
     lifts = wrist_lift(poses, fac[onsets][:, None])
     truth = np.stack([wrist_lift(fac[t + 1:t + 1 + c.horizon], fac[t]).max() for t in onsets])
     result = hand_choice(lifts.reshape(-1, 2), np.repeat(truth, k), np.repeat(np.arange(len(onsets)), k))
