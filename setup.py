@@ -27,11 +27,11 @@ setup(
     tests_require=['pytest'],
     entry_points={
         'console_scripts': [
-            'social-pose = social_pose_diffusion.cli:main',
-            'keypoints_node = social_pose_diffusion.nodes.keypoints_node:main',
-            'policy_node = social_pose_diffusion.nodes.policy_node:main',
-            'retarget_node = social_pose_diffusion.nodes.retarget_node:main',
-            'visualizer_node = social_pose_diffusion.nodes.visualizer_node:main',
+            'social-pose = social_pose_diffusion.cli.main:main',
+            'keypoints_node = social_pose_diffusion.ros.nodes.keypoints_node:main',
+            'policy_node = social_pose_diffusion.ros.nodes.policy_node:main',
+            'retarget_node = social_pose_diffusion.ros.nodes.retarget_node:main',
+            'visualizer_node = social_pose_diffusion.ros.nodes.visualizer_node:main',
         ],
     },
 )

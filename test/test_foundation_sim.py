@@ -2,9 +2,11 @@
 import numpy as np
 import pytest
 
-from social_pose_diffusion import bags, skeleton
-from social_pose_diffusion.cli import main
-from social_pose_diffusion.sim import simulate, write_session_bag
+from social_pose_diffusion.core import skeleton
+from social_pose_diffusion.msgs.keypoint_cloud import stamp_ns
+from social_pose_diffusion.sources import bags
+from social_pose_diffusion.cli.main import main
+from social_pose_diffusion.sources.sim import simulate, write_session_bag
 
 FPS, SECONDS = 30.0, 20.0
 
@@ -30,7 +32,7 @@ def test_bag_has_documented_topics_counts_and_stamps(session_bag):
     stamps = {}
     for topic, log_time, msg in bags.read_messages(session_bag):
         if hasattr(msg, 'header'):
-            assert bags.stamp_of(msg) == log_time, topic
+            assert stamp_ns(msg) == log_time, topic
             assert msg.header.frame_id == 'camera'
             stamps.setdefault(topic, []).append(log_time)
     reference = stamps['/facilitator/ground_truth']
@@ -100,7 +102,7 @@ def test_sqlite3_bags_read_the_same(tmp_path):
     write_session_bag(session, tmp_path / 'mcap', progress=False)
     with bags.SessionWriter(tmp_path / 'sqlite', storage='sqlite3') as out:
         for topic, _, msg in bags.read_messages(tmp_path / 'mcap'):
-            out.write(topic, msg.__msgtype__, bags.stamp_of(msg) if hasattr(msg, 'header') else session.stamps_ns[0], msg)
+            out.write(topic, msg.__msgtype__, stamp_ns(msg) if hasattr(msg, 'header') else session.stamps_ns[0], msg)
     a, b = bags.read_session(tmp_path / 'mcap'), bags.read_session(tmp_path / 'sqlite')
     assert np.array_equal(a.facilitator, b.facilitator) and np.array_equal(a.participants, b.participants)
 

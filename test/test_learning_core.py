@@ -5,19 +5,19 @@ import numpy as np
 import pytest
 import torch
 
-from social_pose_diffusion import dataset
-from social_pose_diffusion.agent import FacilitatorAgent, medoid, medoid_index
-from social_pose_diffusion.integrator import Integrator
-from social_pose_diffusion.keypoint_cloud import GroupFrame
-from social_pose_diffusion.metrics import (best_of_k_ade, bone_length_error, diversity, hand_choice, one_step_mpjpe,
+from social_pose_diffusion.learning import dataset
+from social_pose_diffusion.planning.agent import FacilitatorAgent, medoid, medoid_index
+from social_pose_diffusion.planning.integrator import Integrator
+from social_pose_diffusion.core.frames import GroupFrame
+from social_pose_diffusion.evaluation.metrics import (best_of_k_ade, bone_length_error, diversity, hand_choice, one_step_mpjpe,
                                            wrist_lift)
 from social_pose_diffusion.policy import ModelError, Policy, load_policy
-from social_pose_diffusion.policy.losses import dbc_loss, state_action_losses
+from social_pose_diffusion.policy.objectives import dbc_loss, state_action_losses
 from social_pose_diffusion.policy.networks import StateActionDenoiser
-from social_pose_diffusion.session import Session
-from social_pose_diffusion.sim import simulate
-from social_pose_diffusion.skeleton import JOINT, NUM_JOINTS, bone_lengths, joint_distance, mpjpe
-from social_pose_diffusion.train import make_config
+from social_pose_diffusion.core.session import Session
+from social_pose_diffusion.sources.sim import simulate
+from social_pose_diffusion.core.skeleton import JOINT, NUM_JOINTS, bone_lengths, joint_distance, mpjpe
+from social_pose_diffusion.learning.train import make_config
 
 torch.set_num_threads(1)
 

@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 import torch
 
-from social_pose_diffusion.agent import FacilitatorAgent
-from social_pose_diffusion.evaluate import group_frame
-from social_pose_diffusion.integrator import Integrator
+from social_pose_diffusion.planning.agent import FacilitatorAgent
+from social_pose_diffusion.evaluation.offline import group_frame
+from social_pose_diffusion.planning.integrator import Integrator
 from social_pose_diffusion.policy import Policy, PolicyConfig, load_policy, samplers
-from social_pose_diffusion.sim import simulate
-from social_pose_diffusion.skeleton import BONES, NUM_JOINTS, project_to_bones, wrap_u
+from social_pose_diffusion.sources.sim import simulate
+from social_pose_diffusion.core.skeleton import BONES, NUM_JOINTS, project_to_bones, wrap_u
 
 torch.set_num_threads(1)
 

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from social_pose_diffusion.cli import main
-from social_pose_diffusion.evaluate import evaluate, write_report
+from social_pose_diffusion.cli.main import main
+from social_pose_diffusion.evaluation.offline import evaluate, write_report
 from social_pose_diffusion.policy import load_policy
-from social_pose_diffusion.sim import Renderer, simulate
-from social_pose_diffusion.train import make_config, train
+from social_pose_diffusion.sources.sim import Renderer, simulate
+from social_pose_diffusion.learning.train import make_config, train
 
 torch.set_num_threads(1)
 SMALL = {'d_model': 32, 'layers': 1, 'heads': 2, 'horizon': 8}

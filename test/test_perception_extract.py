@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from social_pose_diffusion.bags import (FACILITATOR_TOPIC, GROUP_TOPIC, SessionWriter, cloud_to_frame, read_messages,
+from social_pose_diffusion.sources.bags import (FACILITATOR_TOPIC, GROUP_TOPIC, SessionWriter, cloud_to_frame, read_messages,
                                         topic_counts)
-from social_pose_diffusion.cli import main
-from social_pose_diffusion.keypoint_cloud import GroupFrame
+from social_pose_diffusion.cli.main import main
+from social_pose_diffusion.core.frames import GroupFrame
 from social_pose_diffusion.perception.composite import blank_panorama, place_photo
 
 DATA = Path(__file__).parent / 'data'

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from social_pose_diffusion.keypoint_cloud import GroupFrame
+from social_pose_diffusion.core.frames import GroupFrame
 from social_pose_diffusion.perception import PerceptionError, identify_facilitator, make_extractor
 from social_pose_diffusion.perception.validate import check_panorama, clean_keypoints
-from social_pose_diffusion.skeleton import NUM_JOINTS
+from social_pose_diffusion.core.skeleton import NUM_JOINTS
 
 SECOND = 1_000_000_000
 # A seated person's upper body around (0, 0), in (du, dv): head, shoulders, elbows, wrists, hips.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from social_pose_diffusion.graph import Graph
+from social_pose_diffusion.ros.launcher import Graph
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -28,15 +28,15 @@ def driver(model_dir):
     from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
     from rcl_interfaces.srv import SetParameters
     from sensor_msgs.msg import JointState, PointCloud2, PointField
-    from std_msgs.msg import Header
+
     from visualization_msgs.msg import MarkerArray
 
-    from social_pose_diffusion import retarget
-    from social_pose_diffusion.keypoint_cloud import GroupFrame
-    from social_pose_diffusion.nodes.common import STATE_QOS
-    from social_pose_diffusion.nodes.ros_conversions import (cloud_field, cloud_to_frame, frame_to_cloud,
-                                                             ns_to_stamp, stamp_to_ns)
-    from social_pose_diffusion.sim import simulate
+    from social_pose_diffusion.retarget import joints as retarget
+    from social_pose_diffusion.core.frames import GroupFrame
+    from social_pose_diffusion.ros.common import STATE_QOS
+    from social_pose_diffusion.msgs.keypoint_cloud import cloud_field, cloud_to_frame, frame_to_cloud, stamp_ns
+    from social_pose_diffusion.ros.messages import RCLPY
+    from social_pose_diffusion.sources.sim import simulate
 
     rclpy.init()
     node = rclpy.create_node('test_driver')
@@ -44,7 +44,7 @@ def driver(model_dir):
     got = {'pose': [], 'joints': [], 'markers': [], 'keypoints': [], 'diag': {}}
 
     def on_pose(msg):
-        got['pose'].append((stamp_to_ns(msg.header.stamp), float(cloud_field(msg, 'obs_age')[0]),
+        got['pose'].append((stamp_ns(msg), float(cloud_field(msg, 'obs_age')[0]),
                             cloud_field(msg, 'spread').tolist(), time.monotonic()))
 
     def on_diag(msg):
@@ -57,7 +57,7 @@ def driver(model_dir):
     node.create_subscription(MarkerArray, '/facilitator/markers', lambda m: got['markers'].append(
         sorted({x.ns for x in m.markers})), 10)
     keypoints_sub = node.create_subscription(PointCloud2, '/humans/keypoints', lambda m: got['keypoints'].append(
-        (stamp_to_ns(m.header.stamp), len(cloud_to_frame(m)))), STATE_QOS)
+        (stamp_ns(m), len(cloud_to_frame(m)))), STATE_QOS)
     node.create_subscription(DiagnosticArray, '/diagnostics', on_diag, 10)
     pub = node.create_publisher(PointCloud2, '/humans/keypoints_external', STATE_QOS)
     get_state = node.create_client(GetState, '/policy_node/get_state')
@@ -87,8 +87,8 @@ def driver(model_dir):
     def publish(frame_or_msg, stamp):
         msg = frame_or_msg
         if isinstance(frame_or_msg, GroupFrame):
-            msg = frame_to_cloud(frame_or_msg, Header(stamp=ns_to_stamp(stamp), frame_id='camera'))
-        msg.header.stamp = ns_to_stamp(stamp)
+            msg = frame_to_cloud(frame_or_msg, RCLPY.header(stamp), RCLPY)
+        msg.header.stamp = RCLPY.stamp(stamp)
         pub.publish(msg)
 
     frame_index = [0]
@@ -126,7 +126,7 @@ def driver(model_dir):
          spread_max=max((max(p[2]) for p in got['pose']), default=0.0))
 
     def cloud(frame, fields=None, mutate=None):
-        msg = frame_to_cloud(frame, Header(frame_id='camera'))
+        msg = frame_to_cloud(frame, RCLPY.header(0), RCLPY)
         if mutate:
             mutate(msg)
         return msg

@@ -3,7 +3,7 @@ empty and non-2:1 frames, a time jump back; after each the node keeps serving th
 import json
 from pathlib import Path
 
-from social_pose_diffusion.graph import Graph
+from social_pose_diffusion.ros.launcher import Graph
 
 HERE = Path(__file__).resolve().parent
 
@@ -17,17 +17,19 @@ def driver():
     import rclpy
     from sensor_msgs.msg import Image, PointCloud2
 
-    from social_pose_diffusion.graph import large_message_env
-    from social_pose_diffusion.nodes.common import STATE_QOS, sensor_qos
-    from social_pose_diffusion.nodes.ros_conversions import array_to_image, cloud_to_frame, stamp_to_ns
-    from social_pose_diffusion.sim import Renderer, simulate
+    from social_pose_diffusion.ros.launcher import large_message_env
+    from social_pose_diffusion.ros.common import STATE_QOS, sensor_qos
+    from social_pose_diffusion.msgs.images import bgr_to_image
+    from social_pose_diffusion.msgs.keypoint_cloud import cloud_to_frame, stamp_ns
+    from social_pose_diffusion.ros.messages import RCLPY
+    from social_pose_diffusion.sources.sim import Renderer, simulate
 
     large_message_env()  # raw 960x480 frames through shared memory (config/fastdds.xml)
     rclpy.init()
     node = rclpy.create_node('image_driver')
     outputs = {}
     node.create_subscription(PointCloud2, '/humans/keypoints',
-                             lambda m: outputs.setdefault(stamp_to_ns(m.header.stamp), len(cloud_to_frame(m))),
+                             lambda m: outputs.setdefault(stamp_ns(m), len(cloud_to_frame(m))),
                              STATE_QOS)
     pub = node.create_publisher(Image, '/camera/image_raw', sensor_qos('reliable'))
     session = simulate('teacher', 4, 2.0, 30.0, 1)
@@ -50,7 +52,7 @@ def driver():
         return stamp in outputs
 
     def image(pixels, encoding):
-        return array_to_image(pixels, 0, encoding=encoding)
+        return bgr_to_image(pixels, RCLPY.header(0), RCLPY, encoding=encoding)
 
     def uyvy(bgr):
         yuv = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV).astype(np.int32)

@@ -4,8 +4,8 @@ import json
 import math
 from pathlib import Path
 
-from social_pose_diffusion.bags import read_messages, topic_counts
-from social_pose_diffusion.sim import simulate, write_session_bag
+from social_pose_diffusion.sources.bags import read_messages, topic_counts
+from social_pose_diffusion.sources.sim import simulate, write_session_bag
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,7 +53,7 @@ def test_policy_node_serves_a_raw_frame_policy(run_python, tmp_path):
     Policy(config).save(tmp_path / 'raw.safetensors')
     bag = tmp_path / 'session'
     write_session_bag(simulate('teacher', 3, 3.0, 30.0, 6), bag, progress=False)
-    code = ('import json; from social_pose_diffusion.replay import replay; '
+    code = ('import json; from social_pose_diffusion.ros.replay import replay; '
             f'r = replay({str(bag)!r}, model={str(tmp_path / "raw")!r}, log_dir={str(tmp_path / "logs")!r}, '
             'progress=False); print("REPORT" + json.dumps(r))')
     out, _ = run_python(code=code).communicate(timeout=300)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import yaml
 
-from social_pose_diffusion import retarget
-from social_pose_diffusion.keypoint_cloud import GroupFrame
-from social_pose_diffusion.sim import simulate
+from social_pose_diffusion.retarget import joints as retarget
+from social_pose_diffusion.core.frames import GroupFrame
+from social_pose_diffusion.sources.sim import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = 'social_pose_diffusion'
@@ -61,7 +61,7 @@ def declared(tmp_path_factory):
     code = ('import json, rclpy, importlib\n'
             'rclpy.init()\nout = {}\n'
             f'for mod, cls in {NODE_CLASSES!r}.items():\n'
-            '    node = getattr(importlib.import_module("social_pose_diffusion.nodes." + mod), cls)()\n'
+            '    node = getattr(importlib.import_module("social_pose_diffusion.ros.nodes." + mod), cls)()\n'
             '    out[node.get_name()] = node.list_parameters([], 0).names\n'
             '    getattr(node, "shutdown", lambda: None)()\n'
             '    node.destroy_node()\n'
@@ -164,27 +164,28 @@ def test_retargeting_is_mirror_symmetric_and_rejects_bad_poses():
 
 
 def test_facilitator_cloud_keeps_the_group_layout_plus_spread_and_age():
-    from std_msgs.msg import Header
 
-    from social_pose_diffusion.nodes.ros_conversions import (cloud_field, cloud_to_frame, facilitator_cloud,
-                                                             frame_to_cloud, ns_to_stamp, stamp_to_ns)
+
+    from social_pose_diffusion.msgs.keypoint_cloud import (cloud_field, cloud_to_frame, facilitator_cloud,
+                                                           frame_to_cloud, stamp_ns)
+    from social_pose_diffusion.ros.messages import RCLPY
     pose = simulate('musician', 3, 1.0, 30.0, 2).facilitator[0]
     spread = np.linspace(0, 0.01, len(pose))
-    header = Header(stamp=ns_to_stamp(1_700_000_000_123_456_789), frame_id='camera')
-    msg = facilitator_cloud(pose[:, :2], spread, 0.125, header)
+    header = RCLPY.header(1_700_000_000_123_456_789)
+    msg = facilitator_cloud(pose[:, :2], spread, 0.125, header, RCLPY)
     frame = cloud_to_frame(msg)
     assert list(frame.ids) == [0] and np.allclose(frame.keypoints[0, :, :2], pose[:, :2], atol=1e-6)
     assert np.allclose(cloud_field(msg, 'spread'), spread, atol=1e-7)
     assert np.allclose(cloud_field(msg, 'obs_age'), 0.125)
-    assert stamp_to_ns(msg.header.stamp) == 1_700_000_000_123_456_789
-    assert cloud_field(frame_to_cloud(GroupFrame(0), header), 'spread') is None
+    assert stamp_ns(msg) == 1_700_000_000_123_456_789
+    assert cloud_field(frame_to_cloud(GroupFrame(0), header, RCLPY), 'spread') is None
     msg.is_bigendian = True
     with pytest.raises(ValueError, match='big-endian'):
         cloud_to_frame(msg)
 
 
 def test_latest_slot_keeps_only_the_newest_and_counts_drops():
-    from social_pose_diffusion.nodes.common import LatestSlot
+    from social_pose_diffusion.ros.common import LatestSlot
     slot = LatestSlot()
     assert slot.put(1) is False and slot.put(2) is True and slot.put(3) is True
     assert slot.take(0) == 3 and slot.take(0) is None
@@ -193,7 +194,7 @@ def test_latest_slot_keeps_only_the_newest_and_counts_drops():
 
 
 def test_graph_starts_nodes_with_the_launch_parameter_files():
-    from social_pose_diffusion.graph import Graph, node_command
+    from social_pose_diffusion.ros.launcher import Graph, node_command
     graph = Graph(overrides={'policy_node': {'device': 'cpu', 'model_path': '', 'samples': 2, 'reanchor': 0.5,
                                              'autostart': True}})
     cmd = graph.command('policy_node')

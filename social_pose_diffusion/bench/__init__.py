@@ -2,7 +2,7 @@
 import os
 import platform
 
-TARGETS = ('policy', 'perception', 'pipeline')
+TARGETS = ('policy', 'perception', 'pipeline', 'soak')
 
 
 def machine():

@@ -33,7 +33,7 @@ def add_arguments(parser):
 def load_photos(pattern):
     """Person photos and their mirror images with MediaPipe's keypoints on each: ``[(bgr, (J, 3))]``."""
     import cv2
-    from ..perception.reference import photo_keypoints
+    from social_pose_diffusion.perception.reference import photo_keypoints
     out = []
     for path in sorted(glob.glob(pattern)):
         bgr = cv2.imread(path)
@@ -49,7 +49,7 @@ def load_photos(pattern):
 def truths(photos, placed):
     """Equirect (u, v, visibility) ground truth of every placed photo."""
     import numpy as np
-    from ..perception.composite import photo_to_uv
+    from social_pose_diffusion.perception.composite import photo_to_uv
     return [np.concatenate([photo_to_uv(view, photos[i][0].shape, photos[i][1][:, :2]), photos[i][1][:, 2:]], axis=1)
             for i, view in placed]
 
@@ -67,9 +67,9 @@ def _timed(extractor, pano, stamps):
 
 def speed(photos, count, height, frames):
     """Discovery (first frame), steady state with the rolling re-scan (defaults), and tracking alone."""
-    from ..perception import make_extractor
-    from ..perception.composite import ring_scene
-    from ..perception.evaluation import found
+    from social_pose_diffusion.perception import make_extractor
+    from social_pose_diffusion.perception.composite import ring_scene
+    from social_pose_diffusion.perception.evaluation import found
     pano, placed = ring_scene([p[0] for p in photos], count, height, seed=count)
     stamps = [k * 33_000_000 for k in range(frames + 1)]
     report = {'people': count}
@@ -87,9 +87,9 @@ def speed(photos, count, height, frames):
 
 def recall(photos, count, height, scenes, later=5):
     """Share of placed people found on the first frame and, tracked, ``later`` frames on."""
-    from ..perception import make_extractor
-    from ..perception.composite import ring_scene
-    from ..perception.evaluation import found
+    from social_pose_diffusion.perception import make_extractor
+    from social_pose_diffusion.perception.composite import ring_scene
+    from social_pose_diffusion.perception.evaluation import found
     first = tracked = total = 0
     times = []
     for seed in range(scenes):

@@ -43,7 +43,7 @@ def add_arguments(parser):
 
 def _paper_model(directory, default_model):
     """An untrained model of the paper's configuration (timing only), with the default model's body."""
-    from ..policy import Policy, PolicyConfig, model_paths
+    from social_pose_diffusion.policy import Policy, PolicyConfig, model_paths
     default = json.loads(model_paths(default_model)[1].read_text())
     config = PolicyConfig(encoder='plotted', policy='diffusion', sampler='diffusion_x', timesteps=50,
                           extra_steps=8, d_model=default['d_model'], layers=default['layers'], heads=default['heads'],
@@ -60,16 +60,14 @@ def _stage(report, node, key):
 
 
 def run(args):
-    from sensor_msgs.msg import CompressedImage
-
-    from ..graph import config_path
-    from ..image_codec import bgr_to_jpeg
-    from ..keypoint_cloud import GroupFrame
-    from ..nodes.policy_node import default_model
-    from ..nodes.ros_conversions import array_to_image, frame_to_cloud
-    from ..replay import play, running_graph, score
-    from ..sim import Renderer, simulate
-    from std_msgs.msg import Header
+    from social_pose_diffusion.core.frames import GroupFrame
+    from social_pose_diffusion.core.resources import config_path, default_model
+    from social_pose_diffusion.evaluation.live import score
+    from social_pose_diffusion.msgs.images import bgr_to_compressed, bgr_to_image
+    from social_pose_diffusion.msgs.keypoint_cloud import frame_to_cloud
+    from social_pose_diffusion.ros.messages import RCLPY
+    from social_pose_diffusion.ros.replay import play, running_graph
+    from social_pose_diffusion.sources.sim import Renderer, simulate
 
     if args.people < 4 or args.people > 7:
         raise ValueError('--people counts the facilitator too: 4..7 (the simulator seats 3-6 participants)')
@@ -83,10 +81,10 @@ def run(args):
     frames = [renderer.frame(t) for t in range(clip)]
     order = list(range(clip)) + list(range(clip - 2, 0, -1))
     if args.transport == 'raw':
-        messages = [array_to_image(f, 0) for f in frames]
+        messages = [bgr_to_image(f, RCLPY.header(0), RCLPY) for f in frames]
     else:
-        messages = [CompressedImage(format='bgr8; jpeg compressed bgr8', data=bgr_to_jpeg(f)) for f in frames]
-    clouds = [frame_to_cloud(GroupFrame(0, session.participant_ids, session.participants[t]), Header())
+        messages = [bgr_to_compressed(f, RCLPY.header(0), RCLPY) for f in frames]
+    clouds = [frame_to_cloud(GroupFrame(0, session.participant_ids, session.participants[t]), RCLPY.header(0), RCLPY)
               for t in range(clip)]
     count = int(args.seconds * args.fps)
     seat = float(session.info['facilitator_seat_u'])

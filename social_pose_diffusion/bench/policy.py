@@ -51,7 +51,7 @@ class _AgentStep:
         self.evaluations = self.frames = 0
 
     def __call__(self, t):
-        from ..evaluate import group_frame
+        from social_pose_diffusion.evaluation.offline import group_frame
         image = self.raw_frame(t) if self.raw_frame else None
         evaluations = self.agent.policy.evaluations
         start = time.perf_counter()
@@ -67,8 +67,8 @@ def _published_step(policy, agent, session):
     """Times Diffusion-X on frame ``t`` with the observation encoder inside every denoising step (the published code)."""
     import torch
 
-    from ..evaluate import group_frame
-    from ..policy import samplers
+    from social_pose_diffusion.evaluation.offline import group_frame
+    from social_pose_diffusion.policy import samplers
     c = policy.config
 
     def step(t):
@@ -103,10 +103,10 @@ def _interleaved(steps, frames, warmup=3):
 def run(args):
     import torch
 
-    from ..agent import FacilitatorAgent
-    from ..metrics import timing
-    from ..policy import Policy, PolicyConfig, load_policy
-    from ..sim import Renderer, simulate
+    from social_pose_diffusion.planning.agent import FacilitatorAgent
+    from social_pose_diffusion.evaluation.metrics import timing
+    from social_pose_diffusion.policy import Policy, PolicyConfig, load_policy
+    from social_pose_diffusion.sources.sim import Renderer, simulate
     torch.set_num_threads(args.threads)
     fast = load_policy(args.model, args.device)
     session = simulate('music_teacher', 4, max(args.frames, args.paper_frames) / 30.0 + 3.0, 30.0, seed=0)

@@ -17,8 +17,8 @@ duplicates), ``tracks`` (ids), ``mediapipe_backend`` and ``external`` (the
 extractors), ``facilitator``, ``validate``; ``composite``, ``reference`` and
 ``evaluation`` build and score real-photo test scenes. No ROS imports here.
 """
-from .facilitator import identify_facilitator
-from .factory import BACKENDS, make_extractor
-from .validate import PerceptionError
+from social_pose_diffusion.perception.facilitator import identify_facilitator
+from social_pose_diffusion.perception.factory import BACKENDS, make_extractor
+from social_pose_diffusion.perception.validate import PerceptionError
 
 __all__ = ['BACKENDS', 'PerceptionError', 'identify_facilitator', 'make_extractor']

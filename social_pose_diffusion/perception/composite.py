@@ -7,7 +7,7 @@ photo coordinates ``xy`` lands at ``view.to_uv(xy)``.
 import cv2
 import numpy as np
 
-from .equirect import View
+from social_pose_diffusion.perception.equirect import View
 
 
 def blank_panorama(height=960, grey=110):

@@ -11,8 +11,8 @@ sphere.
 import cv2
 import numpy as np
 
-from .equirect import View, angle_between, uv_to_ray
-from .roi import Roi
+from social_pose_diffusion.perception.equirect import View, angle_between, uv_to_ray
+from social_pose_diffusion.perception.roi import Roi
 
 HEAD_JOINTS = 5  # nose, eyes, ears
 FACE_MARGIN = 0.25  # masked face box grows by this fraction on each side

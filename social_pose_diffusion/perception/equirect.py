@@ -13,7 +13,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from ..skeleton import unit_sphere, wrap_u
+from social_pose_diffusion.core.skeleton import unit_sphere, wrap_u
 
 UP = np.array([0.0, 0.0, 1.0])
 

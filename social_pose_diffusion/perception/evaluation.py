@@ -1,9 +1,9 @@
 """Scoring extracted people against known ground truth (composites of real photos)."""
 import numpy as np
 
-from ..skeleton import JOINT
-from .equirect import angle_between, uv_to_ray
-from .people import scale
+from social_pose_diffusion.core.skeleton import JOINT
+from social_pose_diffusion.perception.equirect import angle_between, uv_to_ray
+from social_pose_diffusion.perception.people import scale
 
 KEY_JOINTS = [JOINT[n] for n in ('nose', 'left_shoulder', 'right_shoulder')]
 

@@ -1,8 +1,8 @@
 """The external backend: keypoints from another detector (e.g. a GPU model), validated and given stable ids."""
 import time
 
-from .tracks import TrackSet
-from .validate import PerceptionError, check_options, clean_keypoints
+from social_pose_diffusion.perception.tracks import TrackSet
+from social_pose_diffusion.perception.validate import PerceptionError, check_options, clean_keypoints
 
 
 class ExternalExtractor:

@@ -1,11 +1,11 @@
 """Which tracked person is the facilitator, for turning a real recording into training data."""
 import numpy as np
 
-from ..keypoint_cloud import GroupFrame
-from ..skeleton import wrap_u
-from .equirect import ray_to_uv
-from .people import centre
-from .validate import PerceptionError
+from social_pose_diffusion.core.frames import GroupFrame
+from social_pose_diffusion.core.skeleton import wrap_u
+from social_pose_diffusion.perception.equirect import ray_to_uv
+from social_pose_diffusion.perception.people import centre
+from social_pose_diffusion.perception.validate import PerceptionError
 
 
 def identify_facilitator(frame, seat_u=None, tolerance=0.05, facilitator_id=None):

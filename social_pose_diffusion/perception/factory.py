@@ -1,5 +1,5 @@
 """Choosing a perception backend by name."""
-from .validate import PerceptionError
+from social_pose_diffusion.perception.validate import PerceptionError
 
 BACKENDS = ('mediapipe', 'external')
 
@@ -23,9 +23,9 @@ def make_extractor(backend='mediapipe', **options):
     track_timeout_s=2.0, match_distance_deg=8.
     """
     if backend == 'mediapipe':
-        from .mediapipe_backend import MediaPipeExtractor as cls
+        from social_pose_diffusion.perception.mediapipe_backend import MediaPipeExtractor as cls
     elif backend == 'external':
-        from .external import ExternalExtractor as cls
+        from social_pose_diffusion.perception.external import ExternalExtractor as cls
     else:
         raise PerceptionError(f'unknown perception backend {backend!r} (choose from {", ".join(BACKENDS)})')
     try:

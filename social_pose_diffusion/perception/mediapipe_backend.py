@@ -5,14 +5,14 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
-from ..skeleton import MEDIAPIPE_INDEX
-from .discovery import detect_in_view, merge, ring_views
-from .mediapipe_models import (LANDMARK_SIZE, ROI_CENTRE, ROI_SCALE_POINT, LandmarkGraph, LandmarkModel,
+from social_pose_diffusion.core.skeleton import MEDIAPIPE_INDEX
+from social_pose_diffusion.perception.discovery import detect_in_view, merge, ring_views
+from social_pose_diffusion.perception.mediapipe_models import (LANDMARK_SIZE, ROI_CENTRE, ROI_SCALE_POINT, LandmarkGraph, LandmarkModel,
                                PoseDetector)
-from .people import torso_upright, unique, upright
-from .roi import Roi, RoiTrack
-from .tracks import TrackSet
-from .validate import check_options, check_panorama
+from social_pose_diffusion.perception.people import torso_upright, unique, upright
+from social_pose_diffusion.perception.roi import Roi, RoiTrack
+from social_pose_diffusion.perception.tracks import TrackSet
+from social_pose_diffusion.perception.validate import check_options, check_panorama
 
 FACE = [0, 1, 2]  # nose and eyes
 NEW_FACE_VISIBILITY = 0.8  # a new person needs a clearly visible face; tracked ones may turn away

@@ -2,8 +2,8 @@
 import cv2
 import numpy as np
 
-from ..skeleton import JOINT, UPPER_BODY, tangent_offset
-from .equirect import angle_between, ray_to_uv, uv_to_ray
+from social_pose_diffusion.core.skeleton import JOINT, UPPER_BODY, tangent_offset
+from social_pose_diffusion.perception.equirect import angle_between, ray_to_uv, uv_to_ray
 
 SEEN = 0.5  # a joint counts as seen at this confidence
 MIN_SCALE = np.radians(2.0)

@@ -2,7 +2,7 @@
 import cv2
 import numpy as np
 
-from ..skeleton import MEDIAPIPE_INDEX
+from social_pose_diffusion.core.skeleton import MEDIAPIPE_INDEX
 
 
 def photo_keypoints(bgr):

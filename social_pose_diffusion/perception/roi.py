@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .equirect import View, angle_between, tangent_basis, uv_to_ray
+from social_pose_diffusion.perception.equirect import View, angle_between, tangent_basis, uv_to_ray
 
 ROI_SCALE = 1.25  # MediaPipe pose: square side = 2 * 1.25 * |centre -> scale point|
 MAX_FOV_DEG = 120.0

@@ -3,10 +3,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..keypoint_cloud import GroupFrame
-from ..skeleton import NUM_JOINTS
-from .equirect import angle_between
-from .people import centre
+from social_pose_diffusion.core.frames import GroupFrame
+from social_pose_diffusion.core.skeleton import NUM_JOINTS
+from social_pose_diffusion.perception.equirect import angle_between
+from social_pose_diffusion.perception.people import centre
 
 
 @dataclass

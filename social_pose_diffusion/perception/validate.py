@@ -1,8 +1,8 @@
 """Input checks shared by the backends: what counts as a usable panorama or keypoint frame."""
 import numpy as np
 
-from ..keypoint_cloud import GroupFrame
-from ..skeleton import NUM_JOINTS
+from social_pose_diffusion.core.frames import GroupFrame
+from social_pose_diffusion.core.skeleton import NUM_JOINTS
 
 MIN_HEIGHT = 64
 ASPECT_TOLERANCE = 0.02

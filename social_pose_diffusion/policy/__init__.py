@@ -9,9 +9,9 @@ normalisation, config copy in the metadata) and ``<stem>.json`` (the
 import json
 from pathlib import Path
 
-from ..skeleton import NUM_JOINTS
-from .config import ENCODERS, POLICIES, SAMPLERS, PolicyConfig
-from .model import ModelError, Policy, resolve_device
+from social_pose_diffusion.core.skeleton import NUM_JOINTS
+from social_pose_diffusion.policy.config import ENCODERS, POLICIES, SAMPLERS, PolicyConfig
+from social_pose_diffusion.policy.modeling import ModelError, Policy, resolve_device
 
 __all__ = ['ENCODERS', 'POLICIES', 'SAMPLERS', 'ModelError', 'Policy', 'PolicyConfig', 'load_policy',
            'model_paths', 'resolve_device']

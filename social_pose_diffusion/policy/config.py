@@ -1,7 +1,7 @@
 """The JSON-serialisable description of a policy: observation, action chunk, network and sampler."""
 from dataclasses import asdict, dataclass, field, fields
 
-from ..skeleton import NUM_JOINTS
+from social_pose_diffusion.core.skeleton import NUM_JOINTS
 
 ENCODERS = ('vector', 'plotted', 'raw')
 POLICIES = ('diffusion', 'flow', 'bc', 'dbc')

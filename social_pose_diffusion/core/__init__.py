@@ -1,0 +1,1 @@
+"""Conventions every stage shares: the skeleton, frames and sessions, installed resources, atomic files."""

@@ -1,0 +1,1 @@
+"""Training data from sessions and the training loop."""

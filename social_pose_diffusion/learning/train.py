@@ -1,0 +1,155 @@
+"""Training: diffusion (DDPM), flow matching, MSE-BC and DBC policies on session samples.
+
+A run directory holds ``model.safetensors`` + ``model.json`` (the policy) and
+``state.safetensors`` + ``state.json`` (optimiser moments, DBC critic, step
+and loss log) so ``resume=True`` continues where it stopped. Every write is
+atomic; the same seed gives the same model.
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from social_pose_diffusion.learning import dataset
+from social_pose_diffusion.core.atomic import write_bytes, write_json
+from social_pose_diffusion.observation.features import centroid
+from social_pose_diffusion.policy import Policy, PolicyConfig, resolve_device
+from social_pose_diffusion.policy.objectives import dbc_loss, diffusion_loss, state_action_losses
+from social_pose_diffusion.policy.networks import StateActionDenoiser
+from social_pose_diffusion.core.skeleton import apply_delta, pose_delta
+
+
+def make_config(sessions, **options):
+    """A :class:`PolicyConfig` with the neutral pose and speed limits of the training part of ``sessions``."""
+    config = PolicyConfig(**options)
+    first = sessions[0]
+    train_idx = dataset.split(len(first), config)[0]
+    pose = np.asarray(first.facilitator[train_idx[0] if len(train_idx) else 0], np.float64)[:, :2]
+    neutral = apply_delta(pose, np.array([0.5 - centroid(pose)[0], 0.0]))
+    speeds = []
+    for s in sessions:
+        idx = dataset.split(len(s), config)[0]
+        fac = np.asarray(s.facilitator, np.float64)[:, :, :2]
+        speeds.append(np.linalg.norm(pose_delta(fac[idx], fac[np.minimum(idx + 1, len(fac) - 1)]), axis=-1))
+    max_speed = np.maximum(1.5 * np.concatenate(speeds).max(0), 1e-3)
+    config.neutral_pose = neutral.round(6).tolist()
+    config.max_speed = max_speed.round(6).tolist()
+    return config
+
+
+def critic_state(policy, obs):
+    """DBC critic state: normalised proprioception + mean participant token (numpy obs -> tensor)."""
+    d = policy.device
+    proprio = (torch.as_tensor(obs['proprio'], device=d) - policy.proprio_mean) / policy.proprio_std
+    tokens = (torch.as_tensor(obs['tokens'], device=d) - policy.token_mean) / policy.token_std
+    m = torch.as_tensor(obs['mask'], device=d)[..., None].float()
+    return torch.cat([proprio, (tokens * m).sum(1) / m.sum(1).clamp(min=1.0)], -1)
+
+
+def _save_state(out, step, optimizer, critic, log):
+    from safetensors.torch import save
+    state = optimizer.state_dict()
+    tensors = {f'opt.{i}.{k}': v.detach().cpu().reshape(-1) if v.dim() == 0 else v.detach().cpu()
+               for i, s in state['state'].items() for k, v in s.items()}
+    if critic is not None:
+        tensors.update({f'critic.{k}': v.detach().cpu() for k, v in critic.state_dict().items()})
+    write_bytes(out / 'state.safetensors', save({k: v.contiguous() for k, v in tensors.items()}))
+    write_json(out / 'state.json', {'step': step, 'param_groups': state['param_groups'], 'log': log})
+
+
+def _load_state(out, optimizer, critic):
+    from safetensors.torch import load_file
+    meta = json.loads((out / 'state.json').read_text())
+    tensors = load_file(str(out / 'state.safetensors'))
+    state = {}
+    for key, v in tensors.items():
+        if key.startswith('opt.'):
+            _, i, name = key.split('.', 2)
+            state.setdefault(int(i), {})[name] = v.reshape(()) if name == 'step' else v
+    optimizer.load_state_dict({'state': state, 'param_groups': meta['param_groups']})
+    if critic is not None:
+        critic.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith('critic.')})
+    return meta['step'], meta['log']
+
+
+def _schedule(optimizer, lr, step, total):
+    for group in optimizer.param_groups:
+        group['lr'] = lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(step / max(total, 1), 1.0))))
+
+
+def train_critic(policy, samples, steps, batch, lr, generator, progress=False):
+    """DBC step 1: a diffusion model of the joint (state, normalised action) distribution."""
+    obs, actions = samples.batch(np.arange(min(len(samples), 2)))
+    dim = critic_state(policy, obs).shape[-1] + policy.normalise(actions).flatten(1).shape[-1]
+    critic = StateActionDenoiser(dim).to(policy.device)
+    opt = torch.optim.AdamW(critic.parameters(), lr=lr)
+    rng = np.random.default_rng(int(torch.randint(0, 2**31, (1,), generator=generator)))
+    for step in tqdm(range(steps), desc='critic', disable=not progress, leave=False):
+        _schedule(opt, lr, step, steps)
+        obs, actions = samples.batch(rng.integers(0, len(samples), batch))
+        x0 = torch.cat([critic_state(policy, obs), policy.normalise(actions).flatten(1)], -1)
+        loss = diffusion_loss(lambda x, t: critic(x, t.float() / policy.schedule.T), x0, policy.schedule, generator)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return critic.requires_grad_(False).eval()
+
+
+def train(config, sessions, out=None, steps=2000, batch=64, lr=1e-3, device='auto', seed=0, resume=False,
+          raw_frames=None, image_stride=2, dbc_weight=1.0, critic_steps=None, progress=True, save_every=500,
+          mirror=True):
+    """Train a policy of ``config`` on the training part of ``sessions``; returns (policy, loss log).
+
+    ``mirror`` adds every session's left-right mirror image (:func:`dataset.mirror`).
+    With ``out`` the run is checkpointed there every ``save_every`` steps and at the end.
+    """
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    dev = resolve_device(device)
+    stride = 1 if config.encoder == 'vector' else image_stride
+    if mirror:
+        flipped = [dataset.mirror(s, raw_frames[i] if raw_frames else None) for i, s in enumerate(sessions)]
+        sessions = list(sessions) + [f[0] for f in flipped]
+        raw_frames = (list(raw_frames) + [f[1] for f in flipped]) if raw_frames else None
+    samples = dataset.build(sessions, config, 'train', stride, raw_frames)
+    if len(samples) < 2:
+        raise ValueError('too few training frames: sessions must be longer than a few action chunks')
+    policy = Policy(config)
+    policy.set_normalisation(samples.actions, samples.obs['proprio'], samples.obs['tokens'], samples.obs['mask'])
+    policy.to(dev).train()
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=1e-4)
+    critic = None
+    if config.policy == 'dbc':
+        critic = train_critic(policy, samples, critic_steps or steps, batch, lr, generator, progress)
+    start, log = 0, []
+    out = Path(out) if out else None
+    if out and resume and (out / 'state.json').is_file():
+        from social_pose_diffusion.policy import load_policy
+        policy.load_state_dict(load_policy(out, device=str(dev)).state_dict())
+        start, log = _load_state(out, optimizer, critic)
+        generator.manual_seed(seed + start)
+    rng = np.random.default_rng(seed + start)
+    bar = tqdm(range(start, steps), desc=f'train {config.encoder}/{config.policy}', disable=not progress)
+    for step in bar:
+        _schedule(optimizer, lr, step, steps)
+        obs, actions = samples.batch(rng.integers(0, len(samples), batch))
+        target = policy.normalise(actions)
+        if config.policy == 'dbc':
+            pred = policy.net(policy.encoder(policy.tensors(obs)))
+            l_agent, l_expert = state_action_losses(critic, policy.schedule, critic_state(policy, obs),
+                                                    pred, target, generator)
+            loss = dbc_loss(pred, target, l_agent, l_expert, dbc_weight)
+        else:
+            loss = policy.loss(policy.tensors(obs), target, generator)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
+        optimizer.step()
+        log.append(round(loss.item(), 6))
+        bar.set_postfix(loss=f'{np.mean(log[-50:]):.4f}')
+        if out and ((step + 1) % save_every == 0 or step + 1 == steps):
+            policy.save(out / 'model.safetensors')
+            _save_state(out, step + 1, optimizer, critic, log)
+    return policy.eval(), log

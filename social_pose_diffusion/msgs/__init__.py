@@ -1,0 +1,1 @@
+"""Message layouts and conversions shared by rosbags and rclpy messages: keypoint clouds, images, topics."""

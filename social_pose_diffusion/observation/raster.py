@@ -1,0 +1,79 @@
+"""Skeletons in normalised equirect coordinates drawn onto images: observation rasters and previews.
+
+- ``plotted`` observation: participants (a colour per body part) and the
+  facilitator (red) drawn on a white 128x128 equirectangular canvas (u over
+  the width, the band of v where seated people appear over the height);
+- ``raw`` observation: the camera frame resized to 128x128;
+- :func:`draw_skeleton`: one person onto a camera frame for previews.
+"""
+import cv2
+import numpy as np
+
+from social_pose_diffusion.core.skeleton import BONES, JOINT, JOINT_NAMES, NUM_JOINTS, wrap_u
+
+IMAGE_SIZE = 128
+PLOT_BAND = (0.35, 0.75)  # v plotted: 27 deg above to 45 deg below the horizon, where seated people appear
+SUBPIXEL_BITS = 4  # plotted at 1/16 pixel, anti-aliased: motions smaller than a pixel still change the image
+FACILITATOR_COLOUR = (0, 0, 255)
+# Participants' joints (and the bone to each from its parent) in BGR, one colour per body part as keypoint
+# renderers draw them: head purple, left arm blue, right arm green/yellow, shoulders black, hips grey.
+_PART = {'nose': (0, 0, 0), 'eye': (160, 0, 120), 'ear': (220, 0, 220), 'shoulder': (0, 0, 0),
+         'left_elbow': (255, 140, 0), 'left_wrist': (255, 0, 0), 'right_elbow': (0, 170, 0),
+         'right_wrist': (0, 200, 220), 'hip': (130, 130, 130)}
+PART_COLOURS = [_PART.get(name, _PART.get(name.split('_')[-1])) for name in JOINT_NAMES]
+
+
+NECK = ((JOINT['nose'], JOINT['left_shoulder']), (JOINT['nose'], JOINT['right_shoulder']))
+
+
+def draw_skeleton(img, keypoints, colour, thickness=2, radius=3, min_conf=0.05):
+    """Draw one person's (J, 3) or (J, 2) keypoints; a person across the seam is drawn on both edges."""
+    kp = np.asarray(keypoints, np.float64)
+    seen = kp[:, 2] > min_conf if kp.shape[1] > 2 else np.ones(len(kp), bool)
+    if not seen.any():
+        return img
+    h, w = img.shape[:2]
+    anchor = kp[seen, 0][0]
+    x = (anchor + wrap_u(kp[:, 0] - anchor)) * w
+    y = kp[:, 1] * h
+    for shift in (-w, 0, w):
+        if (x[seen] + shift).max() < 0 or (x[seen] + shift).min() >= w:
+            continue
+        pts = np.stack([x + shift, y], -1).round().astype(int)
+        for a, b in BONES + NECK:
+            if seen[a] and seen[b]:
+                cv2.line(img, tuple(pts[a]), tuple(pts[b]), colour, thickness, cv2.LINE_AA)
+        for j in np.flatnonzero(seen):
+            cv2.circle(img, tuple(pts[j]), radius, colour, -1, cv2.LINE_AA)
+    return img
+
+
+def _pixels(uv, size):
+    """Canvas pixels of (u, v): u over the whole width, v over :data:`PLOT_BAND` top to bottom."""
+    top, bottom = PLOT_BAND
+    return np.stack([np.asarray(uv[..., 0]) * size, (np.asarray(uv[..., 1]) - top) / (bottom - top) * size], -1)
+
+
+def plot_people(participants, facilitator_pose, size=IMAGE_SIZE):
+    """A white ``size`` x ``size`` BGR image with every person's skeleton.
+
+    ``participants`` is ``(P, J, 3)``; bones crossing the u seam are skipped.
+    Lines and joints are anti-aliased at sub-pixel positions.
+    """
+    img = np.full((size, size, 3), 255, np.uint8)
+    people = [(p, PART_COLOURS) for p in np.asarray(participants, np.float64)]
+    fac = np.concatenate([np.asarray(facilitator_pose, np.float64)[:, :2], np.ones((NUM_JOINTS, 1))], -1)
+    for person, colours in people + [(fac, [FACILITATOR_COLOUR] * NUM_JOINTS)]:
+        seen = person[:, 2] > 0
+        px = np.round(_pixels(person, size) * (1 << SUBPIXEL_BITS)).astype(int)
+        for a, b in BONES:
+            if seen[a] and seen[b] and abs(person[a, 0] - person[b, 0]) < 0.5:
+                cv2.line(img, tuple(px[a]), tuple(px[b]), colours[b], 1, cv2.LINE_AA, SUBPIXEL_BITS)
+        for j in np.flatnonzero(seen):
+            cv2.circle(img, tuple(px[j]), 1 << SUBPIXEL_BITS, colours[j], -1, cv2.LINE_AA, SUBPIXEL_BITS)
+    return img
+
+
+def resize_frame(bgr, size=IMAGE_SIZE):
+    """The camera frame at ``size`` x ``size`` (area interpolation)."""
+    return cv2.resize(np.asarray(bgr), (size, size), interpolation=cv2.INTER_AREA)

@@ -1,0 +1,131 @@
+"""The facilitator agent: group frames in, timestamped absolute pose plans out (no ROS).
+
+It keeps the recent group frames (for participant motion), the facilitator's
+executed poses (its proprioception) and an :class:`Integrator` with the
+facilitator's bone lengths. The ROS policy node and the offline rollouts of
+:mod:`.evaluate` both use it.
+"""
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from social_pose_diffusion.planning.integrator import Integrator
+from social_pose_diffusion.core.frames import GroupFrame
+from social_pose_diffusion.observation.features import group_tokens, pad_people, proprioception
+from social_pose_diffusion.observation.raster import plot_people, resize_frame
+from social_pose_diffusion.core.skeleton import NUM_JOINTS, joint_distance
+
+HOME_PULL = 0.3  # per second: a rest posture that bounds the drift of open-loop rollouts
+
+
+@dataclass
+class Plan:
+    """``poses[i]`` (J, 2) is the facilitator's planned pose at ``stamps_ns[i]``; ``spread`` (H, J) its uncertainty."""
+
+    stamps_ns: np.ndarray
+    poses: np.ndarray
+    spread: np.ndarray
+    samples: np.ndarray  # (k, H, J, 2) every sampled plan, integrated
+
+
+def joint_spread(samples, centre):
+    """Per-joint RMS distance (H, J) of ``samples`` (k, H, J, 2) from ``centre`` (H, J, 2); 0 for one sample."""
+    return np.sqrt(np.mean(joint_distance(samples, centre[None]) ** 2, 0))
+
+
+def medoid_index(samples):
+    """Index (...) of the sample in ``samples`` (..., k, H, J, 2) with the least total distance to the others."""
+    d = joint_distance(samples[..., :, None, :, :, :], samples[..., None, :, :, :, :]).mean((-1, -2))
+    return np.argmin(d.sum(-1), -1)
+
+
+def medoid(samples):
+    """The sample (k, H, J, 2) -> (H, J, 2) with the least total distance to the others."""
+    return samples[int(medoid_index(samples))]
+
+
+class FacilitatorAgent:
+    """Plans the facilitator's next ``H`` poses with a :class:`~.policy.Policy`.
+
+    ``samples`` > 1 draws that many plans and returns their medoid (a real
+    mode, never an average of modes) with the per-joint spread. ``reanchor``
+    in [0, 1] pulls the current pose toward an observed facilitator pose when
+    :meth:`plan` receives one; ``home_pull`` (per second) pulls every planned
+    step toward the pose given to :meth:`reset`, bounding open-loop drift.
+    """
+
+    def __init__(self, policy, fps=30.0, samples=1, sampler=None, steps=None, reanchor=0.0, home_pull=HOME_PULL):
+        if samples < 1:
+            raise ValueError('samples must be >= 1')
+        self.policy, self.fps, self.samples = policy, float(fps), int(samples)
+        self.sampler, self.steps, self.reanchor_weight = sampler, steps, float(reanchor)
+        self.leak = float(home_pull) / self.fps
+        c = policy.config
+        self.max_speed = np.asarray(c.max_speed, np.float64)
+        self.neutral = np.asarray(c.neutral_pose, np.float64)
+        self._frames = deque(maxlen=max(c.lags) + 2 * int(round(self.fps)))
+        self.reset()
+
+    def reset(self, initial_pose=None):
+        """Forget history; start from ``initial_pose`` (J, 2|3) and its bone lengths, or the model's neutral pose."""
+        pose = self.neutral if initial_pose is None else np.asarray(initial_pose, np.float64)[:, :2]
+        if pose.shape != (NUM_JOINTS, 2) or not np.isfinite(pose).all():
+            raise ValueError(f'initial pose must be a finite ({NUM_JOINTS}, 2|3) array')
+        self.integrator = Integrator.for_pose(pose, self.max_speed, self.leak)
+        self._poses = deque([pose.copy()], maxlen=self.policy.config.history + 1)
+        self._frames.clear()
+
+    @property
+    def pose(self):
+        """The last executed pose (J, 2)."""
+        return self._poses[-1]
+
+    def commit(self, stamp_ns, pose):
+        """Record the pose actually executed at ``stamp_ns`` (the proprioception of the next plan)."""
+        self._poses.append(np.asarray(pose, np.float64)[:, :2].copy())
+
+    def observe(self, frame):
+        """Remember a group frame (plan() does this too)."""
+        if not self._frames or frame.stamp_ns > self._frames[-1].stamp_ns:
+            self._frames.append(frame)
+
+    def _lagged(self, frame, lag):
+        """The same people ``lag`` frames earlier (confidence 0 where unseen)."""
+        target = frame.stamp_ns - (lag - 0.5) * 1e9 / self.fps
+        past = next((f for f in reversed(self._frames) if f.stamp_ns <= target), self._frames[0])
+        out = np.zeros_like(frame.keypoints)
+        for n, pid in enumerate(frame.ids):
+            kp = past.person(pid)
+            if kp is not None:
+                out[n] = kp
+        return out
+
+    def observation(self, frame, image=None):
+        """The policy's observation batch (size 1) for ``frame`` and the current history."""
+        c = self.policy.config
+        self.observe(frame)
+        history = list(self._poses)
+        history = [history[0]] * (c.history + 1 - len(history)) + history
+        now = np.asarray(frame.keypoints, np.float64).reshape(-1, NUM_JOINTS, 3)
+        tokens, mask = group_tokens(now, [self._lagged(frame, lag) for lag in c.lags], self.pose)
+        tokens, mask = pad_people(tokens, mask, c.max_people)
+        obs = {'proprio': proprioception(np.stack(history))[None], 'tokens': tokens[None], 'mask': mask[None]}
+        if c.encoder == 'plotted':
+            obs['image'] = plot_people(now, self.pose)[None]
+        elif c.encoder == 'raw':
+            if image is None:
+                raise ValueError('this policy uses raw camera frames: pass image= to plan()')
+            obs['image'] = resize_frame(image)[None]
+        return obs
+
+    def plan(self, frame: GroupFrame, image=None, observed=None):
+        """A :class:`Plan` of the next ``H`` poses from ``frame.stamp_ns``; ``observed`` (J, 2|3) re-anchors."""
+        if observed is not None and self.reanchor_weight > 0:
+            self._poses[-1] = self.integrator.reanchor(self.pose, np.asarray(observed)[:, :2], self.reanchor_weight)
+        obs = self.observation(frame, image)
+        deltas = self.policy.sample(obs, self.samples, self.sampler, self.steps)[0]
+        poses = self.integrator.rollout(np.broadcast_to(self.pose, (self.samples, NUM_JOINTS, 2)), deltas)
+        centre = medoid(poses) if self.samples > 1 else poses[0]
+        stamps = frame.stamp_ns + np.round(np.arange(1, len(centre) + 1) * 1e9 / self.fps).astype(np.int64)
+        return Plan(stamps, centre, joint_spread(poses, centre), poses)

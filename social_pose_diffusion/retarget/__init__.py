@@ -1,0 +1,1 @@
+"""Facilitator poses to the joint angles of a robot or avatar."""

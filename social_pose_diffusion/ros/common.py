@@ -1,0 +1,196 @@
+"""What every node shares: QoS profiles, parameter descriptors, rolling statistics, /diagnostics."""
+import threading
+import time
+from collections import deque
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+
+PACKAGE = 'social_pose_diffusion'
+# Group keypoints and facilitator poses: small, every message matters for the
+# consumer's state, but a late one is useless: reliable with a short history.
+STATE_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def sensor_qos(reliability='best_effort'):
+    """qos_profile_sensor_data (keep last 5, volatile) with the reliability chosen by a parameter."""
+    if reliability not in ('best_effort', 'reliable'):
+        raise ValueError(f"reliability must be 'best_effort' or 'reliable', not {reliability!r}")
+    return QoSProfile(history=qos_profile_sensor_data.history, depth=qos_profile_sensor_data.depth,
+                      durability=qos_profile_sensor_data.durability,
+                      reliability=ReliabilityPolicy.BEST_EFFORT if reliability == 'best_effort'
+                      else ReliabilityPolicy.RELIABLE)
+
+
+def declare(node, params):
+    """Declare ``{name: (default, description)}`` with descriptors; returns ``{name: value}``."""
+    values = {}
+    for name, (default, description) in params.items():
+        node.declare_parameter(name, default, ParameterDescriptor(description=description))
+        values[name] = node.get_parameter(name).value
+    return values
+
+
+class Stats:
+    """Thread-safe rolling rate, durations and counters for /diagnostics."""
+
+    def __init__(self, window=100):
+        self._lock = threading.Lock()
+        self._events = {}
+        self._durations = {}
+        self.counters = {}
+        self._window = window
+
+    def event(self, name):
+        """Note that ``name`` happened now (for its rate)."""
+        with self._lock:
+            self._events.setdefault(name, deque(maxlen=self._window)).append(time.monotonic())
+
+    def duration(self, name, seconds):
+        with self._lock:
+            self._durations.setdefault(name, deque(maxlen=self._window)).append(seconds)
+
+    def set(self, name, value):
+        """A gauge reported with the counters."""
+        with self._lock:
+            self.counters[name] = value
+
+    def count(self, name, n=1):
+        with self._lock:
+            self.counters[name] = self.counters.get(name, 0) + n
+
+    def rate(self, name):
+        """Events per second over the window (0 with fewer than two, or when stale)."""
+        with self._lock:
+            times = list(self._events.get(name, ()))
+        if len(times) < 2 or time.monotonic() - times[-1] > 5.0:
+            return 0.0
+        return (len(times) - 1) / max(times[-1] - times[0], 1e-9)
+
+    def summary(self, name):
+        """``(mean, p95, max)`` of a duration in milliseconds, or None."""
+        with self._lock:
+            values = list(self._durations.get(name, ()))
+        if not values:
+            return None
+        ms = np.asarray(values) * 1e3
+        return float(ms.mean()), float(np.percentile(ms, 95)), float(ms.max())
+
+    def key_values(self, rates=(), durations=()):
+        """Diagnostic key/values: rates in Hz, durations in ms, then every counter."""
+        values = [(f'{label} (Hz)', f'{self.rate(name):.1f}') for name, label in rates]
+        for name, label in durations:
+            s = self.summary(name)
+            if s is not None:
+                values += [(f'{label} mean (ms)', f'{s[0]:.1f}'), (f'{label} p95 (ms)', f'{s[1]:.1f}'),
+                           (f'{label} max (ms)', f'{s[2]:.1f}')]
+        with self._lock:
+            values += [(k, str(v)) for k, v in sorted(self.counters.items())]
+        return values
+
+
+def diagnostic_array(node, level, message, values):
+    """A DiagnosticArray holding one status named after the node."""
+    status = DiagnosticStatus(level=level, name=node.get_fully_qualified_name(),
+                              message=message, hardware_id=PACKAGE,
+                              values=[KeyValue(key=k, value=v) for k, v in values])
+    msg = DiagnosticArray(status=[status])
+    msg.header.stamp = node.get_clock().now().to_msg()
+    return msg
+
+
+OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
+
+
+class LatestSlot:
+    """A one-item mailbox: ``put`` replaces what was not taken yet (a drop), ``take`` waits for the newest.
+
+    Sensor callbacks stay cheap and a slow consumer always works on the newest
+    input; nothing ever queues behind it.
+    """
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._item = None
+        self._closed = False
+
+    def put(self, item):
+        """Store ``item``; True when it replaced one that was never taken."""
+        with self._cond:
+            dropped = self._item is not None
+            self._item = item
+            self._cond.notify()
+        return dropped
+
+    def take(self, timeout=None):
+        """The newest item (and empty the slot), or None on timeout or once closed."""
+        with self._cond:
+            if self._item is None and not self._closed:
+                self._cond.wait(timeout)
+            item, self._item = self._item, None
+            return item
+
+    def close(self):
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def serve(self, handle, running, on_error):
+        """A worker thread's loop: ``handle`` the newest item while ``running()``.
+
+        An exception from ``handle`` goes to ``on_error`` and the loop goes on:
+        the worker must outlive any single input.
+        """
+        while running():
+            item = self.take(timeout=0.2)
+            if item is None:
+                continue
+            try:
+                handle(item)
+            except Exception as exc:
+                on_error(exc)
+
+
+class Reporter:
+    """Logs a problem when its message changes, else at most every ``period`` seconds (no log floods)."""
+
+    def __init__(self, logger, period=5.0):
+        self._logger, self._period, self._last = logger, period, {}
+
+    def __call__(self, kind, text, level='warning'):
+        now = time.monotonic()
+        last = self._last.get(kind)
+        if last is None or last[0] != text or now - last[1] >= self._period:
+            self._last[kind] = (text, now)
+            # rclpy ties a severity to each logging call site: one site per level.
+            if level == 'error':
+                self._logger.error(text)
+            elif level == 'warning':
+                self._logger.warning(text)
+            else:
+                self._logger.info(text)
+
+
+def run_node(make_node, args=None):
+    """``main()`` of every node: init rclpy, spin until Ctrl-C or an external shutdown, release.
+
+    A node may define ``start()`` (called before spinning) and ``shutdown()``
+    (called before it is destroyed) to manage its threads.
+    """
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = make_node()
+        getattr(node, 'start', lambda: None)()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            getattr(node, 'shutdown', lambda: None)()
+            node.destroy_node()
+        rclpy.try_shutdown()

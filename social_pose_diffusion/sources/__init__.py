@@ -1,0 +1,1 @@
+"""Where sessions come from: rosbag2 recordings and the simulated discussion."""

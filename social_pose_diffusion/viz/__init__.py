@@ -1,0 +1,1 @@
+"""Pictures of sessions and generated poses (GIFs, contact sheets)."""

@@ -1,0 +1,50 @@
+"""Pictures people would rather see than read: GIFs and contact sheets of frames with skeletons."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from social_pose_diffusion.observation.raster import draw_skeleton
+
+GROUP_COLOUR, TRUE_COLOUR, GENERATED_COLOUR = (60, 200, 60), (40, 40, 230), (230, 120, 20)
+
+
+def overlay(bgr, group=(), true=None, generated=None):
+    """A copy of ``bgr`` with group skeletons (green), the true (red) and generated (blue) facilitator."""
+    img = bgr.copy()
+    for person in group:
+        draw_skeleton(img, person, GROUP_COLOUR)
+    for person, colour in ((true, TRUE_COLOUR), (generated, GENERATED_COLOUR)):
+        if person is not None:
+            draw_skeleton(img, person, colour, thickness=3, radius=4)
+    return img
+
+
+def contact_sheet(frames, columns=2, width=960):
+    """Frames tiled into one image, each resized to ``width / columns``."""
+    tile_w = width // columns
+    tiles = [cv2.resize(f, (tile_w, tile_w * f.shape[0] // f.shape[1])) for f in frames]
+    while len(tiles) % columns:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.hstack(tiles[i:i + columns]) for i in range(0, len(tiles), columns)]
+    return np.vstack(rows)
+
+
+def save_gif(frames, path, fps=10.0, width=480):
+    """An animated GIF of BGR frames, written atomically."""
+    path = Path(path)
+    images = [Image.fromarray(cv2.cvtColor(cv2.resize(f, (width, width * f.shape[0] // f.shape[1])),
+                                           cv2.COLOR_BGR2RGB)) for f in frames]
+    tmp = path.with_suffix('.tmp.gif')
+    images[0].save(tmp, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+    tmp.replace(path)
+
+
+def save_png(img, path):
+    """A PNG written atomically."""
+    path = Path(path)
+    tmp = path.with_suffix('.tmp.png')
+    if not cv2.imwrite(str(tmp), img):
+        raise ValueError(f'could not write {path}')
+    tmp.replace(path)
