@@ -12,7 +12,7 @@ import numpy as np
 
 from social_pose_diffusion.planning.integrator import Integrator
 from social_pose_diffusion.core.frames import GroupFrame
-from social_pose_diffusion.observation.features import group_tokens, pad_people, proprioception
+from social_pose_diffusion.observation.features import arm_speed, group_tokens, memory_step, pad_people, proprioception
 from social_pose_diffusion.observation.raster import plot_people, resize_frame
 from social_pose_diffusion.core.skeleton import NUM_JOINTS, joint_distance
 
@@ -75,6 +75,7 @@ class FacilitatorAgent:
         self.integrator = Integrator.for_pose(pose, self.max_speed, self.leak)
         self._poses = deque([pose.copy()], maxlen=self.policy.config.history + 1)
         self._frames.clear()
+        self._memory = {}  # person id -> motion memory (M,), see observation.features
 
     @property
     def pose(self):
@@ -86,9 +87,19 @@ class FacilitatorAgent:
         self._poses.append(np.asarray(pose, np.float64)[:, :2].copy())
 
     def observe(self, frame):
-        """Remember a group frame (plan() does this too)."""
-        if not self._frames or frame.stamp_ns > self._frames[-1].stamp_ns:
-            self._frames.append(frame)
+        """Remember a group frame (plan() does this too) and update the people's motion memory."""
+        if self._frames and frame.stamp_ns <= self._frames[-1].stamp_ns:
+            return
+        memory_s = self.policy.config.memory_s
+        if memory_s:
+            previous = self._frames[-1] if self._frames else None
+            dt = (frame.stamp_ns - previous.stamp_ns) * 1e-9 if previous is not None else 1.0 / self.fps
+            for pid, kp in zip(frame.ids, frame.keypoints):
+                before = previous.person(pid) if previous is not None else None
+                speed = arm_speed(before, kp, dt) if before is not None else 0.0
+                self._memory[int(pid)] = memory_step(self._memory.get(int(pid), np.zeros(len(memory_s))),
+                                                     speed, dt, memory_s)
+        self._frames.append(frame)
 
     def _lagged(self, frame, lag):
         """The same people ``lag`` frames earlier (confidence 0 where unseen)."""
@@ -108,7 +119,11 @@ class FacilitatorAgent:
         history = list(self._poses)
         history = [history[0]] * (c.history + 1 - len(history)) + history
         now = np.asarray(frame.keypoints, np.float64).reshape(-1, NUM_JOINTS, 3)
-        tokens, mask = group_tokens(now, [self._lagged(frame, lag) for lag in c.lags], self.pose)
+        memory = None
+        if c.memory_s:
+            memory = np.stack([self._memory.get(int(pid), np.zeros(len(c.memory_s))) for pid in frame.ids]
+                              ).reshape(len(frame.ids), len(c.memory_s))
+        tokens, mask = group_tokens(now, [self._lagged(frame, lag) for lag in c.lags], self.pose, memory)
         tokens, mask = pad_people(tokens, mask, c.max_people)
         obs = {'proprio': proprioception(np.stack(history))[None], 'tokens': tokens[None], 'mask': mask[None]}
         if c.encoder == 'plotted':

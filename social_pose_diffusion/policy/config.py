@@ -18,6 +18,7 @@ class PolicyConfig:
     horizon: int = 16            # action chunk: H future per-frame deltas
     history: int = 4             # proprioception: the facilitator's last K deltas
     lags: tuple = (6, 30, 60)    # participant motion over these many frames
+    memory_s: tuple = ()         # participants' motion memory: time constants in seconds
     max_people: int = 8
     fps: float = 30.0
     d_model: int = 64
@@ -35,6 +36,7 @@ class PolicyConfig:
 
     def __post_init__(self):
         self.lags = tuple(int(x) for x in self.lags)
+        self.memory_s = tuple(float(x) for x in self.memory_s)
         if self.encoder not in ENCODERS:
             raise ValueError(f'encoder must be one of {ENCODERS}, not {self.encoder!r}')
         if self.policy not in POLICIES:
@@ -50,6 +52,7 @@ class PolicyConfig:
     def to_dict(self):
         d = asdict(self)
         d['lags'] = list(self.lags)
+        d['memory_s'] = list(self.memory_s)
         return d
 
     @classmethod

@@ -39,15 +39,15 @@ class Policy(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.encoder = ObservationEncoder(c.encoder, proprio_size(c.history), token_size(c.lags), c.d_model)
+        self.encoder = ObservationEncoder(c.encoder, proprio_size(c.history), token_size(c.lags, c.memory_s), c.d_model)
         self.net = ActionTransformer(c.action_dim, c.horizon, c.d_model, c.layers, c.heads,
                                      generative=c.policy in ('diffusion', 'flow'))
         self.schedule = samplers.Schedule(c.timesteps, c.beta_start, c.beta_end)
         self.register_buffer('action_scale', torch.ones(c.action_dim))
         self.register_buffer('proprio_mean', torch.zeros(proprio_size(c.history)))
         self.register_buffer('proprio_std', torch.ones(proprio_size(c.history)))
-        self.register_buffer('token_mean', torch.zeros(token_size(c.lags)))
-        self.register_buffer('token_std', torch.ones(token_size(c.lags)))
+        self.register_buffer('token_mean', torch.zeros(token_size(c.lags, c.memory_s)))
+        self.register_buffer('token_std', torch.ones(token_size(c.lags, c.memory_s)))
         self.evaluations = 0
         self._traces = {}
 

@@ -1,0 +1,121 @@
+"""Training data that teaches the policy to respond to the group instead of coasting on its own motion.
+
+Behaviour cloning from observation histories learns to repeat its own last
+movement when that predicts the next one well (a "copycat" policy); closed
+loop, it then never starts a turn the group calls for and has no set-point to
+return to once it is off. Three remedies, each measured by the closed-loop
+social evaluation (:mod:`social_pose_diffusion.evaluation.social`):
+
+- **history dropout**: a share of the training samples hide the facilitator's
+  past deltas (they read as standing still), so the group has to explain the
+  coming movement;
+- **perturbed histories with corrective labels** (DART-style): extra samples
+  whose head was pushed off the demonstration (a constant offset over the
+  history) and whose action chunk brings it back within ``return_s``: the
+  policy learns where to look, not only how to continue;
+- **onset weighting**: samples just after the facilitator's attention target
+  changes (a new speaker, an invitation) are drawn more often.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from social_pose_diffusion.core.session import Session
+from social_pose_diffusion.core.skeleton import head_yaw, pose_delta
+from social_pose_diffusion.learning.dataset import Samples, split
+from social_pose_diffusion.observation.features import (group_tokens, history_slice, motion_memory, pad_people,
+                                                        proprioception)
+
+HEAD = list(range(5))  # nose, eyes, ears: a rigid tree, moved together
+
+
+@dataclass
+class Augmentation:
+    """How much of each remedy a training run uses (all 0: plain behaviour cloning)."""
+
+    history_dropout: float = 0.0    # share of samples whose past deltas are hidden
+    head_perturbation: float = 0.0  # perturbed samples added, per training sample
+    perturbation_scale: float = 1.5  # head offset std, in units of the session's head-yaw std
+    return_s: float = 0.3           # time constant of the corrective return
+    onset_weight: float = 0.0       # extra sampling weight of the first ``onset_s`` after an attention change
+    onset_s: float = 1.0
+
+    def __post_init__(self):
+        for name in ('history_dropout', 'head_perturbation', 'perturbation_scale', 'return_s', 'onset_weight',
+                     'onset_s'):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value < 0:
+                raise ValueError(f'{name} must be a finite number >= 0, not {value}')
+        if self.history_dropout > 1:
+            raise ValueError(f'history_dropout is a share in [0, 1], not {self.history_dropout}')
+
+
+def perturbed(session: Session, config, count: int, augmentation: Augmentation,
+              rng: np.random.Generator) -> Samples:
+    """``count`` training samples of ``session`` with the head pushed off and a chunk that returns it."""
+    fac = np.asarray(session.facilitator, np.float64)[..., :2]
+    n, fps = len(fac), session.fps
+    rows = rng.choice(split(n, config)[0], count)
+    # Offsets on the scale of the session's own head turns.
+    scale = augmentation.perturbation_scale * max(float(np.std(head_yaw(fac))), 1e-4)
+    offset = np.zeros((count, 2))
+    offset[:, 0] = rng.normal(0.0, scale, count)
+    offset[:, 1] = rng.normal(0.0, 0.5 * scale, count)
+    past = np.clip(rows[:, None] + np.arange(-config.history, 1)[None], 0, n - 1)
+    history = fac[past].copy()
+    history[:, :, HEAD] += offset[:, None, None]
+    now = history[:, -1]
+    lagged = [session.participants[np.clip(rows - lag, 0, None)] for lag in config.lags]
+    memory = motion_memory(session.participants, fps, config.memory_s)[rows] if config.memory_s else None
+    tokens, mask = group_tokens(session.participants[rows], lagged, now, memory)
+    tokens, mask = pad_people(tokens, mask, config.max_people)
+    ahead = np.clip(rows[:, None] + np.arange(config.horizon + 1)[None], 0, n - 1)
+    future = fac[ahead].copy()
+    fade = np.exp(-np.arange(config.horizon + 1) / (augmentation.return_s * fps))
+    future[:, :, HEAD] += offset[:, None, None] * fade[None, :, None, None]
+    future[..., 0] %= 1.0
+    history[..., 0] %= 1.0
+    actions = pose_delta(future[:, :-1], future[:, 1:]).astype(np.float32)
+    obs = {'proprio': proprioception(history), 'tokens': tokens, 'mask': mask}
+    return Samples(obs, actions, np.stack([np.full(count, -1), rows], -1))
+
+
+def with_perturbations(samples: Samples, sessions: list[Session], config, augmentation: Augmentation,
+                       rng: np.random.Generator) -> Samples:
+    """``samples`` plus ``head_perturbation`` perturbed samples per sample, drawn from each session alike."""
+    if augmentation.head_perturbation <= 0 or config.encoder != 'vector':
+        return samples
+    extra = [perturbed(s, config, int(round(augmentation.head_perturbation * np.sum(samples.where[:, 0] == i))),
+                       augmentation, rng) for i, s in enumerate(sessions)]
+    extra = [e for e in extra if len(e)]
+    for i, e in enumerate(extra):
+        e.where[:, 0] = i
+    parts = [samples] + extra
+    obs = {k: np.concatenate([p.obs[k] for p in parts]) for k in samples.obs}
+    return Samples(obs, np.concatenate([p.actions for p in parts]), np.concatenate([p.where for p in parts]))
+
+
+def onset_weights(samples: Samples, sessions: list[Session], augmentation: Augmentation) -> np.ndarray | None:
+    """Sampling probabilities of the training samples, or None for uniform."""
+    if augmentation.onset_weight <= 0:
+        return None
+    weights = np.ones(len(samples))
+    for i, s in enumerate(sessions):
+        target = s.attend if s.attend is not None else np.where(s.invite >= 0, s.invite, s.speaker)
+        changes = np.flatnonzero(np.r_[False, target[1:] != target[:-1]] & (target >= 0))
+        near = np.zeros(len(s), bool)
+        for c in changes:
+            near[c:c + int(augmentation.onset_s * s.fps)] = True
+        rows = samples.where[:, 0] == i
+        weights[rows] += augmentation.onset_weight * near[samples.where[rows, 1]]
+    return weights / weights.sum()
+
+
+def drop_history(obs: dict, config, share: float, rng: np.random.Generator) -> dict:
+    """A batch with the past deltas of a random ``share`` of its samples set to zero (standing still)."""
+    if share <= 0:
+        return obs
+    proprio = obs['proprio'].copy()
+    hide = rng.random(len(proprio)) < share
+    proprio[np.ix_(hide, np.arange(proprio.shape[1])[history_slice(config.history)])] = 0.0
+    return {**obs, 'proprio': proprio}
