@@ -112,7 +112,9 @@ class PolicyFacilitator(Facilitator):
 
     def start(self, session, t0):
         from social_pose_diffusion.evaluation.offline import start_agent
-        self.agent = start_agent(self.policy, session, t0, samples=self.k, sampler=self.sampler, steps=self.steps)
+        style = session.info.get('style')
+        self.agent = start_agent(self.policy, session, t0, samples=self.k, sampler=self.sampler, steps=self.steps,
+                                 style=style if style in self.policy.config.styles else None)
         self.spreads = []
 
     def step(self, frame):

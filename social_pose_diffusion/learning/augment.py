@@ -24,7 +24,7 @@ from social_pose_diffusion.core.session import Session
 from social_pose_diffusion.core.skeleton import head_yaw, pose_delta
 from social_pose_diffusion.learning.dataset import Samples, split
 from social_pose_diffusion.observation.features import (group_tokens, history_slice, motion_memory, pad_people,
-                                                        proprioception)
+                                                        proprioception, with_style)
 
 HEAD = list(range(5))  # nose, eyes, ears: a rigid tree, moved together
 
@@ -39,15 +39,17 @@ class Augmentation:
     return_s: float = 0.3           # time constant of the corrective return
     onset_weight: float = 0.0       # extra sampling weight of the first ``onset_s`` after an attention change
     onset_s: float = 1.0
+    style_dropout: float = 0.2      # share of samples whose style is not said (the policy's default when unknown)
 
     def __post_init__(self):
         for name in ('history_dropout', 'head_perturbation', 'perturbation_scale', 'return_s', 'onset_weight',
-                     'onset_s'):
+                     'onset_s', 'style_dropout'):
             value = getattr(self, name)
             if not np.isfinite(value) or value < 0:
                 raise ValueError(f'{name} must be a finite number >= 0, not {value}')
-        if self.history_dropout > 1:
-            raise ValueError(f'history_dropout is a share in [0, 1], not {self.history_dropout}')
+        for name in ('history_dropout', 'style_dropout'):
+            if getattr(self, name) > 1:
+                raise ValueError(f'{name} is a share in [0, 1], not {getattr(self, name)}')
 
 
 def perturbed(session: Session, config, count: int, augmentation: Augmentation,
@@ -76,7 +78,8 @@ def perturbed(session: Session, config, count: int, augmentation: Augmentation,
     future[..., 0] %= 1.0
     history[..., 0] %= 1.0
     actions = pose_delta(future[:, :-1], future[:, 1:]).astype(np.float32)
-    obs = {'proprio': proprioception(history), 'tokens': tokens, 'mask': mask}
+    proprio = with_style(proprioception(history), config.styles, session.info.get('style'))
+    obs = {'proprio': proprio, 'tokens': tokens, 'mask': mask}
     return Samples(obs, actions, np.stack([np.full(count, -1), rows], -1))
 
 
@@ -111,11 +114,14 @@ def onset_weights(samples: Samples, sessions: list[Session], augmentation: Augme
     return weights / weights.sum()
 
 
-def drop_history(obs: dict, config, share: float, rng: np.random.Generator) -> dict:
-    """A batch with the past deltas of a random ``share`` of its samples set to zero (standing still)."""
-    if share <= 0:
-        return obs
+def hide(obs: dict, config, augmentation: Augmentation, rng: np.random.Generator) -> dict:
+    """A batch where a share of samples hides its past deltas (standing still) and another its style."""
     proprio = obs['proprio'].copy()
-    hide = rng.random(len(proprio)) < share
-    proprio[np.ix_(hide, np.arange(proprio.shape[1])[history_slice(config.history)])] = 0.0
+    columns = np.arange(proprio.shape[1])
+    parts = [(augmentation.history_dropout, columns[history_slice(config.history)])]
+    if config.styles:
+        parts.append((augmentation.style_dropout, columns[-len(config.styles):]))
+    for share, where in parts:
+        if share > 0:
+            proprio[np.ix_(rng.random(len(proprio)) < share, where)] = 0.0
     return {**obs, 'proprio': proprio}

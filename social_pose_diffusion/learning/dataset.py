@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from social_pose_diffusion.observation.features import group_tokens, motion_memory, pad_people, proprioception
+from social_pose_diffusion.observation.features import (group_tokens, motion_memory, pad_people, proprioception,
+                                                        with_style)
 from social_pose_diffusion.observation.raster import plot_people, resize_frame
 from social_pose_diffusion.core.session import Session
 from social_pose_diffusion.core.skeleton import MIRRORED_JOINTS, pose_delta
@@ -27,7 +28,8 @@ def frame_features(session, config):
     tokens, mask = group_tokens(session.participants, lagged, fac, memory)
     tokens, mask = pad_people(tokens, mask, config.max_people)
     ahead = np.clip(frames[:, None] + np.arange(config.horizon + 1)[None], 0, n - 1)
-    return {'proprio': proprioception(fac[past]), 'tokens': tokens, 'mask': mask,
+    proprio = with_style(proprioception(fac[past]), config.styles, session.info.get('style'))
+    return {'proprio': proprio, 'tokens': tokens, 'mask': mask,
             'actions': pose_delta(fac[ahead[:, :-1]], fac[ahead[:, 1:]]).astype(np.float32)}
 
 

@@ -13,7 +13,7 @@ import torch
 from tqdm import tqdm
 
 from social_pose_diffusion.learning import dataset
-from social_pose_diffusion.learning.augment import Augmentation, drop_history, onset_weights, with_perturbations
+from social_pose_diffusion.learning.augment import Augmentation, hide, onset_weights, with_perturbations
 from social_pose_diffusion.core.atomic import write_bytes, write_json
 from social_pose_diffusion.observation.features import centroid
 from social_pose_diffusion.policy import Policy, PolicyConfig, resolve_device
@@ -142,7 +142,7 @@ def train(config, sessions, out=None, steps=2000, batch=64, lr=1e-3, device='aut
         _schedule(optimizer, lr, step, steps)
         obs, actions = samples.batch(rng.choice(len(samples), batch, p=weights) if weights is not None
                                      else rng.integers(0, len(samples), batch))
-        obs = drop_history(obs, config, augmentation.history_dropout, rng)
+        obs = hide(obs, config, augmentation, rng)
         target = policy.normalise(actions)
         if config.policy == 'dbc':
             pred = policy.net(policy.encoder(policy.tensors(obs)))

@@ -27,9 +27,17 @@ def centroid(pose):
     return np.stack([(ref + du) % 1.0, pose[..., UPPER_BODY, 1].mean(-1)], -1)
 
 
-def proprio_size(history):
-    """Length of the proprioception vector for ``history`` past deltas."""
-    return NUM_JOINTS * 2 + 1 + history * NUM_JOINTS * 2
+def proprio_size(history, styles=()):
+    """Length of the proprioception vector for ``history`` past deltas (and a style code over ``styles``)."""
+    return NUM_JOINTS * 2 + 1 + history * NUM_JOINTS * 2 + len(styles)
+
+
+def with_style(proprio, styles, style=None):
+    """``proprio`` (..., F) followed by the one-hot code of ``style`` among ``styles`` (zeros: not said)."""
+    code = np.zeros(proprio.shape[:-1] + (len(styles),), np.float32)
+    if style in styles:
+        code[..., styles.index(style)] = 1.0
+    return np.concatenate([proprio, code], -1)
 
 
 def proprioception(poses):
@@ -44,7 +52,7 @@ def proprioception(poses):
 
 
 def history_slice(history):
-    """Where the past deltas sit in the proprioception vector (the rest is the current pose)."""
+    """Where the past deltas sit in the proprioception vector (before them: the current pose; after: the style)."""
     return slice(NUM_JOINTS * 2 + 1, proprio_size(history))
 
 

@@ -12,7 +12,8 @@ import numpy as np
 
 from social_pose_diffusion.planning.integrator import Integrator
 from social_pose_diffusion.core.frames import GroupFrame
-from social_pose_diffusion.observation.features import arm_speed, group_tokens, memory_step, pad_people, proprioception
+from social_pose_diffusion.observation.features import (arm_speed, group_tokens, memory_step, pad_people,
+                                                        proprioception, with_style)
 from social_pose_diffusion.observation.raster import plot_people, resize_frame
 from social_pose_diffusion.core.skeleton import NUM_JOINTS, joint_distance
 
@@ -55,12 +56,17 @@ class FacilitatorAgent:
     step toward the pose given to :meth:`reset`, bounding open-loop drift.
     """
 
-    def __init__(self, policy, fps=30.0, samples=1, sampler=None, steps=None, reanchor=0.0, home_pull=HOME_PULL):
+    def __init__(self, policy, fps=30.0, samples=1, sampler=None, steps=None, reanchor=0.0, home_pull=HOME_PULL,
+                 style=None):
         if samples < 1:
             raise ValueError('samples must be >= 1')
         self.policy, self.fps, self.samples = policy, float(fps), int(samples)
         self.sampler, self.steps, self.reanchor_weight = sampler, steps, float(reanchor)
         self.leak = float(home_pull) / self.fps
+        styles = policy.config.styles
+        if style is not None and style not in styles:
+            raise ValueError(f'style {style!r} is not one the model knows ({", ".join(styles) or "none"})')
+        self.style = style
         c = policy.config
         self.max_speed = np.asarray(c.max_speed, np.float64)
         self.neutral = np.asarray(c.neutral_pose, np.float64)
@@ -125,7 +131,8 @@ class FacilitatorAgent:
                               ).reshape(len(frame.ids), len(c.memory_s))
         tokens, mask = group_tokens(now, [self._lagged(frame, lag) for lag in c.lags], self.pose, memory)
         tokens, mask = pad_people(tokens, mask, c.max_people)
-        obs = {'proprio': proprioception(np.stack(history))[None], 'tokens': tokens[None], 'mask': mask[None]}
+        proprio = with_style(proprioception(np.stack(history)), c.styles, self.style)
+        obs = {'proprio': proprio[None], 'tokens': tokens[None], 'mask': mask[None]}
         if c.encoder == 'plotted':
             obs['image'] = plot_people(now, self.pose)[None]
         elif c.encoder == 'raw':
