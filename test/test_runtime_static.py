@@ -119,6 +119,20 @@ def test_arguments_override_only_when_given_and_take_their_parameter_types():
     assert spec.flag('facilitator', {'rviz': 'false'}, 'rviz') is False
 
 
+def test_parameter_file_sections_apply_in_order_and_under_any_graph_namespace():
+    texts = [(ROOT / 'config' / name).read_text() for name in spec.PARAMS_FILES['replay']]
+    texts.append(yaml.safe_dump({'/keypoints_node': {'ros__parameters': {'max_people': 3}},
+                                 '/**/keypoints_node': {'ros__parameters': {'backend': 'x'}}}))
+    for namespace in ('', 'left', '/a/b/'):
+        keypoints = spec.parameters(texts, namespace, 'keypoints_node')
+        assert keypoints['image_transport'] == 'compressed', 'replay.yaml comes after'
+        assert keypoints['use_sim_time'] is True and keypoints['backend'] == 'x'
+        assert keypoints['max_people'] == (3 if namespace == '' else 16), 'absolute names'
+        assert keypoints['image_topic'] == '/camera/image_raw'
+        policy = spec.parameters(texts, namespace, 'policy_node')
+        assert policy['init_from_observed'] is True and 'max_people' not in policy
+
+
 def test_rviz_config_follows_the_camera_topic_and_the_namespace():
     text = (ROOT / 'config' / 'facilitator.rviz').read_text()
     config = yaml.safe_load(spec.rviz_config(text, '/theta/image', 'compressed', 'left'))

@@ -13,7 +13,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import yaml
 from ament_index_python.packages import (PackageNotFoundError, get_package_prefix,
                                          get_package_share_directory)
 from launch import LaunchContext, LaunchDescription
@@ -24,6 +23,7 @@ from launch.event_handlers import OnProcessExit
 from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node, PushRosNamespace
+from launch_ros.event_handlers import OnStateTransition
 
 from social_pose_diffusion.ros import spec
 from social_pose_diffusion.ros.launcher import large_message_env
@@ -46,39 +46,32 @@ def _graph(context: LaunchContext, launch: str) -> list:
     if launch == 'replay':
         given = _with_bag_defaults(given)
     share = Path(get_package_share_directory(spec.PACKAGE))
-    files = [str(share / 'config' / name) for name in spec.PARAMS_FILES[launch]]
+    files = [share / 'config' / name for name in spec.PARAMS_FILES[launch]]
     if given['params_file']:
         if not Path(given['params_file']).is_file():
             raise ValueError(f"params_file:={given['params_file']} is not a file")
-        files.append(given['params_file'])
-    per_node = spec.overrides(launch, given)
+        files.append(Path(given['params_file']))
     namespace = given['namespace'].strip('/')
+    texts = [path.read_text() for path in files]
+    per_node = spec.overrides(launch, given)
+    # One dict per node (launch_ros scopes it to the node wherever it runs): file sections named
+    # relative to the graph still apply under namespace:=, the given arguments come last.
+    params = {node.name: {**spec.parameters(texts, namespace, node.name), **per_node[node.name]}
+              for node in spec.NODES}
     actions = [PushRosNamespace(namespace)] if namespace else []
+    started = {}
     for node in spec.NODES:
-        params = files + ([per_node[node.name]] if per_node[node.name] else [])
         kind = LifecycleNode if node.lifecycle else Node
         extra = {'namespace': ''} if node.lifecycle else {}
-        actions.append(kind(package=node.package, executable=node.executable, name=node.name,
-                            parameters=params, remappings=list(node.remaps), output='screen',
-                            **extra))
-    sim_time = _effective(files, per_node, 'keypoints_node', 'use_sim_time', False)
-    actions += _optional_nodes(launch, given, share, files, per_node, namespace, sim_time)
+        started[node.name] = kind(package=node.package, executable=node.executable,
+                                  name=node.name, parameters=[params[node.name]],
+                                  remappings=list(node.remaps), output='screen', **extra)
+    actions += started.values()
+    actions += _optional_nodes(launch, given, share, params['keypoints_node'], namespace)
     if launch == 'replay':
-        return [GroupAction(actions, scoped=True)] + _replay_processes(given, files, per_node,
-                                                                       namespace)
+        actions += _replay_processes(given, params['keypoints_node'], namespace,
+                                     started['policy_node'])
     return [GroupAction(actions, scoped=True)]
-
-
-def _effective(files: list[str], per_node: dict, node: str, name: str, default):
-    """A parameter's value as the node will see it: given argument, else the last file setting it."""
-    if name in per_node[node]:
-        return per_node[node][name]
-    value = default
-    for path in files:
-        sections = yaml.safe_load(Path(path).read_text()) or {}
-        for section in ('/**', node):
-            value = sections.get(section, {}).get('ros__parameters', {}).get(name, value)
-    return value
 
 
 def _installed(package: str) -> bool:
@@ -89,8 +82,9 @@ def _installed(package: str) -> bool:
         return False
 
 
-def _optional_nodes(launch, given, share, files, per_node, namespace, sim_time) -> list:
+def _optional_nodes(launch, given, share, keypoints, namespace) -> list:
     actions = []
+    sim_time = keypoints.get('use_sim_time', False)
     for node in spec.OPTIONAL_NODES:
         if not any(a.name == node.condition for a in spec.ARGUMENTS[launch]):
             continue
@@ -102,10 +96,9 @@ def _optional_nodes(launch, given, share, files, per_node, namespace, sim_time) 
                                        'silences this)'))
             continue
         if node.package == 'rviz2':
-            camera = _effective(files, per_node, 'keypoints_node', 'image_topic', '')
-            transport = _effective(files, per_node, 'keypoints_node', 'image_transport', 'raw')
-            text = spec.rviz_config((share / 'config' / 'facilitator.rviz').read_text(), camera,
-                                    transport, namespace)
+            text = spec.rviz_config((share / 'config' / 'facilitator.rviz').read_text(),
+                                    keypoints['image_topic'], keypoints['image_transport'],
+                                    namespace)
             out = tempfile.NamedTemporaryFile('w', suffix='.rviz', delete=False)
             with out:
                 out.write(text)
@@ -142,9 +135,10 @@ def _with_bag_defaults(given: dict[str, str]) -> dict[str, str]:
     return given
 
 
-def _replay_processes(given, files, per_node, namespace) -> list:
-    camera = _effective(files, per_node, 'keypoints_node', 'image_topic', '')
-    transport = _effective(files, per_node, 'keypoints_node', 'image_transport', 'raw')
+def _replay_processes(given, keypoints, namespace, policy) -> list:
+    """The recorder; the player (the camera stream only, with /clock) once the policy is active;
+    the end of the launch when the bag has played or the policy cannot start."""
+    camera = keypoints['image_topic'] + spec.TRANSPORT_SUFFIX[keypoints['image_transport']]
     rate = spec.coerce(spec.argument('replay', 'rate'), given['rate'])
     if rate <= 0:
         raise ValueError(f"rate:={given['rate']} must be > 0")
@@ -152,11 +146,16 @@ def _replay_processes(given, files, per_node, namespace) -> list:
                             + [spec.topic(namespace, t) for t in spec.RECORDED],
                             name='bag_record', output='screen')
     play = ExecuteProcess(cmd=['ros2', 'bag', 'play', given['bag'], '--clock', '100',
-                               '--rate', repr(rate), '--topics',
-                               camera + spec.TRANSPORT_SUFFIX[transport]],
+                               '--rate', repr(rate), '--topics', camera],
                           name='bag_play', output='screen')
+    active = OnStateTransition(target_lifecycle_node=policy, goal_state='active', entities=[
+        LogInfo(msg=f"policy_node is active: playing {given['bag']} ({camera})"), play])
+    failed = OnStateTransition(target_lifecycle_node=policy, start_state='configuring',
+                               goal_state='unconfigured', entities=[
+        LogInfo(msg='policy_node failed to configure (see its log): shutting down'),
+        EmitEvent(event=Shutdown(reason='policy_node failed to configure'))])
     ended = OnProcessExit(target_action=play, on_exit=[
         LogInfo(msg=f"bag {given['bag']} ended: shutting down in {DRAIN_S:g} s"),
         TimerAction(period=DRAIN_S, actions=[EmitEvent(event=Shutdown(reason='the bag ended'))]),
     ])
-    return [record, play, RegisterEventHandler(ended)]
+    return [record] + [RegisterEventHandler(h) for h in (active, failed, ended)]

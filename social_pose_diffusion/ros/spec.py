@@ -9,6 +9,7 @@ parameter files in charge, a given one is coerced to its parameter's type.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Union
 
@@ -150,6 +151,28 @@ def flag(launch: str, given: dict[str, str], name: str) -> bool:
     """A boolean argument (``rviz``, ``robot_state_publisher``), its default when empty."""
     arg = argument(launch, name)
     return bool(coerce(arg, given.get(name, '') or arg.default))
+
+
+def _section_applies(key: str, namespace: str, name: str) -> bool:
+    """Whether parameter-file section ``key`` names node ``name`` of a graph in ``namespace``.
+
+    Wildcards as in ROS (``/**`` any namespaces, ``*`` one name); a key without a
+    leading slash is relative to the graph's namespace, so the files written for
+    one graph serve every ``namespace:=``.
+    """
+    path = key if key.startswith('/') else topic(namespace, key)
+    pattern = re.escape(path).replace(r'/\*\*', '(/[^/]+)*').replace(r'\*', '[^/]+')
+    return re.fullmatch(pattern, topic(namespace, name)) is not None
+
+
+def parameters(files: list[str], namespace: str, name: str) -> dict[str, Value]:
+    """Node ``name``'s parameters from parameter-file texts ``files``, a later section winning."""
+    out: dict[str, Value] = {}
+    for text in files:
+        for key, body in (yaml.safe_load(text) or {}).items():
+            if _section_applies(str(key), namespace, name):
+                out.update((body or {}).get('ros__parameters', {}))
+    return out
 
 
 def topic(namespace: str, name: str) -> str:
