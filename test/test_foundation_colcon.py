@@ -40,7 +40,7 @@ def colcon_build(workspace, *extra):
 
 
 def resolve(cwd, site_dir, ament_prefix=None):
-    """``(module file, default model, facilitator.yaml)`` as a process with only ``site_dir`` sees them."""
+    """``(module file, default model, facilitator.yaml)`` as seen with only ``site_dir``."""
     env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'AMENT_PREFIX_PATH')}
     cmd = [sys.executable, '-I', '-S', '-c', RESOLVE, str(site_dir)]
     if ament_prefix:
@@ -79,7 +79,8 @@ def wheel_install(tmp_path):
     subprocess.run([sys.executable, '-m', 'venv', str(venv)], check=True, timeout=300)
     prefix = tmp_path / 'prefix'
     run = subprocess.run([str(venv / 'bin' / 'python'), '-m', 'pip', 'install', '-q', '--no-deps',
-                          '--no-index', '--prefix', str(prefix), *map(str, tmp_path.glob('*.whl'))],
+                          '--no-index', '--prefix', str(prefix),
+                          *map(str, tmp_path.glob('*.whl'))],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     shutil.rmtree(copy)  # nothing may come from the source tree

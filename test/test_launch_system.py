@@ -1,4 +1,4 @@
-"""Both launch files through the real ROS 2 launch system, on a plain colcon build, as a robot runs them.
+"""Both launch files through the real ROS 2 launch system on a plain colcon build, as on a robot.
 
 Needs ``launch``, ``launch_ros`` and ``ros2launch`` (a ROS 2 install; for development
 the copy described in the README's robot section) and a ``ros2`` command with
@@ -29,7 +29,8 @@ from test_foundation_colcon import PACKAGE, REPO, colcon_build
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros]
 
-MISSING = [m for m in ('launch', 'launch_ros', 'ros2launch') if importlib.util.find_spec(m) is None]
+MISSING = [m for m in ('launch', 'launch_ros', 'ros2launch')
+           if importlib.util.find_spec(m) is None]
 if MISSING:
     pytest.skip(f'{", ".join(MISSING)} not importable: no ROS 2 launch system (see the README, '
                 '"On a robot with ROS 2")', allow_module_level=True)
@@ -39,8 +40,10 @@ if shutil.which('ros2') is None:
 SEAT = 0.0  # given as facilitator_seat_u:=0, an integer literal for a double parameter
 LAUNCH = ('import sys\n'
           'from ros2launch.api import get_share_file_path_from_package, launch_a_launch_file\n'
-          'path = get_share_file_path_from_package(package_name=sys.argv[1], file_name=sys.argv[2])\n'
-          'sys.exit(launch_a_launch_file(launch_file_path=path, launch_file_arguments=sys.argv[3:],\n'
+          'path = get_share_file_path_from_package(package_name=sys.argv[1],\n'
+          '                                        file_name=sys.argv[2])\n'
+          'sys.exit(launch_a_launch_file(launch_file_path=path,\n'
+          '                              launch_file_arguments=sys.argv[3:],\n'
           '                              noninteractive=True, args=None))\n')
 # Observes one graph over DDS: waits until its nodes run and policy_node is active, prints READY,
 # then records poses and joint states until its stdin closes, and prints what it saw as JSON.
@@ -96,8 +99,8 @@ seen.update(running=sorted(running), policy_state=state,
             policy_parameters=sorted(params.result.names) if params else [])
 print('READY', flush=True)
 sys.stdin.read()
-seen['published'] = sorted({t for n in names  # by the graph's nodes, not by this observer
-                             for t, _ in node.get_publisher_names_and_types_by_node(n, prefix or '/')})
+by_node = node.get_publisher_names_and_types_by_node  # the graph's, not this observer's topics
+seen['published'] = sorted({t for n in names for t, _ in by_node(n, prefix or '/')})
 print('SEEN' + json.dumps(seen), flush=True)
 node.destroy_node()
 rclpy.shutdown()
@@ -113,7 +116,8 @@ def workspace(tmp_path_factory):
     launch_site = Path(importlib.util.find_spec('launch').origin).parents[1]
     inherited = [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep)
                  if p and Path(p).resolve() != REPO]  # the install, not this checkout
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site_dir), str(launch_site)] + inherited),
+    path = [str(site_dir), str(launch_site)] + inherited
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path),
                AMENT_PREFIX_PATH=os.pathsep.join(
                    [str(prefix)] + [p for p in [os.environ.get('AMENT_PREFIX_PATH')] if p]),
                PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ['PATH']]),
@@ -161,7 +165,7 @@ def u_distance(a, b):
 
 @pytest.fixture(scope='module')
 def facilitator_run(workspace, bags):
-    """facilitator.launch.py in namespace ``left`` with a custom params file, fed a camera stream."""
+    """facilitator.launch.py in namespace ``left`` with a custom params file, a camera stream."""
     root, _, env = workspace
     custom = root / 'custom.yaml'
     custom.write_text(yaml.safe_dump({
@@ -226,8 +230,9 @@ def test_facilitator_launch_puts_the_graph_in_its_namespace(facilitator_run):
 def test_facilitator_pose_starts_at_the_configured_seat(facilitator_run):
     seen, _, _ = facilitator_run
     if 'facilitator_seat_u' not in seen['policy_parameters']:
-        pytest.xfail('policy_node has no facilitator_seat_u parameter yet (nodes branch); then '
-                     "add ('policy_node', 'facilitator_seat_u') to the seat argument in ros/spec.py")
+        pytest.xfail("policy_node has no facilitator_seat_u parameter yet (nodes branch); then "
+                     "add ('policy_node', 'facilitator_seat_u') to the seat argument in "
+                     'ros/spec.py')
     first = np.array(seen['poses'][0])
     assert u_distance(float(np.mean(first[:, 0])), SEAT) < 0.05, first[:, 0]
 
@@ -248,7 +253,8 @@ def test_replay_launch_plays_the_bag_through_the_graph_and_ends_by_itself(kind, 
     assert 'ended: shutting down' in text and 'process has died' not in text
     counts = {t: c for t, (_, c) in topic_counts(out).items()}
     assert counts.get('/humans/keypoints', 0) > 0, f'{kind} images reached perception: {counts}'
-    assert counts.get('/facilitator/pose', 0) > 10 and counts.get('/facilitator/joint_states', 0) > 10
+    assert counts.get('/facilitator/pose', 0) > 10, counts
+    assert counts.get('/facilitator/joint_states', 0) > 10, counts
     poses = np.array([cloud_to_frame(m).keypoints[0, :, :2]
                       for _, _, m in read_messages(out, ['/facilitator/pose'])])
     assert np.isfinite(poses).all() and np.ptp(poses, axis=0).max() > 1e-3

@@ -56,7 +56,7 @@ def test_spec_nodes_are_entry_points_and_launch_arguments_set_declared_parameter
     scripts = entry_points()
     for node in spec.NODES:
         assert node.package == PACKAGE and node.executable in scripts, node
-        assert node.name == node.executable, 'the node name selects its section of the parameter file'
+        assert node.name == node.executable, 'the name selects its section of parameter files'
     for launch, arguments in spec.ARGUMENTS.items():
         assert (ROOT / 'launch' / f'{launch}.launch.py').is_file()
         for name in spec.PARAMS_FILES[launch]:
@@ -66,7 +66,7 @@ def test_spec_nodes_are_entry_points_and_launch_arguments_set_declared_parameter
         for arg in arguments:
             for node, parameter in arg.targets:
                 assert parameter in declared[node], \
-                    f'{launch}.launch.py argument {arg.name} sets {parameter!r}, undeclared by {node}'
+                    f'{launch}.launch.py {arg.name} sets {parameter!r}, undeclared by {node}'
     # The replay path sets the seat and the camera of the node that splits off the facilitator.
     replay = {(n, p) for a in spec.ARGUMENTS['replay'] for n, p in a.targets}
     assert {('keypoints_node', 'facilitator_seat_u'), ('keypoints_node', 'image_topic'),
@@ -90,7 +90,7 @@ def test_launch_files_take_everything_from_the_spec(launch):
     tree = ast.parse((ROOT / 'launch' / f'{launch}.launch.py').read_text())
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
     assert [(c.func.id, [a.value for a in c.args]) for c in calls] == [('describe', [launch])]
-    assert not [n for n in ast.walk(tree) if isinstance(n, ast.Dict)], 'parameters come from the spec'
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.Dict)], 'parameters: the spec'
     # Every argument the launch actions read by name is one the spec declares.
     builder = ast.parse((ROOT / PACKAGE / 'ros' / 'launch_graph.py').read_text())
     known = {a.name for arguments in spec.ARGUMENTS.values() for a in arguments}
@@ -104,7 +104,8 @@ def test_arguments_override_only_when_given_and_take_their_parameter_types():
                                      'image_transport': 'raw', 'use_sim_time': 'True'})
     assert seat['keypoints_node']['facilitator_seat_u'] == 0.0
     assert type(seat['keypoints_node']['facilitator_seat_u']) is float
-    assert seat['keypoints_node']['image_topic'] == seat['policy_node']['image_topic'] == '/theta/image'
+    assert seat['keypoints_node']['image_topic'] == '/theta/image'
+    assert seat['policy_node']['image_topic'] == '/theta/image'
     assert seat['keypoints_node']['image_transport'] == 'raw'
     assert all(seat[n]['use_sim_time'] is True for n in spec.NODE_NAMES)
     assert spec.overrides('facilitator', {'device': 'cpu'})['policy_node'] == {'device': 'cpu'}

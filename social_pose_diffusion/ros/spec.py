@@ -29,7 +29,7 @@ class NodeSpec:
     name: str
     lifecycle: bool = False
     remaps: tuple[tuple[str, str], ...] = ()
-    condition: str = ''  # launch argument that starts an optional node (rviz, robot_state_publisher)
+    condition: str = ''  # the launch argument starting an optional node (rviz, ...)
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,8 @@ NODES = (
 NODE_NAMES = tuple(node.name for node in NODES)
 OPTIONAL_NODES = (
     NodeSpec('robot_state_publisher', 'robot_state_publisher', 'facilitator_state_publisher',
-             remaps=(('joint_states', 'facilitator/joint_states'),), condition='robot_state_publisher'),
+             remaps=(('joint_states', 'facilitator/joint_states'),),
+             condition='robot_state_publisher'),
     NodeSpec('rviz2', 'rviz2', 'rviz2', condition='rviz'),
 )
 
@@ -83,12 +84,14 @@ _GRAPH_ARGUMENTS = (
 )
 ARGUMENTS = {
     'facilitator': (
-        Argument('params_file', '', 'parameters of every node, loaded after config/facilitator.yaml'),
+        Argument('params_file', '', 'parameters of every node, loaded after '
+                 'config/facilitator.yaml'),
         *_GRAPH_ARGUMENTS,
         Argument('rviz', 'true', 'start rviz2 (skipped with a warning when not installed)',
                  kind=bool),
         Argument('robot_state_publisher', 'true', 'publish the reference body '
-                 '(config/facilitator.urdf; skipped with a warning when not installed)', kind=bool),
+                 '(config/facilitator.urdf; skipped with a warning when not installed)',
+                 kind=bool),
     ),
     'replay': (
         Argument('bag', '', 'session bag directory (social-pose simulate --out)'),
