@@ -477,6 +477,20 @@ def judge(session: Session, frames: np.ndarray, poses: np.ndarray) -> dict:
             'mpjpe': float(joint_distance(poses, truth).mean())}
 
 
+def judge_published(session: Session, stamps_ns: np.ndarray, poses: np.ndarray) -> dict:
+    """The social metrics of what a live graph published: at each session frame the newest pose stamped at or
+    before it (what the robot showed then), over the frames the poses cover; the demonstration beside it."""
+    order = np.argsort(stamps_ns)
+    stamps_ns, poses = stamps_ns[order], np.asarray(poses, np.float64)[order]
+    frames = np.flatnonzero((session.stamps_ns >= stamps_ns[0]) & (session.stamps_ns <= stamps_ns[-1]))
+    if len(frames) < 2:
+        return {'skipped': 'the published poses cover less than two session frames'}
+    rows = np.searchsorted(stamps_ns, session.stamps_ns[frames], side='right') - 1
+    truth = np.asarray(session.facilitator[frames, :, :2], np.float64)
+    return {'frames': int(len(frames)), 'published': judge(session, frames, poses[rows]),
+            'truth': judge(session, frames, truth)}
+
+
 # -- the whole evaluation -------------------------------------------------------------
 def evaluate_social(policy, sessions: list[Session], names: list[str] | None = None,
                     train_sessions: list[Session] | None = None, plans: int = 4, sampler: str | None = None,
