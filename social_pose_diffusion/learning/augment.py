@@ -10,9 +10,11 @@ social evaluation (:mod:`social_pose_diffusion.evaluation.social`):
   past deltas (they read as standing still), so the group has to explain the
   coming movement;
 - **perturbed histories with corrective labels** (DART-style): extra samples
-  whose head was pushed off the demonstration (a constant offset over the
-  history) and whose action chunk brings it back within ``return_s``: the
-  policy learns where to look, not only how to continue;
+  whose pose was pushed off the demonstration (every joint by a share of its
+  own range of motion, the head rigidly, projected back onto the person's
+  bones; a constant offset over the history) and whose action chunk brings
+  it back within ``return_s``: the policy learns where to look and where its
+  hands rest, not only how to continue;
 - **onset weighting**: samples just after the facilitator's attention target
   changes (a new speaker, an invitation) are drawn more often.
 """
@@ -21,10 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from social_pose_diffusion.core.session import Session
-from social_pose_diffusion.core.skeleton import head_yaw, pose_delta
+from social_pose_diffusion.core.skeleton import apply_delta, bone_lengths, pose_delta, project_to_bones
 from social_pose_diffusion.learning.dataset import Samples, split
-from social_pose_diffusion.observation.features import (group_tokens, history_slice, motion_memory, pad_people,
-                                                        proprioception, with_style)
+from social_pose_diffusion.observation.features import (centroid, group_tokens, history_slice, motion_memory,
+                                                        pad_people, proprioception, with_style)
 
 HEAD = list(range(5))  # nose, eyes, ears: a rigid tree, moved together
 
@@ -34,15 +36,15 @@ class Augmentation:
     """How much of each remedy a training run uses (all 0: plain behaviour cloning)."""
 
     history_dropout: float = 0.0    # share of samples whose past deltas are hidden
-    head_perturbation: float = 0.0  # perturbed samples added, per training sample
-    perturbation_scale: float = 1.5  # head offset std, in units of the session's head-yaw std
+    pose_perturbation: float = 0.0  # perturbed samples added, per training sample
+    perturbation_scale: float = 1.0  # joint offset std, in units of each joint's own spread about the body
     return_s: float = 0.3           # time constant of the corrective return
     onset_weight: float = 0.0       # extra sampling weight of the first ``onset_s`` after an attention change
     onset_s: float = 1.0
     style_dropout: float = 0.2      # share of samples whose style is not said (the policy's default when unknown)
 
     def __post_init__(self):
-        for name in ('history_dropout', 'head_perturbation', 'perturbation_scale', 'return_s', 'onset_weight',
+        for name in ('history_dropout', 'pose_perturbation', 'perturbation_scale', 'return_s', 'onset_weight',
                      'onset_s', 'style_dropout'):
             value = getattr(self, name)
             if not np.isfinite(value) or value < 0:
@@ -54,27 +56,27 @@ class Augmentation:
 
 def perturbed(session: Session, config, count: int, augmentation: Augmentation,
               rng: np.random.Generator) -> Samples:
-    """``count`` training samples of ``session`` with the head pushed off and a chunk that returns it."""
+    """``count`` training samples of ``session`` with the pose pushed off and a chunk that returns it."""
     fac = np.asarray(session.facilitator, np.float64)[..., :2]
     n, fps = len(fac), session.fps
     rows = rng.choice(split(n, config)[0], count)
-    # Offsets on the scale of the session's own head turns.
-    scale = augmentation.perturbation_scale * max(float(np.std(head_yaw(fac))), 1e-4)
-    offset = np.zeros((count, 2))
-    offset[:, 0] = rng.normal(0.0, scale, count)
-    offset[:, 1] = rng.normal(0.0, 0.5 * scale, count)
+    # Offsets on the scale of each joint's own motion about the body; the head moves as one.
+    spread = pose_delta(centroid(fac)[:, None], fac).std(0)
+    noise = rng.normal(0.0, 1.0, (count,) + fac.shape[1:]) * spread * augmentation.perturbation_scale
+    noise[:, HEAD] = noise[:, HEAD[:1]]
+    true = fac[rows]
+    pushed = project_to_bones(apply_delta(true, noise), bone_lengths(true), reference=true)
+    offset = pose_delta(true, pushed)[:, None]
     past = np.clip(rows[:, None] + np.arange(-config.history, 1)[None], 0, n - 1)
-    history = fac[past].copy()
-    history[:, :, HEAD] += offset[:, None, None]
+    history = fac[past] + offset
     now = history[:, -1]
     lagged = [session.participants[np.clip(rows - lag, 0, None)] for lag in config.lags]
     memory = motion_memory(session.participants, fps, config.memory_s)[rows] if config.memory_s else None
     tokens, mask = group_tokens(session.participants[rows], lagged, now, memory)
     tokens, mask = pad_people(tokens, mask, config.max_people)
     ahead = np.clip(rows[:, None] + np.arange(config.horizon + 1)[None], 0, n - 1)
-    future = fac[ahead].copy()
     fade = np.exp(-np.arange(config.horizon + 1) / (augmentation.return_s * fps))
-    future[:, :, HEAD] += offset[:, None, None] * fade[None, :, None, None]
+    future = fac[ahead] + offset * fade[None, :, None, None]
     future[..., 0] %= 1.0
     history[..., 0] %= 1.0
     actions = pose_delta(future[:, :-1], future[:, 1:]).astype(np.float32)
@@ -85,10 +87,10 @@ def perturbed(session: Session, config, count: int, augmentation: Augmentation,
 
 def with_perturbations(samples: Samples, sessions: list[Session], config, augmentation: Augmentation,
                        rng: np.random.Generator) -> Samples:
-    """``samples`` plus ``head_perturbation`` perturbed samples per sample, drawn from each session alike."""
-    if augmentation.head_perturbation <= 0 or config.encoder != 'vector':
+    """``samples`` plus ``pose_perturbation`` perturbed samples per sample, drawn from each session alike."""
+    if augmentation.pose_perturbation <= 0 or config.encoder != 'vector':
         return samples
-    extra = [perturbed(s, config, int(round(augmentation.head_perturbation * np.sum(samples.where[:, 0] == i))),
+    extra = [perturbed(s, config, int(round(augmentation.pose_perturbation * np.sum(samples.where[:, 0] == i))),
                        augmentation, rng) for i, s in enumerate(sessions)]
     extra = [e for e in extra if len(e)]
     for i, e in enumerate(extra):
