@@ -50,7 +50,7 @@ def run(args):
     from social_pose_diffusion.policy import load_policy
     policy = load_policy(args.model, args.device)
     sessions, names, raw = load_sessions(args.bags, args.simulate, args.seconds, args.seed,
-                                         raw=policy.config.encoder == 'raw')
+                                         raw=policy.config.encoder_spec.needs_camera)
     report = evaluate(policy, sessions, names, args.samples, args.sampler, args.steps, args.starts, args.replan, raw,
                       agent_samples=args.agent_samples)
     paths = write_report(report, args.report)

@@ -2,7 +2,7 @@
 
 
 def register(sub):
-    from social_pose_diffusion.policy.config import ENCODERS, POLICIES
+    from social_pose_diffusion.policy.config import ENCODERS, FAMILIES
     p = sub.add_parser('train', help='train a facilitator policy (safetensors + JSON config)',
                        description='Train a policy on the first 80 % of each session; writes DIR/model.safetensors, '
                                    'DIR/model.json and a resumable DIR/state.*.')
@@ -12,7 +12,7 @@ def register(sub):
     p.add_argument('--seconds', type=float, default=120.0, help='length of simulated sessions (default: %(default)s)')
     p.add_argument('--copies', type=int, default=1, help='simulated sessions per style (default: %(default)s)')
     p.add_argument('--encoder', choices=ENCODERS, default='vector')
-    p.add_argument('--policy', choices=POLICIES, default='flow')
+    p.add_argument('--policy', choices=FAMILIES, default='flow')
     p.add_argument('--out', required=True, help='run directory')
     p.add_argument('--steps', type=int, default=3000, help='optimiser steps (default: %(default)s)')
     p.add_argument('--batch', type=int, default=64)
@@ -32,10 +32,11 @@ def run(args):
     import torch
 
     from social_pose_diffusion.learning.dataset import load_sessions
+    from social_pose_diffusion.observation.encoders import ENCODERS
     from social_pose_diffusion.learning.train import make_config, train
     if args.threads:
         torch.set_num_threads(args.threads)
-    sessions, names, raw = load_sessions(args.bags, args.simulate, args.seconds, args.seed, raw=args.encoder == 'raw',
+    sessions, names, raw = load_sessions(args.bags, args.simulate, args.seconds, args.seed, raw=ENCODERS[args.encoder].needs_camera,
                                          copies=args.copies)
     config = make_config(sessions, encoder=args.encoder, policy=args.policy, horizon=args.horizon,
                          steps=args.sampler_steps)

@@ -6,6 +6,7 @@ and loss log) so ``resume=True`` continues where it stopped. Every write is
 atomic; the same seed gives the same model.
 """
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +35,7 @@ def make_config(sessions, **options):
         fac = np.asarray(s.facilitator, np.float64)[:, :, :2]
         speeds.append(np.linalg.norm(pose_delta(fac[idx], fac[np.minimum(idx + 1, len(fac) - 1)]), axis=-1))
     max_speed = np.maximum(1.5 * np.concatenate(speeds).max(0), 1e-3)
-    config.neutral_pose = neutral.round(6).tolist()
-    config.max_speed = max_speed.round(6).tolist()
-    return config
+    return replace(config, neutral_pose=neutral.round(6).tolist(), max_speed=max_speed.round(6).tolist())
 
 
 def critic_state(policy, obs):
@@ -108,7 +107,7 @@ def train(config, sessions, out=None, steps=2000, batch=64, lr=1e-3, device='aut
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     dev = resolve_device(device)
-    stride = 1 if config.encoder == 'vector' else image_stride
+    stride = image_stride if config.encoder_spec.image_input else 1
     if mirror:
         flipped = [dataset.mirror(s, raw_frames[i] if raw_frames else None) for i, s in enumerate(sessions)]
         sessions = list(sessions) + [f[0] for f in flipped]
@@ -121,7 +120,7 @@ def train(config, sessions, out=None, steps=2000, batch=64, lr=1e-3, device='aut
     policy.to(dev).train()
     optimizer = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=1e-4)
     critic = None
-    if config.policy == 'dbc':
+    if config.family.critic:
         critic = train_critic(policy, samples, critic_steps or steps, batch, lr, generator, progress)
     start, log = 0, []
     out = Path(out) if out else None
@@ -136,7 +135,7 @@ def train(config, sessions, out=None, steps=2000, batch=64, lr=1e-3, device='aut
         _schedule(optimizer, lr, step, steps)
         obs, actions = samples.batch(rng.integers(0, len(samples), batch))
         target = policy.normalise(actions)
-        if config.policy == 'dbc':
+        if config.family.critic:
             pred = policy.net(policy.encoder(policy.tensors(obs)))
             l_agent, l_expert = state_action_losses(critic, policy.schedule, critic_state(policy, obs),
                                                     pred, target, generator)
