@@ -112,13 +112,21 @@ class Policy(nn.Module):
         ``sampler`` and ``steps`` (sampler steps: evaluations of ddim and euler)
         override the config's defaults.
         """
+        spec, run = self._sampler(sampler, steps, generator)
+        return self.config.family.generate(self, cond, k, spec, run)
+
+    def _sampler(self, sampler=None, steps=None, generator=None):
         c = self.config
         spec = c.family.sampler(sampler or c.sampler)
         steps = c.steps if steps is None else steps
         if isinstance(steps, bool) or not isinstance(steps, Integral) or steps < 1:
             raise ValueError(f'sampler steps must be a positive integer, not {steps!r}')
-        run = samplers.Run(self.schedule, steps, c.extra_steps, generator)
-        return c.family.generate(self, cond, k, spec, run)
+        return spec, samplers.Run(self.schedule, steps, c.extra_steps, generator)
+
+    def sampler_evaluations(self, sampler=None, steps=None) -> int:
+        """Network evaluations of one generation with ``sampler`` and ``steps`` (or the defaults)."""
+        spec, run = self._sampler(sampler, steps)
+        return spec.evaluations(run)
 
     @torch.inference_mode()
     def sample(self, obs, k=1, sampler=None, steps=None, generator=None):
