@@ -81,8 +81,9 @@ def run_grid(budget, device='cpu', seed=0, test_seed=1000, progress=True):
         policy, log = train(config, sessions, train_steps=budget['steps'][network], device=device, seed=seed,
                             raw_frames=train_frames, image_stride=3, progress=False)
         train_s = time.perf_counter() - start
-        for p, sampler, steps, label in ROWS:
-            if p != kind or (encoder == NO_IMAGE and sampler != 'diffusion_x'):
+        for cell in ROWS:
+            p, sampler, steps, label = cell
+            if p != kind or (encoder == NO_IMAGE and cell != ROWS[0]):  # the control: Diffusion-X only
                 continue
             k = budget['k'] if config.family.generative else 1
             row = {'encoder': encoder, 'policy': kind, 'sampler': sampler, 'label': label,

@@ -124,9 +124,10 @@ class PolicyConfig:
                 setattr(self, f.name, SCHEMA[f.name](getattr(self, f.name)))
             except ValueError as exc:
                 raise ValueError(f'{f.name} {exc}') from None
-        if self.d_model % 2 or self.d_model % self.heads:
-            raise ValueError(f'heads {self.heads} must divide d_model {self.d_model} '
-                             'and d_model must be even')
+        if self.d_model % 2:
+            raise ValueError(f'd_model must be even (sine and cosine halves), got {self.d_model}')
+        if self.d_model % self.heads:
+            raise ValueError(f'heads {self.heads} must divide d_model {self.d_model}')
         if self.beta_start > self.beta_end:
             raise ValueError(f'beta_start {self.beta_start} must be <= beta_end {self.beta_end}')
         self.sampler = self.sampler or self.family.samplers[0]
