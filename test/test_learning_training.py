@@ -23,7 +23,8 @@ def session():
 @pytest.mark.parametrize('kind', ['diffusion', 'flow', 'bc', 'dbc'])
 def test_loss_falls(session, kind):
     config = make_config([session], policy=kind, **SMALL)
-    _, log = train(config, [session], train_steps=60, batch=32, lr=3e-3, progress=False, critic_steps=30)
+    _, log = train(config, [session], train_steps=60, batch=32, lr=3e-3, progress=False,
+                   critic_steps=30)
     assert np.mean(log[-10:]) < np.mean(log[:10])
 
 
@@ -31,8 +32,8 @@ def test_image_encoders_train(session):
     render = Renderer(session, width=256, height=128)
     for encoder in ('plotted', 'raw'):
         config = make_config([session], encoder=encoder, policy='diffusion', **SMALL)
-        policy, log = train(config, [session], train_steps=8, batch=8, progress=False, image_stride=8,
-                            raw_frames=[render.frame])
+        policy, log = train(config, [session], train_steps=8, batch=8, progress=False,
+                            image_stride=8, raw_frames=[render.frame])
         assert np.isfinite(log).all() and policy.config.encoder == encoder
 
 

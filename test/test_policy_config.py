@@ -1,4 +1,4 @@
-"""Model configs checked at load: every malformed model.json is a ModelError naming the file and field."""
+"""Model configs checked at load: a malformed model.json is a ModelError naming file and field."""
 import json
 import os
 import re
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from social_pose_diffusion.policy import MAX_CONFIG_BYTES, ModelError, Policy, load_config, load_policy
+from social_pose_diffusion.policy import (MAX_CONFIG_BYTES, ModelError, Policy, load_config,
+                                          load_policy)
 from social_pose_diffusion.policy.config import PolicyConfig
 
 torch.set_num_threads(1)
@@ -27,7 +28,7 @@ def model(tmp_path_factory):
 
 
 def _edit(**changes):
-    """model.json text -> the same config with some fields changed (NaN and inf as JSON writes them)."""
+    """model.json text -> the config with some fields changed (NaN, inf as Python writes them)."""
     return lambda text: json.dumps({**json.loads(text), **changes})
 
 
@@ -103,7 +104,8 @@ def test_oversized_config_is_refused_before_reading(tmp_path, monkeypatch):
         f.truncate(2 << 30)  # a 2 GB sparse file
     reads = []
     real_open = type(path).open
-    monkeypatch.setattr(type(path), 'open', lambda self, *a, **k: reads.append(self) or real_open(self, *a, **k))
+    monkeypatch.setattr(type(path), 'open',
+                        lambda self, *a, **k: reads.append(self) or real_open(self, *a, **k))
     start = time.monotonic()
     with pytest.raises(ModelError, match=f'{re.escape(str(path))}: {2 << 30} bytes'):
         load_config(path)

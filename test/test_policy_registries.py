@@ -1,4 +1,4 @@
-"""The encoder, family and sampler registries: every entry works end to end, and names are not compared elsewhere."""
+"""The encoder, family and sampler registries: every entry works, no name is compared elsewhere."""
 import re
 from pathlib import Path
 
@@ -20,7 +20,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / 'social_pose_diffusion'
 REGISTRIES = {PACKAGE / 'observation' / 'encoders.py', PACKAGE / 'policy' / 'families.py',
               PACKAGE / 'policy' / 'samplers.py', PACKAGE / 'policy' / 'config.py'}
 # A registered name compared as a string: `encoder == 'raw'`, `c.policy in ('bc', 'dbc')`, ...
-COMPARISON = re.compile(r"""(encoder|policy|sampler)['"\]]*\)?\s*(==|!=|(not\s+)?in\s*[(\[{])\s*['"]""")
+COMPARISON = re.compile(r"""(encoder|policy|sampler)['"\]]*\)?\s*"""
+                        r"""(==|!=|(not\s+)?in\s*[(\[{])\s*['"]""")
 
 
 @pytest.fixture(scope='module')

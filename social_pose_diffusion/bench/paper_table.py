@@ -34,9 +34,9 @@ ROWS = (('diffusion', 'diffusion_x', None, 'Diffusion-X T=50+M=8'), ('diffusion'
         ('bc', 'direct', None, 'MSE-BC'), ('dbc', 'direct', None, 'DBC'))
 FULL = {'seconds': 120.0, 'steps': {'vector': 5000, 'plotted': 2000, 'raw': 2000}, 'k': 4, 'timed': 15,
         'invite_k': 32, 'starts': 10, 'replan': 2, 'copies': 4}
-ROLLOUT_CELLS = {('vector', 'euler'), ('vector', 'ddim')}  # (encoder, sampler) run open loop (result 5)
+ROLLOUT_CELLS = {('vector', 'euler'), ('vector', 'ddim')}  # (encoder, sampler) run open loop
 INVITATION_ENCODER = 'vector'  # result 4 is checked on the vector-encoder policies
-BASELINE_ENCODER = 'raw'  # improvements are relative to the raw-image policy with the same row label
+BASELINE_ENCODER = 'raw'  # improvements are relative to the raw-image policy of the same row
 QUICK = {'seconds': 40.0, 'steps': {'vector': 40, 'plotted': 20, 'raw': 20}, 'k': 2, 'timed': 3,
          'invite_k': 8, 'starts': 1, 'replan': 2, 'copies': 1}
 
@@ -78,12 +78,12 @@ def run_grid(budget, device='cpu', seed=0, test_seed=1000, progress=True):
         train_frames, test_frames = frames.get(encoder, (None, None))
         config = make_config(sessions, encoder=network, policy=kind, steps=10 if kind == 'diffusion' else 2)
         start = time.perf_counter()
-        policy, log = train(config, sessions, train_steps=budget['steps'][network], device=device, seed=seed,
-                            raw_frames=train_frames, image_stride=3, progress=False)
+        policy, log = train(config, sessions, train_steps=budget['steps'][network], device=device,
+                            seed=seed, raw_frames=train_frames, image_stride=3, progress=False)
         train_s = time.perf_counter() - start
         for cell in ROWS:
             p, sampler, steps, label = cell
-            if p != kind or (encoder == NO_IMAGE and cell != ROWS[0]):  # the control: Diffusion-X only
+            if p != kind or (encoder == NO_IMAGE and cell != ROWS[0]):  # control: Diffusion-X
                 continue
             k = budget['k'] if config.family.generative else 1
             row = {'encoder': encoder, 'policy': kind, 'sampler': sampler, 'label': label,
@@ -140,7 +140,8 @@ def findings(rows):
                 for how, key in (('one_sample', 'mpjpe_one_step'), ('medoid', 'mpjpe_one_step_medoid'))}
     out['3_fast_within_5pct_of_diffusion_x'] = {
         'excess_pct': fast, 'met_by': [k for k, v in fast.items() if max(v['medoid'].values()) <= 5.0]}
-    inv = {f"{r['encoder']}/{r['label']}": _pooled_invitation(r) for r in rows if r['encoder'] == INVITATION_ENCODER}
+    inv = {f"{r['encoder']}/{r['label']}": _pooled_invitation(r)
+           for r in rows if r['encoder'] == INVITATION_ENCODER}
     out['4_invitation_hands'] = inv
     roll = {}
     for r in rows:

@@ -5,13 +5,13 @@ from social_pose_diffusion.cli.arguments import (device, integer, number, output
 
 def register(sub):
     from social_pose_diffusion.policy.config import SAMPLERS
-    p = sub.add_parser('evaluate', help='evaluate a model (JSON + Markdown + plots) or run the paper '
-                                        'table',
+    p = sub.add_parser('evaluate',
+                       help='evaluate a model (JSON + Markdown + plots) or run the paper table',
                        description='Evaluate a model on the last 20 %% of each session: MPJPE '
-                                   'one-step and of open-loop rollouts, bone-length error, planning '
-                                   'time, best-of-k ADE and diversity of k sampled chunks, '
-                                   'invitation hands. --paper-table instead trains and evaluates '
-                                   'the whole grid.')
+                                   'one-step and of open-loop rollouts, bone-length error, '
+                                   'planning time, best-of-k ADE and diversity of k sampled '
+                                   'chunks, invitation hands. --paper-table instead trains and '
+                                   'evaluates the whole grid.')
     p.add_argument('--bags', nargs='*', default=[], help='rosbag2 session directories')
     p.add_argument('--simulate', nargs='*', default=[], metavar='STYLE',
                    help='also evaluate on simulated sessions')
@@ -37,8 +37,8 @@ def register(sub):
     p.add_argument('--replan', type=integer(1, 1000), default=1,
                    help='frames executed per plan in rollouts (default: %(default)s)')
     p.add_argument('--plans', type=integer(1, 1024), default=4,
-                   help="plans the agent samples per step in rollouts, medoid executed (the policy "
-                        "node's 'samples'; default: %(default)s)")
+                   help='plans the agent samples per step in rollouts, medoid executed '
+                        "(the policy node's 'samples'; default: %(default)s)")
     renamed(p, '--agent-samples', '--plans (plans sampled per agent step)')
     p.add_argument('--device', type=device, default='auto',
                    help='auto, cpu, cuda or cuda:N (default: %(default)s)')
@@ -50,9 +50,10 @@ def register(sub):
                    help='paper table JSON (with --paper-table)')
     p.add_argument('--quick', action='store_true', help='paper table with tiny budgets (smoke test)')
     p.add_argument('--replay', metavar='SESSION_BAG', default=None,
-                   help='live replay evaluation instead: play the bag at 1x (simulated time) into '
-                        'the node graph running as separate processes over DDS, record its outputs '
-                        'and report MPJPE, latency, output rate and dropped frames to --report')
+                   help='live replay evaluation instead: play the bag at 1x (simulated time) '
+                        'into the node graph running as separate processes over DDS, record '
+                        'its outputs and report MPJPE, latency, output rate and dropped frames '
+                        'to --report')
     p.add_argument('--replay-input', choices=('image', 'keypoints'), default='image',
                    help='with --replay: the camera stream through perception, or the true '
                         'keypoints through the external-detector input (default: %(default)s)')

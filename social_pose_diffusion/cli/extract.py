@@ -41,7 +41,8 @@ def register(sub):
     source.add_argument('--bag', type=Path, help='rosbag2 directory with a camera topic')
     p.add_argument('--out', required=True, type=output_path,
                    help='keypoints JSON (with --image) or bag directory to create (with --bag, must not exist)')
-    p.add_argument('--overlay', type=_overlay, help='with --image: also draw the skeletons onto a copy (png/jpg)')
+    p.add_argument('--overlay', type=_overlay,
+                   help='with --image: also draw the skeletons onto a copy (png/jpg)')
     p.add_argument('--topic', help='with --bag: camera topic (default: the raw Image topic, else the compressed one)')
     p.add_argument('--keypoints-topic', help='participants topic (default /humans/keypoints, or '
                                              '/humans/keypoints/detected when the bag already has it)')
@@ -56,7 +57,8 @@ def register(sub):
                                                '/facilitator/ground_truth/detected when the bag already has it)')
     p.add_argument('--discovery-period', type=integer(0, 100_000), default=30,
                    help='frames per re-scan for new people (default: %(default)s; 0 = first frame only)')
-    p.add_argument('--max-people', type=integer(1, 256), default=16, help='most people kept (default: %(default)s)')
+    p.add_argument('--max-people', type=integer(1, 256), default=16,
+                   help='most people kept (default: %(default)s)')
     p.set_defaults(func=run)
 
 
@@ -159,7 +161,8 @@ def extract_bag(args):
             frames, people = frames + 1, people + len(frame)
         if not frames:  # raised inside the writer: no bag appears at --out
             first = f'; first: {skipped[0]}' if skipped else ''
-            raise PerceptionError(f'{args.bag}: no usable camera frame ({len(skipped)} skipped){first}')
+            raise PerceptionError(f'{args.bag}: no usable camera frame '
+                                  f'({len(skipped)} skipped){first}')
     if skipped:
         print(f'skipped {len(skipped)} camera frame(s); first: {skipped[0]}', file=sys.stderr)
     summary = {'frames': frames, 'skipped_frames': len(skipped), 'mean_people': round(people / max(frames, 1), 2),

@@ -1,15 +1,16 @@
 """`social-pose simulate`: write a synthetic facilitated discussion as a rosbag2 (mcap)."""
-from social_pose_diffusion.cli.arguments import MAX_FPS, integer, number, output_path, session_length
+from social_pose_diffusion.cli.arguments import (MAX_FPS, integer, number, output_path,
+                                                 session_length)
 
 STYLE_NAMES = ('teacher', 'musician', 'music_teacher')
 
 
 def register(sub):
     p = sub.add_parser('simulate', help='write a simulated group discussion as a rosbag2',
-                       description='Simulate a facilitated group discussion around a 360 camera and '
-                                   'write it as a rosbag2 (mcap): camera stream, everyone\'s keypoints, '
-                                   'facilitator ground truth. The bag appears at --out only when '
-                                   'it is complete.')
+                       description='Simulate a facilitated group discussion around a 360 '
+                                   'camera and write it as a rosbag2 (mcap): camera stream, '
+                                   'everyone\'s keypoints, facilitator ground truth. The bag '
+                                   'appears at --out only when it is complete.')
     p.add_argument('--style', choices=STYLE_NAMES, default='music_teacher', help='facilitator style')
     p.add_argument('--participants', type=integer(3, 6), default=4,
                    help='participants besides the facilitator (3-6)')

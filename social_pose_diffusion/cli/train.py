@@ -6,10 +6,10 @@ from social_pose_diffusion.cli.arguments import (device, integer, number, output
 def register(sub):
     from social_pose_diffusion.policy.config import ENCODERS, FAMILIES
     p = sub.add_parser('train', help='train a facilitator policy (safetensors + JSON config)',
-                       description='Train a policy on the training samples of the first 80 %% of '
-                                   'each session; writes DIR/model.safetensors, DIR/model.json and '
-                                   'a checkpoint (DIR/checkpoint.json and DIR/checkpoints/) that '
-                                   '--resume continues from.')
+                       description='Train a policy on the training samples of the first '
+                                   '80 %% of each session; writes DIR/model.safetensors, '
+                                   'DIR/model.json and a checkpoint (DIR/checkpoint.json and '
+                                   'DIR/checkpoints/) that --resume continues from.')
     p.add_argument('--bags', nargs='*', default=[], help='rosbag2 session directories')
     p.add_argument('--simulate', nargs='*', default=[], metavar='STYLE',
                    help='also train on a simulated session of each style (teacher, musician, '

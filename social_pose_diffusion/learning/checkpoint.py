@@ -57,10 +57,11 @@ def save(out, step: int, policy, optimizer, critic, log) -> Path:
     try:
         policy.save(target / 'model.safetensors')
         state = optimizer.state_dict()
-        tensors = {f'opt.{i}.{k}': v.detach().cpu().reshape(-1) if v.dim() == 0 else v.detach().cpu()
-                   for i, s in state['state'].items() for k, v in s.items()}
+        tensors = {f'opt.{i}.{k}': v.detach().cpu().reshape(-1) if v.dim() == 0
+                   else v.detach().cpu() for i, s in state['state'].items() for k, v in s.items()}
         if critic is not None:
-            tensors.update({f'critic.{k}': v.detach().cpu() for k, v in critic.state_dict().items()})
+            tensors.update({f'critic.{k}': v.detach().cpu()
+                            for k, v in critic.state_dict().items()})
         write_bytes(target / 'state.safetensors',
                     to_bytes({k: v.contiguous() for k, v in tensors.items()}))
         write_json(target / 'state.json',
@@ -75,7 +76,7 @@ def save(out, step: int, policy, optimizer, critic, log) -> Path:
     for old in root.iterdir():
         if old != target:
             shutil.rmtree(old, ignore_errors=True)
-    for stale in out.glob('.model.*'):  # temp files of a top-level copy a killed run left
+    for stale in [*out.glob('.model.*'), *out.glob(f'.{POINTER}.*')]:  # a killed run's temp files
         stale.unlink(missing_ok=True)
     policy.save(out / 'model.safetensors')
     return target
@@ -159,7 +160,8 @@ def load(out, config, optimizer, critic, device):
                 moments.setdefault(int(i), {})[name] = v.reshape(()) if name == 'step' else v
         optimizer.load_state_dict({'state': moments, 'param_groups': state['param_groups']})
         if critic is not None:
-            critic.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith('critic.')})
+            critic.load_state_dict({k[len('critic.'):]: v for k, v in tensors.items()
+                                    if k.startswith('critic.')})
     except (SafetensorError, OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise CheckpointError(f'{state_file}: does not fit this run: {exc}') from exc
     return policy, state['step'], [float(x) for x in state['log']]

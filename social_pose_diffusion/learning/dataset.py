@@ -38,7 +38,7 @@ def split(n, config, train_fraction=0.8):
 
 
 def images(session, config, indices, raw_frame=None):
-    """uint8 (N, 128, 128, 3) observation images of the config's encoder (plotted or ``raw_frame(t)``)."""
+    """uint8 (N, 128, 128, 3) observation images of the config's encoder (plotted, raw frames)."""
     encoder = config.encoder_spec
     return np.stack([encoder.image(session.participants[t], session.facilitator[t],
                                    raw_frame(t) if raw_frame else None) for t in indices])

@@ -33,7 +33,8 @@ def make_config(sessions, **options):
         fac = np.asarray(s.facilitator, np.float64)[:, :, :2]
         speeds.append(np.linalg.norm(pose_delta(fac[idx], fac[np.minimum(idx + 1, len(fac) - 1)]), axis=-1))
     max_speed = np.maximum(1.5 * np.concatenate(speeds).max(0), 1e-3)
-    return replace(config, neutral_pose=neutral.round(6).tolist(), max_speed=max_speed.round(6).tolist())
+    return replace(config, neutral_pose=neutral.round(6).tolist(),
+                   max_speed=max_speed.round(6).tolist())
 
 
 def critic_state(policy, obs):
@@ -69,9 +70,9 @@ def train_critic(policy, samples, steps, batch, lr, generator, progress=False):
 
 
 def train(config, sessions, out=None, train_steps=2000, batch=64, lr=1e-3, device='auto', seed=0,
-          resume=False, raw_frames=None, image_stride=2, dbc_weight=1.0, critic_steps=None, progress=True,
-          save_every=500, mirror=True):
-    """Train a policy of ``config`` for ``train_steps`` optimiser steps; returns (policy, loss log).
+          resume=False, raw_frames=None, image_stride=2, dbc_weight=1.0, critic_steps=None,
+          progress=True, save_every=500, mirror=True):
+    """Train a policy of ``config`` for ``train_steps`` optimiser steps; returns (policy, losses).
 
     The training samples come from the training part of ``sessions``; ``mirror``
     adds every session's left-right mirror image (:func:`dataset.mirror`). With
@@ -98,14 +99,15 @@ def train(config, sessions, out=None, train_steps=2000, batch=64, lr=1e-3, devic
     optimizer = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=1e-4)
     critic = None
     if config.family.critic:
-        critic = train_critic(policy, samples, critic_steps or train_steps, batch, lr, generator, progress)
+        critic = train_critic(policy, samples, critic_steps or train_steps, batch, lr, generator,
+                              progress)
     start, log = 0, []
     out = Path(out) if out else None
     if out and resume and checkpoint.exists(out):
         saved, start, log = checkpoint.load(out, config, optimizer, critic, str(dev))
         if start >= train_steps:
-            raise checkpoint.CheckpointError(f'{out / checkpoint.POINTER}: already at step {start}; '
-                                             f'resume with more than {start} train steps')
+            raise checkpoint.CheckpointError(f'{out / checkpoint.POINTER}: already at step '
+                                             f'{start}; resume with more train steps')
         policy.load_state_dict(saved.state_dict())
         generator.manual_seed(seed + start)
     rng = np.random.default_rng(seed + start)

@@ -29,7 +29,7 @@ def model_paths(path):
 
 
 def load_config(path) -> PolicyConfig:
-    """The :class:`PolicyConfig` of a model.json; any problem is a :class:`ModelError` naming the file.
+    """The :class:`PolicyConfig` of a model.json; a :class:`ModelError` names the file and field.
 
     The size is checked before reading, so a huge or endless file is refused at once.
     """

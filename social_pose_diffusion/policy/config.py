@@ -34,7 +34,8 @@ def _number(value, low=-math.inf, high=math.inf, positive=False):
     if not math.isfinite(value):
         raise ValueError(f'must be finite, got {value}')
     if not low <= value <= high or (positive and value <= 0):
-        raise ValueError(f'must be {"> 0 and " if positive else ""}in [{low}, {high}], got {value}')
+        raise ValueError(f'must be {"> 0 and " if positive else ""}in [{low}, {high}], '
+                         f'got {value}')
     return value
 
 

@@ -40,7 +40,7 @@ class Diffusion:
                               policy.schedule, generator)
 
     def generate(self, policy, cond, k: int, sampler: Sampler, run: Run):
-        """Normalised action chunks (B * k, H, A), each observation's conditioning repeated k times."""
+        """Normalised action chunks (B * k, H, A): k per observation's conditioning tokens."""
         c = policy.config
         cond = cond.repeat_interleave(k, 0)
         x = torch.randn((cond.shape[0], c.horizon, c.action_dim), generator=run.generator,

@@ -39,8 +39,8 @@ class Policy(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.encoder = ObservationEncoder(c.encoder_spec, proprio_size(c.history), token_size(c.lags),
-                                          c.d_model)
+        self.encoder = ObservationEncoder(c.encoder_spec, proprio_size(c.history),
+                                          token_size(c.lags), c.d_model)
         self.net = ActionTransformer(c.action_dim, c.horizon, c.d_model, c.layers, c.heads,
                                      generative=c.family.generative)
         self.schedule = samplers.Schedule(c.timesteps, c.beta_start, c.beta_end)
@@ -124,7 +124,7 @@ class Policy(nn.Module):
         return spec, samplers.Run(self.schedule, steps, c.extra_steps, generator)
 
     def sampler_evaluations(self, sampler=None, steps=None) -> int:
-        """Network evaluations of one generation with ``sampler`` and ``steps`` (or the defaults)."""
+        """Network evaluations of one generation with ``sampler``, ``steps`` or the defaults."""
         spec, run = self._sampler(sampler, steps)
         return spec.evaluations(run)
 

@@ -99,11 +99,13 @@ class Sampler:
 
 SAMPLERS = {
     'diffusion_x': Sampler(('diffusion',),
-                           lambda f, x, r: diffusion_x(f, x, r.schedule, r.extra_steps, r.generator),
+                           lambda f, x, r: diffusion_x(f, x, r.schedule, r.extra_steps,
+                                                       r.generator),
                            lambda r: r.schedule.T + r.extra_steps),
     'ddpm': Sampler(('diffusion',), lambda f, x, r: ddpm(f, x, r.schedule, r.generator),
                     lambda r: r.schedule.T),
-    'ddim': Sampler(('diffusion',), lambda f, x, r: ddim(f, x, r.schedule, r.steps), lambda r: r.steps),
+    'ddim': Sampler(('diffusion',), lambda f, x, r: ddim(f, x, r.schedule, r.steps),
+                    lambda r: r.steps),
     'euler': Sampler(('flow',), lambda f, x, r: euler(f, x, r.steps), lambda r: r.steps),
     'direct': Sampler(('bc', 'dbc'), direct, lambda r: 1),
 }

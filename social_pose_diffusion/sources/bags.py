@@ -160,7 +160,8 @@ def read_session(path, group_topic=GROUP_TOPIC, facilitator_topic=FACILITATOR_TO
     """A :class:`Session` with one frame per facilitator ground-truth message."""
     frames, facilitator, states, info = {}, {}, {}, {}
     with _reading(path):  # malformed clouds and states name the bag too
-        for topic, _, msg in read_messages(path, [group_topic, facilitator_topic, STATE_TOPIC, INFO_TOPIC]):
+        wanted = [group_topic, facilitator_topic, STATE_TOPIC, INFO_TOPIC]
+        for topic, _, msg in read_messages(path, wanted):
             if topic == group_topic:
                 frames[stamp_ns(msg)] = cloud_to_frame(msg)
             elif topic == facilitator_topic:

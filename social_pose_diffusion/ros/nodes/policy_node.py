@@ -118,7 +118,7 @@ class PolicyNode(LifecycleNode):
         self._sub = self.create_subscription(PointCloud2, '/humans/keypoints', self._on_keypoints, STATE_QOS)
         self._observed_sub = self.create_subscription(PointCloud2, '/facilitator/observed', self._on_observed,
                                                       STATE_QOS)
-        if c.encoder_spec.needs_camera:  # the paper's raw-frame observation: keep the newest camera frame
+        if c.encoder_spec.needs_camera:  # raw-frame observation: keep the newest camera frame
             compressed = p['image_transport'] == 'compressed'
             self._image_sub = self.create_subscription(
                 CompressedImage if compressed else Image, p['image_topic'] + ('/compressed' if compressed else ''),
