@@ -120,7 +120,7 @@ def _pooled_invitation(row):
 
 
 def findings(rows):
-    """Results 1-5 of the issue, checked on the grid."""
+    """Results 1-5 the paper table checks (see :func:`markdown`), computed on the grid."""
     by = {(r['encoder'], r['label']): r for r in rows}
     dx = ROWS[0][3]
     m = lambda e, label, st: by[(e, label)]['styles'][st]['mpjpe_one_step']  # noqa: E731
