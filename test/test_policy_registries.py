@@ -59,6 +59,9 @@ def test_every_sampler_serves_a_family_and_wrong_ones_are_refused(session):
     for steps in (0, -5, 2.5, True):
         with pytest.raises(ValueError, match='sampler steps must be a positive integer'):
             flow.sample(obs, 1, 'euler', steps)
+    for k in (0, -1, 1.5):
+        with pytest.raises(ValueError, match=r'k \(chunks per observation\) must be a positive'):
+            flow.sample(obs, k)
 
 
 def test_only_camera_encoders_need_the_camera():

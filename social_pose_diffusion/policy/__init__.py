@@ -1,4 +1,4 @@
-"""The diffusion policy family: configuration, networks, samplers, losses and model files.
+"""Policies: configuration, registries of families and samplers, networks, model files.
 
 A model is two files with one stem: ``<stem>.safetensors`` (weights and
 normalisation, config copy in the metadata) and ``<stem>.json`` (the

@@ -112,6 +112,8 @@ class Policy(nn.Module):
         ``sampler`` and ``steps`` (sampler steps: evaluations of ddim and euler)
         override the config's defaults.
         """
+        if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
+            raise ValueError(f'k (chunks per observation) must be a positive integer, not {k!r}')
         spec, run = self._sampler(sampler, steps, generator)
         return self.config.family.generate(self, cond, k, spec, run)
 
