@@ -35,6 +35,10 @@ def files(tmp_path_factory):
         shutil.copytree(good, root / name)
         (root / name / mcap.name).write_bytes(content)
         out[name] = root / name
+    out['bomb'] = root / 'bomb.png'  # a few kB that would decode to 20000 x 10000 pixels
+    import cv2
+    import numpy as np
+    out['bomb'].write_bytes(cv2.imencode('.png', np.zeros((10000, 20000), np.uint8))[1].tobytes())
     model = root / 'model'
     model.mkdir()
     shutil.copy('models/default.safetensors', model / 'model.safetensors')
@@ -98,6 +102,7 @@ CASES = [
     ('extract --image {tmp}/a.jpg --out {tmp}/a.json --overlay {tmp}/x.xyz',
      'cannot write images of type .xyz'),
     ('extract --image {file} --out {tmp}/a.json', '{file} is not a readable image'),
+    ('extract --image {bomb} --out {tmp}/a.json', 'exceeds limit of'),
     ('extract --bag {truncated} --out {tmp}/out', '{truncated}: not a readable session bag'),
     ('extract --bag {good} --out {file}/out', '{file} is a file'),
     ('extract --bag {good} --out {tmp}/out --max-people 0', 'argument --max-people: must be 1 to'),

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from social_pose_diffusion.cli.arguments import integer, output_path
 
+MAX_IMAGE_BYTES = 256 << 20  # an 8K equirectangular PNG is well below this
+
 
 def _seat(text):
     value = float(text)
@@ -82,14 +84,18 @@ def _extractor(args):
 def extract_image(args):
     import cv2
     from social_pose_diffusion.core.atomic import write_bytes, write_json
+    from social_pose_diffusion.msgs.images import compressed_to_bgr
     from social_pose_diffusion.observation.raster import draw_skeleton
     from social_pose_diffusion.perception import PerceptionError
     from social_pose_diffusion.core.skeleton import JOINT_NAMES
     if not args.image.is_file():
         raise FileNotFoundError(f'no image at {args.image}')
-    bgr = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise PerceptionError(f'{args.image} is not a readable image (corrupt or unknown format)')
+    if args.image.stat().st_size > MAX_IMAGE_BYTES:
+        raise PerceptionError(f'{args.image}: larger than {MAX_IMAGE_BYTES} bytes')
+    try:  # the pixel count is read from the header before decoding
+        bgr = compressed_to_bgr(args.image.read_bytes())
+    except ValueError as exc:
+        raise PerceptionError(f'{args.image} is not a readable image: {exc}') from None
     extractor = _extractor(args)
     frame = extractor.process(bgr, 0)
     people = [{'id': int(i), 'keypoints': kp.round(5).tolist()} for i, kp in zip(frame.ids, frame.keypoints)]
