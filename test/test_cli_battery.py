@@ -29,7 +29,9 @@ def files(tmp_path_factory):
     chunk = bytearray(data)
     chunk[len(data) // 4:len(data) // 2] = bytes(rng.randrange(256) for _ in range(len(data) // 4))
     damaged['corrupt'] = bytes(chunk)
-    out = {'good': good, 'file': root / 'plain.txt', 'root': root}
+    out = {'good': good, 'file': root / 'plain.txt', 'root': root, 'old_run': root / 'old_run'}
+    out['old_run'].mkdir()
+    (out['old_run'] / 'state.json').write_text('{"step": 500}')
     out['file'].write_text('not a directory')
     for name, content in damaged.items():
         shutil.copytree(good, root / name)
@@ -82,6 +84,8 @@ CASES = [
     ('train --bags {corrupt} --out {tmp}/run', '{corrupt}: not a readable session bag'),
     ('train --bags {tmp}/missing --out {tmp}/run', '{tmp}/missing: not a readable session bag'),
     ('train --bags {good} --out {file}', '--out {file} is a file'),
+    ('train --bags {good} --out {old_run} --resume',
+     '{old_run}/state.json is a checkpoint of an older layout'),
     ('train --bags {good} --out {file}/run', '{file} is a file'),
     ('evaluate --steps 3', '--steps was renamed: use --sampler-steps'),
     ('evaluate --samples 4', '--samples was renamed: use --k'),

@@ -64,6 +64,9 @@ def run(args):
         torch.set_num_threads(args.threads)
     if args.out.exists() and not args.out.is_dir():
         raise ValueError(f'--out {args.out} is a file, not a run directory')
+    if args.resume and not checkpoint.exists(args.out) and (args.out / 'state.json').exists():
+        raise ValueError(f'{args.out / "state.json"} is a checkpoint of an older layout that '
+                         '--resume cannot read; train into another --out')
     if args.resume and not checkpoint.exists(args.out):
         print(f'social-pose train: no checkpoint in {args.out} ({checkpoint.POINTER}); '
               'starting fresh', file=sys.stderr)
