@@ -12,11 +12,11 @@ from social_pose_diffusion.policy.objectives import bc_loss, diffusion_loss, flo
 from social_pose_diffusion.policy.samplers import SAMPLERS, Run, Sampler
 
 
-class Diffusion:
-    """DDPM epsilon-prediction on integer steps 1..T, given to the network as t / T."""
+class Family:
+    """What every family has: a name, two flags and its samplers (from :data:`SAMPLERS`)."""
 
-    name = 'diffusion'
-    generative = True   # the network denoises (inputs a noisy chunk and a time)
+    name = ''
+    generative = False  # the network denoises (inputs a noisy chunk and a time)
     critic = False      # training needs DBC's state-action critic
 
     @property
@@ -30,6 +30,13 @@ class Diffusion:
             raise ValueError(f'a {self.name} policy samples with {", ".join(self.samplers)}, '
                              f'not {name!r}')
         return SAMPLERS[name]
+
+
+class Diffusion(Family):
+    """DDPM epsilon-prediction on integer steps 1..T, given to the network as t / T."""
+
+    name = 'diffusion'
+    generative = True
 
     def time(self, policy, t):
         return t.float() / policy.config.timesteps
@@ -60,11 +67,10 @@ class Flow(Diffusion):
         return flow_loss(lambda x, tau: policy.net(cond, x, tau), actions, generator)
 
 
-class BC(Diffusion):
+class BC(Family):
     """MSE behaviour cloning: learned queries, one evaluation per observation."""
 
     name = 'bc'
-    generative = False
 
     def loss(self, policy, cond, actions, generator=None):
         return bc_loss(policy.net(cond), actions)
