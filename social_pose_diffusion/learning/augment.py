@@ -88,7 +88,7 @@ def perturbed(session: Session, config, count: int, augmentation: Augmentation,
 def with_perturbations(samples: Samples, sessions: list[Session], config, augmentation: Augmentation,
                        rng: np.random.Generator) -> Samples:
     """``samples`` plus ``pose_perturbation`` perturbed samples per sample, drawn from each session alike."""
-    if augmentation.pose_perturbation <= 0 or config.encoder != 'vector':
+    if augmentation.pose_perturbation <= 0 or config.encoder_spec.image_input:  # images: not drawn here
         return samples
     extra = [perturbed(s, config, int(round(augmentation.pose_perturbation * np.sum(samples.where[:, 0] == i))),
                        augmentation, rng) for i, s in enumerate(sessions)]

@@ -118,7 +118,7 @@ class PolicyNode(LifecycleNode):
         self._sub = self.create_subscription(PointCloud2, '/humans/keypoints', self._on_keypoints, STATE_QOS)
         self._observed_sub = self.create_subscription(PointCloud2, '/facilitator/observed', self._on_observed,
                                                       STATE_QOS)
-        if c.encoder == 'raw':  # the paper's raw-frame observation: keep the newest camera frame
+        if c.encoder_spec.needs_camera:  # raw-frame observation: keep the newest camera frame
             compressed = p['image_transport'] == 'compressed'
             self._image_sub = self.create_subscription(
                 CompressedImage if compressed else Image, p['image_topic'] + ('/compressed' if compressed else ''),
@@ -134,7 +134,7 @@ class PolicyNode(LifecycleNode):
                                      reanchor=p['reanchor'])
             # Warm-up: the first inference pays for allocations and kernel selection.
             start = time.perf_counter()
-            raw = self._policy.config.encoder == 'raw'
+            raw = self._policy.config.encoder_spec.needs_camera
             agent.plan(GroupFrame(0), image=np.zeros((480, 960, 3), np.uint8) if raw else None)
             agent.reset()
         except Exception as exc:
@@ -275,7 +275,7 @@ class PolicyNode(LifecycleNode):
                 for stamp, pose in commits:
                     agent.commit(stamp, pose)
             image = None
-            if self._policy.config.encoder == 'raw':
+            if self._policy.config.encoder_spec.needs_camera:
                 if self._image is None:
                     self._report('image', 'waiting for a camera frame: this policy observes raw frames')
                     return
