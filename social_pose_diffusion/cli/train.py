@@ -35,6 +35,33 @@ def register(sub):
                         '(default: %(default)s)')
     p.add_argument('--dbc-weight', type=number(0.0), default=1.0,
                    help='DBC lambda (default: %(default)s)')
+    p.add_argument('--memory', type=number(high=3600.0, positive=True), nargs='*', default=[],
+                   metavar='SECONDS',
+                   help="participants' motion memory: time constants of their averaged arm "
+                        'activity, e.g. 2 30 (who spoke recently and for how long; default: none)')
+    p.add_argument('--condition-on-style', action='store_true',
+                   help="give the policy the sessions' style (/session/info 'style') as an input; "
+                        'the node then takes a style parameter')
+    group = p.add_argument_group('training data that teaches responding instead of coasting')
+    group.add_argument('--history-dropout', type=number(0.0, 1.0), default=0.0,
+                       help="share of training samples that hide the facilitator's past deltas "
+                            '(default: %(default)s)')
+    group.add_argument('--pose-perturbation', type=number(0.0, 10.0), default=0.0,
+                       help='perturbed samples (head and torso pushed off, a chunk that returns) '
+                            'added per training sample (default: %(default)s)')
+    group.add_argument('--perturbation-scale', type=number(0.0, 10.0), default=1.0,
+                       help="push size, in units of each joint's spread about the body "
+                            '(default: %(default)s)')
+    group.add_argument('--return-s', type=number(high=10.0, positive=True), default=0.3,
+                       help='time constant of the return in seconds (default: %(default)s)')
+    group.add_argument('--onset-weight', type=number(0.0, 100.0), default=0.0,
+                       help='extra sampling weight of the second after an attention change '
+                            '(default: %(default)s)')
+    group.add_argument('--group-dropout', type=number(0.0, 1.0), default=0.0,
+                       help='share of samples that see nobody, for classifier-free guidance '
+                            '(default: %(default)s)')
+    group.add_argument('--guidance', type=number(0.0, 100.0), default=1.0,
+                       help="the model's default guidance scale w (1: none; default: %(default)s)")
     p.add_argument('--seed', type=integer(0), default=0, help='random seed (default: %(default)s)')
     p.add_argument('--device', type=device, default='auto',
                    help='auto, cpu, cuda or cuda:N (default: %(default)s)')
@@ -55,6 +82,7 @@ def run(args):
     import torch
 
     from social_pose_diffusion.learning import checkpoint
+    from social_pose_diffusion.learning.augment import Augmentation
     from social_pose_diffusion.learning.dataset import load_sessions
     from social_pose_diffusion.learning.train import make_config, train
     from social_pose_diffusion.observation.encoders import ENCODERS
@@ -73,11 +101,23 @@ def run(args):
     sessions, names, raw = load_sessions(args.bags, args.simulate, args.seconds, args.seed,
                                          raw=ENCODERS[args.encoder].needs_camera,
                                          copies=args.copies)
+    styles = ()
+    if args.condition_on_style:
+        named = [s.info.get('style') for s in sessions]
+        if not all(named):
+            raise ValueError('--condition-on-style needs a style in every session\'s /session/info; '
+                             f'missing in {", ".join(n for n, st in zip(names, named) if not st)}')
+        styles = tuple(sorted(set(named)))
     config = make_config(sessions, encoder=args.encoder, policy=args.policy, horizon=args.horizon,
-                         steps=args.sampler_steps)
+                         steps=args.sampler_steps, memory_s=tuple(args.memory), styles=styles,
+                         group_dropout=args.group_dropout, guidance=args.guidance)
+    augmentation = Augmentation(history_dropout=args.history_dropout,
+                                pose_perturbation=args.pose_perturbation,
+                                perturbation_scale=args.perturbation_scale,
+                                return_s=args.return_s, onset_weight=args.onset_weight)
     policy, log = train(config, sessions, args.out, train_steps=args.train_steps, batch=args.batch,
                         lr=args.lr, device=args.device, seed=args.seed, resume=args.resume,
-                        raw_frames=raw, dbc_weight=args.dbc_weight)
+                        raw_frames=raw, dbc_weight=args.dbc_weight, augmentation=augmentation)
     final = sum(log[-50:]) / max(len(log[-50:]), 1)
     print(f'trained on {len(sessions)} session(s): {", ".join(names)}; '
           f'{len(log)} optimiser steps, final loss {final:.4f}')
