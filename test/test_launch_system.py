@@ -148,14 +148,23 @@ def launch(env, cwd, launch_file, *args):
 
 
 def stop(proc, timeout=60):
-    """SIGINT to the launch process (as Ctrl-C to ros2 launch), kill its group if it hangs."""
+    """SIGINT to the launch process (as Ctrl-C to ros2 launch); ``(exit code, orphans)``.
+
+    Orphans: processes of the launch's group still running after it ended (killed here).
+    """
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
     try:
-        return proc.wait(timeout=timeout)
+        code = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        return proc.wait(timeout=10)
+        return proc.wait(timeout=10), True
+    time.sleep(1.0)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return code, True
+    except ProcessLookupError:
+        return code, False
 
 
 def u_distance(a, b):
@@ -171,6 +180,7 @@ def facilitator_run(workspace, bags):
     custom.write_text(yaml.safe_dump({
         'keypoints_node': {'ros__parameters': {'image_transport': 'compressed'}},
         'retarget_node': {'ros__parameters': {'joint_prefix': 'custom_'}},
+        'visualizer_node': {'ros__parameters': {'radiuss': 1.0}},  # misspelt
     }))
     camera = '/camera/image_raw'
     proc, log = launch(env, root, 'facilitator.launch.py', 'namespace:=left', 'device:=cpu',
@@ -192,9 +202,10 @@ def facilitator_run(workspace, bags):
     finally:
         if observer.poll() is None:
             observer.kill()
-        code = stop(proc)
+        code, orphans = stop(proc)
     text = log.read_text()
     print(text[-3000:])
+    assert not orphans, 'the launch ended and left processes running'
     seen = [json.loads(x[4:]) for x in out.splitlines() if x.startswith('SEEN')]
     assert seen, out[-3000:] + text[-3000:]
     return seen[0], text, code
@@ -205,6 +216,7 @@ def test_facilitator_launch_runs_every_node_and_publishes_poses_and_joint_states
     assert seen['running'] == ['keypoints_node', 'policy_node', 'retarget_node', 'visualizer_node']
     assert seen['policy_state'] == 'active'
     assert 'process has died' not in log, 'facilitator_seat_u:=0 is coerced to a double'
+    assert code == 0, 'Ctrl-C ends every node cleanly'
     poses = np.array(seen['poses'])
     assert len(poses) > 10 and seen['joint_states'] > 10, (len(poses), seen['joint_states'])
     assert np.ptp(poses, axis=0).max() > 1e-3, 'the policy planned: the pose moves'
@@ -214,7 +226,8 @@ def test_facilitator_launch_runs_every_node_and_publishes_poses_and_joint_states
 
 
 def test_facilitator_launch_honours_a_custom_params_file(facilitator_run):
-    seen, _, _ = facilitator_run
+    seen, log, _ = facilitator_run
+    assert 'visualizer_node declares no radiuss' in log
     assert seen['camera_subscribers'] > 0, 'image_transport: compressed from params_file'
     assert seen['joint_names'] and all(n.startswith('custom_') for n in seen['joint_names'])
 
@@ -237,6 +250,18 @@ def test_facilitator_pose_starts_at_the_configured_seat(facilitator_run):
     assert u_distance(float(np.mean(first[:, 0])), SEAT) < 0.05, first[:, 0]
 
 
+@pytest.mark.parametrize('argument', ['facilitator_seat_u:=left', 'image_transport:=theora',
+                                      'params_file:=/nonexistent.yaml'])
+def test_a_bad_launch_argument_stops_the_launch_before_any_process_starts(argument, workspace):
+    root, _, env = workspace
+    proc, log = launch(env, root, 'facilitator.launch.py', 'rviz:=false', argument)
+    proc.wait(timeout=120)
+    code, orphans = stop(proc)
+    text = log.read_text()
+    assert not orphans and code != 0 and argument.split(':=')[0] in text, text
+    assert 'process started' not in text, text
+
+
 @pytest.mark.parametrize('kind', ['compressed', 'raw'])
 def test_replay_launch_plays_the_bag_through_the_graph_and_ends_by_itself(kind, workspace, bags):
     root, _, env = workspace
@@ -246,10 +271,10 @@ def test_replay_launch_plays_the_bag_through_the_graph_and_ends_by_itself(kind, 
     try:
         code = proc.wait(timeout=300)
     finally:
-        stop(proc)
+        _, orphans = stop(proc)
     text = log.read_text()
     print(text[-3000:])
-    assert code == 0, text[-4000:]
+    assert code == 0 and not orphans, text[-4000:]
     assert 'ended: shutting down' in text and 'process has died' not in text
     counts = {t: c for t, (_, c) in topic_counts(out).items()}
     assert counts.get('/humans/keypoints', 0) > 0, f'{kind} images reached perception: {counts}'

@@ -13,6 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import yaml
 from ament_index_python.packages import (PackageNotFoundError, get_package_prefix,
                                          get_package_share_directory)
 from launch import LaunchContext, LaunchDescription
@@ -56,9 +57,19 @@ def _graph(context: LaunchContext, launch: str) -> list:
     per_node = spec.overrides(launch, given)
     # One dict per node (launch_ros scopes it to the node wherever it runs): file sections named
     # relative to the graph still apply under namespace:=, the given arguments come last.
-    params = {node.name: {**spec.parameters(texts, namespace, node.name), **per_node[node.name]}
-              for node in spec.NODES}
+    try:
+        params = {node.name: {**spec.parameters(texts, namespace, node.name),
+                              **per_node[node.name]} for node in spec.NODES}
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ValueError(f"params_file:={given['params_file']}: {exc}") from None
     actions = [PushRosNamespace(namespace)] if namespace else []
+    # config/facilitator.yaml writes every parameter a node declares (test_runtime_static).
+    for node in spec.NODES:
+        declared = set(spec.parameters(texts[:1], namespace, node.name))
+        extra = spec.unknown(texts[1:], namespace, node.name, declared)
+        if extra:
+            actions.append(LogInfo(msg=f"[WARN] {node.name} declares no {', '.join(extra)}: "
+                                       'ignored (a misspelt name in a parameter file?)'))
     started = {}
     for node in spec.NODES:
         kind = LifecycleNode if node.lifecycle else Node
