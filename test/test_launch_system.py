@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from social_pose_diffusion.msgs.keypoint_cloud import cloud_to_frame
+from social_pose_diffusion.ros import spec
 from social_pose_diffusion.sources.bags import read_messages, read_session, topic_counts
 from social_pose_diffusion.sources.sim import simulate, write_session_bag
 from test_foundation_colcon import PACKAGE, REPO, colcon_build
@@ -54,6 +55,7 @@ from lifecycle_msgs.srv import GetState
 from rcl_interfaces.srv import ListParameters
 from sensor_msgs.msg import JointState, PointCloud2
 from social_pose_diffusion.msgs.keypoint_cloud import cloud_to_frame
+from social_pose_diffusion.ros import spec
 from social_pose_diffusion.ros.common import STATE_QOS
 
 ns, camera = sys.argv[1], sys.argv[2]
@@ -250,6 +252,14 @@ def test_facilitator_pose_starts_at_the_configured_seat(facilitator_run):
     assert u_distance(float(np.mean(first[:, 0])), SEAT) < 0.05, first[:, 0]
 
 
+@pytest.mark.xfail(strict=True, reason='policy_node warns of the clock offset on every message '
+                   '(nodes branch); remove this mark with that fix')
+def test_the_clock_offset_warning_is_logged_once(facilitator_run):
+    """The camera stream is stamped as recorded, far from the node clock (no use_sim_time)."""
+    _, log, _ = facilitator_run
+    assert 1 <= log.count('from the node clock') <= 2, log.count('from the node clock')
+
+
 @pytest.mark.xfail(strict=True, reason='the nodes exit with -2 on SIGINT (ros/common.run_node, '
                    'nodes branch); remove this mark with that fix')
 def test_ctrl_c_to_the_whole_process_group_ends_every_node_cleanly(workspace):
@@ -279,8 +289,10 @@ def test_a_bad_launch_argument_stops_the_launch_before_any_process_starts(argume
     assert 'process started' not in text, text
 
 
-@pytest.mark.parametrize('kind', ['compressed', 'raw'])
-def test_replay_launch_plays_the_bag_through_the_graph_and_ends_by_itself(kind, workspace, bags):
+@pytest.fixture(scope='module', params=['compressed', 'raw'])
+def replay_run(request, workspace, bags):
+    """replay.launch.py on the bag of one image kind: ``(kind, exit code, log, outputs bag)``."""
+    kind = request.param
     root, _, env = workspace
     out = root / f'replay_{kind}'
     proc, log = launch(env, root, 'replay.launch.py', f'bag:={bags[kind]}', f'out:={out}',
@@ -291,7 +303,13 @@ def test_replay_launch_plays_the_bag_through_the_graph_and_ends_by_itself(kind, 
         _, orphans = stop(proc)
     text = log.read_text()
     print(text[-3000:])
-    assert code == 0 and not orphans, text[-4000:]
+    assert not orphans, text[-3000:]
+    return kind, code, text, out
+
+
+def test_replay_launch_plays_the_bag_through_the_graph_and_ends_by_itself(replay_run):
+    kind, code, text, out = replay_run
+    assert code == 0, text[-4000:]
     assert 'ended: shutting down' in text and 'process has died' not in text
     counts = {t: c for t, (_, c) in topic_counts(out).items()}
     assert counts.get('/humans/keypoints', 0) > 0, f'{kind} images reached perception: {counts}'
@@ -300,6 +318,14 @@ def test_replay_launch_plays_the_bag_through_the_graph_and_ends_by_itself(kind, 
     poses = np.array([cloud_to_frame(m).keypoints[0, :, :2]
                       for _, _, m in read_messages(out, ['/facilitator/pose'])])
     assert np.isfinite(poses).all() and np.ptp(poses, axis=0).max() > 1e-3
-    # init_from_observed (config/replay.yaml): the facilitator starts where the bag's sits.
+
+
+def test_replay_starts_the_facilitator_at_the_bag_seat(replay_run, bags):
+    kind, _, _, out = replay_run
+    targets = spec.argument('replay', 'facilitator_seat_u').targets
+    if ('policy_node', 'facilitator_seat_u') not in targets:
+        pytest.xfail('replay.launch.py cannot pass the seat to policy_node yet (nodes branch)')
+    first = next(cloud_to_frame(m).keypoints[0, :, :2]
+                 for _, _, m in read_messages(out, ['/facilitator/pose']))
     seat = float(read_session(bags[kind]).info['facilitator_seat_u'])
-    assert u_distance(float(np.mean(poses[0][:, 0])), seat) < 0.1
+    assert u_distance(float(np.mean(first[:, 0])), seat) < 0.05, (np.mean(first[:, 0]), seat)

@@ -9,6 +9,7 @@ warning when missing.
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -26,8 +27,10 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node, PushRosNamespace
 from launch_ros.event_handlers import OnStateTransition
 
+from social_pose_diffusion.msgs.topics import INFO_TOPIC
 from social_pose_diffusion.ros import spec
 from social_pose_diffusion.ros.launcher import large_message_env
+from social_pose_diffusion.sources.bags import IMAGE, camera_topic, read_messages, topic_counts
 
 # Seconds between the end of ``ros2 bag play`` and the shutdown: the last plans reach the recorder.
 DRAIN_S = 2.0
@@ -125,7 +128,6 @@ def _optional_nodes(launch, given, share, keypoints, namespace) -> list:
 
 def _with_bag_defaults(given: dict[str, str]) -> dict[str, str]:
     """Camera topic, transport and facilitator seat read from the bag where not given."""
-    from social_pose_diffusion.sources.bags import IMAGE, camera_topic, read_session, topic_counts
     bag = given['bag']
     if not bag or not Path(bag).is_dir():
         raise ValueError(f'bag:={bag!r} is not a session bag directory')
@@ -137,11 +139,16 @@ def _with_bag_defaults(given: dict[str, str]) -> dict[str, str]:
         raise ValueError(f'{bag} holds no camera stream; give camera_topic:=')
     if recorded is not None:
         raw = topic_counts(bag)[recorded][0] == IMAGE
-        base = recorded if raw else recorded[:-len(spec.TRANSPORT_SUFFIX['compressed'])]
+        suffix = spec.TRANSPORT_SUFFIX['compressed']
+        if not raw and not recorded.endswith(suffix):
+            raise ValueError(f'{bag}: compressed camera topic {recorded} does not end in {suffix}')
+        base = recorded if raw else recorded[:-len(suffix)]
         given['camera_topic'] = given['camera_topic'] or base
         given['image_transport'] = given['image_transport'] or ('raw' if raw else 'compressed')
     if not given['facilitator_seat_u']:
-        seat = read_session(bag).info.get('facilitator_seat_u')
+        # Simulated sessions say where the facilitator sits; other recordings may not.
+        info = next((json.loads(m.data) for _, _, m in read_messages(bag, [INFO_TOPIC])), {})
+        seat = info.get('facilitator_seat_u')
         given['facilitator_seat_u'] = '' if seat is None else repr(float(seat))
     return given
 
