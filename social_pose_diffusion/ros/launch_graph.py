@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -25,7 +26,6 @@ from launch.event_handlers import OnProcessExit
 from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node, PushRosNamespace
-from launch_ros.event_handlers import OnStateTransition
 
 from social_pose_diffusion.msgs.topics import INFO_TOPIC
 from social_pose_diffusion.ros import spec
@@ -73,18 +73,15 @@ def _graph(context: LaunchContext, launch: str) -> list:
         if extra:
             actions.append(LogInfo(msg=f"[WARN] {node.name} declares no {', '.join(extra)}: "
                                        'ignored (a misspelt name in a parameter file?)'))
-    started = {}
     for node in spec.NODES:
         kind = LifecycleNode if node.lifecycle else Node
         extra = {'namespace': ''} if node.lifecycle else {}
-        started[node.name] = kind(package=node.package, executable=node.executable,
-                                  name=node.name, parameters=[params[node.name]],
-                                  remappings=list(node.remaps), output='screen', **extra)
-    actions += started.values()
+        actions.append(kind(package=node.package, executable=node.executable, name=node.name,
+                            parameters=[params[node.name]], remappings=list(node.remaps),
+                            output='screen', **extra))
     actions += _optional_nodes(launch, given, share, params['keypoints_node'], namespace)
     if launch == 'replay':
-        actions += _replay_processes(given, params['keypoints_node'], namespace,
-                                     started['policy_node'])
+        actions += _replay_processes(given, params['keypoints_node'], namespace)
     return [GroupAction(actions, scoped=True)]
 
 
@@ -153,7 +150,7 @@ def _with_bag_defaults(given: dict[str, str]) -> dict[str, str]:
     return given
 
 
-def _replay_processes(given, keypoints, namespace, policy) -> list:
+def _replay_processes(given, keypoints, namespace) -> list:
     """The recorder; the player (the camera stream only, with /clock) once the policy is active;
     the end of the launch when the bag has played or the policy cannot start."""
     camera = keypoints['image_topic'] + spec.TRANSPORT_SUFFIX[keypoints['image_transport']]
@@ -166,14 +163,19 @@ def _replay_processes(given, keypoints, namespace, policy) -> list:
     play = ExecuteProcess(cmd=['ros2', 'bag', 'play', given['bag'], '--clock', '100',
                                '--rate', repr(rate), '--topics', camera],
                           name='bag_play', output='screen')
-    active = OnStateTransition(target_lifecycle_node=policy, goal_state='active', entities=[
-        LogInfo(msg=f"policy_node is active: playing {given['bag']} ({camera})"), play])
-    failed = OnStateTransition(target_lifecycle_node=policy, start_state='configuring',
-                               goal_state='unconfigured', entities=[
-        LogInfo(msg='policy_node failed to configure (see its log): shutting down'),
-        EmitEvent(event=Shutdown(reason='policy_node failed to configure'))])
+    policy = spec.topic(namespace, 'policy_node')
+    wait = ExecuteProcess(cmd=[sys.executable, '-m', 'social_pose_diffusion.ros.wait_active',
+                               policy], name='wait_policy_active', output='screen')
+
+    def after_wait(event, context):
+        if event.returncode == 0:
+            return [LogInfo(msg=f"playing {given['bag']} ({camera})"), play]
+        return [LogInfo(msg=f'{policy} did not become active (see its log): shutting down'),
+                EmitEvent(event=Shutdown(reason='policy_node did not become active'))]
+
+    active = OnProcessExit(target_action=wait, on_exit=after_wait)
     ended = OnProcessExit(target_action=play, on_exit=[
         LogInfo(msg=f"bag {given['bag']} ended: shutting down in {DRAIN_S:g} s"),
         TimerAction(period=DRAIN_S, actions=[EmitEvent(event=Shutdown(reason='the bag ended'))]),
     ])
-    return [record] + [RegisterEventHandler(h) for h in (active, failed, ended)]
+    return [record, wait] + [RegisterEventHandler(h) for h in (active, ended)]
