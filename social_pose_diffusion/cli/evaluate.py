@@ -1,4 +1,5 @@
 """`social-pose evaluate`: offline metrics of a model on held-out session time, or the paper table."""
+import sys
 
 
 def register(sub):
@@ -53,6 +54,9 @@ def run(args):
                                          raw=policy.config.encoder == 'raw')
     report = evaluate(policy, sessions, names, args.samples, args.sampler, args.steps, args.starts, args.replan, raw,
                       agent_samples=args.agent_samples)
+    for entry in report['sessions']:
+        for warning in entry['warnings']:
+            print(f"social-pose evaluate: {entry['name']}: {warning}", file=sys.stderr)
     paths = write_report(report, args.report)
     print(open(paths[1]).read())
     print('wrote ' + ', '.join(paths))

@@ -17,7 +17,8 @@ def register(sub):
     p.add_argument('--steps', type=int, default=3000, help='optimiser steps (default: %(default)s)')
     p.add_argument('--batch', type=int, default=64)
     p.add_argument('--lr', type=float, default=1e-3)
-    p.add_argument('--horizon', type=int, default=16, help='action chunk length H (default: %(default)s)')
+    p.add_argument('--horizon', type=int, default=None,
+                   help="action chunk length H in frames (default: 0.53 s at the data's frame rate)")
     p.add_argument('--sampler-steps', type=int, default=4, help='default evaluations of ddim/euler (default: %(default)s)')
     p.add_argument('--dbc-weight', type=float, default=1.0, help='DBC lambda (default: %(default)s)')
     p.add_argument('--seed', type=int, default=0)

@@ -18,21 +18,22 @@ from social_pose_diffusion.observation.features import centroid
 from social_pose_diffusion.policy import Policy, PolicyConfig, resolve_device
 from social_pose_diffusion.policy.objectives import dbc_loss, diffusion_loss, state_action_losses
 from social_pose_diffusion.policy.networks import StateActionDenoiser
-from social_pose_diffusion.core.skeleton import apply_delta, pose_delta
+from social_pose_diffusion.core.skeleton import apply_delta
 
 
 def make_config(sessions, **options):
-    """A :class:`PolicyConfig` with the neutral pose and speed limits of the training part of ``sessions``."""
-    config = PolicyConfig(**options)
+    """A :class:`PolicyConfig` with the neutral pose and speed limits of the training part of ``sessions``.
+
+    fps is the data's; horizon, history and lags not given (or None) are
+    :data:`dataset.HORIZON_S` etc. in seconds at that rate.
+    """
+    timed = dataset.frames_for(dataset.common_fps(sessions))
+    config = PolicyConfig(**{**timed, **{k: v for k, v in options.items() if v is not None}})
     first = sessions[0]
     train_idx = dataset.split(len(first), config)[0]
     pose = np.asarray(first.facilitator[train_idx[0] if len(train_idx) else 0], np.float64)[:, :2]
     neutral = apply_delta(pose, np.array([0.5 - centroid(pose)[0], 0.0]))
-    speeds = []
-    for s in sessions:
-        idx = dataset.split(len(s), config)[0]
-        fac = np.asarray(s.facilitator, np.float64)[:, :, :2]
-        speeds.append(np.linalg.norm(pose_delta(fac[idx], fac[np.minimum(idx + 1, len(fac) - 1)]), axis=-1))
+    speeds = [dataset.step_speeds(s, dataset.split(len(s), config)[0]) for s in sessions]
     max_speed = np.maximum(1.5 * np.concatenate(speeds).max(0), 1e-3)
     config.neutral_pose = neutral.round(6).tolist()
     config.max_speed = max_speed.round(6).tolist()
@@ -134,7 +135,8 @@ def train(config, sessions, out=None, steps=2000, batch=64, lr=1e-3, device='aut
     bar = tqdm(range(start, steps), desc=f'train {config.encoder}/{config.policy}', disable=not progress)
     for step in bar:
         _schedule(optimizer, lr, step, steps)
-        obs, actions = samples.batch(rng.integers(0, len(samples), batch))
+        rows = rng.integers(0, len(samples), batch)
+        obs, actions = samples.batch(rows)
         target = policy.normalise(actions)
         if config.policy == 'dbc':
             pred = policy.net(policy.encoder(policy.tensors(obs)))
@@ -142,7 +144,7 @@ def train(config, sessions, out=None, steps=2000, batch=64, lr=1e-3, device='aut
                                                     pred, target, generator)
             loss = dbc_loss(pred, target, l_agent, l_expert, dbc_weight)
         else:
-            loss = policy.loss(policy.tensors(obs), target, generator)
+            loss = policy.loss(policy.tensors(obs), target, generator, samples.weights[rows])
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)

@@ -107,15 +107,18 @@ class Policy(nn.Module):
         self.evaluations += 1
         return self._traced('net', cond, x, t)
 
-    def loss(self, obs, actions, generator=None):
-        """The training loss of a diffusion, flow or BC policy on a batch."""
+    def loss(self, obs, actions, generator=None, weight=None):
+        """The training loss of a diffusion, flow or BC policy on a batch; ``weight`` (B, H, J) masks unseen steps."""
         cond = self.encoder(obs)
+        if weight is not None:  # per joint -> per action coordinate (B, H, A)
+            weight = torch.as_tensor(np.asarray(weight, np.float32), device=self.device)
+            weight = weight.repeat_interleave(2, -1)
         if self.config.policy == 'diffusion':
             return diffusion_loss(lambda x, t: self.net(cond, x, t.float() / self.config.timesteps),
-                                  actions, self.schedule, generator)
+                                  actions, self.schedule, generator, weight)
         if self.config.policy == 'flow':
-            return flow_loss(lambda x, tau: self.net(cond, x, tau), actions, generator)
-        return bc_loss(self.net(cond), actions)
+            return flow_loss(lambda x, tau: self.net(cond, x, tau), actions, generator, weight)
+        return bc_loss(self.net(cond), actions, weight)
 
     def generate(self, cond, k=1, sampler=None, steps=None, generator=None):
         """Normalised action chunks (B * k, H, A) from conditioning tokens (repeated k times)."""
