@@ -22,8 +22,20 @@ def uv_to_pixels(uv, width=WIDTH, height=HEIGHT, vfov=VFOV):
     return uv[..., 0] * width, 0.5 * height - f * np.tan((0.5 - uv[..., 1]) * np.pi)
 
 
-def make(seconds=30.0, seed=0, style='music_teacher', participants=4, noise_px=1.0):
-    """``(coco dict, truth Session at 15 fps, facts)``; ``facts`` counts what was left out or put outside."""
+def _drift(rng, shape, sigma, rho=0.97):
+    """Slowly varying offsets (AR(1) along the first axis) of stationary std ``sigma``: a smoothed tracker's error."""
+    out = np.zeros(shape)
+    out[0] = rng.normal(0, sigma, shape[1:])
+    for t in range(1, shape[0]):
+        out[t] = rho * out[t - 1] + rng.normal(0, sigma * np.sqrt(1 - rho ** 2), shape[1:])
+    return out
+
+
+def make(seconds=30.0, seed=0, style='teacher', participants=4, noise_px=0.3, drift_px=1.5):
+    """``(coco dict, truth Session at 15 fps, facts)``; ``facts`` counts what was left out or put outside.
+
+    Detector error: white jitter of ``noise_px`` plus a slowly drifting offset of ``drift_px`` per joint.
+    """
     rng = np.random.default_rng(seed)
     truth = simulate(style, participants, seconds, 30.0, seed)
     keep = np.arange(0, len(truth), 2)
@@ -36,8 +48,8 @@ def make(seconds=30.0, seed=0, style='music_teacher', participants=4, noise_px=1
         gaps[start:start + rng.integers(2, 5)] = True
     gaps[len(keep) // 2:len(keep) // 2 + 15] = True  # one second without the facilitator
     x, y = uv_to_pixels(people[..., :2].astype(np.float64))
-    x = x + rng.normal(0, noise_px, x.shape)
-    y = y + rng.normal(0, noise_px, y.shape)
+    x = x + rng.normal(0, noise_px, x.shape) + _drift(rng, x.shape, drift_px)
+    y = y + rng.normal(0, noise_px, y.shape) + _drift(rng, y.shape, drift_px)
     conf = rng.uniform(0.6, 1.0, x.shape)
     occluded = rng.random(len(keep)) < 0.05
     conf[occluded, 0, JOINT['left_wrist']] = 0.0

@@ -20,6 +20,13 @@ def register(sub):
     p.add_argument('--horizon', type=int, default=None,
                    help="action chunk length H in frames (default: 0.53 s at the data's frame rate)")
     p.add_argument('--sampler-steps', type=int, default=4, help='default evaluations of ddim/euler (default: %(default)s)')
+    p.add_argument('--prior', choices=('none', 'damped_velocity'), default='none',
+                   help='damped_velocity: the network refines a damped constant-velocity forecast whose time '
+                        'constant is fitted on the data (holding the pose where that fits better); '
+                        'default: %(default)s')
+    p.add_argument('--noise-scale', type=float, default=1.0,
+                   help='initial sampling noise of diffusion/flow policies in [0, 1]; below 1 samples nearer '
+                        'the mode, which suits jittery real tracks (default: %(default)s)')
     p.add_argument('--dbc-weight', type=float, default=1.0, help='DBC lambda (default: %(default)s)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--device', default='auto', help='auto, cpu or cuda (default: %(default)s)')
@@ -39,7 +46,7 @@ def run(args):
     sessions, names, raw = load_sessions(args.bags, args.simulate, args.seconds, args.seed, raw=args.encoder == 'raw',
                                          copies=args.copies)
     config = make_config(sessions, encoder=args.encoder, policy=args.policy, horizon=args.horizon,
-                         steps=args.sampler_steps)
+                         steps=args.sampler_steps, prior=args.prior, noise_scale=args.noise_scale)
     policy, log = train(config, sessions, args.out, steps=args.steps, batch=args.batch, lr=args.lr, device=args.device,
                    seed=args.seed, resume=args.resume, raw_frames=raw, dbc_weight=args.dbc_weight)
     print(f'trained on {len(sessions)} session(s): {", ".join(names)}; final loss {sum(log[-50:]) / max(len(log[-50:]), 1):.4f}')

@@ -105,9 +105,10 @@ class Session:
         some = seen.any(1)  # a frame with nothing seen keeps the previous centre
         anchor = anchor[np.maximum.accumulate(np.where(some, t, 0))]
         offset = pose_delta(anchor[:, None], fac[..., :2])
-        drop = float(np.median(self.bone_lengths())) / np.pi
+        lengths = dict(zip((c for _, c in BONES), self.bone_lengths()))
         for j, parent in enumerate(PARENTS):
             if not seen[:, j].any():
+                drop = lengths.get(j, 0.0) / np.pi
                 offset[:, j] = (offset[:, parent] if parent >= 0 else 0.0) + np.array([0.0, drop])
                 continue
             nearest = np.where(seen[:, j], t, -1)
@@ -125,7 +126,8 @@ class Session:
         """The facilitator's bone lengths (radians): per bone the median over confidently seen frames.
 
         A bone never seen confidently falls back to any frame where both ends
-        have confidence, else to the median of the other bones' lengths.
+        have confidence, else to its parent bone's length (an ear's to the
+        eye's), else to the median of the other bones.
         """
         fac = np.asarray(self.facilitator, np.float64)
         fac = fac if frames is None else fac[frames]
@@ -137,8 +139,13 @@ class Session:
                 ok = conf[:, b] >= threshold
                 if ok.any():
                     out[b] = np.median(lengths[ok, b])
+        out[out <= 1e-6] = np.nan
         fallback = np.median(out[np.isfinite(out)]) if np.isfinite(out).any() else 0.1
-        return np.where(np.isfinite(out) & (out > 1e-6), out, fallback)
+        index = {c: b for b, (_, c) in enumerate(BONES)}
+        for b, (p, _) in enumerate(BONES):  # parents precede children
+            if np.isnan(out[b]):
+                out[b] = out[index[p]] if p in index and np.isfinite(out[index[p]]) else fallback
+        return out
 
     def bone_variation(self, frames=None):
         """Mean relative deviation of the data's own confident bones from :meth:`bone_lengths`.

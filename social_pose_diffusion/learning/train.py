@@ -16,6 +16,7 @@ from social_pose_diffusion.learning import dataset
 from social_pose_diffusion.core.atomic import write_bytes, write_json
 from social_pose_diffusion.observation.features import centroid
 from social_pose_diffusion.policy import Policy, PolicyConfig, resolve_device
+from social_pose_diffusion.policy.prior import DECAY_GRID_S, HOLD_S
 from social_pose_diffusion.policy.objectives import dbc_loss, diffusion_loss, state_action_losses
 from social_pose_diffusion.policy.networks import StateActionDenoiser
 from social_pose_diffusion.core.skeleton import apply_delta
@@ -29,6 +30,8 @@ def make_config(sessions, **options):
     """
     timed = dataset.frames_for(dataset.common_fps(sessions))
     config = PolicyConfig(**{**timed, **{k: v for k, v in options.items() if v is not None}})
+    if config.prior != 'none' and options.get('prior_decay_s') is None:
+        config.prior_decay_s = dataset.fit_decay_s(sessions, config, (HOLD_S,) + DECAY_GRID_S)
     first = sessions[0]
     train_idx = dataset.split(len(first), config)[0]
     pose = np.asarray(first.facilitator[train_idx[0] if len(train_idx) else 0], np.float64)[:, :2]
@@ -118,6 +121,8 @@ def train(config, sessions, out=None, steps=2000, batch=64, lr=1e-3, device='aut
     if len(samples) < 2:
         raise ValueError('too few training frames: sessions must be longer than a few action chunks')
     policy = Policy(config)
+    if config.prior != 'none':  # the network learns what the prior's forecast misses
+        samples.actions = ((samples.actions - policy.prior(samples.obs)) * samples.weights[..., None]).astype(np.float32)
     policy.set_normalisation(samples.actions, samples.obs['proprio'], samples.obs['tokens'], samples.obs['mask'])
     policy.to(dev).train()
     optimizer = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=1e-4)

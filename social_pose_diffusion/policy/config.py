@@ -6,6 +6,7 @@ from social_pose_diffusion.core.skeleton import NUM_JOINTS
 ENCODERS = ('vector', 'plotted', 'raw')
 POLICIES = ('diffusion', 'flow', 'bc', 'dbc')
 SAMPLERS = {'diffusion': ('diffusion_x', 'ddpm', 'ddim'), 'flow': ('euler',), 'bc': ('direct',), 'dbc': ('direct',)}
+PRIORS = ('none', 'damped_velocity')
 FORMAT = 'social_pose_diffusion.policy/1'
 
 
@@ -31,6 +32,9 @@ class PolicyConfig:
     steps: int = 4               # evaluations of the few-step samplers (ddim, euler)
     neutral_pose: list = field(default_factory=list)   # (J, 2) a rest pose with the training bone lengths
     max_speed: list = field(default_factory=list)      # (J,) per-frame joint speed limit, normalised units
+    prior: str = 'none'          # 'damped_velocity': the network predicts the chunk minus that forecast
+    prior_decay_s: float = 0.3   # the prior's velocity time constant in seconds
+    noise_scale: float = 1.0     # initial sampling noise (< 1 samples nearer the mode, e.g. for jittery data)
     format: str = FORMAT
 
     def __post_init__(self):
@@ -39,6 +43,13 @@ class PolicyConfig:
             raise ValueError(f'encoder must be one of {ENCODERS}, not {self.encoder!r}')
         if self.policy not in POLICIES:
             raise ValueError(f'policy must be one of {POLICIES}, not {self.policy!r}')
+        if self.prior not in PRIORS:
+            raise ValueError(f'prior must be one of {PRIORS}, not {self.prior!r}')
+        if self.prior != 'none' and self.history < 1:
+            raise ValueError('a damped_velocity prior needs history >= 1 (the last delta)')
+        if not self.prior_decay_s > 0 or not 0 <= self.noise_scale <= 1:
+            raise ValueError(f'prior_decay_s must be > 0 and noise_scale in [0, 1], not {self.prior_decay_s} '
+                             f'and {self.noise_scale}')
         self.sampler = self.sampler or SAMPLERS[self.policy][0]
         if self.sampler not in SAMPLERS[self.policy]:
             raise ValueError(f'a {self.policy} policy samples with {SAMPLERS[self.policy]}, not {self.sampler!r}')

@@ -11,6 +11,7 @@ from social_pose_diffusion.core.atomic import write_bytes
 from social_pose_diffusion.observation.features import proprio_size, token_size
 from social_pose_diffusion.core.skeleton import NUM_JOINTS
 from social_pose_diffusion.policy import samplers
+from social_pose_diffusion.policy.prior import decay_per_frame, last_delta, prior_deltas
 from social_pose_diffusion.policy.objectives import bc_loss, diffusion_loss, flow_loss
 from social_pose_diffusion.policy.networks import ActionTransformer, ObservationEncoder
 
@@ -129,7 +130,8 @@ class Policy(nn.Module):
             self.evaluations += 1
             return self.net(cond).repeat_interleave(k, 0)
         cond = cond.repeat_interleave(k, 0)
-        x = torch.randn((cond.shape[0], c.horizon, c.action_dim), generator=generator, device=cond.device)
+        x = c.noise_scale * torch.randn((cond.shape[0], c.horizon, c.action_dim), generator=generator,
+                                        device=cond.device)
         if c.policy == 'flow':
             if sampler != 'euler':
                 raise ValueError(f'a flow policy samples with euler, not {sampler!r}')
@@ -143,13 +145,22 @@ class Policy(nn.Module):
             return samplers.ddim(eps, x, self.schedule, steps)
         raise ValueError(f'unknown sampler {sampler!r} for a diffusion policy (diffusion_x, ddpm, ddim)')
 
+    def prior(self, obs):
+        """The config's prior chunk (B, H, J, 2) from the proprioception (numpy), or 0 without one."""
+        c = self.config
+        if c.prior == 'none':
+            return 0.0
+        return prior_deltas(last_delta(obs['proprio']), c.horizon, decay_per_frame(c.fps, c.prior_decay_s))
+
     @torch.inference_mode()
     def sample(self, obs, k=1, sampler=None, steps=None, generator=None):
-        """``k`` chunks of deltas per observation: numpy (B, k, H, J, 2)."""
+        """``k`` chunks of deltas per observation (the prior added back): numpy (B, k, H, J, 2)."""
         cond = self._traced('encoder', self.tensors(obs))
         b = cond.shape[0]
         x = self.generate(cond, k, sampler, steps, generator) * self.action_scale
-        return x.reshape(b, k, self.config.horizon, NUM_JOINTS, 2).double().cpu().numpy()
+        x = x.reshape(b, k, self.config.horizon, NUM_JOINTS, 2).double().cpu().numpy()
+        prior = self.prior(obs)
+        return x + (prior[:, None] if np.ndim(prior) else prior)
 
     def select_action(self, obs, sampler=None, steps=None):
         """One chunk of deltas per observation: numpy (B, H, J, 2)."""

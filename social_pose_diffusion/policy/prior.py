@@ -7,8 +7,10 @@ holding at long ones.
 """
 import numpy as np
 
-DECAY_S = 0.3
+# Velocity time constants (s) a damped constant-velocity baseline is fitted from; a prior may also
+# choose HOLD_S, which is holding the pose, so it is never worse than the better of the two baselines.
 DECAY_GRID_S = (0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0)
+HOLD_S = 0.01
 
 
 def decay_per_frame(fps: float, decay_s: float) -> float:

@@ -67,9 +67,9 @@ class Projection:
                              f'not {self.vfov_deg}')
 
     def to_uv(self, x, y):
-        """(u, v) arrays and a mask of the points inside the image (x wraps only inside it)."""
+        """(u, v) arrays and a mask of the points inside the image rows (x wraps: the panorama is 360 degrees)."""
         x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-        inside = (x >= 0) & (x <= self.width) & (y >= 0) & (y <= self.height)
+        inside = (y >= 0) & (y <= self.height)
         u = (x / self.width) % 1.0
         if self.kind == 'equirect':
             v = y / self.height
