@@ -1,4 +1,5 @@
-"""Real-like keypoint tracks made from a simulated session: what another detector on a stitched panorama gives.
+"""Real-like keypoint tracks made from a simulated session: what another detector on a stitched
+panorama gives.
 
 15 fps, pixel noise, per-joint confidences, no ears but a neck and knees in
 another joint order, facilitator gaps of a few frames and one long one, a
@@ -10,20 +11,23 @@ import numpy as np
 from social_pose_diffusion.core.skeleton import JOINT
 from social_pose_diffusion.sources.sim import simulate
 
-ORDER = ('neck', 'nose', 'right_eye', 'left_eye', 'right_shoulder', 'left_shoulder', 'right_elbow',
-         'left_elbow', 'right_wrist', 'left_wrist', 'right_hip', 'left_hip', 'right_knee', 'left_knee')
+ORDER = ('neck', 'nose', 'right_eye', 'left_eye', 'right_shoulder', 'left_shoulder',
+         'right_elbow', 'left_elbow', 'right_wrist', 'left_wrist', 'right_hip', 'left_hip',
+         'right_knee', 'left_knee')
 WIDTH, HEIGHT, VFOV = 2400, 600, 100.0
 FACILITATOR_TRACK = 7
 
 
 def uv_to_pixels(uv, width=WIDTH, height=HEIGHT, vfov=VFOV):
-    """Inverse of the cylindrical projection of :class:`~social_pose_diffusion.sources.importers.Projection`."""
+    """Inverse of the cylindrical projection of
+    :class:`~social_pose_diffusion.sources.importers.Projection`."""
     f = 0.5 * height / np.tan(np.radians(vfov) / 2)
     return uv[..., 0] * width, 0.5 * height - f * np.tan((0.5 - uv[..., 1]) * np.pi)
 
 
 def _drift(rng, shape, sigma, rho=0.97):
-    """Slowly varying offsets (AR(1) along the first axis) of stationary std ``sigma``: a smoothed tracker's error."""
+    """Slowly varying offsets (AR(1) along the first axis) of stationary std ``sigma``: a smoothed
+    tracker's error."""
     out = np.zeros(shape)
     out[0] = rng.normal(0, sigma, shape[1:])
     for t in range(1, shape[0]):
@@ -32,9 +36,11 @@ def _drift(rng, shape, sigma, rho=0.97):
 
 
 def make(seconds=30.0, seed=0, style='teacher', participants=4, noise_px=0.3, drift_px=1.5):
-    """``(coco dict, truth Session at 15 fps, facts)``; ``facts`` counts what was left out or put outside.
+    """``(coco dict, truth Session at 15 fps, facts)``; ``facts`` counts what was left out or put
+    outside.
 
-    Detector error: white jitter of ``noise_px`` plus a slowly drifting offset of ``drift_px`` per joint.
+    Detector error: white jitter of ``noise_px`` plus a slowly drifting offset of ``drift_px``
+    per joint.
     """
     rng = np.random.default_rng(seed)
     truth = simulate(style, participants, seconds, 30.0, seed)
@@ -68,7 +74,8 @@ def make(seconds=30.0, seed=0, style='teacher', participants=4, noise_px=0.3, dr
                     kp += [float(x[i, p, j]), float(y[i, p, j]), float(conf[i, p, j])]
                 else:  # neck and knees: positions the importer must ignore
                     kp += [float(x[i, p, 5]), float(y[i, p, 5]) + 40.0, 0.9]
-            annotations.append({'image_id': 1000 + i, 'track_id': int(tracks[i, p]), 'category_id': 1,
+            annotations.append({'image_id': 1000 + i, 'track_id': int(tracks[i, p]),
+                                'category_id': 1,
                                 'keypoints': kp, 'score': 0.9})
     coco = {'images': images, 'annotations': annotations,
             'categories': [{'id': 1, 'name': 'person', 'keypoints': list(ORDER)}]}

@@ -1,4 +1,5 @@
-"""`social-pose import`: real-like tracks (another joint order, gaps, swaps, points off the image) round-trip."""
+"""`social-pose import`: real-like tracks (another joint order, gaps, swaps, points off the image)
+round-trip."""
 import csv
 import json
 
@@ -19,7 +20,8 @@ def tracks():
 
 def _import(tmp_path, source, *extra):
     out = tmp_path / 'session'
-    code = main(['import', str(source), '--out', str(out), '--projection', 'cylindrical', '--vfov', str(VFOV),
+    code = main(['import', str(source), '--out', str(out), '--projection', 'cylindrical', '--vfov',
+                 str(VFOV),
                  '--fps', '15', *extra])
     return code, out
 
@@ -65,7 +67,8 @@ def test_table_import_matches_the_coco_import(tmp_path, tracks):
     (tmp_path / 'tracks.json').write_text(json.dumps(coco))
     assert _import(tmp_path / 'a', tmp_path / 'tracks.json', '--facilitator-id', '7')[0] == 0
     out = tmp_path / 'b'
-    assert main(['import', str(tmp_path / 'tracks.csv'), '--out', str(out), '--projection', 'cylindrical',
+    assert main(['import', str(tmp_path / 'tracks.csv'), '--out', str(out), '--projection',
+                 'cylindrical',
                  '--vfov', str(VFOV), '--width', str(WIDTH), '--height', str(HEIGHT),
                  '--facilitator-seat', f"{coco_seat(coco):.4f}"]) == 0
     a, b = read_session(tmp_path / 'a' / 'session'), read_session(out)
@@ -85,7 +88,8 @@ def test_clear_errors_and_nothing_half_written(tmp_path, tracks, capsys):
     source = tmp_path / 'tracks.json'
     source.write_text(json.dumps(coco))
     out = tmp_path / 'x'
-    assert main(['import', str(source), '--out', str(out), '--fps', '15', '--projection', 'cylindrical',
+    assert main(['import', str(source), '--out', str(out), '--fps', '15', '--projection',
+                 'cylindrical',
                  '--facilitator-id', '7']) == 2
     assert '--vfov' in capsys.readouterr().err
     code, out = _import(tmp_path, source, '--facilitator-id', '99')

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from social_pose_diffusion.core.skeleton import BONES, PARENTS, apply_delta, bone_lengths, pose_delta, wrap_u
+from social_pose_diffusion.core.skeleton import (BONES, PARENTS, apply_delta, bone_lengths,
+                                                 pose_delta, wrap_u)
 
 GAP_PERIODS = 1.5   # a step longer than this many median frame periods is a gap
 SEEN = 0.5          # a joint counts as confidently seen at this confidence
@@ -17,22 +18,26 @@ RATE_TOLERANCE = 0.1
 
 
 def stream_fps(stamps_ns) -> float | None:
-    """Frame rate of a stream from its stamps (median period, robust to gaps); None under two frames."""
+    """Frame rate of a stream from its stamps (median period, robust to gaps); None under two
+    frames."""
     steps = np.diff(np.asarray(stamps_ns, np.int64))
     steps = steps[steps > 0]
     return float(1e9 / np.median(steps)) if len(steps) else None
 
 
-def rate_mismatch(model_fps: float, stream_rate: float | None, tolerance: float = RATE_TOLERANCE) -> str | None:
-    """A warning when a stream's rate differs from the model's by more than ``tolerance`` (relative), else None.
+def rate_mismatch(model_fps: float, stream_rate: float | None,
+                  tolerance: float = RATE_TOLERANCE) -> str | None:
+    """A warning when a stream's rate differs from the model's by more than ``tolerance``
+    (relative), else None.
 
     The policy times its plans and counts its history in the model's frames,
     so a stream at another rate plays the plan at the wrong speed.
     """
     if stream_rate is None or abs(stream_rate - model_fps) <= tolerance * model_fps:
         return None
-    return (f'the input stream runs at {stream_rate:.1f} fps but the model was trained at {model_fps:.1f} fps: '
-            f'plans will play {model_fps / stream_rate:.2f}x too fast or slow; retrain on data at this rate')
+    return (f'the input stream runs at {stream_rate:.1f} fps but the model was trained at '
+            f'{model_fps:.1f} fps: plans will play {model_fps / stream_rate:.2f}x too fast or '
+            'slow; retrain on data at this rate')
 
 
 @dataclass
@@ -67,7 +72,8 @@ class Session:
         return rate if rate is not None else float(self.info.get('fps', 30.0))
 
     def segments(self):
-        """``(start, stop)`` frame ranges without gaps: no step inside one is longer than GAP_PERIODS periods."""
+        """``(start, stop)`` frame ranges without gaps: no step inside one is longer than
+        GAP_PERIODS periods."""
         if len(self) < 2:
             return [(0, len(self))]
         steps = np.diff(np.asarray(self.stamps_ns, np.int64))
@@ -87,7 +93,8 @@ class Session:
         return np.asarray(self.facilitator)[..., 2] > 0
 
     def filled(self):
-        """A copy whose unseen facilitator joints have positions, for observations only (confidence stays 0).
+        """A copy whose unseen facilitator joints have positions, for observations only (confidence
+        stays 0).
 
         An unseen joint keeps its offset from the seen joints' centre at the
         nearest frame where it was seen; a joint never seen hangs below its
@@ -99,7 +106,8 @@ class Session:
             return self
         t = np.arange(len(fac))
         first = fac[t, seen.argmax(1), 0]
-        du = np.where(seen, wrap_u(fac[..., 0] - first[:, None]), 0.0).sum(1) / np.maximum(seen.sum(1), 1)
+        du = np.where(seen, wrap_u(fac[..., 0] - first[:, None]),
+                      0.0).sum(1) / np.maximum(seen.sum(1), 1)
         dv = np.where(seen, fac[..., 1], 0.0).sum(1) / np.maximum(seen.sum(1), 1)
         anchor = np.stack([(first + du) % 1.0, dv], -1)
         some = seen.any(1)  # a frame with nothing seen keeps the previous centre
@@ -115,15 +123,19 @@ class Session:
             after = np.where(seen[:, j], t, len(t))
             before = np.maximum.accumulate(nearest)
             after = np.minimum.accumulate(after[::-1])[::-1]
-            pick = np.where((before < 0) | ((after < len(t)) & (after - t < t - before)), after, before)
+            pick = np.where((before < 0) | ((after < len(t)) & (after - t < t - before)), after,
+                            before)
             offset[:, j] = offset[pick, j]
-        fac[..., :2] = np.where(seen[..., None], fac[..., :2], apply_delta(anchor[:, None], offset))
+        fac[..., :2] = np.where(seen[..., None], fac[..., :2], apply_delta(anchor[:, None],
+                                                                           offset))
         fac[..., 2] = np.where(seen, fac[..., 2], 0.0)
-        return Session(self.stamps_ns, self.participant_ids, self.participants, fac.astype(np.float32),
+        return Session(self.stamps_ns, self.participant_ids, self.participants,
+                       fac.astype(np.float32),
                        self.speaker, self.invite, self.invite_hand, self.info)
 
     def bone_lengths(self, frames=None):
-        """The facilitator's bone lengths (radians): per bone the median over confidently seen frames.
+        """The facilitator's bone lengths (radians): per bone the median over confidently seen
+        frames.
 
         A bone never seen confidently falls back to any frame where both ends
         have confidence, else to its parent bone's length (an ear's to the

@@ -20,18 +20,21 @@ import numpy as np
 from social_pose_diffusion.core.frames import GroupFrame, single_person
 from social_pose_diffusion.core.skeleton import JOINT, NUM_JOINTS
 
-COCO_JOINTS = ('nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear', 'left_shoulder', 'right_shoulder',
+COCO_JOINTS = ('nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear', 'left_shoulder',
+               'right_shoulder',
                'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist', 'left_hip', 'right_hip',
                'left_knee', 'right_knee', 'left_ankle', 'right_ankle')
 PROJECTIONS = ('equirect', 'cylindrical')
-TABLE_COLUMNS = {'stamp': ('stamp', 'time', 'timestamp'), 'frame': ('frame', 'frame_id', 'frame_index'),
+TABLE_COLUMNS = {'stamp': ('stamp', 'time', 'timestamp'), 'frame': ('frame', 'frame_id',
+                                                                    'frame_index'),
                  'track': ('track', 'track_id', 'id'), 'joint': ('joint', 'keypoint'),
                  'x': ('x',), 'y': ('y',), 'conf': ('conf', 'confidence', 'score')}
 
 
 @dataclass
 class Detections:
-    """Flat rows: ``frame`` index, ``track`` id, source ``joint`` name index, pixel ``x``, ``y``, ``conf``.
+    """Flat rows: ``frame`` index, ``track`` id, source ``joint`` name index, pixel ``x``, ``y``,
+    ``conf``.
 
     ``joints`` names the source joints; ``stamps_s`` (per frame index, or
     None) the recorded times; ``size`` the image (width, height) if known.
@@ -50,7 +53,8 @@ class Detections:
 
 @dataclass
 class Projection:
-    """Pixels of a 360-degree panorama to normalised (u, v): equirectangular or cylindrical with a vertical FOV."""
+    """Pixels of a 360-degree panorama to normalised (u, v): equirectangular or cylindrical with a
+    vertical FOV."""
 
     kind: str
     width: int
@@ -63,11 +67,13 @@ class Projection:
         if self.width <= 0 or self.height <= 0:
             raise ValueError(f'image size must be positive, not {self.width}x{self.height}')
         if self.kind == 'cylindrical' and not 0.0 < self.vfov_deg < 180.0:
-            raise ValueError(f'a cylindrical panorama needs its vertical field of view in (0, 180) degrees, '
+            raise ValueError(f'a cylindrical panorama needs its vertical field of view in (0, '
+                             f'180) degrees, '
                              f'not {self.vfov_deg}')
 
     def to_uv(self, x, y):
-        """(u, v) arrays and a mask of the points inside the image rows (x wraps: the panorama is 360 degrees)."""
+        """(u, v) arrays and a mask of the points inside the image rows (x wraps: the panorama is
+        360 degrees)."""
         x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
         inside = (y >= 0) & (y <= self.height)
         u = (x / self.width) % 1.0
@@ -80,12 +86,14 @@ class Projection:
 
 
 def joint_map(names):
-    """Our joint index per source joint name (-1: not one of ours, e.g. knees or a centre-shoulder joint)."""
+    """Our joint index per source joint name (-1: not one of ours, e.g. knees or a centre-shoulder
+    joint)."""
     return np.array([JOINT.get(str(n).strip().lower(), -1) for n in names], np.int64)
 
 
 def _confidence(values):
-    """COCO visibility flags (0, 1, 2) as confidence 0, 0.5, 1; detector scores clipped to [0, 1]."""
+    """COCO visibility flags (0, 1, 2) as confidence 0, 0.5, 1; detector scores clipped to [0,
+    1]."""
     values = np.asarray(values, np.float64)
     finite = values[np.isfinite(values)]
     if len(finite) and np.isin(finite, (0.0, 1.0, 2.0)).all() and (finite == 2.0).any():
@@ -130,13 +138,15 @@ def read_coco(path, joints=None):
             raise ValueError(f'{path}: annotation {n} has {len(kp)} keypoint values, expected 3 x '
                                f'{len(joints)} joints ({", ".join(joints)}); give the joint order')
         if 'track_id' not in ann:
-            raise ValueError(f'{path}: annotation {n} has no track_id (tracks are needed to follow people)')
+            raise ValueError(f'{path}: annotation {n} has no track_id (tracks are needed to '
+                             f'follow people)')
         image = ann.get('image_id')
         frame = images.get(image, image) if images else image
         if frame is None:
             raise ValueError(f'{path}: annotation {n} has no image_id')
         kp = kp.reshape(-1, 3)
-        rows.append(np.column_stack([np.full(len(kp), int(frame)), np.full(len(kp), int(ann['track_id'])),
+        rows.append(np.column_stack([np.full(len(kp), int(frame)), np.full(len(kp),
+                                                                           int(ann['track_id'])),
                                      np.arange(len(kp)), kp]))
     if not rows:
         raise ValueError(f'{path}: no annotations')
@@ -148,17 +158,20 @@ def read_coco(path, joints=None):
 def _table_columns(names, path):
     """Which given column holds each field (stamp or frame, track, joint, x, y, conf)."""
     lower = {str(n).strip().lower(): n for n in names}
-    found = {key: next((lower[a] for a in aliases if a in lower), None) for key, aliases in TABLE_COLUMNS.items()}
+    found = {key: next((lower[a] for a in aliases if a in lower), None) for key,
+             aliases in TABLE_COLUMNS.items()}
     missing = [k for k in ('track', 'joint', 'x', 'y', 'conf') if found[k] is None]
     if found['stamp'] is None and found['frame'] is None:
         missing.insert(0, 'stamp or frame')
     if missing:
-        raise ValueError(f'{path}: table lacks column(s) {", ".join(missing)} (has {", ".join(map(str, names))})')
+        raise ValueError(f'{path}: table lacks column(s) {", ".join(missing)} (has '
+                         f'{", ".join(map(str, names))})')
     return found
 
 
 def read_table(path, joints=None):
-    """:class:`Detections` of a CSV (with a header) or NPZ table: stamp (s) or frame, track, joint, x, y, conf.
+    """:class:`Detections` of a CSV (with a header) or NPZ table: stamp (s) or frame, track, joint,
+    x, y, conf.
 
     ``joint`` holds names, or indices into ``joints`` (default the COCO order).
     """
@@ -182,7 +195,8 @@ def read_table(path, joints=None):
         index = names.astype(np.int64)
         joints = tuple(joints or COCO_JOINTS)
         if index.min() < 0 or index.max() >= len(joints):
-            raise ValueError(f'{path}: joint indices must be in 0..{len(joints) - 1} ({", ".join(joints)})')
+            raise ValueError(f'{path}: joint indices must be in 0..{len(joints) - 1} '
+                             f'({", ".join(joints)})')
     except ValueError:
         joints = tuple(dict.fromkeys(str(n) for n in names))
         index = np.array([joints.index(str(n)) for n in names], np.int64)
@@ -197,7 +211,8 @@ def read_table(path, joints=None):
             frame, stamps = cols[found['frame']].astype(np.int64), None
     except ValueError as exc:
         raise ValueError(f'{path}: non-numeric stamp, frame, track, x, y or conf: {exc}') from exc
-    return Detections(frame.astype(np.int64), track, index, num['x'], num['y'], np.clip(num['conf'], 0, 1),
+    return Detections(frame.astype(np.int64), track, index, num['x'], num['y'],
+                      np.clip(num['conf'], 0, 1),
                       joints, stamps, None)
 
 
@@ -218,9 +233,11 @@ def _stamps_ns(frames, detections, fps, start_s):
     return stamps
 
 
-def to_frames(detections, projection, fps=None, start_s=0.0, facilitator_id=None, facilitator_seat=None,
+def to_frames(detections, projection, fps=None, start_s=0.0, facilitator_id=None,
+              facilitator_seat=None,
               seat_tolerance=0.05, min_confidence=0.0):
-    """(GroupFrames of the participants, {stamp: facilitator (J, 3)}, report) from :class:`Detections`.
+    """(GroupFrames of the participants, {stamp: facilitator (J, 3)}, report) from
+    :class:`Detections`.
 
     The facilitator is track ``facilitator_id`` or the person nearest
     ``facilitator_seat`` (u) in each frame; frames without them are gaps.
@@ -252,17 +269,20 @@ def to_frames(detections, projection, fps=None, start_s=0.0, facilitator_id=None
         present = kp[..., 2].max(-1) > 0
         frame = GroupFrame(stamps[f], tracks[present].astype(np.int32), kp[present])
         if facilitator_id is not None or facilitator_seat is not None:
-            frame, fac = identify_facilitator(frame, seat_u=facilitator_seat, tolerance=seat_tolerance,
+            frame, fac = identify_facilitator(frame, seat_u=facilitator_seat,
+                                              tolerance=seat_tolerance,
                                               facilitator_id=facilitator_id)
             if fac is not None:
                 facilitator[stamps[f]] = fac
         out.append(frame)
     drops['duplicate_joint_in_frame'] = int(duplicates)
-    report = {'frames': len(frames), 'tracks': int(len(np.unique(d.track))), 'points': int(len(d.frame)),
+    report = {'frames': len(frames), 'tracks': int(len(np.unique(d.track))),
+              'points': int(len(d.frame)),
               'imported_points': int(keep.sum()) - int(duplicates), 'dropped': dict(drops),
               'source_joints_not_used': unused,
               'missing_joints': [n for n in JOINT if n not in {str(j).lower() for j in d.joints}],
-              'facilitator_frames': len(facilitator), 'facilitator_gaps': len(frames) - len(facilitator)}
+              'facilitator_frames': len(facilitator),
+              'facilitator_gaps': len(frames) - len(facilitator)}
     return out, facilitator, report
 
 
@@ -277,7 +297,8 @@ def write_bag(out, frames, facilitator, info):
     if out.exists():
         raise ValueError(f'{out} already exists; rosbag2 writes a new directory')
     if not facilitator:
-        raise ValueError('the facilitator was found in no frame: check --facilitator-id or --facilitator-seat')
+        raise ValueError('the facilitator was found in no frame: check --facilitator-id or '
+                         '--facilitator-seat')
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.', dir=out.parent))
     try:
@@ -286,14 +307,16 @@ def write_bag(out, frames, facilitator, info):
             for frame in frames:
                 bag.keypoints(GROUP_TOPIC, frame)
                 if frame.stamp_ns in facilitator:
-                    bag.keypoints(FACILITATOR_TOPIC, single_person(frame.stamp_ns, facilitator[frame.stamp_ns]))
+                    bag.keypoints(FACILITATOR_TOPIC, single_person(frame.stamp_ns,
+                                                                   facilitator[frame.stamp_ns]))
         (tmp / 'bag').rename(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 def import_file(path, out, projection, fps=None, joints=None, **who):
-    """Import a COCO JSON (``.json``) or table (``.csv``/``.npz``) into the session bag ``out``; the report.
+    """Import a COCO JSON (``.json``) or table (``.csv``/``.npz``) into the session bag ``out``;
+    the report.
 
     ``who`` selects the facilitator (:func:`to_frames`); the stamps' median
     rate is the session's fps in ``/session/info``.
@@ -306,7 +329,8 @@ def import_file(path, out, projection, fps=None, joints=None, **who):
     elif path.suffix.lower() in ('.csv', '.npz'):
         detections, fmt = read_table(path, joints), 'table'
     else:
-        raise ValueError(f'{path}: unknown keypoint format (use .json for COCO-style, .csv or .npz for a table)')
+        raise ValueError(f'{path}: unknown keypoint format (use .json for COCO-style, .csv or '
+                         f'.npz for a table)')
     if callable(projection):  # the image size may come from the file
         projection = projection(detections.size)
     frames, facilitator, report = to_frames(detections, projection, fps, **who)
@@ -314,11 +338,13 @@ def import_file(path, out, projection, fps=None, joints=None, **who):
     if len(stamps) < 2:
         raise ValueError(f'{path}: needs at least two frames, has {len(stamps)}')
     rate = float(1e9 / np.median(np.diff(stamps)))
-    info = {'source': str(path), 'format': fmt, 'fps': round(rate, 6), 'projection': projection.kind,
+    info = {'source': str(path), 'format': fmt, 'fps': round(rate, 6),
+            'projection': projection.kind,
             'width': projection.width, 'height': projection.height,
             **({'vfov_deg': projection.vfov_deg} if projection.kind == 'cylindrical' else {}),
             'import': report}
-    for key, name in (('facilitator_id', 'facilitator_id'), ('facilitator_seat', 'facilitator_seat_u')):
+    for key, name in (('facilitator_id', 'facilitator_id'), ('facilitator_seat',
+                                                             'facilitator_seat_u')):
         if who.get(key) is not None:
             info[name] = who[key]
     write_bag(out, frames, facilitator, info)
