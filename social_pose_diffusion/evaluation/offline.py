@@ -38,9 +38,10 @@ def group_frame(session, t, stamp_ns=None):
 
 
 def start_agent(policy, session, t, raw_frame=None, **options):
-    """An agent primed with the true history up to frame ``t`` inside its segment, holding the data's bones.
+    """An agent primed with the true history up to frame ``t`` inside its segment.
 
-    The bone lengths are the session's robust ones (:meth:`Session.bone_lengths`), not one noisy frame's.
+    It holds the session's robust bone lengths (:meth:`Session.bone_lengths`):
+    one noisy frame's bones, kept for seconds, are further from the truth.
     """
     agent = FacilitatorAgent(policy, fps=policy.config.fps, **options)
     c = policy.config
@@ -153,11 +154,10 @@ def rollouts(policy, session, starts=3, seconds=HORIZONS_S, replan=1, sampler=No
         candidates = cut[:1]
     picks = np.unique(candidates[np.linspace(0, len(candidates) - 1, starts).round().astype(int)])
     decay = decay_per_frame(c.fps, baseline_decay_s(session, c))
-    lengths = session.bone_lengths(dataset.split(len(session), c)[0])
     errors, hold, velocity, bones, bones_truth, times = [], [], [], [], [], []
     for s in tqdm(picks, desc='rollouts', disable=not progress, leave=False):
         agent = start_agent(policy, session, s, samples=samples, sampler=sampler, steps=steps)
-        agent.integrator.lengths = lengths
+        lengths = agent.integrator.lengths
         clock = session.stamps_ns[s] + np.round(np.arange(n + 1) * period).astype(np.int64)
         truth_row, latest = _truth_rows(session, clock)
         executed, i = [], 0

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from social_pose_diffusion.learning import dataset
+from social_pose_diffusion.learning import calibrate, dataset
 from social_pose_diffusion.core.atomic import write_bytes, write_json
 from social_pose_diffusion.observation.features import centroid
 from social_pose_diffusion.policy import Policy, PolicyConfig, resolve_device
@@ -121,8 +121,13 @@ def train(config, sessions, out=None, steps=2000, batch=64, lr=1e-3, device='aut
     if len(samples) < 2:
         raise ValueError('too few training frames: sessions must be longer than a few action chunks')
     policy = Policy(config)
-    if config.prior != 'none':  # the network learns what the prior's forecast misses
-        samples.actions = ((samples.actions - policy.prior(samples.obs)) * samples.weights[..., None]).astype(np.float32)
+    held = None
+    if config.prior != 'none':  # the network learns what the prior misses; its gain is calibrated
+        residual = (samples.actions - policy.prior(samples.obs)) * samples.weights[..., None]
+        samples.actions = residual.astype(np.float32)
+        samples, held = calibrate.held_back(samples, config.horizon)
+        if len(samples) < 2 or not len(held):
+            raise ValueError('too few training frames to calibrate a prior: record longer sessions')
     policy.set_normalisation(samples.actions, samples.obs['proprio'], samples.obs['tokens'], samples.obs['mask'])
     policy.to(dev).train()
     optimizer = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=1e-4)
@@ -159,4 +164,8 @@ def train(config, sessions, out=None, steps=2000, batch=64, lr=1e-3, device='aut
         if out and ((step + 1) % save_every == 0 or step + 1 == steps):
             policy.save(out / 'model.safetensors')
             _save_state(out, step + 1, optimizer, critic, log)
+    if held is not None:
+        config.residual_gain = calibrate.residual_gain(policy.eval(), held)
+        if out:
+            policy.save(out / 'model.safetensors')
     return policy.eval(), log

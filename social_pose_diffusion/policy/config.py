@@ -34,7 +34,8 @@ class PolicyConfig:
     max_speed: list = field(default_factory=list)      # (J,) per-frame joint speed limit, normalised units
     prior: str = 'none'          # 'damped_velocity': the network predicts the chunk minus that forecast
     prior_decay_s: float = 0.3   # the prior's velocity time constant in seconds
-    noise_scale: float = 1.0     # initial sampling noise (< 1 samples nearer the mode, e.g. for jittery data)
+    noise_scale: float = 1.0     # initial sampling noise (< 1 samples nearer the mode)
+    residual_gain: float = 1.0   # with a prior: chunk = prior + gain * network (fitted in training)
     format: str = FORMAT
 
     def __post_init__(self):
@@ -47,9 +48,11 @@ class PolicyConfig:
             raise ValueError(f'prior must be one of {PRIORS}, not {self.prior!r}')
         if self.prior != 'none' and self.history < 1:
             raise ValueError('a damped_velocity prior needs history >= 1 (the last delta)')
-        if not self.prior_decay_s > 0 or not 0 <= self.noise_scale <= 1:
-            raise ValueError(f'prior_decay_s must be > 0 and noise_scale in [0, 1], not {self.prior_decay_s} '
-                             f'and {self.noise_scale}')
+        if not self.prior_decay_s > 0:
+            raise ValueError(f'prior_decay_s must be > 0, not {self.prior_decay_s}')
+        if not (0 <= self.noise_scale <= 1 and 0 <= self.residual_gain <= 1):
+            raise ValueError(f'noise_scale and residual_gain must be in [0, 1], not '
+                             f'{self.noise_scale} and {self.residual_gain}')
         self.sampler = self.sampler or SAMPLERS[self.policy][0]
         if self.sampler not in SAMPLERS[self.policy]:
             raise ValueError(f'a {self.policy} policy samples with {SAMPLERS[self.policy]}, not {self.sampler!r}')

@@ -160,7 +160,9 @@ class Policy(nn.Module):
         x = self.generate(cond, k, sampler, steps, generator) * self.action_scale
         x = x.reshape(b, k, self.config.horizon, NUM_JOINTS, 2).double().cpu().numpy()
         prior = self.prior(obs)
-        return x + (prior[:, None] if np.ndim(prior) else prior)
+        if not np.ndim(prior):
+            return x
+        return self.config.residual_gain * x + prior[:, None]
 
     def select_action(self, obs, sampler=None, steps=None):
         """One chunk of deltas per observation: numpy (B, H, J, 2)."""
