@@ -154,3 +154,17 @@ def test_a_30s_recording_gets_rollouts_baselines_and_messages(recording):
     text = markdown(report)
     assert 'does not fit' in text and 'no worse' in text
     json.dumps(report)  # serialisable
+
+
+def test_an_untrained_correction_falls_back_to_the_prior(recording, tmp_path):
+    from social_pose_diffusion.learning.calibrate import GAINS, held_back
+    session = recording.filled()
+    config = make_config([session], d_model=16, layers=1, heads=2, prior='damped_velocity',
+                         policy='bc')
+    samples = dataset.build([session], config, 'train')
+    fit, held = held_back(samples, config.horizon)
+    assert len(fit) and len(held) and fit.where[:, 1].max() + config.horizon < held.where[:, 1].min()
+    policy, _ = train(config, [session], tmp_path / 'run', steps=1, batch=8, progress=False,
+                      mirror=False)
+    assert policy.config.residual_gain == 0.0 and 0.0 in GAINS  # a random network is not trusted
+    assert load_policy(tmp_path / 'run', 'cpu').config.residual_gain == 0.0  # and saved so
