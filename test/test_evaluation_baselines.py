@@ -163,7 +163,8 @@ def test_an_untrained_correction_falls_back_to_the_prior(recording, tmp_path):
                          policy='bc')
     samples = dataset.build([session], config, 'train')
     fit, held = held_back(samples, config.horizon)
-    assert len(fit) and len(held) and fit.where[:, 1].max() + config.horizon < held.where[:, 1].min()
+    assert len(fit) and len(held)
+    assert fit.where[:, 1].max() + config.horizon < held.where[:, 1].min()
     policy, _ = train(config, [session], tmp_path / 'run', steps=1, batch=8, progress=False,
                       mirror=False)
     assert policy.config.residual_gain == 0.0 and 0.0 in GAINS  # a random network is not trusted

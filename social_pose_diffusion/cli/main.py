@@ -2,7 +2,8 @@
 import argparse
 import sys
 
-from social_pose_diffusion.cli import benchmark, demo, evaluate, extract, import_tracks, simulate, train
+from social_pose_diffusion.cli import (benchmark, demo, evaluate, extract, import_tracks, simulate,
+                                       train)
 
 COMMANDS = (simulate, demo, train, evaluate, extract, import_tracks, benchmark)
 

@@ -18,15 +18,17 @@ def register(sub):
     p.add_argument('--batch', type=int, default=64)
     p.add_argument('--lr', type=float, default=1e-3)
     p.add_argument('--horizon', type=int, default=None,
-                   help="action chunk length H in frames (default: 0.53 s at the data's frame rate)")
+                   help="action chunk length H in frames (default: 0.53 s at the data's rate)")
     p.add_argument('--sampler-steps', type=int, default=4, help='default evaluations of ddim/euler (default: %(default)s)')
     p.add_argument('--prior', choices=('none', 'damped_velocity'), default='none',
-                   help='damped_velocity: the network refines a damped constant-velocity forecast whose time '
-                        'constant is fitted on the data (holding the pose where that fits better); '
-                        'default: %(default)s')
+                   help='damped_velocity: the network refines a damped constant-velocity '
+                        'forecast whose time constant is fitted on the data (holding the pose '
+                        'where that fits better), by a gain calibrated on held-back training '
+                        'time; default: %(default)s')
     p.add_argument('--noise-scale', type=float, default=1.0,
-                   help='initial sampling noise of diffusion/flow policies in [0, 1]; below 1 samples nearer '
-                        'the mode, which suits jittery real tracks (default: %(default)s)')
+                   help='initial sampling noise of diffusion/flow policies in [0, 1]; below 1 '
+                        'samples nearer the mode, which suits jittery real tracks '
+                        '(default: %(default)s)')
     p.add_argument('--dbc-weight', type=float, default=1.0, help='DBC lambda (default: %(default)s)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--device', default='auto', help='auto, cpu or cuda (default: %(default)s)')

@@ -6,7 +6,8 @@ was not seen) mask what real recordings do not know; None scores everything.
 """
 import numpy as np
 
-from social_pose_diffusion.core.skeleton import BONES, JOINT, apply_delta, bone_lengths, joint_distance
+from social_pose_diffusion.core.skeleton import (BONES, JOINT, apply_delta, bone_lengths,
+                                                 joint_distance)
 
 MIN_BONE = 1e-6  # radians: shorter reference bones are not scored (no division by zero)
 
@@ -32,25 +33,30 @@ def one_step_mpjpe(prev_true, delta, next_true, weight=None):
 
 
 def bone_length_error(poses, lengths, weight=None):
-    """Mean relative bone-length error of ``poses`` (..., J, 2) against ``lengths``; ``weight`` (..., bones).
+    """Mean relative bone-length error of ``poses`` (..., J, 2) against ``lengths``; ``weight``
+    (..., bones).
 
     Bones shorter than :data:`MIN_BONE` in ``lengths`` are not scored.
     """
     lengths = np.asarray(lengths, np.float64)
     ok = lengths > MIN_BONE
     rel = np.abs(bone_lengths(poses) - lengths) / np.maximum(lengths, MIN_BONE)
-    w = np.broadcast_to(ok, rel.shape) * (1.0 if weight is None else np.asarray(weight, np.float64))
+    w = np.broadcast_to(ok, rel.shape) * (1.0 if weight is None else np.asarray(weight,
+                                                                                np.float64))
     return masked_mean(rel, w)
 
 
 def bone_weight(keypoints, seen=0.5):
-    """(..., bones) 1 where both ends of a bone are confidently seen in ``keypoints`` (..., J, 3)."""
+    """(..., bones) 1 where both ends of a bone are confidently seen in ``keypoints`` (..., J,
+    3)."""
     conf = np.asarray(keypoints)[..., 2]
-    return np.stack([np.minimum(conf[..., p], conf[..., c]) >= seen for p, c in BONES], -1).astype(np.float64)
+    return np.stack([np.minimum(conf[..., p], conf[..., c]) >= seen for p, c in BONES],
+                    -1).astype(np.float64)
 
 
 def best_of_k_ade(samples, truth, weight=None):
-    """Mean over N of the smallest average displacement error among the k samples (seen joints only)."""
+    """Mean over N of the smallest average displacement error among the k samples (seen joints
+    only)."""
     d = joint_distance(samples, np.asarray(truth)[:, None])
     if weight is None:
         ade = d.mean((-1, -2))

@@ -22,8 +22,9 @@ from social_pose_diffusion.core.atomic import write_bytes, write_json
 from social_pose_diffusion.planning.integrator import Integrator
 from social_pose_diffusion.core.frames import GroupFrame
 from social_pose_diffusion.core.session import rate_mismatch
-from social_pose_diffusion.evaluation.metrics import (best_of_k_ade, bone_length_error, bone_weight, diversity,
-                                                      hand_choice, masked_mean, masked_mpjpe, one_step_mpjpe,
+from social_pose_diffusion.evaluation.metrics import (best_of_k_ade, bone_length_error,
+                                                      bone_weight, diversity, hand_choice,
+                                                      masked_mean, masked_mpjpe, one_step_mpjpe,
                                                       timing, wrist_lift)
 from social_pose_diffusion.core.skeleton import bone_lengths, joint_distance
 from social_pose_diffusion.policy.prior import decay_per_frame
@@ -57,9 +58,11 @@ def start_agent(policy, session, t, raw_frame=None, **options):
 
 
 def from_true_poses(config, facilitator, frames, deltas):
-    """Sampled chunks ``deltas`` (N, k, H, J, 2) integrated from the true ``facilitator`` poses at ``frames``.
+    """Sampled chunks ``deltas`` (N, k, H, J, 2) integrated from the true ``facilitator`` poses at
+    ``frames``.
 
-    Each chunk keeps its start pose's bone lengths, as the agent does when it starts from an observed pose.
+    Each chunk keeps its start pose's bone lengths, as the agent does when it starts from an
+    observed pose.
     """
     speed = np.asarray(config.max_speed)
     return np.stack([Integrator.for_pose(facilitator[t], speed).rollout(
@@ -73,7 +76,8 @@ def baseline_decay_s(session, config):
 
 
 def chunk_metrics(policy, session, k=8, sampler=None, steps=None, raw_frame=None, batch=128):
-    """Teacher-forced metrics over the evaluation frames (batched sampling), with hold and velocity baselines.
+    """Teacher-forced metrics over the evaluation frames (batched sampling), with hold and velocity
+    baselines.
 
     Only steps whose true joint was seen count (``Samples.weights``).
     """
@@ -93,15 +97,17 @@ def chunk_metrics(policy, session, k=8, sampler=None, steps=None, raw_frame=None
         poses = from_true_poses(c, fac, t, deltas)
         pick = medoid_index(poses)
         chosen = deltas[np.arange(len(rows)), pick, 0]
-        velocity = dataset.velocity_forecast(session, t, c.horizon, decay_per_frame(session.fps, decay_s))
+        decay = decay_per_frame(session.fps, decay_s)
+        velocity = dataset.velocity_forecast(session, t, c.horizon, decay)
         hold = np.broadcast_to(fac[t][:, None], truth.shape)
-        w1 = w[:, 0]
-        values = [one_step_mpjpe(fac[t], deltas[:, 0, 0], fac[t + 1], w1),
-                  one_step_mpjpe(fac[t], chosen, fac[t + 1], w1),
-                  masked_mpjpe(fac[t], fac[t + 1], w1), masked_mpjpe(velocity[:, 0], fac[t + 1], w1),
-                  masked_mpjpe(poses[:, 0], truth, w), masked_mpjpe(poses[np.arange(len(rows)), pick], truth, w),
-                  masked_mpjpe(hold, truth, w),
-                  masked_mpjpe(velocity, truth, w), best_of_k_ade(poses, truth, w), diversity(poses)]
+        w1, now, after = w[:, 0], fac[t], fac[t + 1]
+        values = [one_step_mpjpe(now, deltas[:, 0, 0], after, w1),
+                  one_step_mpjpe(now, chosen, after, w1),
+                  masked_mpjpe(now, after, w1), masked_mpjpe(velocity[:, 0], after, w1),
+                  masked_mpjpe(poses[:, 0], truth, w),
+                  masked_mpjpe(poses[np.arange(len(rows)), pick], truth, w),
+                  masked_mpjpe(hold, truth, w), masked_mpjpe(velocity, truth, w),
+                  best_of_k_ade(poses, truth, w), diversity(poses)]
         weight = np.array([w1.sum()] * 4 + [w.sum()] * 4 + [len(rows)] * 2, np.float64)
         sums += np.nan_to_num(values) * weight
         totals += weight
@@ -114,14 +120,16 @@ def fitting_horizons(session, config, seconds=HORIZONS_S):
     cut = dataset.split(len(session), config)[1]
     held = (session.stamps_ns[-1] - session.stamps_ns[cut[0]]) * 1e-9 if len(cut) else 0.0
     fit = [h for h in seconds if h + 1.0 / config.fps <= held + 1e-9]
-    why = {f'{h:g}s': (f'a {h:g} s rollout needs {h:g} s of held-out time after its start; this session holds '
-                       f'{held:.1f} s (the last 20 %): record {h / 0.2:.0f} s or more for it')
+    why = {f'{h:g}s': (f'a {h:g} s rollout needs {h:g} s of held-out time after its start; '
+                       f'this session holds {held:.1f} s (the last 20 %): record '
+                       f'{h / 0.2:.0f} s or more for it')
            for h in seconds if h not in fit}
     return fit, why
 
 
 def _truth_rows(session, stamps):
-    """Per target stamp: the session frame within half a frame of it (-1: none, a gap) and the newest before it."""
+    """Per target stamp: the session frame within half a frame of it (-1: none, a gap) and the
+    newest before it."""
     s = np.asarray(session.stamps_ns, np.int64)
     near = np.clip(np.searchsorted(s, stamps), 1, len(s) - 1)
     near = np.where(np.abs(s[near - 1] - stamps) < np.abs(s[near] - stamps), near - 1, near)
@@ -149,7 +157,8 @@ def rollouts(policy, session, starts=3, seconds=HORIZONS_S, replan=1, sampler=No
     period = 1e9 / c.fps
     cut = dataset.split(len(session), c)[1]
     first = cut[max(0, min(len(cut) - 1, c.history))]  # a start with some held-out history
-    candidates = cut[(cut >= first) & (session.stamps_ns[cut] + n * period <= session.stamps_ns[-1] + period / 2)]
+    room = session.stamps_ns[cut] + n * period <= session.stamps_ns[-1] + period / 2
+    candidates = cut[(cut >= first) & room]
     if not len(candidates):
         candidates = cut[:1]
     picks = np.unique(candidates[np.linspace(0, len(candidates) - 1, starts).round().astype(int)])
@@ -177,23 +186,27 @@ def rollouts(policy, session, starts=3, seconds=HORIZONS_S, replan=1, sampler=No
         w = np.where(rows[:, None] >= 0, seen[np.maximum(rows, 0)], False).astype(np.float64)
         truth = fac[np.maximum(rows, 0)]
         cv = dataset.velocity_forecast(session, [s], n, decay, rate=session.fps / c.fps)[0]
-        for out, pred in ((errors, executed), (hold, np.broadcast_to(fac[s], truth.shape)), (velocity, cv)):
+        for out, pred in ((errors, executed), (hold, np.broadcast_to(fac[s], truth.shape)),
+                          (velocity, cv)):
             d = joint_distance(pred, truth)
             out.append(np.where(w.sum(-1) > 0, (d * w).sum(-1) / np.maximum(w.sum(-1), 1), np.nan))
         bones.append(bone_length_error(executed, lengths))
         bw = bone_weight(session.facilitator[np.maximum(rows, 0)]) * (rows >= 0)[:, None]
-        bones_truth.append(masked_mean(np.abs(bone_lengths(executed) - bone_lengths(truth)) / lengths, bw))
+        off = np.abs(bone_lengths(executed) - bone_lengths(truth)) / lengths
+        bones_truth.append(masked_mean(off, bw))
     curve, hold, velocity = (np.nanmean(np.stack(x), 0) for x in (errors, hold, velocity))
     pairs = np.random.default_rng(0).integers(cut[0], len(session), (2, 2000))
     pair_w = seen[pairs[0]] & seen[pairs[1]]
     at = {f'{h:g}s': int(round(h * c.fps)) - 1 for h in fit}
     pick = lambda x: {k: float(x[i]) for k, i in at.items()}  # noqa: E731
     return {'starts': int(len(picks)), 'replan': int(replan), 'samples': int(samples),
-            'curve': np.nan_to_num(curve).round(6).tolist(), 'hold_curve': np.nan_to_num(hold).round(6).tolist(),
+            'curve': np.nan_to_num(curve).round(6).tolist(),
+            'hold_curve': np.nan_to_num(hold).round(6).tolist(),
             'velocity_curve': np.nan_to_num(velocity).round(6).tolist(),
             'mpjpe': pick(curve), 'hold_baseline': pick(hold), 'velocity_baseline': pick(velocity),
             'noise_floor': masked_mpjpe(fac[pairs[0]], fac[pairs[1]], pair_w),
-            'bone_length_error': float(np.mean(bones)), 'bone_error_vs_truth': float(np.nanmean(bones_truth)),
+            'bone_length_error': float(np.mean(bones)),
+            'bone_error_vs_truth': float(np.nanmean(bones_truth)),
             'bone_variation_data': session.bone_variation(cut), 'time': timing(times),
             **({'skipped': skipped} if skipped else {})}
 
@@ -251,31 +264,38 @@ def evaluate(policy, sessions, names=None, k=8, sampler=None, steps=None, starts
     return report
 
 
-HEADLINE = ('mpjpe_one_step', 'mpjpe_one_step_medoid', 'hold_one_step', 'velocity_one_step', 'mpjpe_chunk',
+HEADLINE = ('mpjpe_one_step', 'mpjpe_one_step_medoid', 'hold_one_step', 'velocity_one_step',
+            'mpjpe_chunk',
             'mpjpe_chunk_medoid', 'hold_chunk', 'velocity_chunk', 'best_of_k_ade', 'diversity')
 ROLLOUT_KEYS = ('mpjpe', 'hold_baseline', 'velocity_baseline')
 
 
 def summary(entries):
-    """Means of the headline numbers over session entries (rollout horizons every rolled session has)."""
+    """Means of the headline numbers over session entries (rollout horizons every rolled session
+    has)."""
     out = {key: float(np.nanmean([e[key] for e in entries])) for key in HEADLINE}
     rolled = [e['rollout'] for e in entries if e.get('rollout', {}).get('mpjpe')]
     if rolled:
         horizons = [h for h in rolled[0]['mpjpe'] if all(h in r['mpjpe'] for r in rolled)]
         for key in ROLLOUT_KEYS:
-            out[f'rollout_{key}'] = {h: float(np.mean([r[key][h] for r in rolled])) for h in horizons}
-        for key in ('noise_floor', 'bone_length_error', 'bone_error_vs_truth', 'bone_variation_data'):
-            out[f'rollout_{key}' if key == 'noise_floor' else key] = float(np.mean([r[key] for r in rolled]))
+            out[f'rollout_{key}'] = {h: float(np.mean([r[key][h] for r in rolled]))
+                                     for h in horizons}
+        for key in ('noise_floor', 'bone_length_error', 'bone_error_vs_truth',
+                    'bone_variation_data'):
+            name = f'rollout_{key}' if key == 'noise_floor' else key
+            out[name] = float(np.mean([r[key] for r in rolled]))
         out['time_mean_ms'] = float(np.mean([r['time']['mean_ms'] for r in rolled]))
         out['time_p95_ms'] = float(np.mean([r['time']['p95_ms'] for r in rolled]))
     return out
 
 
 def verdict(mean):
-    """Per metric and horizon: the model's error beside the better baseline, and whether it is no worse."""
+    """Per metric and horizon: the model's error beside the better baseline, and whether it is no
+    worse."""
     pairs = {'one_step': ('mpjpe_one_step_medoid', 'hold_one_step', 'velocity_one_step'),
              'chunk': ('mpjpe_chunk_medoid', 'hold_chunk', 'velocity_chunk')}
-    out = {name: {'model': mean[m], 'best_baseline': min(mean[h], mean[v]), 'no_worse': mean[m] <= min(mean[h], mean[v])}
+    out = {name: {'model': mean[m], 'best_baseline': min(mean[h], mean[v]),
+                  'no_worse': mean[m] <= min(mean[h], mean[v])}
            for name, (m, h, v) in pairs.items()}
     for h, value in mean.get('rollout_mpjpe', {}).items():
         best = min(mean['rollout_hold_baseline'][h], mean['rollout_velocity_baseline'][h])
@@ -308,11 +328,14 @@ def markdown(report):
     f = lambda x, p=5: '' if x is None or not np.isfinite(x) else f'{x:.{p}f}'  # noqa: E731
     trio = lambda m, h, v, p=5: f'{f(m, p)} ({f(h, p)} / {f(v, p)})'  # noqa: E731
     lines = [f"# Evaluation: {report['model']['encoder']} encoder, {report['model']['policy']} policy, "
-             f"sampler {report['sampler']} ({report['steps']} steps), model at {report['model']['fps']:g} fps", '',
-             'Units: normalised equirectangular (u = azimuth/360°, v = polar/180°, u wraps). Each cell: model '
-             '(hold pose / damped constant velocity); joints the recording did not see are not scored.', '',
-             '| session | style | one-step (medoid of k) | chunk (medoid) | best-of-k ADE | diversity | rollout 1 s | 5 s | '
-             '10 s | noise floor | bone err / data variation | plan ms mean / p95 | invitation L/R/between, '
+             f"sampler {report['sampler']} ({report['steps']} steps), "
+             f"model at {report['model']['fps']:g} fps", '',
+             'Units: normalised equirectangular (u = azimuth/360°, v = polar/180°, u wraps). '
+             'Each cell: model (hold pose / damped constant velocity); joints the recording did '
+             'not see are not scored.', '',
+             '| session | style | one-step (medoid of k) | chunk (medoid) | best-of-k ADE | '
+             'diversity | rollout 1 s | 5 s | 10 s | noise floor | bone err / data variation | '
+             'plan ms mean / p95 | invitation L/R/between, '
              'both hands |',
              '|' + '---|' * 13]
     for e in report['sessions'] + [{'name': '**mean**', 'style': '', **report['mean']}]:
@@ -320,23 +343,27 @@ def markdown(report):
         r = {**r, **{k: r.get(k, e.get(k)) for k in ('bone_length_error', 'bone_variation_data')}}
         r.setdefault('noise_floor', e.get('rollout_noise_floor'))
         r.setdefault('time', {'mean_ms': e.get('time_mean_ms'), 'p95_ms': e.get('time_p95_ms')})
-        roll = [trio(r['mpjpe'][h], r['hold_baseline'][h], r['velocity_baseline'][h]) if h in r.get('mpjpe', {})
+        roll = [trio(r['mpjpe'][h], r['hold_baseline'][h],
+                     r['velocity_baseline'][h]) if h in r.get('mpjpe', {})
                 else 'does not fit' for h in ('1s', '5s', '10s')]
         inv = e.get('invitation') or {}
         bone = r.get('bone_length_error')
         lines.append(' | '.join([
             f"| {e['name']}", e['style'],
             trio(e['mpjpe_one_step_medoid'], e['hold_one_step'], e['velocity_one_step'], 6),
-            trio(e['mpjpe_chunk_medoid'], e['hold_chunk'], e['velocity_chunk']), f(e['best_of_k_ade']),
+            trio(e['mpjpe_chunk_medoid'], e['hold_chunk'],
+                 e['velocity_chunk']), f(e['best_of_k_ade']),
             f(e['diversity']), *roll, f(r.get('noise_floor')),
-            '' if bone is None else f"{100 * bone:.2f} % / {100 * (r.get('bone_variation_data') or 0):.1f} %",
+            '' if bone is None else
+            f"{100 * bone:.2f} % / {100 * (r.get('bone_variation_data') or 0):.1f} %",
             f"{f(r['time'].get('mean_ms'), 2)} / {f(r['time'].get('p95_ms'), 2)}",
             (f"{inv['left']:.2f}/{inv['right']:.2f}/{inv['between']:.2f}, {inv['both_hands']:.2f}")
             if inv else '']) + ' |')
     verdicts = report.get('versus_baselines', {})
     if verdicts:
         lines += ['', '| metric | model | better baseline | no worse |', '|---|---|---|---|']
-        lines += [f"| {k} | {f(v['model'], 6)} | {f(v['best_baseline'], 6)} | {'yes' if v['no_worse'] else 'NO'} |"
+        lines += [f"| {k} | {f(v['model'], 6)} | {f(v['best_baseline'], 6)} | "
+                  f"{'yes' if v['no_worse'] else 'NO'} |"
                   for k, v in verdicts.items()]
     notes = [f"- {e['name']}: {w}" for e in report['sessions'] for w in e.get('warnings', [])]
     return '\n'.join(lines + ([''] + notes if notes else [])) + '\n'
@@ -363,7 +390,8 @@ def plots(report, stem):
     for n, e in enumerate(rolled):
         for key, style in (('curve', '-'), ('hold_curve', ':'), ('velocity_curve', '--')):
             curve = np.asarray(e['rollout'][key])
-            ax.plot(np.arange(1, len(curve) + 1) / report['model']['fps'], curve, style, color=f'C{n}',
+            ax.plot(np.arange(1, len(curve) + 1) / report['model']['fps'], curve, style,
+                    color=f'C{n}',
                     label=f"{e['name']} ({key.replace('_curve', '').replace('curve', 'model')})")
     if not rolled:
         ax.text(0.5, 0.5, 'no rollout fits the held-out time', ha='center', transform=ax.transAxes)

@@ -23,7 +23,8 @@ from social_pose_diffusion.core.skeleton import JOINT, JOINT_NAMES, apply_delta,
 
 
 def step_weights(session, frames, horizon, end=None):
-    """(N, H, J) float32: 1 where step ``t+i -> t+i+1`` of joint j is seen at both ends, in the segment, before ``end``."""
+    """(N, H, J) float32: 1 where step ``t+i -> t+i+1`` of joint j is seen at both ends, in the
+    segment, before ``end``."""
     start, stop = session.segment_bounds()
     seen = session.seen()
     frames = np.asarray(frames)
@@ -40,7 +41,8 @@ FPS_TOLERANCE = 0.05
 
 
 def frames_for(fps, horizon_s=HORIZON_S, history_s=HISTORY_S, lags_s=LAGS_S):
-    """The :class:`PolicyConfig` time fields at ``fps``: windows in seconds as whole frames (at least 1)."""
+    """The :class:`PolicyConfig` time fields at ``fps``: windows in seconds as whole frames (at
+    least 1)."""
     def n(seconds):
         return max(1, int(round(seconds * fps)))
     return {'fps': round(float(fps), 6), 'horizon': n(horizon_s), 'history': n(history_s),
@@ -48,18 +50,21 @@ def frames_for(fps, horizon_s=HORIZON_S, history_s=HISTORY_S, lags_s=LAGS_S):
 
 
 def common_fps(sessions, names=None):
-    """The one frame rate of ``sessions`` (from their stamps); mixed rates are refused with the rates."""
+    """The one frame rate of ``sessions`` (from their stamps); mixed rates are refused with the
+    rates."""
     rates = [s.fps for s in sessions]
     if max(rates) > (1 + FPS_TOLERANCE) * min(rates):
         names = names or [f'session {i}' for i in range(len(sessions))]
         listed = ', '.join(f'{n}: {r:.2f} fps' for n, r in zip(names, rates))
-        raise ValueError(f'sessions run at different frame rates ({listed}); a model has one rate: train on '
+        raise ValueError(f'sessions run at different frame rates ({listed}); a model has one '
+                         f'rate: train on '
                          'sessions of one rate (or re-record/re-import them at one fps)')
     return float(np.median(rates))
 
 
 def frame_features(session, config):
-    """Per-frame ``proprio`` (T, Fp), ``tokens`` (T, P, F), ``mask`` (T, P), ``actions`` (T, H, J, 2), ``weights`` (T, H, J).
+    """Per-frame ``proprio`` (T, Fp), ``tokens`` (T, P, F), ``mask`` (T, P), ``actions`` (T, H, J,
+    2), ``weights`` (T, H, J).
 
     Unseen or out-of-segment steps have action 0 and weight 0.
     """
@@ -94,7 +99,8 @@ def velocity_forecast(session, frames, steps, decay, rate=1.0):
 
 
 def fit_decay_s(sessions, config, grid=None):
-    """The velocity time constant (s) of the grid whose forecast fits the training chunks of ``sessions`` best."""
+    """The velocity time constant (s) of the grid whose forecast fits the training chunks of
+    ``sessions`` best."""
     from social_pose_diffusion.policy.prior import DECAY_GRID_S, decay_per_frame
     from social_pose_diffusion.core.skeleton import joint_distance
     errors = []
@@ -105,7 +111,8 @@ def fit_decay_s(sessions, config, grid=None):
             w = step_weights(session, idx, config.horizon)
             fac = np.asarray(session.facilitator, np.float64)[..., :2]
             truth = fac[np.minimum(idx[:, None] + np.arange(1, config.horizon + 1), len(fac) - 1)]
-            pred = velocity_forecast(session, idx, config.horizon, decay_per_frame(session.fps, decay_s))
+            pred = velocity_forecast(session, idx, config.horizon, decay_per_frame(session.fps,
+                                                                                   decay_s))
             num += float((joint_distance(pred, truth) * w).sum())
             den += float(w.sum())
         errors.append(num / max(den, 1e-12))
@@ -117,7 +124,8 @@ def step_speeds(session, frames):
     fac = np.asarray(session.facilitator, np.float64)[..., :2]
     frames = np.asarray(frames)
     w = step_weights(session, frames, 1)[:, 0] > 0
-    speed = np.linalg.norm(pose_delta(fac[frames], fac[np.minimum(frames + 1, len(fac) - 1)]), axis=-1)
+    speed = np.linalg.norm(pose_delta(fac[frames], fac[np.minimum(frames + 1, len(fac) - 1)]),
+                           axis=-1)
     return np.where(w, speed, 0.0)
 
 
@@ -186,9 +194,11 @@ def mirror(session, raw_frame=None):
 
 @dataclass
 class Samples:
-    """Stacked samples: ``obs`` (numpy dict for :meth:`Policy.tensors`), ``actions`` (N, H, J, 2), ``where`` (N, 2) = (session, frame).
+    """Stacked samples: ``obs`` (numpy dict for :meth:`Policy.tensors`), ``actions`` (N, H, J, 2),
+    ``where`` (N, 2) = (session, frame).
 
-    ``weights`` (N, H, J) is 1 for every seen step, 0 where the action is unknown (mask losses and metrics with it).
+    ``weights`` (N, H, J) is 1 for every seen step, 0 where the action is unknown (mask losses
+    and metrics with it).
     """
 
     obs: dict
@@ -225,7 +235,8 @@ def build(sessions, config, part='train', stride=1, raw_frames=None):
         train_idx, eval_idx = split(len(session), config)
         idx = (train_idx if part == 'train' else eval_idx)[::stride]
         # a training chunk stops where the evaluation part starts
-        w = step_weights(session, idx, config.horizon, eval_idx[0] if part == 'train' and len(eval_idx) else None)
+        w = step_weights(session, idx, config.horizon,
+                         eval_idx[0] if part == 'train' and len(eval_idx) else None)
         keep = w.reshape(len(idx), -1).any(-1)
         idx, w = idx[keep], w[keep]
         obs.append(observations(session, config, idx, raw_frames[s] if raw_frames else None, feats))

@@ -23,7 +23,8 @@ from social_pose_diffusion.core.skeleton import apply_delta
 
 
 def make_config(sessions, **options):
-    """A :class:`PolicyConfig` with the neutral pose and speed limits of the training part of ``sessions``.
+    """A :class:`PolicyConfig` with the neutral pose and speed limits of the training part of
+    ``sessions``.
 
     fps is the data's; horizon, history and lags not given (or None) are
     :data:`dataset.HORIZON_S` etc. in seconds at that rate.
@@ -127,7 +128,8 @@ def train(config, sessions, out=None, steps=2000, batch=64, lr=1e-3, device='aut
         samples.actions = residual.astype(np.float32)
         samples, held = calibrate.held_back(samples, config.horizon)
         if len(samples) < 2 or not len(held):
-            raise ValueError('too few training frames to calibrate a prior: record longer sessions')
+            raise ValueError('too few training frames to calibrate a prior: record longer '
+                             'sessions')
     policy.set_normalisation(samples.actions, samples.obs['proprio'], samples.obs['tokens'], samples.obs['mask'])
     policy.to(dev).train()
     optimizer = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=1e-4)

@@ -32,10 +32,10 @@ class PolicyConfig:
     steps: int = 4               # evaluations of the few-step samplers (ddim, euler)
     neutral_pose: list = field(default_factory=list)   # (J, 2) a rest pose with the training bone lengths
     max_speed: list = field(default_factory=list)      # (J,) per-frame joint speed limit, normalised units
-    prior: str = 'none'          # 'damped_velocity': the network predicts the chunk minus that forecast
+    prior: str = 'none'          # 'damped_velocity': the network predicts the rest of the chunk
     prior_decay_s: float = 0.3   # the prior's velocity time constant in seconds
     noise_scale: float = 1.0     # initial sampling noise (< 1 samples nearer the mode)
-    residual_gain: float = 1.0   # with a prior: chunk = prior + gain * network (fitted in training)
+    residual_gain: float = 1.0   # with a prior: chunk = prior + gain * network (calibrated)
     format: str = FORMAT
 
     def __post_init__(self):

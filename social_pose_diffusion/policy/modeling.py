@@ -109,7 +109,8 @@ class Policy(nn.Module):
         return self._traced('net', cond, x, t)
 
     def loss(self, obs, actions, generator=None, weight=None):
-        """The training loss of a diffusion, flow or BC policy on a batch; ``weight`` (B, H, J) masks unseen steps."""
+        """The training loss of a diffusion, flow or BC policy on a batch; ``weight`` (B, H, J)
+        masks unseen steps."""
         cond = self.encoder(obs)
         if weight is not None:  # per joint -> per action coordinate (B, H, A)
             weight = torch.as_tensor(np.asarray(weight, np.float32), device=self.device)
@@ -130,7 +131,8 @@ class Policy(nn.Module):
             self.evaluations += 1
             return self.net(cond).repeat_interleave(k, 0)
         cond = cond.repeat_interleave(k, 0)
-        x = c.noise_scale * torch.randn((cond.shape[0], c.horizon, c.action_dim), generator=generator,
+        x = c.noise_scale * torch.randn((cond.shape[0], c.horizon, c.action_dim),
+                                        generator=generator,
                                         device=cond.device)
         if c.policy == 'flow':
             if sampler != 'euler':
@@ -146,11 +148,13 @@ class Policy(nn.Module):
         raise ValueError(f'unknown sampler {sampler!r} for a diffusion policy (diffusion_x, ddpm, ddim)')
 
     def prior(self, obs):
-        """The config's prior chunk (B, H, J, 2) from the proprioception (numpy), or 0 without one."""
+        """The config's prior chunk (B, H, J, 2) from the proprioception (numpy), or 0 without
+        one."""
         c = self.config
         if c.prior == 'none':
             return 0.0
-        return prior_deltas(last_delta(obs['proprio']), c.horizon, decay_per_frame(c.fps, c.prior_decay_s))
+        decay = decay_per_frame(c.fps, c.prior_decay_s)
+        return prior_deltas(last_delta(obs['proprio']), c.horizon, decay)
 
     @torch.inference_mode()
     def sample(self, obs, k=1, sampler=None, steps=None, generator=None):

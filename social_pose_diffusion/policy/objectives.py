@@ -4,7 +4,8 @@ import torch.nn.functional as F
 
 
 def masked_mse(pred, target, weight=None):
-    """MSE; with ``weight`` (same shape, 0 = unknown target) the weighted mean over the known elements."""
+    """MSE; with ``weight`` (same shape, 0 = unknown target) the weighted mean over the known
+    elements."""
     if weight is None:
         return F.mse_loss(pred, target)
     return ((pred - target) ** 2 * weight).sum() / weight.sum().clamp(min=1.0)
@@ -22,7 +23,8 @@ def flow_loss(velocity_fn, x0, generator=None, weight=None):
     tau = torch.rand((x0.shape[0],), generator=generator, device=x0.device)
     noise = torch.randn(x0.shape, generator=generator, device=x0.device)
     shape = (-1,) + (1,) * (x0.dim() - 1)
-    return masked_mse(velocity_fn(tau.view(shape) * noise + (1 - tau.view(shape)) * x0, tau), noise - x0, weight)
+    return masked_mse(velocity_fn(tau.view(shape) * noise + (1 - tau.view(shape)) * x0, tau),
+                      noise - x0, weight)
 
 
 def bc_loss(pred, target, weight=None):
