@@ -41,15 +41,19 @@ def group_frame(session, t, stamp_ns=None):
 def start_agent(policy, session, t, raw_frame=None, **options):
     """An agent primed with the true history up to frame ``t`` inside its segment.
 
-    It holds the session's robust bone lengths (:meth:`Session.bone_lengths`):
-    one noisy frame's bones, kept for seconds, are further from the truth.
+    It keeps the confidently seen bones of the pose at ``t``, as the node keeps
+    those of the pose it starts from (a model that learned nothing then holds
+    the pose exactly); a bone not seen there takes the session's robust length
+    (:meth:`Session.bone_lengths`).
     """
     agent = FacilitatorAgent(policy, fps=policy.config.fps, **options)
     c = policy.config
     seg = session.segment_bounds()[0][t]
     first = max(t - c.history, seg)
     agent.reset(session.facilitator[first])
-    agent.integrator.lengths = session.bone_lengths()
+    now = session.facilitator[t]
+    agent.integrator.lengths = np.where(bone_weight(now) > 0, bone_lengths(now[:, :2]),
+                                        session.bone_lengths())
     for s in range(first + 1, t + 1):
         agent.commit(session.stamps_ns[s], session.facilitator[s])
     for s in range(max(t - max(c.lags) - 1, seg), t):
