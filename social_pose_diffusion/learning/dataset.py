@@ -19,7 +19,9 @@ import numpy as np
 from social_pose_diffusion.observation.features import group_tokens, pad_people, proprioception
 from social_pose_diffusion.observation.raster import plot_people, resize_frame
 from social_pose_diffusion.core.session import Session
-from social_pose_diffusion.core.skeleton import JOINT, JOINT_NAMES, apply_delta, pose_delta
+from social_pose_diffusion.core.skeleton import (JOINT, JOINT_NAMES, apply_delta, joint_distance,
+                                                 pose_delta)
+from social_pose_diffusion.policy.prior import DECAY_GRID_S, decay_per_frame, prior_deltas
 
 
 def step_weights(session, frames, horizon, end=None):
@@ -89,7 +91,6 @@ def velocity_forecast(session, frames, steps, decay, rate=1.0):
     The velocity is the last seen step inside the segment (none: hold);
     ``rate`` scales it to forecast steps of another length (session fps / step fps).
     """
-    from social_pose_diffusion.policy.prior import prior_deltas
     fac = np.asarray(session.facilitator, np.float64)[..., :2]
     frames = np.asarray(frames)
     prev = np.maximum(frames - 1, 0)
@@ -101,8 +102,6 @@ def velocity_forecast(session, frames, steps, decay, rate=1.0):
 def fit_decay_s(sessions, config, grid=None):
     """The velocity time constant (s) of the grid whose forecast fits the training chunks of
     ``sessions`` best."""
-    from social_pose_diffusion.policy.prior import DECAY_GRID_S, decay_per_frame
-    from social_pose_diffusion.core.skeleton import joint_distance
     errors = []
     for decay_s in grid or DECAY_GRID_S:
         num = den = 0.0
