@@ -18,11 +18,14 @@ RATE_TOLERANCE = 0.1
 
 
 def stream_fps(stamps_ns) -> float | None:
-    """Frame rate of a stream from its stamps (median period, robust to gaps); None under two
-    frames."""
+    """Frame rate of a stream from its stamps (median period, robust to gaps), to 1e-3 fps.
+
+    None under two frames. The rounding absorbs stamps truncated to whole
+    nanoseconds (30 fps, not 30.0000003).
+    """
     steps = np.diff(np.asarray(stamps_ns, np.int64))
     steps = steps[steps > 0]
-    return float(1e9 / np.median(steps)) if len(steps) else None
+    return round(float(1e9 / np.median(steps)), 3) if len(steps) else None
 
 
 def rate_mismatch(model_fps: float, stream_rate: float | None,
