@@ -169,3 +169,21 @@ def test_an_untrained_correction_falls_back_to_the_prior(recording, tmp_path):
                       mirror=False)
     assert policy.config.residual_gain == 0.0 and 0.0 in GAINS  # a random network is not trusted
     assert load_policy(tmp_path / 'run', 'cpu').config.residual_gain == 0.0  # and saved so
+
+
+def test_the_training_loss_ignores_masked_steps(recording):
+    session = recording.filled()  # bc: the targets do not also enter the network's input
+    config = make_config([session], d_model=16, layers=1, heads=2, policy='bc')
+    samples = dataset.build([session], config, 'train')
+    policy = Policy(config)
+    obs, actions = samples.batch(np.arange(8))
+    weight = samples.weights[:8].copy()
+    weight[:, 3:] = 0.0
+    changed = actions.copy()
+    changed[:, 3:] += 1.0  # unknown steps: whatever they hold must not matter
+
+    def loss(a, w):
+        target = policy.normalise(a)
+        return policy.loss(policy.tensors(obs), target, torch.Generator().manual_seed(0), w).item()
+    assert loss(changed, weight) == pytest.approx(loss(actions, weight))
+    assert loss(changed, None) != pytest.approx(loss(actions, None))
