@@ -55,6 +55,22 @@ def _bounds(low, high):
     return f'>= {low}' if low is not None else f'<= {high}'
 
 
+def seat(text):
+    """An azimuth u in [0, 1) (0.5 = the camera's forward axis)."""
+    value = _number(text, float)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f'must be an azimuth u in [0, 1), got {text}')
+    return value
+
+
+def seat_tolerance(text):
+    """How far from a seat a person may sit, in u (0.5 = 180 deg)."""
+    value = _number(text, float)
+    if not 0.0 < value <= 0.5:
+        raise argparse.ArgumentTypeError(f'must be in (0, 0.5] (u units, 0.5 = 180 deg), got {text}')
+    return value
+
+
 def output_path(text):
     """A path to create: refused when one of its parents is a file (nothing could be written)."""
     path = Path(text)

@@ -1,4 +1,6 @@
 """`social-pose evaluate`: offline metrics of a model on held-out session time, or the paper table."""
+import sys
+
 from social_pose_diffusion.cli.arguments import (device, integer, number, output_path, renamed,
                                                  session_length)
 
@@ -87,6 +89,9 @@ def run(args):
                                          raw=policy.config.encoder_spec.needs_camera)
     report = evaluate(policy, sessions, names, args.k, args.sampler, args.sampler_steps,
                       args.starts, args.replan, raw, agent_samples=args.plans)
+    for entry in report['sessions']:
+        for warning in entry['warnings']:
+            print(f"social-pose evaluate: {entry['name']}: {warning}", file=sys.stderr)
     if args.social:
         from social_pose_diffusion.evaluation.social import evaluate_social
         report['social'] = evaluate_social(policy, sessions, names, plans=args.plans,

@@ -4,23 +4,9 @@ import json
 import sys
 from pathlib import Path
 
-from social_pose_diffusion.cli.arguments import integer, output_path
+from social_pose_diffusion.cli.arguments import integer, output_path, seat, seat_tolerance
 
 MAX_IMAGE_BYTES = 256 << 20  # an 8K equirectangular PNG is well below this
-
-
-def _seat(text):
-    value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f'must be an azimuth u in [0, 1), got {text}')
-    return value
-
-
-def _tolerance(text):
-    value = float(text)
-    if not 0.0 < value <= 0.5:
-        raise argparse.ArgumentTypeError(f'must be in (0, 0.5] (u units, 0.5 = 180 deg), got {text}')
-    return value
 
 
 def _overlay(text):
@@ -49,11 +35,11 @@ def register(sub):
     p.add_argument('--keypoints-topic', help='participants topic (default /humans/keypoints, or '
                                              '/humans/keypoints/detected when the bag already has it)')
     who = p.add_mutually_exclusive_group()
-    who.add_argument('--facilitator-seat', type=_seat, metavar='U',
+    who.add_argument('--facilitator-seat', type=seat, metavar='U',
                      help='the facilitator is the person nearest this seat azimuth u (0.5 = camera forward)')
     who.add_argument('--facilitator-id', type=integer(0), metavar='N',
                      help='the facilitator is tracked id N (e.g. read off a first --overlay)')
-    p.add_argument('--seat-tolerance', type=_tolerance, default=0.05,
+    p.add_argument('--seat-tolerance', type=seat_tolerance, default=0.05,
                    help='max |u - seat| for --facilitator-seat (default: %(default)s = 18 deg)')
     p.add_argument('--facilitator-topic', help='facilitator topic (default /facilitator/ground_truth, or '
                                                '/facilitator/ground_truth/detected when the bag already has it)')

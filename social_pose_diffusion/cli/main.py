@@ -9,9 +9,10 @@ import argparse
 import sys
 import traceback
 
-from social_pose_diffusion.cli import benchmark, demo, evaluate, extract, simulate, train
+from social_pose_diffusion.cli import (benchmark, demo, evaluate, extract, import_tracks, simulate,
+                                       train)
 
-COMMANDS = (simulate, demo, train, evaluate, extract, benchmark)
+COMMANDS = (simulate, demo, train, evaluate, extract, import_tracks, benchmark)
 
 
 def build_parser():

@@ -28,8 +28,17 @@ def register(sub):
                    help='training samples per optimiser step (default: %(default)s)')
     p.add_argument('--lr', type=number(high=1.0, positive=True), default=1e-3,
                    help='learning rate (default: %(default)s)')
-    p.add_argument('--horizon', type=integer(1, 1000), default=16,
-                   help='action chunk length H in frames (default: %(default)s)')
+    p.add_argument('--horizon', type=integer(1, 1000), default=None,
+                   help="action chunk length H in frames (default: 0.53 s at the data's rate)")
+    p.add_argument('--prior', choices=('none', 'damped_velocity'), default='none',
+                   help='damped_velocity: the network refines a damped constant-velocity '
+                        'forecast whose time constant is fitted on the data (holding the pose '
+                        'where that fits better), by a gain calibrated on held-back training '
+                        'time; default: %(default)s')
+    p.add_argument('--noise-scale', type=number(0.0, 1.0), default=1.0,
+                   help='initial sampling noise of diffusion/flow policies in [0, 1]; below 1 '
+                        'samples nearer the mode, which suits jittery real tracks '
+                        '(default: %(default)s)')
     p.add_argument('--sampler-steps', type=integer(1, 10_000), default=4,
                    help='sampler steps: network evaluations of ddim/euler, the model\'s default '
                         '(default: %(default)s)')
@@ -110,7 +119,8 @@ def run(args):
         styles = tuple(sorted(set(named)))
     config = make_config(sessions, encoder=args.encoder, policy=args.policy, horizon=args.horizon,
                          steps=args.sampler_steps, memory_s=tuple(args.memory), styles=styles,
-                         group_dropout=args.group_dropout, guidance=args.guidance)
+                         group_dropout=args.group_dropout, guidance=args.guidance,
+                         prior=args.prior, noise_scale=args.noise_scale)
     augmentation = Augmentation(history_dropout=args.history_dropout,
                                 pose_perturbation=args.pose_perturbation,
                                 perturbation_scale=args.perturbation_scale,

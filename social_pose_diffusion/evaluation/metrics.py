@@ -1,25 +1,68 @@
 """Evaluation metrics in normalised equirect units (u wraps), on numpy arrays.
 
 Poses are ``(..., J, 2)``; sample sets ``(N, k, H, J, 2)`` with the truth ``(N, H, J, 2)``.
+``weight`` arrays (broadcastable to the per-joint errors, 0 = the true joint
+was not seen) mask what real recordings do not know; None scores everything.
 """
 import numpy as np
 
-from social_pose_diffusion.core.skeleton import JOINT, apply_delta, bone_lengths, joint_distance, mpjpe
+from social_pose_diffusion.core.skeleton import (BONES, JOINT, apply_delta, bone_lengths,
+                                                 joint_distance)
+
+MIN_BONE = 1e-6  # radians: shorter reference bones are not scored (no division by zero)
 
 
-def one_step_mpjpe(prev_true, delta, next_true):
+def masked_mean(values, weight=None):
+    """Mean of ``values`` weighted by ``weight`` (NaN when nothing is weighted)."""
+    values = np.asarray(values, np.float64)
+    if weight is None:
+        return float(values.mean()) if values.size else float('nan')
+    weight = np.broadcast_to(np.asarray(weight, np.float64), values.shape)
+    total = weight.sum()
+    return float((values * weight).sum() / total) if total > 0 else float('nan')
+
+
+def masked_mpjpe(pred, true, weight=None):
+    """MPJPE over the weighted (seen) joints."""
+    return masked_mean(joint_distance(pred, true), weight)
+
+
+def one_step_mpjpe(prev_true, delta, next_true, weight=None):
     """Teacher-forced MPJPE: the previous true pose moved by the predicted delta vs the next true pose."""
-    return mpjpe(apply_delta(prev_true, delta), next_true)
+    return masked_mpjpe(apply_delta(prev_true, delta), next_true, weight)
 
 
-def bone_length_error(poses, lengths):
-    """Mean relative bone-length error of ``poses`` against the person's ``lengths``."""
-    return float(np.mean(np.abs(bone_lengths(poses) - lengths) / np.asarray(lengths)))
+def bone_length_error(poses, lengths, weight=None):
+    """Mean relative bone-length error of ``poses`` (..., J, 2) against ``lengths``; ``weight``
+    (..., bones).
+
+    Bones shorter than :data:`MIN_BONE` in ``lengths`` are not scored.
+    """
+    lengths = np.asarray(lengths, np.float64)
+    ok = lengths > MIN_BONE
+    rel = np.abs(bone_lengths(poses) - lengths) / np.maximum(lengths, MIN_BONE)
+    w = np.broadcast_to(ok, rel.shape) * (1.0 if weight is None else np.asarray(weight,
+                                                                                np.float64))
+    return masked_mean(rel, w)
 
 
-def best_of_k_ade(samples, truth):
-    """Mean over N of the smallest average displacement error among the k samples."""
-    ade = joint_distance(samples, np.asarray(truth)[:, None]).mean((-1, -2))
+def bone_weight(keypoints, seen=0.5):
+    """(..., bones) 1 where both ends of a bone are confidently seen in ``keypoints`` (..., J,
+    3)."""
+    conf = np.asarray(keypoints)[..., 2]
+    return np.stack([np.minimum(conf[..., p], conf[..., c]) >= seen for p, c in BONES],
+                    -1).astype(np.float64)
+
+
+def best_of_k_ade(samples, truth, weight=None):
+    """Mean over N of the smallest average displacement error among the k samples (seen joints
+    only)."""
+    d = joint_distance(samples, np.asarray(truth)[:, None])
+    if weight is None:
+        ade = d.mean((-1, -2))
+    else:
+        w = np.asarray(weight, np.float64)[:, None]
+        ade = (d * w).sum((-1, -2)) / np.maximum(w.sum((-1, -2)), 1e-12)
     return float(ade.min(1).mean())
 
 

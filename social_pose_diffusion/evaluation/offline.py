@@ -4,10 +4,12 @@ Per session: teacher-forced one-step MPJPE (previous true pose + the first
 predicted delta, of one sample and of the medoid of the k as the agent picks
 it), chunk MPJPE (the H-frame plan integrated from the true pose), best-of-k
 ADE and diversity over the chunk, open-loop rollouts (the agent feeds on its
-own executed poses, the group is replayed) at 1, 5 and 10 s with a "hold the
-start pose" baseline and the noise floor (mean distance between two true
-poses at random held-out times), bone-length error, per-frame planning time,
-and the invitation-hand test.
+own executed poses, the group is replayed) at the horizons of 1, 5 and 10 s
+that fit the held-out time, per-frame planning time and the invitation-hand
+test. Beside every error stand two baselines: holding the pose and the
+damped constant-velocity forecast (its time constant fitted on the training
+part). Joints the recording did not see are not scored; bone errors are
+shown next to the data's own bone variation.
 """
 import time
 
@@ -19,99 +21,199 @@ from social_pose_diffusion.planning.agent import FacilitatorAgent, medoid_index
 from social_pose_diffusion.core.atomic import write_bytes, write_json
 from social_pose_diffusion.planning.integrator import Integrator
 from social_pose_diffusion.core.frames import GroupFrame
-from social_pose_diffusion.evaluation.metrics import best_of_k_ade, bone_length_error, diversity, hand_choice, one_step_mpjpe, timing, wrist_lift
-from social_pose_diffusion.core.skeleton import bone_lengths, joint_distance, mpjpe
+from social_pose_diffusion.core.session import rate_mismatch
+from social_pose_diffusion.evaluation.metrics import (best_of_k_ade, bone_length_error,
+                                                      bone_weight, diversity, hand_choice,
+                                                      masked_mean, masked_mpjpe, one_step_mpjpe,
+                                                      timing, wrist_lift)
+from social_pose_diffusion.core.skeleton import bone_lengths, joint_distance
+from social_pose_diffusion.policy.prior import decay_per_frame
 
 HORIZONS_S = (1.0, 5.0, 10.0)
 
 
-def group_frame(session, t):
-    """Frame ``t`` of a session as the GroupFrame a node would receive."""
-    return GroupFrame(int(session.stamps_ns[t]), session.participant_ids, session.participants[t])
+def group_frame(session, t, stamp_ns=None):
+    """Frame ``t`` of a session as the GroupFrame a node would receive (optionally restamped)."""
+    stamp = int(session.stamps_ns[t] if stamp_ns is None else stamp_ns)
+    return GroupFrame(stamp, session.participant_ids, session.participants[t])
 
 
 def start_agent(policy, session, t, raw_frame=None, **options):
-    """An agent primed with the true history up to frame ``t`` (poses t-K..t, group frames back to the longest lag)."""
-    agent = FacilitatorAgent(policy, fps=session.fps, **options)
+    """An agent primed with the true history up to frame ``t`` inside its segment.
+
+    It keeps the confidently seen bones of the pose at ``t``, as the node keeps
+    those of the pose it starts from (a model that learned nothing then holds
+    the pose exactly); a bone not seen there takes the session's robust length
+    (:meth:`Session.bone_lengths`).
+    """
+    agent = FacilitatorAgent(policy, fps=policy.config.fps, **options)
     c = policy.config
-    first = max(t - c.history, 0)
+    seg = session.segment_bounds()[0][t]
+    first = max(t - c.history, seg)
     agent.reset(session.facilitator[first])
+    now = session.facilitator[t]
+    agent.integrator.lengths = np.where(bone_weight(now) > 0, bone_lengths(now[:, :2]),
+                                        session.bone_lengths())
     for s in range(first + 1, t + 1):
         agent.commit(session.stamps_ns[s], session.facilitator[s])
-    # The whole past when the policy keeps a motion memory, else back to its longest lag.
-    for s in range(0 if c.memory_s else max(t - max(c.lags) - 1, 0), t):
+    # The whole segment when the policy keeps a motion memory, else back to its longest lag.
+    for s in range(seg if c.memory_s else max(t - max(c.lags) - 1, seg), t):
         agent.observe(group_frame(session, s))
     return agent
 
 
 def from_true_poses(config, facilitator, frames, deltas):
-    """Sampled chunks ``deltas`` (N, k, H, J, 2) integrated from the true ``facilitator`` poses at ``frames``."""
-    start = np.broadcast_to(facilitator[frames][:, None], deltas.shape[:2] + facilitator.shape[1:])
-    return Integrator.for_pose(facilitator[0], np.asarray(config.max_speed)).rollout(start, deltas)
+    """Sampled chunks ``deltas`` (N, k, H, J, 2) integrated from the true ``facilitator`` poses at
+    ``frames``.
+
+    Each chunk keeps its start pose's bone lengths, as the agent does when it starts from an
+    observed pose.
+    """
+    speed = np.asarray(config.max_speed)
+    return np.stack([Integrator.for_pose(facilitator[t], speed).rollout(
+        np.broadcast_to(facilitator[t], deltas.shape[1:2] + facilitator.shape[1:]), d)
+        for t, d in zip(frames, deltas)])
+
+
+def baseline_decay_s(session, config):
+    """The damped-velocity baseline's time constant, fitted on the session's training part."""
+    return dataset.fit_decay_s([session], config)
 
 
 def chunk_metrics(policy, session, k=8, sampler=None, steps=None, raw_frame=None, batch=128):
-    """Teacher-forced metrics over the evaluation frames (batched sampling, the true bone lengths)."""
+    """Teacher-forced metrics over the evaluation frames (batched sampling), with hold and velocity
+    baselines.
+
+    Only steps whose true joint was seen count (``Samples.weights``).
+    """
     c = policy.config
     data = dataset.build([session], c, 'eval', 1, [raw_frame] if raw_frame else None)
     fac = np.asarray(session.facilitator, np.float64)[..., :2]
-    sums = np.zeros(5)
+    decay_s = baseline_decay_s(session, c)
+    names = HEADLINE
+    sums, totals = np.zeros(len(names)), np.zeros(len(names))
     for lo in range(0, len(data), batch):
         rows = np.arange(lo, min(lo + batch, len(data)))
         obs, _ = data.batch(rows)
+        w = data.weights[rows]
         deltas = policy.sample(obs, k, sampler, steps)
         t = data.where[rows, 1]
-        truth = fac[t[:, None] + np.arange(1, c.horizon + 1)[None]]
+        truth = fac[np.minimum(t[:, None] + np.arange(1, c.horizon + 1)[None], len(fac) - 1)]
         poses = from_true_poses(c, fac, t, deltas)
-        chosen = deltas[np.arange(len(rows)), medoid_index(poses), 0]
-        sums += len(rows) * np.array([one_step_mpjpe(fac[t], deltas[:, 0, 0], fac[t + 1]),
-                                      one_step_mpjpe(fac[t], chosen, fac[t + 1]),
-                                      mpjpe(poses[:, 0], truth), best_of_k_ade(poses, truth), diversity(poses)])
-    sums /= max(len(data), 1)
-    return {'frames': len(data), 'k': int(k), 'mpjpe_one_step': sums[0], 'mpjpe_one_step_medoid': sums[1],
-            'mpjpe_chunk': sums[2], 'best_of_k_ade': sums[3], 'diversity': sums[4]}
+        pick = medoid_index(poses)
+        chosen = deltas[np.arange(len(rows)), pick, 0]
+        decay = decay_per_frame(session.fps, decay_s)
+        velocity = dataset.velocity_forecast(session, t, c.horizon, decay)
+        hold = np.broadcast_to(fac[t][:, None], truth.shape)
+        w1, now, after = w[:, 0], fac[t], fac[t + 1]
+        values = [one_step_mpjpe(now, deltas[:, 0, 0], after, w1),
+                  one_step_mpjpe(now, chosen, after, w1),
+                  masked_mpjpe(now, after, w1), masked_mpjpe(velocity[:, 0], after, w1),
+                  masked_mpjpe(poses[:, 0], truth, w),
+                  masked_mpjpe(poses[np.arange(len(rows)), pick], truth, w),
+                  masked_mpjpe(hold, truth, w), masked_mpjpe(velocity, truth, w),
+                  best_of_k_ade(poses, truth, w), diversity(poses)]
+        weight = np.array([w1.sum()] * 4 + [w.sum()] * 4 + [len(rows)] * 2, np.float64)
+        sums += np.nan_to_num(values) * weight
+        totals += weight
+    out = dict(zip(names, (sums / np.maximum(totals, 1e-12)).tolist()))
+    return {'frames': len(data), 'k': int(k), **out, 'velocity_decay_s': decay_s}
+
+
+def fitting_horizons(session, config, seconds=HORIZONS_S):
+    """(the horizons that fit the held-out time, {horizon: why not} for the others)."""
+    cut = dataset.split(len(session), config)[1]
+    held = (session.stamps_ns[-1] - session.stamps_ns[cut[0]]) * 1e-9 if len(cut) else 0.0
+    fit = [h for h in seconds if h + 1.0 / config.fps <= held + 1e-9]
+    why = {f'{h:g}s': (f'a {h:g} s rollout needs {h:g} s of held-out time after its start; '
+                       f'this session holds {held:.1f} s (the last 20 %): record '
+                       f'{h / 0.2:.0f} s or more for it')
+           for h in seconds if h not in fit}
+    return fit, why
+
+
+def _truth_rows(session, stamps):
+    """Per target stamp: the session frame within half a frame of it (-1: none, a gap) and the
+    newest before it."""
+    s = np.asarray(session.stamps_ns, np.int64)
+    near = np.clip(np.searchsorted(s, stamps), 1, len(s) - 1)
+    near = np.where(np.abs(s[near - 1] - stamps) < np.abs(s[near] - stamps), near - 1, near)
+    half = 0.5e9 / session.fps
+    return (np.where(np.abs(s[near] - stamps) < half, near, -1),
+            np.clip(np.searchsorted(s, stamps, side='right') - 1, 0, None))
 
 
 def rollouts(policy, session, starts=3, seconds=HORIZONS_S, replan=1, sampler=None, steps=None, raw_frame=None,
              progress=False, samples=4):
     """Open-loop rollouts from ``starts`` evaluation frames: MPJPE vs time, baselines, bone error, plan times.
 
-    The agent runs as the policy node does: ``samples`` plans per step, their medoid executed.
+    The agent runs as the policy node does (``samples`` plans per step, their
+    medoid executed) at the model's frame rate; each step is scored against
+    the recorded frame at that time where there is one (gaps are skipped).
+    Horizons longer than the held-out time are listed under ``skipped``.
     """
-    fps, c = session.fps, policy.config
+    c = policy.config
+    fit, skipped = fitting_horizons(session, c, seconds)
+    if not fit:
+        return {'skipped': skipped}
     fac = np.asarray(session.facilitator, np.float64)[..., :2]
-    n = int(round(max(seconds) * fps))
+    seen = session.seen()
+    n = int(round(max(fit) * c.fps))
+    period = 1e9 / c.fps
     cut = dataset.split(len(session), c)[1]
-    last = len(session) - n - 1
-    if not len(cut) or last < cut[0]:
-        return {}
-    errors, hold, bones, times = [], [], [], []
-    for s in tqdm(np.linspace(cut[0], last, starts).astype(int), desc='rollouts', disable=not progress, leave=False):
+    first = cut[max(0, min(len(cut) - 1, c.history))]  # a start with some held-out history
+    room = session.stamps_ns[cut] + n * period <= session.stamps_ns[-1] + period / 2
+    candidates = cut[(cut >= first) & room]
+    if not len(candidates):
+        candidates = cut[:1]
+    picks = np.unique(candidates[np.linspace(0, len(candidates) - 1, starts).round().astype(int)])
+    decay = decay_per_frame(c.fps, baseline_decay_s(session, c))
+    errors, hold, velocity, bones, bones_truth, times = [], [], [], [], [], []
+    for s in tqdm(picks, desc='rollouts', disable=not progress, leave=False):
         agent = start_agent(policy, session, s, samples=samples, sampler=sampler, steps=steps)
-        executed, t = [], s
+        lengths = agent.integrator.lengths
+        clock = session.stamps_ns[s] + np.round(np.arange(n + 1) * period).astype(np.int64)
+        truth_row, latest = _truth_rows(session, clock)
+        executed, i = [], 0
         while len(executed) < n:
             t0 = time.perf_counter()
-            plan = agent.plan(group_frame(session, t), image=raw_frame(t) if raw_frame else None)
+            plan = agent.plan(group_frame(session, latest[i], clock[i]),
+                              image=raw_frame(latest[i]) if raw_frame else None)
             times.append(time.perf_counter() - t0)
-            for i in range(min(replan, n - len(executed))):
-                agent.commit(plan.stamps_ns[i], plan.poses[i])
-                executed.append(plan.poses[i])
-                t += 1
-                if i + 1 < replan:
-                    agent.observe(group_frame(session, t))
+            for j in range(min(replan, n - len(executed))):
+                agent.commit(plan.stamps_ns[j], plan.poses[j])
+                executed.append(plan.poses[j])
+                i += 1
+                if j + 1 < replan:
+                    agent.observe(group_frame(session, latest[i], clock[i]))
         executed = np.stack(executed)
-        truth = fac[s + 1:s + 1 + n]
-        errors.append(joint_distance(executed, truth).mean(-1))
-        hold.append(joint_distance(fac[s][None], truth).mean(-1))
-        bones.append(bone_length_error(executed, bone_lengths(fac[s])))
-    curve, hold = np.mean(errors, 0), np.mean(hold, 0)
+        rows = truth_row[1:]
+        w = np.where(rows[:, None] >= 0, seen[np.maximum(rows, 0)], False).astype(np.float64)
+        truth = fac[np.maximum(rows, 0)]
+        cv = dataset.velocity_forecast(session, [s], n, decay, rate=session.fps / c.fps)[0]
+        for out, pred in ((errors, executed), (hold, np.broadcast_to(fac[s], truth.shape)),
+                          (velocity, cv)):
+            d = joint_distance(pred, truth)
+            out.append(np.where(w.sum(-1) > 0, (d * w).sum(-1) / np.maximum(w.sum(-1), 1), np.nan))
+        bones.append(bone_length_error(executed, lengths))
+        bw = bone_weight(session.facilitator[np.maximum(rows, 0)]) * (rows >= 0)[:, None]
+        off = np.abs(bone_lengths(executed) - bone_lengths(truth)) / lengths
+        bones_truth.append(masked_mean(off, bw))
+    curve, hold, velocity = (np.nanmean(np.stack(x), 0) for x in (errors, hold, velocity))
     pairs = np.random.default_rng(0).integers(cut[0], len(session), (2, 2000))
-    at = {f'{h:g}s': int(round(h * fps)) - 1 for h in seconds}
-    return {'starts': int(starts), 'replan': int(replan), 'samples': int(samples), 'curve': curve.round(6).tolist(),
-            'mpjpe': {k: float(curve[i]) for k, i in at.items()},
-            'hold_baseline': {k: float(hold[i]) for k, i in at.items()},
-            'noise_floor': float(joint_distance(fac[pairs[0]], fac[pairs[1]]).mean()),
-            'bone_length_error': float(np.mean(bones)), 'time': timing(times)}
+    pair_w = seen[pairs[0]] & seen[pairs[1]]
+    at = {f'{h:g}s': int(round(h * c.fps)) - 1 for h in fit}
+    pick = lambda x: {k: float(x[i]) for k, i in at.items()}  # noqa: E731
+    return {'starts': int(len(picks)), 'replan': int(replan), 'samples': int(samples),
+            'curve': np.nan_to_num(curve).round(6).tolist(),
+            'hold_curve': np.nan_to_num(hold).round(6).tolist(),
+            'velocity_curve': np.nan_to_num(velocity).round(6).tolist(),
+            'mpjpe': pick(curve), 'hold_baseline': pick(hold), 'velocity_baseline': pick(velocity),
+            'noise_floor': masked_mpjpe(fac[pairs[0]], fac[pairs[1]], pair_w),
+            'bone_length_error': float(np.mean(bones)),
+            'bone_error_vs_truth': float(np.nanmean(bones_truth)),
+            'bone_variation_data': session.bone_variation(cut), 'time': timing(times),
+            **({'skipped': skipped} if skipped else {})}
 
 
 def invitation_onsets(session, config, frames=None):
@@ -156,26 +258,53 @@ def evaluate(policy, sessions, names=None, k=8, sampler=None, steps=None, starts
                  **chunk_metrics(policy, session, k, sampler, steps, raw)}
         entry['rollout'] = rollouts(policy, session, starts, HORIZONS_S, replan, sampler, steps, raw, progress,
                                     agent_samples)
+        entry['warnings'] = [w for w in [rate_mismatch(c.fps, session.fps)] if w]
+        entry['warnings'] += list(entry['rollout'].get('skipped', {}).values())
         entry['invitation'] = invitation_test(policy, session, invitation_samples, sampler, steps,
                                               raw_frame=raw, frames=dataset.split(len(session), c)[1])
         report['sessions'].append(entry)
     report['mean'] = summary(report['sessions'])
+    report['versus_baselines'] = verdict(report['mean'])
     report['example'] = example(policy, sessions[0], k, sampler, steps, raw_frames[0] if raw_frames else None)
     return report
 
 
+HEADLINE = ('mpjpe_one_step', 'mpjpe_one_step_medoid', 'hold_one_step', 'velocity_one_step',
+            'mpjpe_chunk',
+            'mpjpe_chunk_medoid', 'hold_chunk', 'velocity_chunk', 'best_of_k_ade', 'diversity')
+ROLLOUT_KEYS = ('mpjpe', 'hold_baseline', 'velocity_baseline')
+
+
 def summary(entries):
-    """Means of the headline numbers over session entries."""
-    keys = ('mpjpe_one_step', 'mpjpe_one_step_medoid', 'mpjpe_chunk', 'best_of_k_ade', 'diversity')
-    out = {key: float(np.mean([e[key] for e in entries])) for key in keys}
-    rolled = [e['rollout'] for e in entries if e.get('rollout')]
+    """Means of the headline numbers over session entries (rollout horizons every rolled session
+    has)."""
+    out = {key: float(np.nanmean([e[key] for e in entries])) for key in HEADLINE}
+    rolled = [e['rollout'] for e in entries if e.get('rollout', {}).get('mpjpe')]
     if rolled:
-        for key in ('mpjpe', 'hold_baseline'):
-            out[f'rollout_{key}'] = {h: float(np.mean([r[key][h] for r in rolled])) for h in rolled[0][key]}
-        out['rollout_noise_floor'] = float(np.mean([r['noise_floor'] for r in rolled]))
-        out['bone_length_error'] = float(np.mean([r['bone_length_error'] for r in rolled]))
+        horizons = [h for h in rolled[0]['mpjpe'] if all(h in r['mpjpe'] for r in rolled)]
+        for key in ROLLOUT_KEYS:
+            out[f'rollout_{key}'] = {h: float(np.mean([r[key][h] for r in rolled]))
+                                     for h in horizons}
+        for key in ('noise_floor', 'bone_length_error', 'bone_error_vs_truth',
+                    'bone_variation_data'):
+            name = f'rollout_{key}' if key == 'noise_floor' else key
+            out[name] = float(np.mean([r[key] for r in rolled]))
         out['time_mean_ms'] = float(np.mean([r['time']['mean_ms'] for r in rolled]))
         out['time_p95_ms'] = float(np.mean([r['time']['p95_ms'] for r in rolled]))
+    return out
+
+
+def verdict(mean):
+    """Per metric and horizon: the model's error beside the better baseline, and whether it is no
+    worse."""
+    pairs = {'one_step': ('mpjpe_one_step_medoid', 'hold_one_step', 'velocity_one_step'),
+             'chunk': ('mpjpe_chunk_medoid', 'hold_chunk', 'velocity_chunk')}
+    out = {name: {'model': mean[m], 'best_baseline': min(mean[h], mean[v]),
+                  'no_worse': mean[m] <= min(mean[h], mean[v])}
+           for name, (m, h, v) in pairs.items()}
+    for h, value in mean.get('rollout_mpjpe', {}).items():
+        best = min(mean['rollout_hold_baseline'][h], mean['rollout_velocity_baseline'][h])
+        out[f'rollout_{h}'] = {'model': value, 'best_baseline': best, 'no_worse': value <= best}
     return out
 
 
@@ -200,31 +329,49 @@ def example(policy, session, k=8, sampler=None, steps=None, raw_frame=None):
 
 
 def markdown(report):
-    """The report as a Markdown table."""
+    """The report as Markdown tables: every error beside its hold / damped-velocity baselines."""
+    f = lambda x, p=5: '' if x is None or not np.isfinite(x) else f'{x:.{p}f}'  # noqa: E731
+    trio = lambda m, h, v, p=5: f'{f(m, p)} ({f(h, p)} / {f(v, p)})'  # noqa: E731
     lines = [f"# Evaluation: {report['model']['encoder']} encoder, {report['model']['policy']} policy, "
-             f"sampler {report['sampler']} ({report['steps']} steps)", '',
-             'Units: normalised equirectangular (u = azimuth/360°, v = polar/180°, u wraps).', '',
-             '| session | style | one-step MPJPE | medoid of k | chunk MPJPE | best-of-k ADE | diversity | '
-             'rollout 1 s | 5 s | 10 s | hold 10 s | noise floor | bone err | plan ms mean / p95 | '
-             'invitation L/R/between, both hands |',
-             '|' + '---|' * 15]
+             f"sampler {report['sampler']} ({report['steps']} steps), "
+             f"model at {report['model']['fps']:g} fps", '',
+             'Units: normalised equirectangular (u = azimuth/360°, v = polar/180°, u wraps). '
+             'Each cell: model (hold pose / damped constant velocity); joints the recording did '
+             'not see are not scored.', '',
+             '| session | style | one-step (medoid of k) | chunk (medoid) | best-of-k ADE | '
+             'diversity | rollout 1 s | 5 s | 10 s | noise floor | bone err / data variation | '
+             'plan ms mean / p95 | invitation L/R/between, '
+             'both hands |',
+             '|' + '---|' * 13]
     for e in report['sessions'] + [{'name': '**mean**', 'style': '', **report['mean']}]:
-        r = e.get('rollout') or {'mpjpe': e.get('rollout_mpjpe', {}), 'hold_baseline': e.get('rollout_hold_baseline', {}),
-                                 'noise_floor': e.get('rollout_noise_floor'),
-                                 'bone_length_error': e.get('bone_length_error'),
-                                 'time': {'mean_ms': e.get('time_mean_ms'), 'p95_ms': e.get('time_p95_ms')}}
+        r = e.get('rollout') or {key: e.get(f'rollout_{key}', {}) for key in ROLLOUT_KEYS}
+        r = {**r, **{k: r.get(k, e.get(k)) for k in ('bone_length_error', 'bone_variation_data')}}
+        r.setdefault('noise_floor', e.get('rollout_noise_floor'))
+        r.setdefault('time', {'mean_ms': e.get('time_mean_ms'), 'p95_ms': e.get('time_p95_ms')})
+        roll = [trio(r['mpjpe'][h], r['hold_baseline'][h],
+                     r['velocity_baseline'][h]) if h in r.get('mpjpe', {})
+                else 'does not fit' for h in ('1s', '5s', '10s')]
         inv = e.get('invitation') or {}
-        f = lambda x, p=5: '' if x is None else f'{x:.{p}f}'  # noqa: E731
-        lines.append(' | '.join([f"| {e['name']}", e['style'], f(e['mpjpe_one_step'], 6),
-                                 f(e.get('mpjpe_one_step_medoid'), 6), f(e['mpjpe_chunk']),
-                                 f(e['best_of_k_ade']), f(e['diversity']), f(r['mpjpe'].get('1s')),
-                                 f(r['mpjpe'].get('5s')), f(r['mpjpe'].get('10s')), f(r['hold_baseline'].get('10s')),
-                                 f(r['noise_floor']),
-                                 '' if r.get('bone_length_error') is None else f"{100 * r['bone_length_error']:.3f} %",
-                                 f"{f(r['time'].get('mean_ms'), 2)} / {f(r['time'].get('p95_ms'), 2)}",
-                                 (f"{inv['left']:.2f}/{inv['right']:.2f}/{inv['between']:.2f}, "
-                                  f"{inv['both_hands']:.2f}") if inv else '']) + ' |')
-    return '\n'.join(lines) + '\n'
+        bone = r.get('bone_length_error')
+        lines.append(' | '.join([
+            f"| {e['name']}", e['style'],
+            trio(e['mpjpe_one_step_medoid'], e['hold_one_step'], e['velocity_one_step'], 6),
+            trio(e['mpjpe_chunk_medoid'], e['hold_chunk'],
+                 e['velocity_chunk']), f(e['best_of_k_ade']),
+            f(e['diversity']), *roll, f(r.get('noise_floor')),
+            '' if bone is None else
+            f"{100 * bone:.2f} % / {100 * (r.get('bone_variation_data') or 0):.1f} %",
+            f"{f(r['time'].get('mean_ms'), 2)} / {f(r['time'].get('p95_ms'), 2)}",
+            (f"{inv['left']:.2f}/{inv['right']:.2f}/{inv['between']:.2f}, {inv['both_hands']:.2f}")
+            if inv else '']) + ' |')
+    verdicts = report.get('versus_baselines', {})
+    if verdicts:
+        lines += ['', '| metric | model | better baseline | no worse |', '|---|---|---|---|']
+        lines += [f"| {k} | {f(v['model'], 6)} | {f(v['best_baseline'], 6)} | "
+                  f"{'yes' if v['no_worse'] else 'NO'} |"
+                  for k, v in verdicts.items()]
+    notes = [f"- {e['name']}: {w}" for e in report['sessions'] for w in e.get('warnings', [])]
+    return '\n'.join(lines + ([''] + notes if notes else [])) + '\n'
 
 
 def _save_figure(fig, path):
@@ -244,10 +391,15 @@ def plots(report, stem):
     import matplotlib.pyplot as plt
     paths = []
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for e in report['sessions']:
-        if e.get('rollout'):
-            curve = np.asarray(e['rollout']['curve'])
-            ax.plot(np.arange(1, len(curve) + 1) / report['model']['fps'], curve, label=e['name'])
+    rolled = [e for e in report['sessions'] if e.get('rollout', {}).get('curve')]
+    for n, e in enumerate(rolled):
+        for key, style in (('curve', '-'), ('hold_curve', ':'), ('velocity_curve', '--')):
+            curve = np.asarray(e['rollout'][key])
+            ax.plot(np.arange(1, len(curve) + 1) / report['model']['fps'], curve, style,
+                    color=f'C{n}',
+                    label=f"{e['name']} ({key.replace('_curve', '').replace('curve', 'model')})")
+    if not rolled:
+        ax.text(0.5, 0.5, 'no rollout fits the held-out time', ha='center', transform=ax.transAxes)
     ax.set_xlabel('rollout time (s)')
     ax.set_ylabel('MPJPE (normalised equirect)')
     ax.set_title('open-loop rollout error vs horizon')

@@ -80,7 +80,8 @@ def perturbed(session: Session, config, count: int, augmentation: Augmentation,
     actions = pose_delta(future[:, :-1], future[:, 1:]).astype(np.float32)
     proprio = with_style(proprioception(history), config.styles, session.info.get('style'))
     obs = {'proprio': proprio, 'tokens': tokens, 'mask': mask}
-    return Samples(obs, actions, np.stack([np.full(count, -1), rows], -1))
+    weights = np.ones(actions.shape[:-1], np.float32)  # every step of a perturbed chunk is known
+    return Samples(obs, actions, np.stack([np.full(count, -1), rows], -1), weights)
 
 
 def with_perturbations(samples: Samples, sessions: list[Session], config, augmentation: Augmentation,
@@ -95,7 +96,8 @@ def with_perturbations(samples: Samples, sessions: list[Session], config, augmen
         e.where[:, 0] = i
     parts = [samples] + extra
     obs = {k: np.concatenate([p.obs[k] for p in parts]) for k in samples.obs}
-    return Samples(obs, np.concatenate([p.actions for p in parts]), np.concatenate([p.where for p in parts]))
+    return Samples(obs, np.concatenate([p.actions for p in parts]), np.concatenate([p.where for p in parts]),
+                   np.concatenate([p.weights for p in parts]))
 
 
 def onset_weights(samples: Samples, sessions: list[Session], augmentation: Augmentation) -> np.ndarray | None:

@@ -12,27 +12,32 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from social_pose_diffusion.learning import checkpoint, dataset
+from social_pose_diffusion.learning import calibrate, checkpoint, dataset
 from social_pose_diffusion.learning.augment import Augmentation, hide, onset_weights, with_perturbations
 from social_pose_diffusion.observation.features import centroid
 from social_pose_diffusion.policy import Policy, PolicyConfig, resolve_device
+from social_pose_diffusion.policy.prior import DECAY_GRID_S, HOLD_S
 from social_pose_diffusion.policy.objectives import dbc_loss, diffusion_loss, state_action_losses
 from social_pose_diffusion.policy.networks import StateActionDenoiser
-from social_pose_diffusion.core.skeleton import apply_delta, pose_delta
+from social_pose_diffusion.core.skeleton import apply_delta
 
 
 def make_config(sessions, **options):
-    """A :class:`PolicyConfig` with the neutral pose and speed limits of the training part of ``sessions``."""
-    config = PolicyConfig(**options)
+    """A :class:`PolicyConfig` with the neutral pose and speed limits of the training part of
+    ``sessions``.
+
+    fps is the data's; horizon, history and lags not given (or None) are
+    :data:`dataset.HORIZON_S` etc. in seconds at that rate.
+    """
+    timed = dataset.frames_for(dataset.common_fps(sessions))
+    config = PolicyConfig(**{**timed, **{k: v for k, v in options.items() if v is not None}})
+    if config.prior != 'none' and options.get('prior_decay_s') is None:
+        config.prior_decay_s = dataset.fit_decay_s(sessions, config, (HOLD_S,) + DECAY_GRID_S)
     first = sessions[0]
     train_idx = dataset.split(len(first), config)[0]
     pose = np.asarray(first.facilitator[train_idx[0] if len(train_idx) else 0], np.float64)[:, :2]
     neutral = apply_delta(pose, np.array([0.5 - centroid(pose)[0], 0.0]))
-    speeds = []
-    for s in sessions:
-        idx = dataset.split(len(s), config)[0]
-        fac = np.asarray(s.facilitator, np.float64)[:, :, :2]
-        speeds.append(np.linalg.norm(pose_delta(fac[idx], fac[np.minimum(idx + 1, len(fac) - 1)]), axis=-1))
+    speeds = [dataset.step_speeds(s, dataset.split(len(s), config)[0]) for s in sessions]
     max_speed = np.maximum(1.5 * np.concatenate(speeds).max(0), 1e-3)
     return replace(config, neutral_pose=neutral.round(6).tolist(),
                    max_speed=max_speed.round(6).tolist())
@@ -96,10 +101,18 @@ def train(config, sessions, out=None, train_steps=2000, batch=64, lr=1e-3, devic
     augmentation = augmentation or Augmentation()
     samples = dataset.build(sessions, config, 'train', stride, raw_frames)
     samples = with_perturbations(samples, sessions, config, augmentation, np.random.default_rng(seed + 17))
-    weights = onset_weights(samples, sessions, augmentation)
     if len(samples) < 2:
         raise ValueError('too few training frames: sessions must be longer than a few action chunks')
     policy = Policy(config)
+    held = None
+    if config.prior != 'none':  # the network learns what the prior misses; its gain is calibrated
+        residual = (samples.actions - policy.prior(samples.obs)) * samples.weights[..., None]
+        samples.actions = residual.astype(np.float32)
+        samples, held = calibrate.held_back(samples, config.horizon)
+        if len(samples) < 2 or not len(held):
+            raise ValueError('too few training frames to calibrate a prior: record longer '
+                             'sessions')
+    weights = onset_weights(samples, sessions, augmentation)
     policy.set_normalisation(samples.actions, samples.obs['proprio'], samples.obs['tokens'], samples.obs['mask'])
     policy.to(dev).train()
     optimizer = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=1e-4)
@@ -121,8 +134,9 @@ def train(config, sessions, out=None, train_steps=2000, batch=64, lr=1e-3, devic
                disable=not progress)
     for step in bar:
         _schedule(optimizer, lr, step, train_steps)
-        obs, actions = samples.batch(rng.choice(len(samples), batch, p=weights) if weights is not None
-                                     else rng.integers(0, len(samples), batch))
+        rows = (rng.choice(len(samples), batch, p=weights) if weights is not None
+                else rng.integers(0, len(samples), batch))
+        obs, actions = samples.batch(rows)
         obs = hide(obs, config, augmentation, rng)
         target = policy.normalise(actions)
         if config.family.critic:
@@ -131,7 +145,7 @@ def train(config, sessions, out=None, train_steps=2000, batch=64, lr=1e-3, devic
                                                     pred, target, generator)
             loss = dbc_loss(pred, target, l_agent, l_expert, dbc_weight)
         else:
-            loss = policy.loss(policy.tensors(obs), target, generator)
+            loss = policy.loss(policy.tensors(obs), target, generator, samples.weights[rows])
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
@@ -140,4 +154,8 @@ def train(config, sessions, out=None, train_steps=2000, batch=64, lr=1e-3, devic
         bar.set_postfix(loss=f'{np.mean(log[-50:]):.4f}')
         if out and ((step + 1) % save_every == 0 or step + 1 == train_steps):
             checkpoint.save(out, step + 1, policy, optimizer, critic, log)
+    if held is not None:
+        config.residual_gain = calibrate.residual_gain(policy.eval(), held)
+        if out:
+            policy.save(out / 'model.safetensors')
     return policy.eval(), log

@@ -82,7 +82,7 @@ class FacilitatorAgent:
         if self.hold_noise:  # one draw per episode, see plan()
             import torch
             c = self.policy.config
-            self._noise = torch.randn((self.samples, c.horizon, c.action_dim))
+            self._noise = c.noise_scale * torch.randn((self.samples, c.horizon, c.action_dim))
         self._poses = deque([pose.copy()], maxlen=self.policy.config.history + 1)
         self._frames.clear()
         self._memory = {}  # person id -> motion memory (M,), see observation.features

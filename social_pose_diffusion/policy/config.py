@@ -14,6 +14,7 @@ from social_pose_diffusion.observation.encoders import ENCODERS
 from social_pose_diffusion.policy.families import FAMILIES
 from social_pose_diffusion.policy.samplers import SAMPLERS
 
+PRIORS = ('none', 'damped_velocity')
 FORMAT = 'social_pose_diffusion.policy/1'
 
 __all__ = ['ENCODERS', 'FAMILIES', 'FORMAT', 'SAMPLERS', 'PolicyConfig']
@@ -97,6 +98,10 @@ SCHEMA = {
     'sampler': _choice(('',) + tuple(SAMPLERS)),
     'steps': lambda v: _integer(v, 1, 10_000),
     'group_dropout': lambda v: _number(v, 0.0, 1.0),
+    'prior': _choice(PRIORS),
+    'prior_decay_s': lambda v: _number(v, 0.0, 3600.0, positive=True),
+    'noise_scale': lambda v: _number(v, 0.0, 1.0),
+    'residual_gain': lambda v: _number(v, 0.0, 1.0),
     'guidance': lambda v: _number(v, 0.0, 100.0),
     'neutral_pose': _pose,
     'max_speed': _speeds,
@@ -130,6 +135,10 @@ class PolicyConfig:
     guidance: float = 1.0        # sampling: w in v_nobody + w (v_group - v_nobody); 1 = conditional
     neutral_pose: list = field(default_factory=list)   # (J, 2) rest pose, training bone lengths
     max_speed: list = field(default_factory=list)      # (J,) per-frame joint speed limit
+    prior: str = 'none'          # 'damped_velocity': the network predicts the rest of the chunk
+    prior_decay_s: float = 0.3   # the prior's velocity time constant in seconds
+    noise_scale: float = 1.0     # initial sampling noise (< 1 samples nearer the mode)
+    residual_gain: float = 1.0   # with a prior: chunk = prior + gain * network (calibrated)
     format: str = FORMAT
 
     def __post_init__(self):
@@ -145,6 +154,8 @@ class PolicyConfig:
             raise ValueError(f'heads {self.heads} must divide d_model {self.d_model}')
         if self.beta_start > self.beta_end:
             raise ValueError(f'beta_start {self.beta_start} must be <= beta_end {self.beta_end}')
+        if self.prior != 'none' and self.history < 1:
+            raise ValueError('a damped_velocity prior needs history >= 1 (the last delta)')
         self.sampler = self.sampler or self.family.samplers[0]
         try:
             self.family.sampler(self.sampler)

@@ -41,10 +41,10 @@ class Diffusion(Family):
     def time(self, policy, t):
         return t.float() / policy.config.timesteps
 
-    def loss(self, policy, cond, actions, generator=None):
+    def loss(self, policy, cond, actions, generator=None, weight=None):
         """The training loss on normalised action chunks (B, H, A) given conditioning tokens."""
         return diffusion_loss(lambda x, t: policy.net(cond, x, self.time(policy, t)), actions,
-                              policy.schedule, generator)
+                              policy.schedule, generator, weight)
 
     def generate(self, policy, cond, k: int, sampler: Sampler, run: Run, uncond=None, noise=None):
         """Normalised action chunks (B * k, H, A): k per observation's conditioning tokens.
@@ -56,7 +56,7 @@ class Diffusion(Family):
         cond = cond.repeat_interleave(k, 0)
         shape = (cond.shape[0], c.horizon, c.action_dim)
         if noise is None:
-            x = torch.randn(shape, generator=run.generator, device=cond.device)
+            x = c.noise_scale * torch.randn(shape, generator=run.generator, device=cond.device)
         elif tuple(noise.shape) != shape:
             raise ValueError(f'starting noise must have shape {shape}, not {tuple(noise.shape)}')
         else:
@@ -76,8 +76,8 @@ class Flow(Diffusion):
     def time(self, policy, tau):
         return tau
 
-    def loss(self, policy, cond, actions, generator=None):
-        return flow_loss(lambda x, tau: policy.net(cond, x, tau), actions, generator)
+    def loss(self, policy, cond, actions, generator=None, weight=None):
+        return flow_loss(lambda x, tau: policy.net(cond, x, tau), actions, generator, weight)
 
 
 class BC(Family):
@@ -85,8 +85,8 @@ class BC(Family):
 
     name = 'bc'
 
-    def loss(self, policy, cond, actions, generator=None):
-        return bc_loss(policy.net(cond), actions)
+    def loss(self, policy, cond, actions, generator=None, weight=None):
+        return bc_loss(policy.net(cond), actions, weight)
 
     def generate(self, policy, cond, k, sampler, run, uncond=None, noise=None):
         def once(x, t):

@@ -12,6 +12,7 @@ from social_pose_diffusion.core.atomic import write_bytes
 from social_pose_diffusion.observation.features import proprio_size, token_size
 from social_pose_diffusion.core.skeleton import NUM_JOINTS
 from social_pose_diffusion.policy import samplers
+from social_pose_diffusion.policy.prior import decay_per_frame, last_delta, prior_deltas
 from social_pose_diffusion.policy.networks import ActionTransformer, ObservationEncoder
 
 
@@ -116,17 +117,21 @@ class Policy(nn.Module):
         """The observation with nobody in view: what classifier-free guidance contrasts the group with."""
         return {**obs, 'mask': torch.zeros_like(obs['mask'])}
 
-    def loss(self, obs, actions, generator=None):
+    def loss(self, obs, actions, generator=None, weight=None):
         """The training loss of the policy's family on a batch of normalised tensors.
 
-        With ``group_dropout`` a share of the samples sees nobody, so the model also
-        learns what to do without the group (classifier-free guidance).
+        ``weight`` (B, H, J) masks unseen steps. With ``group_dropout`` a share of
+        the samples sees nobody, so the model also learns what to do without the
+        group (classifier-free guidance).
         """
+        if weight is not None:  # per joint -> per action coordinate (B, H, A)
+            weight = torch.as_tensor(np.asarray(weight, np.float32), device=self.device)
+            weight = weight.repeat_interleave(2, -1)
         p = self.config.group_dropout
         if p > 0 and 'mask' in obs:
             keep = torch.rand(obs['mask'].shape[0], generator=generator, device=obs['mask'].device) >= p
             obs = {**obs, 'mask': obs['mask'] & keep[:, None]}
-        return self.config.family.loss(self, self.encoder(obs), actions, generator)
+        return self.config.family.loss(self, self.encoder(obs), actions, generator, weight)
 
     def generate(self, cond, k=1, sampler=None, steps=None, generator=None, uncond=None, noise=None):
         """Normalised action chunks (B * k, H, A) from conditioning tokens (repeated k times).
@@ -154,9 +159,18 @@ class Policy(nn.Module):
         spec, run = self._sampler(sampler, steps)
         return spec.evaluations(run)
 
+    def prior(self, obs):
+        """The config's prior chunk (B, H, J, 2) from the proprioception (numpy), or 0 without
+        one."""
+        c = self.config
+        if c.prior == 'none':
+            return 0.0
+        decay = decay_per_frame(c.fps, c.prior_decay_s)
+        return prior_deltas(last_delta(obs['proprio']), c.horizon, decay)
+
     @torch.inference_mode()
     def sample(self, obs, k=1, sampler=None, steps=None, generator=None, noise=None):
-        """``k`` chunks of deltas per observation: numpy (B, k, H, J, 2)."""
+        """``k`` chunks of deltas per observation (a prior added back): numpy (B, k, H, J, 2)."""
         tensors = self.tensors(obs)
         cond = self._traced('encoder', tensors)
         uncond = None
@@ -164,7 +178,11 @@ class Policy(nn.Module):
             uncond = self._traced('encoder', self.without_group(tensors))
         b = cond.shape[0]
         x = self.generate(cond, k, sampler, steps, generator, uncond, noise) * self.action_scale
-        return x.reshape(b, k, self.config.horizon, NUM_JOINTS, 2).double().cpu().numpy()
+        x = x.reshape(b, k, self.config.horizon, NUM_JOINTS, 2).double().cpu().numpy()
+        prior = self.prior(obs)
+        if not np.ndim(prior):
+            return x
+        return self.config.residual_gain * x + prior[:, None]
 
     def select_action(self, obs, sampler=None, steps=None):
         """One chunk of deltas per observation: numpy (B, H, J, 2)."""

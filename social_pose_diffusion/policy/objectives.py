@@ -3,24 +3,33 @@ import torch
 import torch.nn.functional as F
 
 
-def diffusion_loss(eps_fn, x0, schedule, generator=None):
+def masked_mse(pred, target, weight=None):
+    """MSE; with ``weight`` (same shape, 0 = unknown target) the weighted mean over the known
+    elements."""
+    if weight is None:
+        return F.mse_loss(pred, target)
+    return ((pred - target) ** 2 * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+def diffusion_loss(eps_fn, x0, schedule, generator=None, weight=None):
     """DDPM epsilon-prediction MSE with t uniform in 1..T."""
     t = torch.randint(1, schedule.T + 1, (x0.shape[0],), generator=generator, device=x0.device)
     noise = torch.randn(x0.shape, generator=generator, device=x0.device)
-    return F.mse_loss(eps_fn(schedule.noised(x0, t, noise), t), noise)
+    return masked_mse(eps_fn(schedule.noised(x0, t, noise), t), noise, weight)
 
 
-def flow_loss(velocity_fn, x0, generator=None):
+def flow_loss(velocity_fn, x0, generator=None, weight=None):
     """Flow matching: regress ``noise - x0`` at ``x_tau = tau * noise + (1 - tau) * x0``, tau uniform."""
     tau = torch.rand((x0.shape[0],), generator=generator, device=x0.device)
     noise = torch.randn(x0.shape, generator=generator, device=x0.device)
     shape = (-1,) + (1,) * (x0.dim() - 1)
-    return F.mse_loss(velocity_fn(tau.view(shape) * noise + (1 - tau.view(shape)) * x0, tau), noise - x0)
+    return masked_mse(velocity_fn(tau.view(shape) * noise + (1 - tau.view(shape)) * x0, tau),
+                      noise - x0, weight)
 
 
-def bc_loss(pred, target):
+def bc_loss(pred, target, weight=None):
     """Plain MSE behaviour cloning."""
-    return F.mse_loss(pred, target)
+    return masked_mse(pred, target, weight)
 
 
 def state_action_losses(critic, schedule, state, agent_action, expert_action, generator=None):
