@@ -15,9 +15,8 @@ from .roi import Roi, RoiTrack
 from .schedule import FrameBudget
 from .tracks import TrackSet
 from .validate import check_options, check_panorama
-from .verify import TENTATIVE_MARGIN, evidence, plausible
+from .verify import DEFAULT_MIN_CONFIDENCE, TENTATIVE_MARGIN, evidence, plausible
 
-DEFAULT_MIN_CONFIDENCE = 0.6  # the one default for node and extract: evidence needed to accept a new person
 MAX_JUMP = 0.75  # a tracked person's centre moves less than this many shoulder widths between updates
 
 
@@ -108,22 +107,24 @@ class MediaPipeExtractor:
         return [(tracks[i], results[i % n][i // n]) for i in range(len(tracks))]
 
     def verify(self, pano, score, roi):
-        """``(evidence, keypoints, RoiTrack)`` of a detector candidate, or None when implausible.
+        """``(evidence, keypoints, RoiTrack)`` of a detector candidate, or None when no pass is plausible.
 
-        ``1 + refine_passes`` landmark passes, each from the last one's ROI,
-        must all find a plausible body; evidence (:func:`verify.evidence`)
-        uses their mean pose flag and the keypoints of the best pass.
+        ``1 + refine_passes`` landmark passes, each from the last one's ROI
+        (the detector's ROI is rough for people half hidden or cut off, the
+        landmarks' own is better); evidence (:func:`verify.evidence`) uses
+        the mean pose flag of the plausible passes and the best one's keypoints.
         """
         rois, passes = [roi], []
         while len(passes) <= self.refine_passes:
             presence, keypoints, derived = self.landmarks(pano, rois[-1])
-            if not plausible(keypoints, rois[-1]):
-                return None
-            passes.append((presence, keypoints))
+            passes.append((presence, keypoints, plausible(keypoints, rois[-1])))
             rois.append(derived)
-        best = int(np.argmax([p for p, _ in passes]))
-        value = evidence(np.mean([p for p, _ in passes]), score, passes[best][1])
-        return value, passes[best][1], RoiTrack(rois[-1], rois[best])
+        good = [k for k, (_, _, ok) in enumerate(passes) if ok]
+        if not good:
+            return None
+        best = max(good, key=lambda k: passes[k][0])
+        value = evidence(np.mean([passes[k][0] for k in good]), score, passes[best][1])
+        return value, passes[best][1], RoiTrack(rois[best + 1], rois[best])
 
     def discover(self, pano, views, known=()):
         """New ``[(score, Roi)]`` candidates from the detector in ``views``, away from ``known`` (keypoints, Roi)."""
@@ -133,11 +134,12 @@ class MediaPipeExtractor:
         return merge(candidates, [roi for _, roi in known])
 
     def _views_due(self, full):
-        """The whole ring after a reset, else the next slice the scan credit and the budget allow."""
+        """Every view after a reset, else the next slice the scan credit and the budget allow (at least one)."""
         if full:
             self._next_view, self._scan_credit = 0, 0.0
             return self.views
-        count = self.budget.views(int(self._scan_credit + 1e-9))
+        due = int(self._scan_credit + 1e-9)
+        count = max(self.budget.views(due), min(due, 1))  # the scan always moves on, budget or not
         self._scan_credit -= count
         k = self._next_view
         self._next_view = (k + count) % len(self.views)
