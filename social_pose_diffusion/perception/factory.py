@@ -8,7 +8,7 @@ def make_extractor(backend='mediapipe', **options):
     """An extractor for ``backend``; unknown options raise :class:`PerceptionError`.
 
     ``mediapipe`` (:class:`MediaPipeExtractor`) options and defaults:
-    max_people=16; min_confidence=DEFAULT_MIN_CONFIDENCE (0.6: evidence
+    max_people=16; min_confidence=DEFAULT_MIN_CONFIDENCE (0.5: evidence
     from pose flag, detector score and head/shoulder/arm visibility that
     accepts a new person at once; from 0.2 below it a candidate is tracked
     unconfirmed until confirm_frames=2 more updates find it);

@@ -182,13 +182,11 @@ class MediaPipeExtractor:
                 kept.append(i)
 
     def _add_candidates(self, pano, candidates, stamp_ns):
-        """Verified candidates as tracks: confirmed at ``min_confidence``, unconfirmed a little below."""
+        """Verified candidates as tracks, best evidence first: confirmed at ``min_confidence``, unconfirmed a little below."""
+        verified = [r for r in (self.verify(pano, score, roi) for score, roi in candidates)
+                    if r is not None and r[0] >= self.min_confidence - TENTATIVE_MARGIN]
         accepted = 0
-        for score, roi in candidates:
-            result = self.verify(pano, score, roi)
-            if result is None or result[0] < self.min_confidence - TENTATIVE_MARGIN:
-                continue
-            value, keypoints, state = result
+        for value, keypoints, state in sorted(verified, key=lambda r: -r[0]):
             if any(same_person(keypoints, t.keypoints) for t in self.tracks.tracks.values()):
                 continue
             self.tracks.add(keypoints, stamp_ns, state, confirmed=value >= self.min_confidence or

@@ -13,7 +13,7 @@ import numpy as np
 
 from .people import torso_upright, upright
 
-DEFAULT_MIN_CONFIDENCE = 0.6  # evidence that accepts a new person at once: the one default (node, extract)
+DEFAULT_MIN_CONFIDENCE = 0.5  # evidence that accepts a new person at once: the one default (node, extract)
 HEAD, SHOULDERS, ARMS = slice(0, 5), slice(5, 7), slice(7, 11)
 WEIGHTS = {'presence': 0.5, 'detector': 0.2, 'visibility': 0.3}
 MIN_RADIUS = np.radians(5.0)  # ROI radius (about body height) of a person far across a meeting table
