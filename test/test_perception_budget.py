@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 
 from social_pose_diffusion.perception import PerceptionError, make_extractor
+from social_pose_diffusion.perception.equirect import angle_between, uv_to_ray
 from social_pose_diffusion.perception.schedule import FrameBudget
 from social_pose_diffusion.perception.tracks import MAX_PREDICT_S, Track, rotate
-from social_pose_diffusion.skeleton import bone_lengths
+from social_pose_diffusion.skeleton import BONES
 
 MS = 1_000_000
 FRAME = 33 * MS
@@ -19,6 +20,12 @@ class FakeClock:
 
     def __call__(self):
         return self.now
+
+
+def bones(keypoints):
+    """Angular length of every bone on the sphere (radians)."""
+    kp = np.asarray(keypoints, np.float64)
+    return angle_between(uv_to_ray(kp[[a for a, _ in BONES], :2]), uv_to_ray(kp[[b for _, b in BONES], :2]))
 
 
 def schedule(budget, people, frames, cost_s, urgent_of=lambda t: ()):
@@ -42,10 +49,10 @@ def test_budget_bounds_the_updates_and_nobody_waits_longer_than_the_staleness_li
     budget = FrameBudget(50.0, 200.0, FakeClock())
     stamps = schedule(budget, 13, 90, cost_s=0.020)          # 20 ms per update: two fit in 50 ms
     counts = [len(s) for s in stamps.values()]
-    assert sum(counts) <= 90 * 3 and sum(counts) >= 90 * 2   # 2 affordable, sometimes a third one is due
+    assert sum(counts) <= 90 * 4 and sum(counts) >= 90 * 3   # 13 people within 200 ms at 33 ms: 3 a frame
     gaps = [np.diff([0] + s).max() for s in stamps.values()]
     assert max(gaps) <= 200 * MS                               # every person within the staleness limit
-    assert max(counts) - min(counts) <= 2                      # round-robin: nobody starves, nobody hogs
+    assert max(counts) <= 1.3 * min(counts)                   # round-robin: nobody starves, nobody hogs
 
 
 def test_cheap_updates_fill_the_budget_and_no_budget_updates_everyone():
@@ -69,7 +76,7 @@ def test_urgent_people_and_motion_go_first_and_the_detector_gets_what_is_left():
     clock.now = 0.030
     assert budget.views(5) == 1 and budget.remaining() == pytest.approx(0.020)
     clock.now = 0.060
-    assert budget.views(5) == 0 and budget.pick(ages, FRAME) == []
+    assert budget.views(5) == 0 and budget.pick(ages, FRAME) == [1]  # over budget: the steady share only
     assert budget.pick({1: 190 * MS}, FRAME) == [1]             # due: would be too stale next frame
 
 
@@ -100,7 +107,7 @@ def test_prediction_moves_people_rigidly_by_their_velocity_across_the_seam():
     ahead = track.predict(250 * MS)
     du = (ahead[0, 0] - track.keypoints[0, 0] + 0.5) % 1 - 0.5
     assert 0.002 < du < 0.006                      # moving on towards u = 0.005
-    assert np.allclose(bone_lengths(ahead), bone_lengths(track.keypoints), atol=1e-6)
+    assert np.allclose(bones(ahead), bones(track.keypoints), atol=1e-6)
     far = track.predict(10_000 * MS)               # never more than MAX_PREDICT_S ahead
     assert np.allclose(far, track.predict(int(MAX_PREDICT_S * 1e9) + 200 * MS), atol=1e-6)
     assert np.allclose(track.predict(200 * MS), track.keypoints, atol=1e-6)

@@ -17,6 +17,7 @@ from .tracks import TrackSet
 from .validate import check_options, check_panorama
 from .verify import DEFAULT_MIN_CONFIDENCE, TENTATIVE_MARGIN, evidence, plausible
 
+DEFAULT_INTERVAL_NS = 33_000_000  # frame interval assumed until two frames have been seen
 MAX_JUMP = 0.75  # a tracked person's centre moves less than this many shoulder widths between updates
 
 
@@ -151,7 +152,7 @@ class MediaPipeExtractor:
         ages = {i: stamp_ns - (t.tried_ns if t.tried_ns is not None else t.last_seen_ns) for i, t in tracks.items()}
         urgent = {i for i, t in tracks.items() if not t.confirmed or t.misses == 1}
         reserve = self.budget.view_cost.value if self._scan_credit >= 1 else 0.0
-        picked = list(tracks) if full else self.budget.pick(ages, self._interval_ns or 0, urgent,
+        picked = list(tracks) if full else self.budget.pick(ages, self._interval_ns or DEFAULT_INTERVAL_NS, urgent,
                                                             {i: t.speed() for i, t in tracks.items()}, reserve)
         start = self.budget.clock()
         results = self._track_all(pano, [tracks[i] for i in picked])

@@ -3,13 +3,17 @@
 A landmark inference costs about the same for everyone, so with many people
 the frame cost is set by how many are updated, not by how many are there.
 Each frame :class:`FrameBudget` picks the people whose keypoints are oldest
-(weighted up by how fast they move), always those who would otherwise be
-older than ``max_staleness_ms`` at the next frame and those flagged urgent
-(new, unconfirmed or just missed), and as many more as the measured cost
-per update allows within ``budget_ms``; the detector gets what is left. The
+(weighted up by how fast they move): always those who would otherwise be
+older than ``max_staleness_ms`` at the next frame, those flagged urgent
+(new, unconfirmed or just missed) and at least the share that keeps
+everyone within the limit at the frame rate (so updates stay spread over
+the frames instead of falling due together), then as many more as the
+measured cost per update allows within ``budget_ms``; the detector gets
+what is left. The
 costs are running means of measured wall time, read from an injectable
 ``clock`` so the policy can be tested without timing anything.
 """
+import math
 import time
 
 COST_SMOOTHING = 0.2  # weight of the newest measurement in the running cost means
@@ -58,7 +62,8 @@ class FrameBudget:
         rank = sorted(ages_ns, key=lambda i: (i not in urgent, -ages_ns[i] * (1.0 + motion.get(i, 0.0))))
         if self.budget_s <= 0:
             return rank
-        must = sum(1 for i in rank if i in urgent or ages_ns[i] + interval_ns >= self.max_staleness_ns)
+        due = sum(1 for i in rank if i in urgent or ages_ns[i] + interval_ns >= self.max_staleness_ns)
+        must = max(due, math.ceil(len(rank) * interval_ns / self.max_staleness_ns))
         affordable = int(max(self.remaining() - reserve_s, 0.0) / self.update_cost.value)
         return rank[:max(must, affordable)]
 
