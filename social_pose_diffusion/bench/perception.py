@@ -32,6 +32,7 @@ import statistics
 import time
 
 SIZE_BANDS = ('<70px', '70-90px', '90-120px', '>=120px')
+TOLERANCES = (0.5, 1.0)
 
 
 def add_arguments(parser):
@@ -63,7 +64,8 @@ def load_photos(pattern):
     return out
 
 
-def _clutter(pattern):
+def load_clutter(pattern):
+    """The first photo without people matching ``pattern`` (BGR), or None."""
     import cv2
     paths = sorted(glob.glob(pattern))
     return cv2.imread(paths[0]) if paths else None
@@ -76,31 +78,41 @@ def _rate(hits, total):
 def single_frame(photos, clutter, height, scenes):
     """Recall (overall, by size band, by variant) and precision of one ``process`` call per fresh scene."""
     from ..perception import make_extractor
-    from ..perception.evaluation import match
-    from ..perception.meeting import VARIANTS, meeting_scene
+    from ..perception.meeting import meeting_scene
     extractor = make_extractor('mediapipe')
-    bands, variants = [[0, 0] for _ in SIZE_BANDS], {v: [0, 0] for v in VARIANTS}
-    detections = false = 0
-    times = []
+    results, times = [], []
     for seed in range(scenes):
         pano, people = meeting_scene(photos, 13, height, 100 + seed, clutter)
         extractor.reset()
         start = time.perf_counter()
         frame = extractor.process(pano, 0)
         times.append(1e3 * (time.perf_counter() - start))
-        rows, extra = match(frame, [p.truth for p in people])
+        results.append((frame, people))
+    report = {'height': height, 'scenes': scenes, 'placed': 13 * scenes,
+              'discovery_ms_median': round(statistics.median(times), 1)}
+    for tolerance in TOLERANCES:
+        report[f'tolerance_{tolerance}'] = _score_frames(results, tolerance)
+    return report
+
+
+def _score_frames(results, tolerance):
+    """Recall, precision, recall by size band and by variant of ``[(GroupFrame, [Person])]``."""
+    from ..perception.evaluation import match
+    from ..perception.meeting import VARIANTS
+    bands, variants = [[0, 0] for _ in SIZE_BANDS], {v: [0, 0] for v in VARIANTS}
+    detections = false = 0
+    for frame, people in results:
+        rows, extra = match(frame, [p.truth for p in people], tolerance)
         detections, false = detections + len(frame), false + len(extra)
         for person, row in zip(people, rows):
             for tally in (bands[person.band()], variants[person.variant]):
                 tally[0] += row is not None
                 tally[1] += 1
-    placed = sum(t for _, t in bands)
-    return {'height': height, 'scenes': scenes, 'placed': placed, 'found': sum(h for h, _ in bands),
-            'recall': _rate(sum(h for h, _ in bands), placed), 'precision': _rate(detections - false, detections),
-            'false_positives': false,
+    found = sum(h for h, _ in bands)
+    return {'found': found, 'recall': _rate(found, sum(t for _, t in bands)),
+            'precision': _rate(detections - false, detections), 'false_positives': false,
             'recall_by_height_at_640': {b: _rate(*t) for b, t in zip(SIZE_BANDS, bands)},
-            'recall_by_variant': {v: _rate(*t) for v, t in variants.items()},
-            'discovery_ms_median': round(statistics.median(times), 1)}
+            'recall_by_variant': {v: _rate(*t) for v, t in variants.items()}}
 
 
 class _Live:
@@ -117,10 +129,11 @@ class _Live:
 
 
 def _run_live(extractor, render, count, fps=30.0):
-    """Process a live stream of ``count`` camera frames; ``[(frame index, GroupFrame, wall ms, cpu ms, attempts)]``.
+    """Process a live stream of ``count`` camera frames.
 
-    ``render(t)`` gives the camera frame ``t``; attempts are the ids whose
-    landmarks were run on that call.
+    ``render(t)`` gives the camera frame ``t``. Returns per call ``(frame
+    index, GroupFrame, wall ms, cpu ms, ids whose landmarks ran, oldest
+    published keypoints' staleness ms)``.
     """
     live, out, t = _Live(fps), [], 0
     while t < count:
@@ -130,7 +143,7 @@ def _run_live(extractor, render, count, fps=30.0):
         frame = extractor.process(pano, stamp)
         wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
         tried = [i for i, tr in extractor.tracks.tracks.items() if tr.tried_ns == stamp]
-        out.append((t, frame, 1e3 * wall, 1e3 * cpu, tried))
+        out.append((t, frame, 1e3 * wall, 1e3 * cpu, tried, extractor.stats['staleness_ms_max']))
         t = live.next(wall)
     return out
 
@@ -138,7 +151,7 @@ def _run_live(extractor, render, count, fps=30.0):
 def _update_gaps(runs, fps=30.0):
     """Per person: the longest time (ms, camera time) between landmark update attempts in ``runs``."""
     last, gaps = {}, {}
-    for t, _, _, _, tried in runs:
+    for t, _, _, _, tried, _ in runs:
         for i in tried:
             if i in last:
                 gaps[i] = max(gaps.get(i, 0.0), 1e3 * (t - last[i]) / fps)
@@ -147,9 +160,8 @@ def _update_gaps(runs, fps=30.0):
 
 
 def sequence(photos, clutter, height, frames):
-    """Tracking recall from the second second on, false positives per frame and id changes over a live run."""
+    """A live run over a meeting sequence, scored at each tolerance."""
     from ..perception import make_extractor
-    from ..perception.evaluation import match
     from ..perception.meeting import MeetingSequence
     seq = MeetingSequence(photos, 13, height, seed=7, clutter=clutter)
     truths = {}
@@ -159,10 +171,22 @@ def sequence(photos, clutter, height, frames):
         return pano
 
     runs = _run_live(make_extractor('mediapipe'), render, frames)
-    last, changes = {}, [0] * len(seq)
+    walls = [w for t, _, w, _, _, _ in runs if t >= 30]
+    report = {'height': height, 'people': len(seq), 'camera_frames': frames, 'processed_frames': len(runs),
+              'ids_used': len({int(i) for _, frame, _, _, _, _ in runs for i in frame.ids}),
+              'ms_median': round(statistics.median(walls), 1) if walls else None}
+    for tolerance in TOLERANCES:
+        report[f'tolerance_{tolerance}'] = _score_sequence(runs, truths, len(seq), tolerance)
+    return report
+
+
+def _score_sequence(runs, truths, people, tolerance):
+    """Tracking recall from the second second on, false positives per frame, id changes per person."""
+    from ..perception.evaluation import match
+    last, changes = {}, [0] * people
     hits = total = false = late = 0
-    for t, frame, _, _, _ in runs:
-        rows, extra = match(frame, truths[t])
+    for t, frame, _, _, _, _ in runs:
+        rows, extra = match(frame, truths[t], tolerance)
         for k, row in enumerate(rows):
             if row is not None:
                 changes[k] += k in last and last[k] != int(frame.ids[row])
@@ -172,12 +196,8 @@ def sequence(photos, clutter, height, frames):
             false += len(extra)
             hits += sum(r is not None for r in rows)
             total += sum(x is not None for x in truths[t])
-    ids = {int(i) for _, frame, _, _, _ in runs for i in frame.ids}
-    walls = [w for t, _, w, _, _ in runs if t >= 30]
-    return {'height': height, 'people': len(seq), 'camera_frames': frames, 'processed_frames': len(runs),
-            'tracking_recall_from_1s': _rate(hits, total), 'false_positives_per_frame': round(false / max(late, 1), 2),
-            'id_changes': sum(changes), 'id_changes_max_per_person': max(changes), 'ids_used': len(ids),
-            'ms_median': round(statistics.median(walls), 1) if walls else None}
+    return {'tracking_recall_from_1s': _rate(hits, total), 'false_positives_per_frame': round(false / max(late, 1), 2),
+            'id_changes': sum(changes), 'id_changes_max_per_person': max(changes)}
 
 
 def speed(photos, clutter, count, height, frames):
@@ -193,9 +213,9 @@ def speed(photos, clutter, count, height, frames):
     discovery = 1e3 * (time.perf_counter() - start)
     runs = _run_live(extractor, lambda t: pano, frames + 1)[1:]
     walls, cpus = [r[2] for r in runs], [r[3] for r in runs]
-    rows, _ = match(runs[-1][1], [p.truth for p in people])
+    rows, _ = match(runs[-1][1], [p.truth for p in people], TOLERANCES[-1])
     gaps = list(_update_gaps(runs).values())
-    staleness = [extractor.stats['staleness_ms_max']]
+    staleness = [r[5] for r in runs]
     return {'people': count, 'discovery_ms': round(discovery, 1), 'frames': len(runs),
             'ms_median': round(statistics.median(walls), 1), 'ms_p90': round(float(np.percentile(walls, 90)), 1),
             'ms_min': round(min(walls), 1), 'cpu_ms_median': round(statistics.median(cpus), 1),
@@ -203,12 +223,13 @@ def speed(photos, clutter, count, height, frames):
             'updates_per_frame': round(statistics.mean(len(r[4]) for r in runs), 2),
             'update_interval_ms_max': round(max(gaps), 1) if gaps else None,
             'update_interval_ms_median_of_max': round(statistics.median(gaps), 1) if gaps else None,
-            'staleness_ms_max_last_frame': round(max(staleness), 1)}
+            'staleness_ms_max': round(max(staleness), 1),
+            'staleness_ms_median_of_frame_max': round(statistics.median(staleness), 1)}
 
 
 def run(args):
     photos = load_photos(args.photos)
-    clutter = _clutter(args.clutter)
+    clutter = load_clutter(args.clutter)
     load_before = os.getloadavg()[0]
     report = {'frame': f'{2 * args.height}x{args.height}', 'photos': len(photos),
               'speed': [speed(photos, clutter, int(c), args.height, args.frames) for c in args.people.split(',')],
