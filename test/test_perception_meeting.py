@@ -94,3 +94,14 @@ def test_a_person_who_leaves_and_comes_back_keeps_their_id():
     back = {round(float(kp[0, 0]), 1): int(i) for i, kp in zip(frame.ids, frame.keypoints)}
     assert back == ids                                            # same seat, same id; no new id handed out
     assert extractor.tracks.next_id == 3
+
+
+def test_frames_the_extractor_never_got_to_do_not_lose_anybody():
+    pano = blank_panorama(480)
+    place_photo(pano, cv2.imread(str(DATA / 'person_astronaut.jpg')), 0.3, 0.5, 40)
+    place_photo(pano, cv2.imread(str(DATA / 'person_hopper.jpg')), 0.7, 0.5, 40)
+    extractor = make_extractor('mediapipe', discovery_period=0, track_timeout_s=1.0)
+    first = extractor.process(pano, 0)
+    later = extractor.process(pano, 5_000_000_000)              # a 5 s gap (a slow first frame, a busy machine)
+    assert len(first) == 2 and list(later.ids) == list(first.ids)
+    assert extractor.stats['updated'] == 2

@@ -13,15 +13,16 @@ false positives.
 - single_frame: a fresh extractor per scene, one ``process`` call (what
   ``social-pose extract --image`` does); recall by size band and variant,
   precision.
-- sequence: consecutive frames of one meeting (sway, a face covered for a
-  while, one person away for a second) run live: each call processes the
-  newest frame of a 30 Hz stream by the time it is free, so slow frames skip
-  camera frames as the node does. Tracking recall from the second second
-  on, false positives per frame, id changes per person.
-- speed: steady state with 4, 8 and 13 people (live stamps as above):
-  median / p90 wall ms and CPU ms (this process, all threads) per frame,
-  people tracked of those placed, and per person the longest time between
-  landmark updates (attempts) and the staleness of the published keypoints.
+- sequence: 300 consecutive frames (30 Hz stamps) of one meeting (sway, a
+  face covered for a while, one person away for a second). Tracking recall
+  from the second second on, false positives per frame, id changes per
+  person.
+- speed: steady state with 4, 8 and 13 people, run live: each call takes
+  the newest frame of a 30 Hz stream by the time the last one finished (as
+  the node does), so stamps are real time. Median / p90 wall ms and CPU ms
+  (this process, all threads) per frame, people tracked of those placed,
+  and per person the longest time between landmark updates (attempts) and
+  the staleness of the published keypoints.
 
 The machine's 2 cores may be shared, so timings are noisy:
 load_average_1min is the machine's load before and after.
@@ -115,28 +116,17 @@ def _score_frames(results, tolerance):
             'recall_by_variant': {v: _rate(*t) for v, t in variants.items()}}
 
 
-class _Live:
-    """A 30 Hz camera seen by a busy consumer: each call gets the newest frame by the time it is free."""
+def _run(extractor, render, calls, live, fps=30.0):
+    """``calls`` process calls on camera frames ``render(t)`` of a 30 Hz stream.
 
-    def __init__(self, fps=30.0):
-        self.fps, self.now_s = fps, 0.0
-
-    def next(self, busy_s):
-        """Index of the newest camera frame after ``busy_s`` of processing (at least the next frame)."""
-        previous = int(round(self.now_s * self.fps))
-        self.now_s = max(self.now_s + busy_s, (previous + 1) / self.fps)
-        return int(self.now_s * self.fps)
-
-
-def _run_live(extractor, render, count, fps=30.0):
-    """Process a live stream of ``count`` camera frames.
-
-    ``render(t)`` gives the camera frame ``t``. Returns per call ``(frame
-    index, GroupFrame, wall ms, cpu ms, ids whose landmarks ran, oldest
-    published keypoints' staleness ms)``.
+    ``live``: each call takes the newest camera frame by the time the last
+    one finished (slow frames skip camera frames, as the node does), else
+    every frame in turn. Returns per call ``(frame index, GroupFrame, wall
+    ms, cpu ms, ids whose landmarks ran, oldest published keypoints'
+    staleness ms)``.
     """
-    live, out, t = _Live(fps), [], 0
-    while t < count:
+    out, t, now_s = [], 0, 0.0
+    for _ in range(calls):
         pano = render(t)
         stamp = int(t * 1e9 / fps)
         start, start_cpu = time.perf_counter(), time.process_time()
@@ -144,7 +134,8 @@ def _run_live(extractor, render, count, fps=30.0):
         wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
         tried = [i for i, tr in extractor.tracks.tracks.items() if tr.tried_ns == stamp]
         out.append((t, frame, 1e3 * wall, 1e3 * cpu, tried, extractor.stats['staleness_ms_max']))
-        t = live.next(wall)
+        now_s = max(now_s + wall, (t + 1) / fps) if live else (t + 1) / fps
+        t = int(now_s * fps + 1e-9)
     return out
 
 
@@ -170,7 +161,7 @@ def sequence(photos, clutter, height, frames):
         pano, truths[t] = seq.frame(t)
         return pano
 
-    runs = _run_live(make_extractor('mediapipe'), render, frames)
+    runs = _run(make_extractor('mediapipe'), render, frames, live=False)
     walls = [w for t, _, w, _, _, _ in runs if t >= 30]
     report = {'height': height, 'people': len(seq), 'camera_frames': frames, 'processed_frames': len(runs),
               'ids_used': len({int(i) for _, frame, _, _, _, _ in runs for i in frame.ids}),
@@ -211,7 +202,7 @@ def speed(photos, clutter, count, height, frames):
     start = time.perf_counter()
     extractor.process(pano, 0)
     discovery = 1e3 * (time.perf_counter() - start)
-    runs = _run_live(extractor, lambda t: pano, frames + 1)[1:]
+    runs = _run(extractor, lambda t: pano, frames + 1, live=True)[1:]
     walls, cpus = [r[2] for r in runs], [r[3] for r in runs]
     rows, _ = match(runs[-1][1], [p.truth for p in people], TOLERANCES[-1])
     gaps = list(_update_gaps(runs).values())

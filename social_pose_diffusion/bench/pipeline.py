@@ -173,7 +173,8 @@ def run(args):
             results[row]['meets'] = {'control_rate_30hz': bool(rate >= 0.95 * TARGET_CONTROL_HZ),
                                      'latency_p95_150ms': bool(p95 is not None and p95 <= TARGET_LATENCY_P95_MS)}
     return {'benchmark': 'pipeline',
-            'setup': {'people_in_frame': args.people, 'scene': args.scene, 'frame': f'{args.width}x{args.width // 2}', 'fps': args.fps,
+            'setup': {'people_in_frame': args.people, 'scene': args.scene,
+                      'frame': f'{args.width}x{args.width // 2}', 'fps': args.fps,
                       'transport': args.transport, 'seconds_per_row': args.seconds, 'clip_frames': clip,
                       'latency': 'image published (wall-clock stamp) -> first /facilitator/pose planned from it '
                                  'received (obs_age field), same host',

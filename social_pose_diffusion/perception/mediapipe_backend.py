@@ -183,15 +183,16 @@ class MediaPipeExtractor:
                 kept.append(i)
 
     def _add_candidates(self, pano, candidates, stamp_ns):
-        """Verified candidates as tracks, best evidence first: confirmed at ``min_confidence``, unconfirmed a little below."""
+        """Verified candidates as tracks, best evidence first: confirmed at ``min_confidence``, else unconfirmed."""
         verified = [r for r in (self.verify(pano, score, roi) for score, roi in candidates)
                     if r is not None and r[0] >= self.min_confidence - TENTATIVE_MARGIN]
         accepted = 0
         for value, keypoints, state in sorted(verified, key=lambda r: -r[0]):
             if any(same_person(keypoints, t.keypoints) for t in self.tracks.tracks.values()):
                 continue
-            self.tracks.add(keypoints, stamp_ns, state, confirmed=value >= self.min_confidence or
-                            self.confirm_frames == 0)
+            track = self.tracks.add(keypoints, stamp_ns, state, confirmed=value >= self.min_confidence or
+                                    self.confirm_frames == 0)
+            track.tried_ns = stamp_ns  # lost only after attempts fail, however long the next frame takes
             accepted += 1
         return accepted
 
@@ -241,8 +242,8 @@ class MediaPipeExtractor:
         return frame
 
     def _output(self, stamp_ns):
-        """Confirmed people seen within ``hold_s``, keypoints carried forward to ``stamp_ns``; sets person_stamps."""
-        shown = [t for t in self.tracks.tracks.values() if t.confirmed and stamp_ns - t.last_seen_ns <= self.hold_ns]
+        """Confirmed people not missed for more than ``hold_s``, keypoints carried forward; sets person_stamps."""
+        shown = [t for t in self.tracks.tracks.values() if t.confirmed and t.missing_ns(stamp_ns) <= self.hold_ns]
         shown = sorted(sorted(shown, key=lambda t: (t.misses, -t.hits))[:self.max_people], key=lambda t: t.id)
         self.person_stamps = {t.id: t.last_seen_ns for t in shown}
         if not shown:

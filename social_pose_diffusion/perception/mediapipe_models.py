@@ -43,7 +43,9 @@ node {
   output_stream: "flag_tensor"
   options: { [mediapipe.SplitVectorCalculatorOptions.ext] { ranges: { begin: 0 end: 1 } ranges: { begin: 1 end: 2 } } }
 }
-node { calculator: "TensorsToFloatsCalculator" input_stream: "TENSORS:landmark_tensor" output_stream: "FLOATS:landmarks" }
+node {
+  calculator: "TensorsToFloatsCalculator" input_stream: "TENSORS:landmark_tensor" output_stream: "FLOATS:landmarks"
+}
 node { calculator: "TensorsToFloatsCalculator" input_stream: "TENSORS:flag_tensor" output_stream: "FLOATS:flag" }
 '''
 

@@ -74,6 +74,11 @@ class Track:
         dt = min(max((stamp_ns - self.last_seen_ns) * 1e-9, 0.0), MAX_PREDICT_S)
         return rotate(self.keypoints, self.velocity * dt).astype(np.float32)
 
+    def missing_ns(self, stamp_ns):
+        """How long the person has been looked for in vain: to the last attempt, or to ``stamp_ns`` if none."""
+        until = self.tried_ns if self.tried_ns is not None else stamp_ns
+        return max(until - self.last_seen_ns, 0)
+
     def speed(self):
         """Angular speed in own shoulder widths per second (for scheduling updates by motion)."""
         return float(np.linalg.norm(self.velocity)) / scale(self.keypoints)
@@ -107,13 +112,19 @@ class TrackSet:
             self.tracks.pop(i, None)
 
     def begin(self, stamp_ns):
-        """Start a frame: reset on a backwards time jump, retire stale tracks to seats; True when it reset."""
+        """Start a frame: reset on a backwards time jump, retire lost tracks to seats; True when it reset.
+
+        A track is lost when it has not been seen for ``timeout_s``; for a
+        track whose updates are attempted (``tried_ns``) that time runs to the
+        last attempt, so frames the backend never got to (a slow first frame,
+        a busy machine) do not count against anybody.
+        """
         jumped = self.last_stamp is not None and stamp_ns < self.last_stamp
         if jumped:
             self.reset()
         self.last_stamp = stamp_ns
         for i, t in list(self.tracks.items()):
-            if stamp_ns - t.last_seen_ns > self.timeout_ns:
+            if t.missing_ns(stamp_ns) > self.timeout_ns:
                 del self.tracks[i]
                 if t.confirmed:
                     self.seats[i] = (centre(t.keypoints), scale(t.keypoints), t.last_seen_ns)
