@@ -9,7 +9,9 @@ older than ``max_staleness_ms`` at the next frame, those flagged urgent
 everyone within the limit at the frame rate (so updates stay spread over
 the frames instead of falling due together), then as many more as the
 measured cost per update allows within ``budget_ms``; the detector gets
-what is left. The
+what is left. What is due is capped at what a whole budget can pay for: on
+a machine too slow for the staleness limit the frame time holds and the
+staleness grows, instead of every frame updating everyone. The
 costs are running means of measured wall time, read from an injectable
 ``clock`` so the policy can be tested without timing anything.
 """
@@ -63,7 +65,10 @@ class FrameBudget:
         if self.budget_s <= 0:
             return rank
         due = sum(1 for i in rank if i in urgent or ages_ns[i] + interval_ns >= self.max_staleness_ns)
-        must = max(due, math.ceil(len(rank) * interval_ns / self.max_staleness_ns))
+        steady = math.ceil(len(rank) * interval_ns / self.max_staleness_ns)
+        # What is due never takes more than a whole budget (when updates are that slow, the frame rate
+        # wins over staleness: more updates would make every frame, and so every interval, longer).
+        must = min(max(due, steady), max(int(self.budget_s / self.update_cost.value), 1))
         affordable = int(max(self.remaining() - reserve_s, 0.0) / self.update_cost.value)
         return rank[:max(must, affordable)]
 
