@@ -26,7 +26,7 @@ def make_extractor(backend='mediapipe', **options):
     refine_passes=1 (extra landmark passes for a new person),
     track_timeout_s=2.0, seat_memory_s=600 (a person found again within a
     shoulder width of their old seat gets their old id),
-    match_distance_deg=8, workers=2 (threads for the landmark updates),
+    match_distance_deg=8, workers=2 (threads for landmark updates and candidate checks),
     clock=time.perf_counter (injectable for tests).
     ``external`` (:class:`ExternalExtractor`): max_people=16,
     track_timeout_s=2.0, match_distance_deg=8, seat_memory_s=600.

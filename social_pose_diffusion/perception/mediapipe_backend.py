@@ -7,8 +7,8 @@ import numpy as np
 
 from ..keypoint_cloud import GroupFrame
 from ..skeleton import MEDIAPIPE_INDEX, NUM_JOINTS
-from .discovery import detect_in_view, merge, ring_views
-from .equirect import angle_between
+from .discovery import MERGE_FRACTION, detect_in_view, merge, ring_views
+from .equirect import angle_between, uv_to_ray
 from .mediapipe_models import LANDMARK_SIZE, ROI_CENTRE, ROI_SCALE_POINT, LandmarkModel, PoseDetector
 from .people import centre, same_person, scale, upright
 from .roi import Roi, RoiTrack
@@ -19,6 +19,7 @@ from .verify import DEFAULT_MIN_CONFIDENCE, TENTATIVE_MARGIN, evidence, plausibl
 
 DEFAULT_INTERVAL_NS = 33_000_000  # frame interval assumed until two frames have been seen
 MAX_JUMP = 0.75  # a tracked person's centre moves less than this many shoulder widths between updates
+REJECT_MEMORY_NS = 1_000_000_000  # a rejected candidate is not checked again for this long (the ring comes back)
 
 
 class MediaPipeExtractor:
@@ -80,6 +81,7 @@ class MediaPipeExtractor:
         """Forget every track and seat; the next frame runs discovery over every view."""
         self.tracks.reset()
         self._next_view, self._scan_credit, self._last_stamp, self._interval_ns = None, 0.0, None, None
+        self._rejected = []  # (stamp_ns, Roi) of candidates that failed verification
 
     def landmarks(self, pano, roi, model=None):
         """``(presence, keypoints (J, 3), next Roi)`` of the person in ``roi`` (presence: the pose flag)."""
@@ -97,17 +99,17 @@ class MediaPipeExtractor:
                 return presence, keypoints, RoiTrack(roi.follow(derived), roi)
         return 0.0, None, state
 
-    def _track_all(self, pano, tracks):
-        """``[(track, follow result)]``, the tracks shared round-robin among the worker models."""
-        if self._pool is None or len(tracks) < 2:
-            return [(t, self.follow(pano, t.roi)) for t in tracks]
+    def _map(self, work, items):
+        """``[work(item, model)]``, the items shared round-robin among the worker threads' landmark models."""
+        if self._pool is None or len(items) < 2:
+            return [work(item, self._models[0]) for item in items]
         n = len(self._models)
-        jobs = [self._pool.submit(lambda k: [self.follow(pano, t.roi, self._models[k]) for t in tracks[k::n]], k)
+        jobs = [self._pool.submit(lambda k: [work(item, self._models[k]) for item in items[k::n]], k)
                 for k in range(n)]
         results = [job.result() for job in jobs]
-        return [(tracks[i], results[i % n][i // n]) for i in range(len(tracks))]
+        return [results[i % n][i // n] for i in range(len(items))]
 
-    def verify(self, pano, score, roi):
+    def verify(self, pano, score, roi, model=None):
         """``(evidence, keypoints, RoiTrack)`` of a detector candidate, or None when no pass is plausible.
 
         ``1 + refine_passes`` landmark passes, each from the last one's ROI
@@ -117,7 +119,7 @@ class MediaPipeExtractor:
         """
         rois, passes = [roi], []
         while len(passes) <= self.refine_passes:
-            presence, keypoints, derived = self.landmarks(pano, rois[-1])
+            presence, keypoints, derived = self.landmarks(pano, rois[-1], model)
             passes.append((presence, keypoints, plausible(keypoints, rois[-1])))
             rois.append(derived)
         good = [k for k, (_, _, ok) in enumerate(passes) if ok]
@@ -155,7 +157,8 @@ class MediaPipeExtractor:
         picked = list(tracks) if full else self.budget.pick(ages, self._interval_ns or DEFAULT_INTERVAL_NS, urgent,
                                                             {i: t.speed() for i, t in tracks.items()}, reserve)
         start = self.budget.clock()
-        results = self._track_all(pano, [tracks[i] for i in picked])
+        chosen = [tracks[i] for i in picked]
+        results = zip(chosen, self._map(lambda t, model: self.follow(pano, t.roi, model), chosen))
         self.budget.update_cost.add(self.budget.clock() - start, len(picked))
         for track, (_, keypoints, state) in results:
             track.tried_ns = stamp_ns
@@ -168,7 +171,7 @@ class MediaPipeExtractor:
                 self.tracks.drop([track.id])  # a candidate not found again: not a person
             else:
                 track.misses += 1
-        self._drop_duplicates({t.id for t, _ in results})
+        self._drop_duplicates(set(picked))
         return len(picked)
 
     def _drop_duplicates(self, updated):
@@ -183,18 +186,30 @@ class MediaPipeExtractor:
                 kept.append(i)
 
     def _add_candidates(self, pano, candidates, stamp_ns):
-        """Verified candidates as tracks, best evidence first: confirmed at ``min_confidence``, else unconfirmed."""
-        verified = [r for r in (self.verify(pano, score, roi) for score, roi in candidates)
-                    if r is not None and r[0] >= self.min_confidence - TENTATIVE_MARGIN]
-        accepted = 0
+        """Verified candidates as tracks, best evidence first: confirmed at ``min_confidence``, else unconfirmed.
+
+        A candidate where one was rejected less than a second ago is not
+        checked again (a chair or a poster would cost landmark passes on every
+        scan); returns ``(added, skipped)``.
+        """
+        self._rejected = [(t, r) for t, r in self._rejected if stamp_ns - t < REJECT_MEMORY_NS]
+        fresh = [c for c in candidates if not any(_near(c[1], r) for _, r in self._rejected)]
+        checked = self._map(lambda c, model: self.verify(pano, *c, model), fresh)
+        verified = []
+        for (_, roi), result in zip(fresh, checked):
+            if result is None or result[0] < self.min_confidence - TENTATIVE_MARGIN:
+                self._rejected.append((stamp_ns, roi))
+            else:
+                verified.append(result)
+        added = 0
         for value, keypoints, state in sorted(verified, key=lambda r: -r[0]):
             if any(same_person(keypoints, t.keypoints) for t in self.tracks.tracks.values()):
                 continue
             track = self.tracks.add(keypoints, stamp_ns, state, confirmed=value >= self.min_confidence or
                                     self.confirm_frames == 0)
             track.tried_ns = stamp_ns  # lost only after attempts fail, however long the next frame takes
-            accepted += 1
-        return accepted
+            added += 1
+        return added, len(candidates) - len(fresh)
 
     def _tick(self, stamp_ns):
         """Frame interval bookkeeping and the rolling scan's credit for this frame."""
@@ -228,13 +243,13 @@ class MediaPipeExtractor:
         scanned = self.budget.clock()
         if not full:
             self.budget.view_cost.add(scanned - tracked, len(views))
-        added = self._add_candidates(bgr, candidates, stamp_ns)
+        added, skipped = self._add_candidates(bgr, candidates, stamp_ns)
         frame = self._output(stamp_ns)
         end = self.budget.clock()
         staleness = {int(i): 1e-6 * (stamp_ns - s) for i, s in self.person_stamps.items()}
         self.stats = {'views_scanned': len(views), 'tracking_ms': 1e3 * (tracked - start),
                       'discovery_ms': 1e3 * (end - tracked), 'total_ms': 1e3 * (end - start),
-                      'candidates': len(candidates), 'added': added, 'updated': updated,
+                      'candidates': len(candidates), 'added': added, 'skipped': skipped, 'updated': updated,
                       'people': len(frame), 'tracks': len(self.tracks.tracks),
                       'staleness_ms': staleness, 'staleness_ms_max': max(staleness.values(), default=0.0),
                       'update_interval_ms': {int(t.id): 1e3 * t.interval_s for t in self.tracks.tracks.values()
@@ -250,3 +265,8 @@ class MediaPipeExtractor:
             return GroupFrame(stamp_ns, np.zeros(0, np.int32), np.zeros((0, NUM_JOINTS, 3), np.float32))
         keypoints = np.stack([t.keypoints if t.last_seen_ns == stamp_ns else t.predict(stamp_ns) for t in shown])
         return GroupFrame(stamp_ns, np.array([t.id for t in shown], np.int32), keypoints.astype(np.float32))
+
+
+def _near(a, b):
+    """True when two ROIs are one candidate (as :func:`discovery.merge` decides)."""
+    return angle_between(uv_to_ray((a.u, a.v)), uv_to_ray((b.u, b.v))) <= MERGE_FRACTION * max(a.radius, b.radius)
