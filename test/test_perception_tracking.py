@@ -45,14 +45,27 @@ def test_ids_stay_with_people_and_ignore_input_ids():
     assert id_at(third, 0.75) == 4 and ext.stats['people'] == 4
 
 
-def test_ids_survive_short_gaps_and_retire_after_the_timeout():
+def test_ids_survive_gaps_and_come_back_at_the_same_seat():
     ext = make_extractor('external', track_timeout_s=1.0)
     a = id_at(ext.process_keypoints(frame(0, [0.3, 0.6])), 0.3)
     ext.process_keypoints(frame(SECOND // 2, [0.6]))          # 0.3 unseen for 0.5 s
     assert id_at(ext.process_keypoints(frame(SECOND, [0.3, 0.6])), 0.3) == a
-    ext.process_keypoints(frame(2 * SECOND, [0.6]))
-    back = ext.process_keypoints(frame(3 * SECOND + 1, [0.3, 0.6]))  # unseen for > 1 s: a new id
-    assert id_at(back, 0.3) != a and id_at(back, 0.3) > 2
+    ext.process_keypoints(frame(2 * SECOND + 1, [0.6]))
+    assert a not in ext.tracks.tracks and a in ext.tracks.seats   # unseen for > 1 s: retired, seat kept
+    back = ext.process_keypoints(frame(3 * SECOND + 1, [0.3, 0.6]))
+    assert id_at(back, 0.3) == a                               # found again where they sat: same id
+    ext.process_keypoints(frame(4 * SECOND, [0.6]))
+    ext.process_keypoints(frame(5 * SECOND + 1, [0.6]))        # 0.3 retired again
+    moved = ext.process_keypoints(frame(6 * SECOND, [0.38, 0.6]))  # someone else, a seat further on
+    assert id_at(moved, 0.38) not in (a, id_at(moved, 0.6)) and id_at(moved, 0.38) > 2
+
+
+def test_seats_are_forgotten_after_the_seat_memory():
+    ext = make_extractor('external', track_timeout_s=1.0, seat_memory_s=2.0)
+    a = id_at(ext.process_keypoints(frame(0, [0.3, 0.6])), 0.3)
+    for k in range(1, 6):
+        ext.process_keypoints(frame(k * SECOND, [0.6]))
+    assert id_at(ext.process_keypoints(frame(6 * SECOND, [0.3, 0.6])), 0.3) not in (a, 2)
 
 
 def test_dropped_tracks_are_forgotten():

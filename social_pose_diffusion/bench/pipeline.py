@@ -2,11 +2,17 @@
 
 The nodes run as separate processes (social_pose_diffusion.graph: the launch
 files' executables and config/facilitator.yaml) on real DDS. This process acts
-as the camera driver: a simulated discussion with --people people visible
-(the facilitator among them, split off by seat) rendered at --width x width/2,
-published at --fps as raw sensor_msgs/Image (or CompressedImage) stamped with
-the wall clock. A ping-pong clip of --clip-frames distinct frames keeps the
-motion continuous without holding minutes of raw frames in memory.
+as the camera driver: --people people visible (the facilitator among them,
+split off by seat) at --width x width/2, published at --fps as raw
+sensor_msgs/Image (or CompressedImage) stamped with the wall clock. With
+--scene composite (default) every person is a real photo
+(perception.meeting: 35-140 px tall at 1280 x 640, some occluded, in
+profile, one across the seam, swaying), so MediaPipe tracks them all and
+the perception cost is that of N real people; --scene rendered draws the
+simulator's articulated people (which MediaPipe mostly does not see). The
+report says how many people the keypoints node tracked. A ping-pong clip
+of --clip-frames distinct frames keeps the motion continuous without
+holding minutes of raw frames in memory.
 
 Rows, side by side: the default model; the paper's configuration (plotted
 keypoint observation, DDPM sampled with Diffusion-X T=50 + M=8, same network
@@ -28,7 +34,14 @@ TARGET_LATENCY_P95_MS = 150.0
 def add_arguments(parser):
     parser.add_argument('--seconds', type=float, default=20.0, help='camera stream per row (default: %(default)s)')
     parser.add_argument('--people', type=int, default=4,
-                        help='people in the frame incl. the facilitator (default: %(default)s)')
+                        help='people in the frame incl. the facilitator: 2..16 composite, 4..7 rendered '
+                             '(default: %(default)s)')
+    parser.add_argument('--scene', choices=('composite', 'rendered'), default='composite',
+                        help='camera stream: real photos composited, or the simulator drawn (default: %(default)s)')
+    parser.add_argument('--photos', default='test/data/person_*.jpg',
+                        help='with --scene composite: glob of real person photos (default: %(default)s)')
+    parser.add_argument('--clutter', default='test/data/no_person_*.jpg',
+                        help='with --scene composite: photos without people for the table (default: %(default)s)')
     parser.add_argument('--width', type=int, default=1920, help='frame width; height is width/2 (default: %(default)s)')
     parser.add_argument('--fps', type=float, default=30.0, help='camera rate (default: %(default)s)')
     parser.add_argument('--transport', choices=('raw', 'compressed'), default='raw',
@@ -59,6 +72,38 @@ def _stage(report, node, key):
     return float(value) if value is not None else None
 
 
+def _rendered(args, clip):
+    """The simulator's discussion drawn: frames, participants' (ids, keypoints) per frame, facilitator seat u."""
+    from social_pose_diffusion.sources.sim import Renderer, simulate
+    session = simulate('music_teacher', args.people - 1, clip / args.fps + 1.0, args.fps, seed=0)
+    renderer = Renderer(session, args.width, args.width // 2, seed=0)
+    frames = [renderer.frame(t) for t in range(clip)]
+    participants = [(session.participant_ids, session.participants[t]) for t in range(clip)]
+    return frames, participants, float(session.info['facilitator_seat_u'])
+
+
+def _composite(args, clip):
+    """A meeting of real photos (perception.meeting); the first person is the facilitator."""
+    import numpy as np
+    from social_pose_diffusion.perception.meeting import MeetingSequence
+    from social_pose_diffusion.bench.perception import load_clutter, load_photos
+    seq = MeetingSequence(load_photos(args.photos), args.people, args.width // 2, seed=0,
+                          clutter=load_clutter(args.clutter), fps=args.fps, away=(0.0, 0.0), covered=(0.0, 0.0))
+    frames, participants = [], []
+    ids = np.arange(1, args.people, dtype=np.int32)
+    for t in range(clip):
+        pano, truths = seq.frame(t)
+        frames.append(pano)
+        participants.append((ids, np.stack(truths[1:]).astype(np.float32)))
+    return frames, participants, float(seq.people[0].u)
+
+
+def _tracked(report):
+    """People the keypoints node published in its last frame, plus the facilitator split off by seat."""
+    value = report.get('diagnostics', {}).get('/keypoints_node', {}).get('people (last frame)')
+    return None if value is None else int(float(value)) + 1
+
+
 def run(args):
     from social_pose_diffusion.core.frames import GroupFrame
     from social_pose_diffusion.core.resources import config_path, default_model
@@ -67,27 +112,23 @@ def run(args):
     from social_pose_diffusion.msgs.keypoint_cloud import frame_to_cloud
     from social_pose_diffusion.ros.messages import RCLPY
     from social_pose_diffusion.ros.replay import play, running_graph
-    from social_pose_diffusion.sources.sim import Renderer, simulate
 
-    if args.people < 4 or args.people > 7:
-        raise ValueError('--people counts the facilitator too: 4..7 (the simulator seats 3-6 participants)')
+    low, high = (2, 16) if args.scene == 'composite' else (4, 7)
+    if not low <= args.people <= high:
+        raise ValueError(f'--people counts the facilitator too: {low}..{high} with --scene {args.scene}')
     rows = [r.strip() for r in args.rows.split(',') if r.strip()]
     unknown = set(rows) - {'default', 'paper', 'keypoints'}
     if unknown:
         raise ValueError(f'unknown rows {sorted(unknown)}')
     clip = max(2, args.clip_frames)
-    session = simulate('music_teacher', args.people - 1, clip / args.fps + 1.0, args.fps, seed=0)
-    renderer = Renderer(session, args.width, args.width // 2, seed=0)
-    frames = [renderer.frame(t) for t in range(clip)]
+    frames, participants, seat = (_composite if args.scene == 'composite' else _rendered)(args, clip)
     order = list(range(clip)) + list(range(clip - 2, 0, -1))
     if args.transport == 'raw':
         messages = [bgr_to_image(f, RCLPY.header(0), RCLPY) for f in frames]
     else:
         messages = [bgr_to_compressed(f, RCLPY.header(0), RCLPY) for f in frames]
-    clouds = [frame_to_cloud(GroupFrame(0, session.participant_ids, session.participants[t]), RCLPY.header(0), RCLPY)
-              for t in range(clip)]
+    clouds = [frame_to_cloud(GroupFrame(0, *participants[t]), RCLPY.header(0), RCLPY) for t in range(clip)]
     count = int(args.seconds * args.fps)
-    seat = float(session.info['facilitator_seat_u'])
     results = {}
     with tempfile.TemporaryDirectory(prefix='social-pose-bench-') as tmp:
         models = {'default': default_model(), 'keypoints': default_model(),
@@ -118,6 +159,7 @@ def run(args):
                 'frames_published': report['frames_published'],
                 'frames_reaching_a_pose': report['frames_reaching_a_pose'],
                 'dropped_frames': report['dropped_frames'],
+                'people_tracked': _tracked(report) if row != 'keypoints' else None,
                 'perception_ms': {'mean': _stage(report, '/keypoints_node', 'processing time mean (ms)'),
                                   'p95': _stage(report, '/keypoints_node', 'processing time p95 (ms)')},
                 'policy_latency_ms': {'mean': _stage(report, '/policy_node', 'policy latency mean (ms)'),
@@ -129,7 +171,8 @@ def run(args):
             results[row]['meets'] = {'control_rate_30hz': bool(rate >= 0.95 * TARGET_CONTROL_HZ),
                                      'latency_p95_150ms': bool(p95 is not None and p95 <= TARGET_LATENCY_P95_MS)}
     return {'benchmark': 'pipeline',
-            'setup': {'people_in_frame': args.people, 'frame': f'{args.width}x{args.width // 2}', 'fps': args.fps,
+            'setup': {'people_in_frame': args.people, 'scene': args.scene,
+                      'frame': f'{args.width}x{args.width // 2}', 'fps': args.fps,
                       'transport': args.transport, 'seconds_per_row': args.seconds, 'clip_frames': clip,
                       'latency': 'image published (wall-clock stamp) -> first /facilitator/pose planned from it '
                                  'received (obs_age field), same host',

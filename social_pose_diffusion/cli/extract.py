@@ -63,8 +63,11 @@ def run(args):
 
 
 def _extractor(args):
+    """The perception core as the node runs it, but updating everyone every frame (``budget_ms=0``):
+    training data must not depend on how fast this machine is."""
     from social_pose_diffusion.perception import make_extractor
-    return make_extractor('mediapipe', discovery_period=args.discovery_period, max_people=args.max_people)
+    return make_extractor('mediapipe', discovery_period=args.discovery_period,
+                          max_people=args.max_people, budget_ms=0)
 
 
 def extract_image(args):

@@ -13,15 +13,15 @@ class ExternalExtractor:
     without a usable joint are dropped.
     """
 
-    def __init__(self, max_people=16, track_timeout_s=2.0, match_distance_deg=8.0):
+    def __init__(self, max_people=16, track_timeout_s=2.0, match_distance_deg=8.0, seat_memory_s=600.0):
         check_options(max_people=(max_people, 1, 1000), track_timeout_s=(track_timeout_s, 0.0, 3600.0),
-                      match_distance_deg=(match_distance_deg, 0.0, 180.0))
+                      match_distance_deg=(match_distance_deg, 0.0, 180.0), seat_memory_s=(seat_memory_s, 0.0, 86400.0))
         self.max_people = int(max_people)
-        self.tracks = TrackSet(match_distance_deg, track_timeout_s)
+        self.tracks = TrackSet(match_distance_deg, track_timeout_s, seat_memory_s)
         self.stats = {}
 
     def reset(self):
-        """Forget every track."""
+        """Forget every track and seat."""
         self.tracks.reset()
 
     def process_keypoints(self, frame):

@@ -4,14 +4,9 @@ The detector runs through MediaPipe's own ``PoseDetectionCpu`` graph (the
 shipped ``pose_detection.tflite`` with its anchors and NMS), which returns all
 detections, where the ``solutions.pose`` API keeps only the first. The
 landmark model (``pose_landmark_full.tflite``) runs on a 256x256 person view
-two ways: through MediaPipe's ``PoseLandmarkByRoiCpu`` graph (XNNPACK, the
-fastest here, for tracking; it only says whether its pose flag passed 0.5),
-and in OpenCV's DNN module, which also returns the flag's value (to confirm
-new people). Either way a tracked person costs one inference and no detection.
+through MediaPipe's inference calculator (XNNPACK), returning the pose flag's
+value too. A tracked person costs one inference and no detection.
 """
-from pathlib import Path
-
-import cv2
 import numpy as np
 
 LANDMARK_SIZE = 256
@@ -24,28 +19,39 @@ node { calculator: "PoseDetectionCpu" input_stream: "IMAGE:image" output_stream:
 '''
 LANDMARK_GRAPH = '''
 input_stream: "image"
-input_stream: "roi"
 output_stream: "landmarks"
-output_stream: "auxiliary"
+output_stream: "flag"
 node {
-  calculator: "PoseLandmarkByRoiCpu"
-  input_side_packet: "MODEL_COMPLEXITY:model_complexity"
+  calculator: "ImageToTensorCalculator"
   input_stream: "IMAGE:image"
-  input_stream: "ROI:roi"
-  output_stream: "LANDMARKS:landmarks"
-  output_stream: "AUXILIARY_LANDMARKS:auxiliary"
+  output_stream: "TENSORS:input"
+  options: { [mediapipe.ImageToTensorCalculatorOptions.ext] {
+      output_tensor_width: 256 output_tensor_height: 256 keep_aspect_ratio: true
+      output_tensor_float_range { min: 0.0 max: 1.0 } border_mode: BORDER_ZERO } }
 }
+node {
+  calculator: "InferenceCalculator"
+  input_stream: "TENSORS:input"
+  output_stream: "TENSORS:output"
+  options: { [mediapipe.InferenceCalculatorOptions.ext] {
+      model_path: "mediapipe/modules/pose_landmark/pose_landmark_full.tflite" delegate { xnnpack {} } } }
+}
+node {
+  calculator: "SplitTensorVectorCalculator"
+  input_stream: "output"
+  output_stream: "landmark_tensor"
+  output_stream: "flag_tensor"
+  options: { [mediapipe.SplitVectorCalculatorOptions.ext] { ranges: { begin: 0 end: 1 } ranges: { begin: 1 end: 2 } } }
+}
+node {
+  calculator: "TensorsToFloatsCalculator" input_stream: "TENSORS:landmark_tensor" output_stream: "FLOATS:landmarks"
+}
+node { calculator: "TensorsToFloatsCalculator" input_stream: "TENSORS:flag_tensor" output_stream: "FLOATS:flag" }
 '''
 
 
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
-
-
-def model_path(name):
-    """Path of a model file shipped inside the mediapipe wheel."""
-    import mediapipe
-    return Path(mediapipe.__path__[0]) / 'modules' / name
 
 
 def _graph(text, outputs, side_inputs=None):
@@ -81,50 +87,29 @@ class PoseDetector:
         self._graph.close()
 
 
-class LandmarkGraph:
-    """BlazePose full landmarks of one upright, person-centred RGB view, by MediaPipe's own graph.
-
-    Returns ``(presence, landmarks (35, 4))`` like :class:`LandmarkModel`,
-    with presence 1.0 when MediaPipe's pose flag passed 0.5, else 0.0 (and
-    no landmarks: None).
-    """
-
-    def __init__(self):
-        from mediapipe.framework.formats import rect_pb2
-        self._graph = _graph(LANDMARK_GRAPH, ['landmarks', 'auxiliary'], {'model_complexity': 1})
-        self._whole = rect_pb2.NormalizedRect(x_center=0.5, y_center=0.5, width=1.0, height=1.0, rotation=0.0)
-
-    def __call__(self, rgb):
-        out = self._graph.process({'image': rgb, 'roi': self._whole})
-        if out.landmarks is None or out.auxiliary is None:
-            return 0.0, None
-        marks = list(out.landmarks.landmark) + list(out.auxiliary.landmark)
-        return 1.0, np.array([(m.x, m.y, m.visibility, m.presence) for m in marks], np.float64)
-
-    def close(self):
-        self._graph.close()
-
-
 class LandmarkModel:
-    """BlazePose full landmarks of one upright, person-centred 256x256 RGB view, in OpenCV's DNN module.
+    """BlazePose full landmarks of one upright, person-centred RGB view, with the pose flag's value.
 
-    Returns ``(presence, landmarks (35, 4))``: the pose flag's probability,
-    and x, y normalised to the view, visibility and presence as probabilities
-    (rows 33 and 34: the ROI centre and scale point).
+    Runs the shipped ``pose_landmark_full.tflite`` through MediaPipe's own
+    inference calculator (XNNPACK) but returns the raw outputs, where
+    MediaPipe's ``PoseLandmarkByRoiCpu`` only says whether the flag passed
+    0.5: people turned away, masked or half hidden often score below it and
+    are still worth keeping. Returns ``(presence, landmarks (35, 4))``: x, y
+    normalised to the view, visibility and presence as probabilities (rows
+    33 and 34: the ROI centre and scale point).
     """
 
     def __init__(self):
-        self._net = cv2.dnn.readNetFromTFLite(str(model_path('pose_landmark/pose_landmark_full.tflite')))
-        self._outputs = self._net.getUnconnectedOutLayersNames()
+        self._graph = _graph(LANDMARK_GRAPH, ['landmarks', 'flag'])
 
     def __call__(self, rgb):
-        blob = cv2.dnn.blobFromImage(rgb, 1.0 / 255.0)
-        self._net.setInput(blob)
-        outs = {o.size: o for o in self._net.forward(self._outputs)}
-        raw = outs[NUM_LANDMARKS * 5].reshape(NUM_LANDMARKS, 5)[:ROI_SCALE_POINT + 1]
-        presence = float(np.clip(outs[1].reshape(()), 0.0, 1.0))  # the model's pose flag is a probability
+        out = self._graph.process({'image': rgb})
+        raw = np.asarray(out.landmarks, np.float64).reshape(NUM_LANDMARKS, 5)[:ROI_SCALE_POINT + 1]
         landmarks = np.empty((len(raw), 4), np.float64)
         landmarks[:, :2] = raw[:, :2] / LANDMARK_SIZE
         landmarks[:, 2] = _sigmoid(raw[:, 3])
         landmarks[:, 3] = _sigmoid(raw[:, 4])
-        return presence, landmarks
+        return float(np.clip(out.flag[0], 0.0, 1.0)), landmarks
+
+    def close(self):
+        self._graph.close()

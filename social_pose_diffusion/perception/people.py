@@ -9,6 +9,7 @@ SEEN = 0.5  # a joint counts as seen at this confidence
 MIN_SCALE = np.radians(2.0)
 UPPER = list(UPPER_BODY)
 INSIDE_FRACTION = 0.6
+FAR = 5.0  # centres more than this many shoulder widths apart are never one person (arms and hips included)
 SHOULDERS, HIPS = ('left_shoulder', 'right_shoulder'), ('left_hip', 'right_hip')
 
 
@@ -60,7 +61,10 @@ def same_person(a, b, fraction=0.6):
     other's bounding box, or one's head lies in the other's torso (a second
     pose hallucinated on a body).
     """
-    limit = fraction * max(scale(a), scale(b))
+    size = max(scale(a), scale(b))
+    if angle_between(centre(a), centre(b)) > FAR * size:  # cheap: bodies this far apart cannot overlap
+        return False
+    limit = fraction * size
     ua = np.asarray(a, dtype=np.float64)[UPPER]
     ub = np.asarray(b, dtype=np.float64)[UPPER]
     both = (ua[:, 2] >= SEEN) & (ub[:, 2] >= SEEN)
