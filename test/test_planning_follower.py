@@ -1,4 +1,5 @@
 """The plan follower and the agent's time-based history on a fake clock (no ROS, no wall clock)."""
+
 import numpy as np
 import pytest
 
@@ -15,7 +16,7 @@ T0 = 10**12
 
 
 def plan(start_ns, n=8, u0=0.3, du=0.01, spread=0.0):
-    """A plan of ``n`` poses every period from ``start_ns``: every joint moves ``du`` in u per entry."""
+    """``n`` poses one period apart from ``start_ns``: every joint moves ``du`` in u per entry."""
     stamps = start_ns + PERIOD * np.arange(n, dtype=np.int64)
     poses = np.zeros((n, NUM_JOINTS, 2))
     poses[..., 0] = (u0 + du * np.arange(n))[:, None] % 1.0
@@ -29,9 +30,15 @@ def test_interpolates_between_entries_across_the_seam():
     spread[1] = 1.0
     assert f.set_plan(stamps, poses, spread, obs)
     tick = f.tick(T0 + PERIOD // 2)  # halfway between u 0.995 and 0.999
-    assert tick.pose[0, 0] == pytest.approx(0.997, abs=1e-6) and tick.spread[0] == pytest.approx(0.5, abs=1e-6)
-    tick = f.tick(T0 + PERIOD + PERIOD // 4)  # a quarter from 0.999 to 0.003: over the seam, not back
-    assert tick.pose[0, 0] == pytest.approx(0.0, abs=1e-6) or tick.pose[0, 0] == pytest.approx(1.0, abs=1e-6)
+    assert tick.pose[0, 0] == pytest.approx(0.997, abs=1e-6) and tick.spread[0] == pytest.approx(
+        0.5, abs=1e-6
+    )
+    tick = f.tick(
+        T0 + PERIOD + PERIOD // 4
+    )  # a quarter from 0.999 to 0.003: over the seam, not back
+    assert tick.pose[0, 0] == pytest.approx(0.0, abs=1e-6) or tick.pose[0, 0] == pytest.approx(
+        1.0, abs=1e-6
+    )
     assert tick.obs_ns == obs
     assert f.late_dropped == 0 and f.held_exhausted == 0 and f.held_no_plan == 0
 
@@ -63,7 +70,9 @@ def test_a_plan_that_starts_in_the_future_holds_the_current_pose_until_then():
     f = PlanFollower(PERIOD)
     stamps, poses, spread, obs = plan(T0 + 5 * PERIOD)
     f.set_plan(stamps, poses, spread, obs)
-    np.testing.assert_array_equal(f.tick(T0).pose, poses[0])  # nothing executed yet: its first pose
+    np.testing.assert_array_equal(
+        f.tick(T0).pose, poses[0]
+    )  # nothing executed yet: its first pose
     first = plan(T0 - 3 * PERIOD, u0=0.7)
     f.set_plan(*first)
     held = f.tick(T0).pose
@@ -95,15 +104,18 @@ def test_a_non_finite_plan_is_refused_and_the_last_good_pose_held():
     assert not f.set_plan(stamps, plan(T0)[1], spread, obs) and f.refused == 2
     for k in range(2, 12):
         assert np.isfinite(f.tick(T0 + k * PERIOD).pose).all()
-    assert f.tick(T0 + 12 * PERIOD).pose[0, 0] == pytest.approx(0.3 + 0.07, abs=1e-9)  # old plan's end
+    assert f.tick(T0 + 12 * PERIOD).pose[0, 0] == pytest.approx(
+        0.3 + 0.07, abs=1e-9
+    )  # old plan's end
     assert not np.array_equal(good, f.last.pose)
     with pytest.raises(ValueError):
         PlanFollower(0.0)
 
 
 def run_loop(follower, plan_times_ns, until_ns, publish_on_plan=True):
-    """The policy node's control loop on a fake clock: a periodic tick, and each plan published at once
-    (publish-on-plan) unless within a quarter period of the last tick, restarting the period from it."""
+    """The policy node's control loop on a fake clock: a periodic tick, and each plan published
+    at once (publish-on-plan) unless within a quarter period of the last tick, restarting the
+    period from it."""
     published, next_tick, plans = [], T0, sorted(plan_times_ns)
     while next_tick < until_ns:
         if plans and plans[0] <= next_tick:
@@ -131,7 +143,7 @@ def test_publish_on_plan_keeps_intervals_between_a_quarter_and_one_period():
 
 
 def test_a_slow_planner_never_slows_the_loop():
-    """Plans every 0.5 s: the loop keeps its period, holding the exhausted plan's pose between them."""
+    """Plans every 0.5 s: the loop keeps its period, holding the exhausted plan's last pose."""
     f = PlanFollower(PERIOD)
     arrivals = T0 + np.arange(1, 9) * 500_000_000
     intervals = run_loop(f, arrivals, T0 + 5 * 10**9)
@@ -140,7 +152,7 @@ def test_a_slow_planner_never_slows_the_loop():
 
 
 def test_a_slow_control_period_still_publishes_each_plan_at_once():
-    """A 2 s period: three plans 0.6 s apart are each published on arrival, not at the next tick."""
+    """A 2 s period: three plans 0.6 s apart are each published on arrival, not at a tick."""
     f = PlanFollower(60 * PERIOD)
     published = []
     for k in range(3):
@@ -153,6 +165,7 @@ def test_a_slow_control_period_still_publishes_each_plan_at_once():
 
 
 # -- the agent's proprioception from the executed poses, by time ------------------------------
+
 
 def trajectory(t_s):
     """A smooth facilitator pose at time ``t_s`` (s): everybody sways and nods."""
@@ -183,10 +196,10 @@ def test_irregular_35_hz_commits_give_the_features_of_regular_30_hz_commits(poli
         agent.reset(trajectory([0.0])[0])
         for t, pose in zip(times, trajectory(times)):
             agent.commit(int(round(T0 + t * 1e9)), pose)
-        counted.append(trajectory(times[-policy.config.history - 1:]))  # "the last K+1 commits"
+        counted.append(trajectory(times[-policy.config.history - 1 :]))  # "the last K+1 commits"
     a, b = regular.history(), irregular.history()
     assert a.shape == (policy.config.history + 1, NUM_JOINTS, 2)
-    np.testing.assert_allclose(a, trajectory(t_regular[-policy.config.history - 1:]), atol=1e-12)
+    np.testing.assert_allclose(a, trajectory(t_regular[-policy.config.history - 1 :]), atol=1e-12)
     assert joint_distance(a, b).max() < 2e-4  # linear interpolation between 35 Hz commits
     features = np.abs(proprioception(a) - proprioception(b)).max()
     by_count = np.abs(proprioception(counted[0]) - proprioception(counted[1])).max()
@@ -197,7 +210,9 @@ def test_history_before_the_first_commit_is_the_reset_pose(policy):
     agent = FacilitatorAgent(policy, fps=30.0)
     start = trajectory([0.0])[0]
     agent.reset(start)
-    np.testing.assert_array_equal(agent.history(), np.repeat(start[None], policy.config.history + 1, 0))
+    np.testing.assert_array_equal(
+        agent.history(), np.repeat(start[None], policy.config.history + 1, 0)
+    )
     moved = trajectory([0.5])[0]
     agent.commit(T0, moved)
     hist = agent.history()
@@ -207,3 +222,59 @@ def test_history_before_the_first_commit_is_the_reset_pose(policy):
     np.testing.assert_array_equal(agent.history()[-1], start)
     with pytest.raises(ValueError, match='go back'):
         agent.commit(T0 - 1, start)
+
+
+# -- the controller: agent and follower as the policy node runs them ---------------------------
+
+
+def group(stamp_ns):
+    session = simulate('teacher', 3, 2.0, 30.0, seed=3)
+    from social_pose_diffusion.core.frames import GroupFrame
+
+    return GroupFrame(stamp_ns, session.participant_ids, session.participants[0])
+
+
+def test_the_controller_starts_at_the_seat_commits_what_it_executed_and_restarts_on_a_jump(policy):
+    from social_pose_diffusion.planning.agent import seated
+    from social_pose_diffusion.planning.follower import Controller
+    from social_pose_diffusion.observation.features import centroid
+
+    starts = []
+    control = Controller(lambda agent: starts.append(1) or seated(agent.neutral, 0.9))
+    assert control.plan(group(T0), T0, 5e9) == 'stale'  # not started
+    control.start(FacilitatorAgent(policy, fps=30.0), PERIOD)
+    assert control.plan(group(T0), T0, 5e9) == 'planned' and len(starts) == 1
+    assert centroid(control.agent.pose)[0] == pytest.approx(0.9, abs=1e-9)
+    ticks = [control.tick(T0 + k * PERIOD)[0] for k in range(1, 4)]
+    assert control.plan(group(T0 + 3 * PERIOD), T0 + 3 * PERIOD, 5e9) == 'planned'
+    np.testing.assert_array_equal(
+        control.agent.pose, ticks[-1].pose
+    )  # the executed pose committed
+    assert control.tick(T0 + 4 * PERIOD, early=True)[0] is not None
+    assert (
+        control.tick(T0 + 4 * PERIOD + PERIOD // 8, early=True)[0] is None
+    )  # quarter-period guard
+    assert control.observed(T0) == 0.0 and control.observed(T0 - 10**9) == pytest.approx(1.0)
+    assert control.tick(T0 + 5 * PERIOD)[0] is None  # the plan is gone with the old timeline
+    assert control.plan(group(T0 - 10**9), T0, 50e9) == 'planned' and len(starts) == 2
+    # A clock far from the observation's: re-timed by arrival, noted once per episode.
+    assert control.plan(group(T0 - 10**9), T0 + 20 * 10**9, 5e9) == 'by arrival'
+    assert control.plan(group(T0 - 10**9 + PERIOD), T0 + 21 * 10**9, 5e9) == 'planned'
+    assert control.timed_by_arrival == 2
+
+
+def test_the_controller_waits_for_a_start_and_holds_it_when_plans_are_not_finite(policy):
+    from social_pose_diffusion.planning.follower import Controller
+
+    known = []
+    control = Controller(lambda agent: known[0] if known else None)
+    agent = FacilitatorAgent(policy, fps=30.0)
+    agent.max_speed[:] = np.nan  # as a model config with max_speed NaN makes it
+    control.start(agent, PERIOD)
+    assert control.plan(group(T0), T0, 5e9) == 'waiting' and control.tick(T0 + PERIOD)[0] is None
+    known.append(trajectory([0.0])[0])
+    assert control.plan(group(T0 + PERIOD), T0 + PERIOD, 5e9) == 'refused'
+    for k in range(2, 6):
+        tick, _ = control.tick(T0 + k * PERIOD)
+        np.testing.assert_array_equal(tick.pose, known[0])  # the start, finite
+    assert control.counts()['non-finite plans refused'] == 1

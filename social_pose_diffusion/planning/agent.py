@@ -13,9 +13,10 @@ import numpy as np
 from social_pose_diffusion.planning.follower import interpolate
 from social_pose_diffusion.planning.integrator import Integrator
 from social_pose_diffusion.core.frames import GroupFrame
-from social_pose_diffusion.observation.features import group_tokens, pad_people, proprioception
+from social_pose_diffusion.observation.features import (centroid, group_tokens, pad_people,
+                                                        proprioception)
 from social_pose_diffusion.observation.raster import plot_people, resize_frame
-from social_pose_diffusion.core.skeleton import NUM_JOINTS, joint_distance
+from social_pose_diffusion.core.skeleton import NUM_JOINTS, joint_distance, wrap_u
 
 HOME_PULL = 0.3  # per second: a rest posture that bounds the drift of open-loop rollouts
 SNAP_NS = 1e6  # a frame time this close to a commit takes that commit's pose exactly
@@ -29,6 +30,16 @@ class Plan:
     poses: np.ndarray
     spread: np.ndarray
     samples: np.ndarray  # (k, H, J, 2) every sampled plan, integrated
+
+
+def seated(pose, seat_u):
+    """``pose`` (J, 2|3) turned about the camera's vertical axis until its centroid is at ``seat_u``.
+
+    A shift in u is a rotation of the sphere: the bone lengths stay the same.
+    """
+    pose = np.array(pose, np.float64)[:, :2]
+    pose[:, 0] = (pose[:, 0] + wrap_u(seat_u - centroid(pose)[0])) % 1.0
+    return pose
 
 
 def joint_spread(samples, centre):

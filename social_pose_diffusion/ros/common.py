@@ -1,4 +1,6 @@
-"""What every node shares: QoS profiles, parameter descriptors, rolling statistics, /diagnostics."""
+"""What every node shares: QoS profiles, rolling statistics, /diagnostics, the process's main()."""
+import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -6,9 +8,11 @@ from collections import deque
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+
+from social_pose_diffusion.ros.params import ParameterError
 
 PACKAGE = 'social_pose_diffusion'
 # Group keypoints and facilitator poses: small, every message matters for the
@@ -17,7 +21,7 @@ STATE_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def sensor_qos(reliability='best_effort'):
-    """qos_profile_sensor_data (keep last 5, volatile) with the reliability chosen by a parameter."""
+    """qos_profile_sensor_data (keep last 5, volatile) with the reliability a parameter chose."""
     if reliability not in ('best_effort', 'reliable'):
         raise ValueError(f"reliability must be 'best_effort' or 'reliable', not {reliability!r}")
     return QoSProfile(history=qos_profile_sensor_data.history, depth=qos_profile_sensor_data.depth,
@@ -26,13 +30,11 @@ def sensor_qos(reliability='best_effort'):
                       else ReliabilityPolicy.RELIABLE)
 
 
-def declare(node, params):
-    """Declare ``{name: (default, description)}`` with descriptors; returns ``{name: value}``."""
-    values = {}
-    for name, (default, description) in params.items():
-        node.declare_parameter(name, default, ParameterDescriptor(description=description))
-        values[name] = node.get_parameter(name).value
-    return values
+def steady_timer(node, seconds, callback, old=None):
+    """A timer on the steady clock (diagnostics keep their period under sim time); ends ``old``."""
+    if old is not None:
+        node.destroy_timer(old)
+    return node.create_timer(seconds, callback, clock=Clock(clock_type=ClockType.STEADY_TIME))
 
 
 class Stats:
@@ -86,7 +88,8 @@ class Stats:
         for name, label in durations:
             s = self.summary(name)
             if s is not None:
-                values += [(f'{label} mean (ms)', f'{s[0]:.1f}'), (f'{label} p95 (ms)', f'{s[1]:.1f}'),
+                values += [(f'{label} mean (ms)', f'{s[0]:.1f}'),
+                           (f'{label} p95 (ms)', f'{s[1]:.1f}'),
                            (f'{label} max (ms)', f'{s[2]:.1f}')]
         with self._lock:
             values += [(k, str(v)) for k, v in sorted(self.counters.items())]
@@ -107,7 +110,7 @@ OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.E
 
 
 class LatestSlot:
-    """A one-item mailbox: ``put`` replaces what was not taken yet (a drop), ``take`` waits for the newest.
+    """A one-item mailbox: ``put`` replaces what was not taken (a drop), ``take`` gets the newest.
 
     Sensor callbacks stay cheap and a slow consumer always works on the newest
     input; nothing ever queues behind it.
@@ -156,7 +159,7 @@ class LatestSlot:
 
 
 class Reporter:
-    """Logs a problem when its message changes, else at most every ``period`` seconds (no log floods)."""
+    """Logs a problem when its message changes, else at most every ``period`` s (no log floods)."""
 
     def __init__(self, logger, period=5.0):
         self._logger, self._period, self._last = logger, period, {}
@@ -176,21 +179,35 @@ class Reporter:
 
 
 def run_node(make_node, args=None):
-    """``main()`` of every node: init rclpy, spin until Ctrl-C or an external shutdown, release.
+    """``main()`` of every node: init rclpy, spin until SIGINT/SIGTERM or a shutdown, release.
 
-    A node may define ``start()`` (called before spinning) and ``shutdown()``
-    (called before it is destroyed) to manage its threads.
+    A signal is a normal shutdown: rclpy's handler ends the spin, ours only
+    notes it, so a second Ctrl-C reaching the process group during the
+    release cannot raise KeyboardInterrupt; the process exits 0. An invalid
+    parameter at start-up is one logged line and exit status 2. A node may
+    define ``start()`` (called before spinning) and ``shutdown()`` (called
+    before it is destroyed) to manage its threads.
     """
+    signalled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before rclpy.init, which chains to them
+        signal.signal(sig, lambda signum, frame: signalled.append(signum))
     rclpy.init(args=args)
-    node = None
+    node, code = None, 0
     try:
         node = make_node()
         getattr(node, 'start', lambda: None)()
         rclpy.spin(node)
+    except ParameterError as exc:
+        rclpy.logging.get_logger(exc.node).error(str(exc))
+        code = 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if not signalled:  # a failure while the context was shut down under it is a shutdown
+            raise
     finally:
         if node is not None:
             getattr(node, 'shutdown', lambda: None)()
             node.destroy_node()
         rclpy.try_shutdown()
+    sys.exit(code)

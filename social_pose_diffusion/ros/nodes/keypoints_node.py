@@ -1,4 +1,4 @@
-"""keypoints_node: 360 degree camera frames (or an external detector's keypoints) -> group keypoints.
+"""keypoints_node: 360 degree camera frames (or a detector's keypoints) -> group keypoints.
 
 Subscribes to ``<image_topic>`` (sensor_msgs/Image) or ``<image_topic>/compressed``
 (sensor_msgs/CompressedImage) with sensor-data QoS, or to an external
@@ -11,47 +11,28 @@ counted as dropped.
 import threading
 import time
 
-from rclpy.clock import Clock, ClockType
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image, PointCloud2
-from diagnostic_msgs.msg import DiagnosticArray
 
-from social_pose_diffusion.perception import identify_facilitator, make_extractor
-from social_pose_diffusion.ros.common import (ERROR, OK, STATE_QOS, WARN, LatestSlot, Reporter, Stats, declare, diagnostic_array, run_node,
-                     sensor_qos)
 from social_pose_diffusion.core.frames import single_person
 from social_pose_diffusion.msgs.images import message_to_bgr
 from social_pose_diffusion.msgs.keypoint_cloud import cloud_to_frame, frame_to_cloud, stamp_ns
+from social_pose_diffusion.perception import identify_facilitator, make_extractor
+from social_pose_diffusion.ros.common import (ERROR, OK, STATE_QOS, WARN, LatestSlot, Reporter,
+                                              Stats, diagnostic_array, run_node, sensor_qos,
+                                              steady_timer)
 from social_pose_diffusion.ros.messages import RCLPY
+from social_pose_diffusion.ros.params import KEYPOINTS, Parameters
 
-PARAMETERS = {
-    'input': ('image', "'image': run the perception core on camera frames; "
-                       "'keypoints': take an external detector's keypoint cloud instead"),
-    'image_topic': ('/camera/image_raw', 'camera topic; compressed transport subscribes to <image_topic>/compressed'),
-    'image_transport': ('raw', "'raw' (sensor_msgs/Image) or 'compressed' (sensor_msgs/CompressedImage)"),
-    'image_reliability': ('best_effort', "subscription reliability: 'best_effort' (sensor data) or 'reliable'"),
-    'external_topic': ('/humans/keypoints_external', "keypoint cloud of an external detector (input 'keypoints')"),
-    'backend': ('mediapipe', 'perception backend for camera frames (make_extractor)'),
-    'max_people': (16, 'most people tracked per frame'),
-    'min_confidence': (0.5, 'MediaPipe pose presence needed to keep a person'),
-    'discovery_period': (30, 'frames between MediaPipe detector scans for new people'),
-    'facilitator_seat_u': (-1.0, "azimuth (u) of a facilitator the camera sees, published apart on "
-                                 "/facilitator/observed and left out of the group; negative: nobody"),
-    'require_equirect': (True, 'reject frames that are not 2:1 equirectangular'),
-    'frame_id': ('', 'frame_id of the output; empty keeps the input header frame_id'),
-    'diagnostics_period': (1.0, 'seconds between /diagnostics messages'),
-}
 
 
 class KeypointsNode(Node):
 
     def __init__(self):
         super().__init__('keypoints_node')
-        self.params = p = declare(self, PARAMETERS)
-        if p['input'] not in ('image', 'keypoints'):
-            raise ValueError(f"parameter input must be 'image' or 'keypoints', not {p['input']!r}")
-        if p['image_transport'] not in ('raw', 'compressed'):
-            raise ValueError(f"parameter image_transport must be 'raw' or 'compressed', not {p['image_transport']!r}")
+        self._diag_timer = None
+        self.params = p = Parameters(self, KEYPOINTS, on_change=self._apply)
         if p['input'] == 'image':
             self._extractor = make_extractor(p['backend'], max_people=p['max_people'],
                                              min_confidence=p['min_confidence'],
@@ -67,7 +48,8 @@ class KeypointsNode(Node):
         if p['input'] == 'keypoints':
             topic, msg_type, qos = p['external_topic'], PointCloud2, STATE_QOS
         elif p['image_transport'] == 'compressed':
-            topic, msg_type, qos = p['image_topic'] + '/compressed', CompressedImage, sensor_qos(p['image_reliability'])
+            topic, msg_type = p['image_topic'] + '/compressed', CompressedImage
+            qos = sensor_qos(p['image_reliability'])
         else:
             topic, msg_type, qos = p['image_topic'], Image, sensor_qos(p['image_reliability'])
         self._slot = LatestSlot()
@@ -75,10 +57,14 @@ class KeypointsNode(Node):
         self._worker = threading.Thread(target=self._work, name='perception', daemon=True)
         self._worker.start()
         self._sub = self.create_subscription(msg_type, topic, self._on_input, qos)
-        self.create_timer(p['diagnostics_period'], self._publish_diagnostics,
-                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self._apply({'diagnostics_period'})
         self.get_logger().info(f"{p['input']} input on {topic} ({msg_type.__name__}), "
                                f"output on /humans/keypoints")
+
+    def _apply(self, changed):
+        if 'diagnostics_period' in changed:
+            self._diag_timer = steady_timer(self, self.params['diagnostics_period'],
+                                            self._publish_diagnostics, self._diag_timer)
 
     def _on_input(self, msg):
         self._stats.event('input')
@@ -100,7 +86,8 @@ class KeypointsNode(Node):
                 self._report('stamp', f'dropped an input repeating stamp {stamp * 1e-9:.3f} s')
                 return
             # A looping bag or a restarted driver: trackers and MediaPipe need increasing time.
-            self._report('jump', f'input time jumped back by {(self._last_stamp - stamp) * 1e-9:.3f} s; '
+            back = (self._last_stamp - stamp) * 1e-9
+            self._report('jump', f'input time jumped back by {back:.3f} s; '
                                  'resetting perception state', 'warning')
             self._extractor.reset()
             self._stats.count('time resets')
@@ -109,7 +96,7 @@ class KeypointsNode(Node):
             if isinstance(msg, PointCloud2):
                 frame = self._extractor.process_keypoints(cloud_to_frame(msg))
             else:
-                bgr = message_to_bgr(msg)
+                bgr = message_to_bgr(msg, self.params['max_image_pixels'])
                 height, width = bgr.shape[:2]
                 if self.params['require_equirect'] and abs(width - 2 * height) > 0.02 * width:
                     raise ValueError(f'{width}x{height} is not a 2:1 equirectangular frame')
@@ -129,9 +116,11 @@ class KeypointsNode(Node):
         if self.params['frame_id']:
             header.frame_id = self.params['frame_id']
         if self.params['facilitator_seat_u'] >= 0.0:
-            frame, facilitator = identify_facilitator(frame, seat_u=self.params['facilitator_seat_u'])
+            frame, facilitator = identify_facilitator(frame,
+                                                      seat_u=self.params['facilitator_seat_u'])
             if facilitator is not None:
-                self._observed_pub.publish(frame_to_cloud(single_person(stamp, facilitator), header, RCLPY))
+                self._observed_pub.publish(frame_to_cloud(single_person(stamp, facilitator),
+                                                          header, RCLPY))
         self._pub.publish(frame_to_cloud(frame, header, RCLPY))
         self._stats.duration('processing', time.perf_counter() - start)
         self._stats.event('output')
