@@ -4,8 +4,10 @@ real nodes, an invalid parameter file at start-up (one line, exit 2) and Ctrl-C 
 import json
 import math
 import signal
+import struct
 import subprocess
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -74,11 +76,24 @@ def test_shipped_parameter_files_hold_valid_values(name):
             assert problem(specs[key], value) is None, (section, key, value)
 
 
+def png_header(width, height):
+    """A valid PNG of a few bytes whose header declares ``width`` x ``height`` pixels."""
+    def chunk(kind, body):
+        return struct.pack('>I', len(body)) + kind + body + struct.pack('>I', zlib.crc32(kind + body))
+    ihdr = struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0)
+    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', ihdr) + chunk(b'IDAT', zlib.compress(b''))
+            + chunk(b'IEND', b''))
+
+
 def live_driver():
     """Runs in a child process: real node instances, parameters set as the service sets them."""
     import rclpy
     from rclpy.parameter import Parameter
 
+    import numpy as np
+    from sensor_msgs.msg import CompressedImage
+
+    from social_pose_diffusion.msgs.images import bgr_to_jpeg
     from social_pose_diffusion.ros.nodes.keypoints_node import KeypointsNode
     from social_pose_diffusion.ros.nodes.policy_node import PolicyNode
     from social_pose_diffusion.ros.nodes.retarget_node import RetargetNode
@@ -109,6 +124,13 @@ def live_driver():
             nodes['visualizer'].params['facilitator_color'],
         ]
     }
+
+    # The default limit refuses a PNG of a few bytes declaring 20000 x 10000 pixels.
+    kp = nodes['keypoints']
+    bomb = CompressedImage(format='png', data=png_header(20000, 10000))
+    bomb.header.stamp.sec = 1
+    kp._process(bomb)
+    out['rejected_bomb'] = kp._stats.counters.get('rejected inputs', 0)
 
     def put(node, name, value):
         r = nodes[node].set_parameters([Parameter(name, value=value)])[0]
@@ -159,6 +181,11 @@ def live_driver():
         'max_image_pixels': nodes['keypoints'].params['max_image_pixels'],
         'samples': nodes['policy'].params['samples'],
     }
+    # A limit of 1000 pixels (set above) refuses a 960 x 480 frame.
+    jpeg = CompressedImage(format='jpeg', data=bgr_to_jpeg(np.zeros((480, 960, 3), np.uint8)))
+    jpeg.header.stamp.sec = 2
+    kp._process(jpeg)
+    out['rejected_with_limit'] = kp._stats.counters.get('rejected inputs', 0)
     for node in nodes.values():
         getattr(node, 'shutdown', lambda: None)()
         node.destroy_node()
@@ -186,6 +213,8 @@ def test_nodes_refuse_invalid_values_and_apply_valid_ones_live(run_python):
     assert not got['sampler_for_flow'][0] and 'euler' in got['sampler_for_flow'][1]
     assert not got['seat_unknown_when_configured'][0]
     assert all(got['accepted'].values()), got['accepted']
+    assert got['rejected_bomb'] == 1 and 'exceeds the pixel limit' in out
+    assert got['rejected_with_limit'] == 2 and 'exceeds the limit of 1000 pixels' in out
     assert got['values'] == {
         'max_rate': 2.5,
         'group_color': [0.0, 0.0, 0.0, 1.0],

@@ -93,6 +93,11 @@ def driver():
         msg = Image(encoding='bgr8')
         return msg
 
+    def too_large():  # declares 200 MP (over max_image_pixels) in a few bytes
+        msg = image(good[:4, :4], 'bgr8')
+        msg.width, msg.height, msg.step = 20000, 10000, 60000
+        return msg
+
     cases = {
         'rgb8': lambda: image(cv2.cvtColor(good, cv2.COLOR_BGR2RGB), 'rgb8'),
         'mono8': lambda: image(gray, 'mono8'),
@@ -102,7 +107,7 @@ def driver():
         'unknown_encoding': lambda: image(good, 'weird_encoding'),
         'truncated': truncated, 'size_mismatch': wrong_size, 'short_step': short_step, 'empty': empty,
         'not_2_to_1': lambda: image(cv2.resize(good, (960, 960)), 'bgr8'),
-        'padded_step': padded_step,
+        'padded_step': padded_step, 'too_large': too_large,
     }
     stamp = time.time_ns()
     ready = wait_for(stamp) if send(image(good, 'bgr8'), stamp) is None else False
@@ -144,9 +149,11 @@ def test_keypoints_node_rejects_bad_images_and_keeps_serving(ros_env, run_python
     # Encodings a camera driver may send are converted and processed like bgr8.
     for name in ('rgb8', 'mono8', 'bgra8', '16UC1', 'yuv422', 'padded_step'):
         assert cases[name]['output'], name
-    for name in ('unknown_encoding', 'truncated', 'size_mismatch', 'short_step', 'empty', 'not_2_to_1'):
+    for name in ('unknown_encoding', 'truncated', 'size_mismatch', 'short_step', 'empty',
+                 'not_2_to_1', 'too_large'):
         assert not cases[name]['output'], name
     assert cases['time_jump']['output'] and cases['time_jump']['served_next']
     for text in ("unsupported image encoding 'weird_encoding'", 'needs', 'shorter than a row', 'empty image',
-                 'not a 2:1 equirectangular frame', 'jumped back'):
+                 'not a 2:1 equirectangular frame', 'jumped back',
+                 'exceeds the limit of 40000000'):
         assert text in log, text

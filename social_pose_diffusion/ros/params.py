@@ -272,9 +272,19 @@ POLICY = {
     'autostart': Spec(True, 'configure and activate on start-up', read_only=True),
     'diagnostics_period': DIAGNOSTICS_PERIOD,
 }
-UNKNOWN_START = ("the facilitator's start is unknown: set facilitator_seat_u (its azimuth u in "
-                 '[0, 1) in the camera frame) or init_from_observed (start from '
-                 '/facilitator/observed)')
+
+
+def unknown_start(values: Any, name: str = '', value: Any = None) -> Optional[str]:
+    """Why the facilitator cannot be placed with ``values`` (``name`` set to ``value``)."""
+    values = {k: values[k] for k in ('facilitator_seat_u', 'init_from_observed')}
+    if name in values:
+        values[name] = value
+    if values['facilitator_seat_u'] == -1.0 and not values['init_from_observed']:
+        return ("the facilitator's start is unknown: set facilitator_seat_u (its azimuth u in "
+                '[0, 1) in the camera frame) or init_from_observed (start from '
+                '/facilitator/observed)')
+    return None
+
 
 RETARGET = {
     'max_velocity': Spec(6.0, 'largest joint speed sent to the body (rad/s); 0 disables the '

@@ -28,7 +28,7 @@ from social_pose_diffusion.ros.common import (ERROR, OK, STATE_QOS, WARN, Latest
                                               Stats, diagnostic_array, run_node, sensor_qos,
                                               steady_timer)
 from social_pose_diffusion.ros.messages import RCLPY
-from social_pose_diffusion.ros.params import POLICY, UNKNOWN_START, Parameters
+from social_pose_diffusion.ros.params import POLICY, Parameters, unknown_start
 
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
@@ -53,15 +53,12 @@ class PolicyNode(LifecycleNode):
 
     def _check(self, name, value):
         """Rules that depend on the loaded model or on another parameter."""
-        family = self._policy.config.policy if self._policy is not None else None
-        if name == 'sampler' and value and family and value not in SAMPLERS[family]:
+        if self._policy is None:  # checked at configure
+            return None
+        family = self._policy.config.policy
+        if name == 'sampler' and value and value not in SAMPLERS[family]:
             return f'a {family} policy samples with {", ".join(SAMPLERS[family])}, not {value!r}'
-        if name in ('facilitator_seat_u', 'init_from_observed') and family:
-            start = {k: self.params[k] for k in ('facilitator_seat_u', 'init_from_observed')}
-            start[name] = value
-            if start['facilitator_seat_u'] == -1.0 and not start['init_from_observed']:
-                return UNKNOWN_START
-        return None
+        return unknown_start(self.params, name, value)
 
     # -- lifecycle ---------------------------------------------------------
     def on_configure(self, state):
@@ -69,15 +66,15 @@ class PolicyNode(LifecycleNode):
         p = self.params
         path = p['model_path'] or str(default_model())
         try:
-            if p['facilitator_seat_u'] == -1.0 and not p['init_from_observed']:
-                raise ValueError(UNKNOWN_START)
+            if unknown_start(p):
+                raise ValueError(unknown_start(p))
             if p['torch_threads'] > 0:
                 import torch
                 torch.set_num_threads(p['torch_threads'])
             start = time.perf_counter()
             self._policy = load_policy(path, device=p['device'])
             if self._check('sampler', p['sampler']):
-                raise ValueError(f"parameter sampler: {self._check('sampler', p['sampler'])}")
+                raise ValueError(f"sampler: {self._check('sampler', p['sampler'])}")
         except Exception as exc:  # ModelError is a ValueError; anything else names its type
             self._policy = None
             kind = '' if isinstance(exc, ValueError) else f'{type(exc).__name__}: '
@@ -186,7 +183,7 @@ class PolicyNode(LifecycleNode):
         try:
             person = cloud_to_frame(msg)
         except ValueError:
-            return
+            return  # the keypoints node checked it; a mismatch keeps the last observed pose
         if len(person):
             self._observed = person.keypoints[0]
 
