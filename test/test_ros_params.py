@@ -176,7 +176,7 @@ def live_driver():
     out['values'] = {
         'max_rate': nodes['visualizer'].params['max_rate'],
         'group_color': nodes['visualizer'].params['group_color'],
-        'retarget_timer_ns': nodes['retarget']._diag_timer.timer_period_ns,
+        'retarget_timer_ns': nodes['retarget']._diagnostics.timer.timer_period_ns,
         'joint_names': nodes['retarget']._names[:1],
         'max_image_pixels': nodes['keypoints'].params['max_image_pixels'],
         'samples': nodes['policy'].params['samples'],

@@ -38,6 +38,7 @@ def driver(model_dir):
     from social_pose_diffusion.ros.common import STATE_QOS
     from social_pose_diffusion.msgs.keypoint_cloud import cloud_field, cloud_to_frame, frame_to_cloud, stamp_ns
     from social_pose_diffusion.ros.messages import RCLPY
+    from social_pose_diffusion.observation.features import centroid
     from social_pose_diffusion.sources.sim import simulate
 
     rclpy.init()
@@ -47,7 +48,8 @@ def driver(model_dir):
 
     def on_pose(msg):
         got['pose'].append((stamp_ns(msg), float(cloud_field(msg, 'obs_age')[0]),
-                            cloud_field(msg, 'spread').tolist(), time.monotonic()))
+                            cloud_field(msg, 'spread').tolist(), time.monotonic(),
+                            float(centroid(cloud_to_frame(msg).keypoints[0])[0])))
 
     def on_diag(msg):
         for s in msg.status:
@@ -121,7 +123,8 @@ def driver(model_dir):
     spin(0.5)
     limits = [retarget.LIMITS[n] for n in retarget.JOINT_NAMES]
     within = all(lo - 1e-9 <= v <= hi + 1e-9 for _, pos in got['joints'] for v, (lo, hi) in zip(pos, limits))
-    emit('normal', poses=len(got['pose']), keypoints=len(got['keypoints']), joints=len(got['joints']),
+    emit('normal', poses=len(got['pose']), first_u=got['pose'][0][4] if got['pose'] else None,
+         keypoints=len(got['keypoints']), joints=len(got['joints']),
          joint_names=got['joints'][-1][0] if got['joints'] else [], within_limits=within,
          marker_ns=sorted({ns for m in got['markers'] for ns in m}),
          spread_len=len(got['pose'][-1][2]) if got['pose'] else 0,
@@ -304,7 +307,8 @@ def model_copy(tmp_path):
 def test_graph_survives_bad_input_time_jumps_model_errors_and_a_slow_policy(ros_env, run_python, model_copy,
                                                                           tmp_path):
     overrides = {'keypoints_node': {'input': 'keypoints'},
-                 'policy_node': {'model_path': str(model_copy), 'device': 'cpu'}}
+                 'policy_node': {'model_path': str(model_copy), 'device': 'cpu',
+                                 'facilitator_seat_u': 0.9}}
     with Graph(overrides=overrides, env=ros_env, log_dir=tmp_path / 'logs') as graph:
         proc = run_python(code=f'import sys; sys.path.insert(0, {str(HERE)!r}); import test_runtime_graph as t; '
                                f't.driver({str(model_copy)!r})')
@@ -321,6 +325,7 @@ def test_graph_survives_bad_input_time_jumps_model_errors_and_a_slow_policy(ros_
     assert normal['joint_names'] == ['head_yaw', 'head_pitch', 'left_shoulder', 'right_shoulder',
                                      'left_elbow', 'right_elbow']
     assert normal['within_limits']
+    assert abs(normal['first_u'] - 0.9) < 0.03  # the facilitator starts at its seat
     assert {'group', 'facilitator', 'facilitator_uncertainty'} <= set(normal['marker_ns'])
     assert normal['spread_len'] == 13 and normal['spread_max'] > 0  # 4 sampled plans: a real uncertainty
 

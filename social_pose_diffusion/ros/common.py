@@ -30,11 +30,6 @@ def sensor_qos(reliability='best_effort'):
                       else ReliabilityPolicy.RELIABLE)
 
 
-def steady_timer(node, seconds, callback, old=None):
-    """A timer on the steady clock (diagnostics keep their period under sim time); ends ``old``."""
-    if old is not None:
-        node.destroy_timer(old)
-    return node.create_timer(seconds, callback, clock=Clock(clock_type=ClockType.STEADY_TIME))
 
 
 class Stats:
@@ -107,6 +102,32 @@ def diagnostic_array(node, level, message, values):
 
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
+
+
+class Diagnostics:
+    """A node's /diagnostics: ``status()`` gives ``(level, message, key/values)`` every period.
+
+    The timer runs on the steady clock (diagnostics keep their period under sim
+    time); its period follows the node's ``diagnostics_period`` parameter:
+    pass the changed parameter names to :meth:`apply`.
+    """
+
+    def __init__(self, node, status):
+        self._node, self._status, self.timer = node, status, None
+        self._pub = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.apply({'diagnostics_period'})
+
+    def apply(self, changed):
+        if 'diagnostics_period' in changed:
+            if self.timer is not None:
+                self._node.destroy_timer(self.timer)
+            self.timer = self._node.create_timer(self._node.params['diagnostics_period'],
+                                                 self._publish,
+                                                 clock=Clock(clock_type=ClockType.STEADY_TIME))
+
+    def _publish(self):
+        level, message, values = self._status()
+        self._pub.publish(diagnostic_array(self._node, level, message, values))
 
 
 class LatestSlot:

@@ -11,7 +11,6 @@ counted as dropped.
 import threading
 import time
 
-from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image, PointCloud2
 
@@ -19,9 +18,8 @@ from social_pose_diffusion.core.frames import single_person
 from social_pose_diffusion.msgs.images import message_to_bgr
 from social_pose_diffusion.msgs.keypoint_cloud import cloud_to_frame, frame_to_cloud, stamp_ns
 from social_pose_diffusion.perception import identify_facilitator, make_extractor
-from social_pose_diffusion.ros.common import (ERROR, OK, STATE_QOS, WARN, LatestSlot, Reporter,
-                                              Stats, diagnostic_array, run_node, sensor_qos,
-                                              steady_timer)
+from social_pose_diffusion.ros.common import (ERROR, OK, STATE_QOS, WARN, Diagnostics, LatestSlot,
+                                              Reporter, Stats, run_node, sensor_qos)
 from social_pose_diffusion.ros.messages import RCLPY
 from social_pose_diffusion.ros.params import KEYPOINTS, Parameters
 
@@ -31,8 +29,8 @@ class KeypointsNode(Node):
 
     def __init__(self):
         super().__init__('keypoints_node')
-        self._diag_timer = None
-        self.params = p = Parameters(self, KEYPOINTS, on_change=self._apply)
+        self.params = p = Parameters(self, KEYPOINTS,
+                                     on_change=lambda changed: self._diagnostics.apply(changed))
         if p['input'] == 'image':
             self._extractor = make_extractor(p['backend'], max_people=p['max_people'],
                                              min_confidence=p['min_confidence'],
@@ -44,7 +42,6 @@ class KeypointsNode(Node):
         self._last_stamp = None
         self._pub = self.create_publisher(PointCloud2, '/humans/keypoints', STATE_QOS)
         self._observed_pub = self.create_publisher(PointCloud2, '/facilitator/observed', STATE_QOS)
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         if p['input'] == 'keypoints':
             topic, msg_type, qos = p['external_topic'], PointCloud2, STATE_QOS
         elif p['image_transport'] == 'compressed':
@@ -57,14 +54,9 @@ class KeypointsNode(Node):
         self._worker = threading.Thread(target=self._work, name='perception', daemon=True)
         self._worker.start()
         self._sub = self.create_subscription(msg_type, topic, self._on_input, qos)
-        self._apply({'diagnostics_period'})
+        self._diagnostics = Diagnostics(self, self._status)
         self.get_logger().info(f"{p['input']} input on {topic} ({msg_type.__name__}), "
                                f"output on /humans/keypoints")
-
-    def _apply(self, changed):
-        if 'diagnostics_period' in changed:
-            self._diag_timer = steady_timer(self, self.params['diagnostics_period'],
-                                            self._publish_diagnostics, self._diag_timer)
 
     def _on_input(self, msg):
         self._stats.event('input')
@@ -127,7 +119,7 @@ class KeypointsNode(Node):
         self._stats.count('published')
         self._stats.set('people (last frame)', len(frame))
 
-    def _publish_diagnostics(self):
+    def _status(self):
         counters = self._stats.counters
         level, message = OK, 'ok'
         if counters.get('rejected inputs', 0) or counters.get('perception errors', 0):
@@ -138,7 +130,7 @@ class KeypointsNode(Node):
             level, message = ERROR, 'perception worker stopped'
         values = self._stats.key_values(rates=(('input', 'input rate'), ('output', 'output rate')),
                                         durations=(('processing', 'processing time'),))
-        self._diag_pub.publish(diagnostic_array(self, level, message, values))
+        return level, message, values
 
     def shutdown(self):
         self._running = False

@@ -13,7 +13,6 @@ import time
 from functools import partial
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from sensor_msgs.msg import CompressedImage, Image, PointCloud2
 
@@ -24,9 +23,8 @@ from social_pose_diffusion.msgs.keypoint_cloud import cloud_to_frame, facilitato
 from social_pose_diffusion.planning.agent import FacilitatorAgent, seated
 from social_pose_diffusion.planning.follower import Controller
 from social_pose_diffusion.policy.config import SAMPLERS
-from social_pose_diffusion.ros.common import (ERROR, OK, STATE_QOS, WARN, LatestSlot, Reporter,
-                                              Stats, diagnostic_array, run_node, sensor_qos,
-                                              steady_timer)
+from social_pose_diffusion.ros.common import (ERROR, OK, STATE_QOS, WARN, Diagnostics, LatestSlot,
+                                              Reporter, Stats, run_node, sensor_qos)
 from social_pose_diffusion.ros.messages import RCLPY
 from social_pose_diffusion.ros.params import POLICY, Parameters, unknown_start
 
@@ -37,19 +35,14 @@ class PolicyNode(LifecycleNode):
 
     def __init__(self):
         super().__init__('policy_node')
-        self._diag_timer = self._policy = self._worker = self._timer = None
+        self._policy = self._worker = self._timer = None
         self._observed = self._image = self._pose_pub = None
-        self.params = Parameters(self, POLICY, on_change=self._apply, extra_check=self._check)
+        self.params = Parameters(self, POLICY, extra_check=self._check,
+                                 on_change=lambda changed: self._diagnostics.apply(changed))
         self._stats, self._report = Stats(), Reporter(self.get_logger())
         self._lock, self._slot, self._running = threading.Lock(), LatestSlot(), False
         self._control, self._subs, self._label = Controller(self._start_pose), [], 'unconfigured'
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._apply({'diagnostics_period'})
-
-    def _apply(self, changed):
-        if 'diagnostics_period' in changed:
-            self._diag_timer = steady_timer(self, self.params['diagnostics_period'],
-                                            self._publish_diagnostics, self._diag_timer)
+        self._diagnostics = Diagnostics(self, self._status)
 
     def _check(self, name, value):
         """Rules that depend on the loaded model or on another parameter."""
@@ -254,7 +247,7 @@ class PolicyNode(LifecycleNode):
                 self._timer.reset()
         self._stats.event('control')
 
-    def _publish_diagnostics(self):
+    def _status(self):
         level, message = OK, self._label
         if self._label != 'active':
             level, message = WARN, f'{self._label}: not publishing'
@@ -268,7 +261,7 @@ class PolicyNode(LifecycleNode):
                                                ('control', 'control rate')),
                                         durations=(('planning', 'policy latency'),))
         values.append(('control rate target (Hz)', f"{self.params['control_rate']:.1f}"))
-        self._diag_pub.publish(diagnostic_array(self, level, message, values))
+        return level, message, values
 
 
 def main(args=None):
