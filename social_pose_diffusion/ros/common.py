@@ -179,6 +179,38 @@ class LatestSlot:
                 on_error(exc)
 
 
+class Worker:
+    """A thread handling the newest item :meth:`put` to it (a :class:`LatestSlot`), until stopped.
+
+    An exception from ``handle`` goes to ``on_error`` and the thread goes on.
+    """
+
+    def __init__(self, name, handle, on_error):
+        self._name, self._handle, self._on_error = name, handle, on_error
+        self._slot, self._thread, self.running = LatestSlot(), None, False
+
+    def start(self):
+        self._slot, self.running = LatestSlot(), True
+        self._thread = threading.Thread(target=self._slot.serve, name=self._name, daemon=True,
+                                        args=(self._handle, lambda: self.running, self._on_error))
+        self._thread.start()
+
+    def put(self, item):
+        """Hand ``item`` over; True when it replaced one the thread never took (a drop)."""
+        return self._slot.put(item)
+
+    def stop(self, timeout=10.0):
+        self.running = False
+        self._slot.close()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+            self._thread = None
+
+    def failed(self):
+        """True when it should run but its thread has ended."""
+        return self.running and (self._thread is None or not self._thread.is_alive())
+
+
 class Reporter:
     """Logs a problem when its message changes, else at most every ``period`` s (no log floods)."""
 

@@ -8,7 +8,6 @@ stamped with the input's header. Only the newest input is processed: a frame
 that arrives while the perception core is busy replaces the waiting one and is
 counted as dropped.
 """
-import threading
 import time
 
 from rclpy.node import Node
@@ -18,8 +17,8 @@ from social_pose_diffusion.core.frames import single_person
 from social_pose_diffusion.msgs.images import message_to_bgr
 from social_pose_diffusion.msgs.keypoint_cloud import cloud_to_frame, frame_to_cloud, stamp_ns
 from social_pose_diffusion.perception import identify_facilitator, make_extractor
-from social_pose_diffusion.ros.common import (ERROR, OK, STATE_QOS, WARN, Diagnostics, LatestSlot,
-                                              Reporter, Stats, run_node, sensor_qos)
+from social_pose_diffusion.ros.common import (ERROR, OK, STATE_QOS, WARN, Diagnostics, Reporter,
+                                              Stats, Worker, run_node, sensor_qos)
 from social_pose_diffusion.ros.messages import RCLPY
 from social_pose_diffusion.ros.params import KEYPOINTS, Parameters
 
@@ -49,9 +48,7 @@ class KeypointsNode(Node):
             qos = sensor_qos(p['image_reliability'])
         else:
             topic, msg_type, qos = p['image_topic'], Image, sensor_qos(p['image_reliability'])
-        self._slot = LatestSlot()
-        self._running = True
-        self._worker = threading.Thread(target=self._work, name='perception', daemon=True)
+        self._worker = Worker('perception', self._process, self._on_worker_error)
         self._worker.start()
         self._sub = self.create_subscription(msg_type, topic, self._on_input, qos)
         self._diagnostics = Diagnostics(self, self._status)
@@ -60,11 +57,8 @@ class KeypointsNode(Node):
 
     def _on_input(self, msg):
         self._stats.event('input')
-        if self._slot.put(msg):
+        if self._worker.put(msg):
             self._stats.count('dropped (busy)')
-
-    def _work(self):
-        self._slot.serve(self._process, lambda: self._running, self._on_worker_error)
 
     def _on_worker_error(self, exc):
         self._stats.count('perception errors')
@@ -126,16 +120,14 @@ class KeypointsNode(Node):
             level, message = WARN, 'some inputs were rejected'
         if self._stats.rate('input') == 0.0:
             level, message = WARN, 'no input'
-        if not self._worker.is_alive():
+        if self._worker.failed():
             level, message = ERROR, 'perception worker stopped'
         values = self._stats.key_values(rates=(('input', 'input rate'), ('output', 'output rate')),
                                         durations=(('processing', 'processing time'),))
         return level, message, values
 
     def shutdown(self):
-        self._running = False
-        self._slot.close()
-        self._worker.join(timeout=2.0)
+        self._worker.stop(timeout=2.0)
 
 
 def main(args=None):

@@ -23,8 +23,8 @@ from social_pose_diffusion.msgs.keypoint_cloud import cloud_to_frame, facilitato
 from social_pose_diffusion.planning.agent import FacilitatorAgent, seated
 from social_pose_diffusion.planning.follower import Controller
 from social_pose_diffusion.policy.config import SAMPLERS
-from social_pose_diffusion.ros.common import (ERROR, OK, STATE_QOS, WARN, Diagnostics, LatestSlot,
-                                              Reporter, Stats, run_node, sensor_qos)
+from social_pose_diffusion.ros.common import (ERROR, OK, STATE_QOS, WARN, Diagnostics, Reporter,
+                                              Stats, Worker, run_node, sensor_qos)
 from social_pose_diffusion.ros.messages import RCLPY
 from social_pose_diffusion.ros.params import POLICY, Parameters, unknown_start
 
@@ -35,12 +35,13 @@ class PolicyNode(LifecycleNode):
 
     def __init__(self):
         super().__init__('policy_node')
-        self._policy = self._worker = self._timer = None
+        self._policy = self._timer = None
         self._observed = self._image = self._pose_pub = None
         self.params = Parameters(self, POLICY, extra_check=self._check,
                                  on_change=lambda changed: self._diagnostics.apply(changed))
         self._stats, self._report = Stats(), Reporter(self.get_logger())
-        self._lock, self._slot, self._running = threading.Lock(), LatestSlot(), False
+        self._lock = threading.Lock()
+        self._planner = Worker('planner', lambda item: self._plan_once(*item), self._failed)
         self._control, self._subs, self._label = Controller(self._start_pose), [], 'unconfigured'
         self._diagnostics = Diagnostics(self, self._status)
 
@@ -104,9 +105,7 @@ class PolicyNode(LifecycleNode):
         took = time.perf_counter() - start
         self.get_logger().info(f'warm-up inference took {1e3 * took:.0f} ms')
         self._control.start(agent, 1e9 / self.params['control_rate'])
-        self._running, self._slot = True, LatestSlot()
-        self._worker = threading.Thread(target=self._work, name='planner', daemon=True)
-        self._worker.start()
+        self._planner.start()
         self._timer = self.create_timer(1.0 / self.params['control_rate'], self._publish)
         self._label = 'active'
         return super().on_activate(state)
@@ -143,20 +142,17 @@ class PolicyNode(LifecycleNode):
         self._stop(self._label)
 
     def _stop(self, label):
-        self._running, self._label = False, label
-        self._slot.close()
+        self._label = label
         with self._lock:  # a plan published early resets the timer under the lock
             timer, self._timer = self._timer, None
         if timer is not None:
             self.destroy_timer(timer)
-        if self._worker is not None:
-            self._worker.join(timeout=10.0)
-            self._worker = None
+        self._planner.stop()
         self._control.stop()
 
     # -- inputs and planning -------------------------------------------------
     def _on_keypoints(self, msg):
-        if not self._running:
+        if not self._planner.running:
             return
         self._stats.event('input')
         try:
@@ -169,7 +165,7 @@ class PolicyNode(LifecycleNode):
         if back:  # a looping bag or a restarted driver: the state belongs to another timeline
             self._report('jump', f'observation time jumped back by {back:.3f} s; resetting the '
                                  'facilitator state', 'warning')
-        if self._slot.put((self.get_clock().now().nanoseconds, frame)):
+        if self._planner.put((self.get_clock().now().nanoseconds, frame)):
             self._stats.count('dropped observations (planner busy)')
 
     def _on_observed(self, msg):
@@ -189,9 +185,6 @@ class PolicyNode(LifecycleNode):
         self._report('start', 'waiting for /facilitator/observed to place the facilitator '
                               '(facilitator_seat_u is -1: unknown)')
         return None
-
-    def _work(self):
-        self._slot.serve(lambda item: self._plan_once(*item), lambda: self._running, self._failed)
 
     def _failed(self, exc):
         self._stats.count('planning errors')
@@ -253,7 +246,7 @@ class PolicyNode(LifecycleNode):
             level, message = WARN, f'{self._label}: not publishing'
         elif self._stats.rate('input') == 0.0:
             level, message = WARN, 'active, no keypoint input'
-        if self._running and (self._worker is None or not self._worker.is_alive()):
+        if self._planner.failed():
             level, message = ERROR, 'planner thread stopped'
         for name, value in self._control.counts().items():
             self._stats.set(name, value)
