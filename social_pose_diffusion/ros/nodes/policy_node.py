@@ -149,6 +149,9 @@ class PolicyNode(LifecycleNode):
             self.destroy_timer(timer)
         self._planner.stop()
         self._control.stop()
+        if self._policy is not None and self._policy.device.type == 'cuda':
+            import torch
+            torch.cuda.empty_cache()  # the agent's memory goes back to other processes
 
     # -- inputs and planning -------------------------------------------------
     def _on_keypoints(self, msg):
