@@ -16,7 +16,7 @@ from social_pose_diffusion.policy.objectives import dbc_loss, state_action_losse
 from social_pose_diffusion.policy.networks import StateActionDenoiser
 from social_pose_diffusion.core.session import Session
 from social_pose_diffusion.sources.sim import simulate
-from social_pose_diffusion.core.skeleton import JOINT, NUM_JOINTS, bone_lengths, joint_distance, mpjpe
+from social_pose_diffusion.core.skeleton import JOINT, NUM_JOINTS, apply_delta, bone_lengths, joint_distance, mpjpe, pose_delta
 from social_pose_diffusion.learning.train import make_config
 
 torch.set_num_threads(1)
@@ -188,3 +188,39 @@ def test_agent_plans_for_any_group(session):
     assert single.plan(GroupFrame(0)).spread.max() == 0.0
     with pytest.raises(ValueError):
         FacilitatorAgent(Policy(tiny_config(session, encoder='raw')), samples=1).plan(GroupFrame(0))
+
+
+def test_perturbed_samples_return_the_pose_to_the_demonstration(session):
+    from social_pose_diffusion.learning.augment import Augmentation, perturbed
+    from social_pose_diffusion.learning.train import make_config
+    config = make_config([session])
+    aug = Augmentation(pose_perturbation=1.0, return_s=0.2)
+    samples = perturbed(session, config, 64, aug, np.random.default_rng(0))
+    rows = samples.where[:, 1]
+    fac = session.facilitator[:, :, :2].astype(np.float64)
+    demo = pose_delta(fac[rows], fac[rows + config.horizon])  # (N, J, 2) the demonstration's motion over the chunk
+    correction = samples.actions.sum(1) - demo
+    fade = np.exp(-config.horizon / (aug.return_s * session.fps))
+    offset = -correction / (1 - fade)  # how far each joint was pushed off
+    assert np.abs(offset[:, 0]).max() > 1e-4 and np.abs(offset[:, 9:11]).max() > 1e-3  # head and wrists pushed
+    assert np.allclose(offset[:, :5], offset[:, :1], atol=2e-5)  # the head as one (on the sphere)
+    pushed = apply_delta(fac[rows], offset)
+    assert np.allclose(bone_lengths(pushed), bone_lengths(fac[rows]), rtol=1e-4)  # still the same person
+    # The history shows the pushed pose, the chunk starts there and ends back on the demonstration.
+    shown = samples.obs['proprio'][:, :26].reshape(-1, 13, 2)
+    truth = dataset.frame_features(session, config)['proprio'][rows, :26].reshape(-1, 13, 2)
+    assert np.abs(shown - truth).max() > 1e-4
+
+
+def test_motion_memory_is_the_same_for_the_agent_and_the_dataset(session):
+    from social_pose_diffusion.evaluation.offline import group_frame, start_agent
+    from social_pose_diffusion.learning.dataset import frame_features
+    from social_pose_diffusion.learning.train import make_config
+    from social_pose_diffusion.policy import Policy
+    config = make_config([session], memory_s=(2.0, 30.0))
+    feats = frame_features(session, config)
+    t = len(session) - 40
+    agent = start_agent(Policy(config), session, t)
+    obs = agent.observation(group_frame(session, t))
+    assert np.array_equal(obs['tokens'][0], feats['tokens'][t])
+    assert feats['tokens'][t][:4, -2:].max() > 0  # someone's arms moved

@@ -43,11 +43,13 @@ def ref_project(pose, lengths, reference=None):
 def ref_rollout(integ, pose, deltas):
     """Clamp (with the leak) frame by frame, sum, project every pose; step by step if the speed limit breaks."""
     pose = np.broadcast_to(pose, deltas.shape[:-3] + pose.shape[-2:])
-    home = integ.home - pose
-    home[..., 0] = ref_wrap(home[..., 0])
     offset, offsets = np.zeros(pose.shape), []
     for i in range(deltas.shape[-3]):
-        d = deltas[..., i, :, :] + integ.leak * (home - offset)
+        now = pose + offset
+        ref = now[..., :1, 0]
+        centre_u = (ref[..., 0] + ref_wrap(now[..., :11, 0] - ref).mean(-1)) % 1.0
+        pull = np.stack([ref_wrap(integ.home_centre[0] - centre_u), integ.home_centre[1] - now[..., :11, 1].mean(-1)], -1)
+        d = deltas[..., i, :, :] + integ.leak * pull[..., None, :]
         norm = np.sqrt((d ** 2).sum(-1, keepdims=True))
         offset = offset + d * np.minimum(1.0, integ.max_speed[:, None] / np.maximum(norm, 1e-12))
         offsets.append(offset)

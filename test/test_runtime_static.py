@@ -1,7 +1,7 @@
 """The runtime's files without DDS traffic: launch and parameter files, URDF, rviz config, retargeting, conversions."""
 import ast
 import json
-import re
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import yaml
 
-from social_pose_diffusion.retarget import joints as retarget
 from social_pose_diffusion.core.frames import GroupFrame
+from social_pose_diffusion.retarget import joints as retarget
+from social_pose_diffusion.ros import spec
 from social_pose_diffusion.sources.sim import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,29 +25,6 @@ def entry_points():
     scripts = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
                and ' = ' in n.value]
     return {s.split(' = ')[0].strip() for s in scripts}
-
-
-def launch_nodes(path):
-    """``[(package, executable, name, config files, parameter dict keys)]`` of every Node/LifecycleNode call."""
-    tree = ast.parse(path.read_text())
-    configs = {n.args[-1].value for n in ast.walk(tree) if isinstance(n, ast.Call) and len(n.args) >= 2
-               and isinstance(n.args[-1], ast.Constant) and isinstance(n.args[-1].value, str)
-               and any(isinstance(a, ast.Constant) and a.value == 'config' for a in n.args)}
-    constants = {t.id: a.value.value for a in tree.body if isinstance(a, ast.Assign)
-                 and isinstance(a.value, ast.Constant) for t in a.targets if isinstance(t, ast.Name)}
-
-    def value(node):
-        return constants[node.id] if isinstance(node, ast.Name) else node.value
-
-    nodes = []
-    for call in ast.walk(tree):
-        if isinstance(call, ast.Call) and getattr(call.func, 'id', None) in ('Node', 'LifecycleNode'):
-            kw = {k.arg: k.value for k in call.keywords}
-            keys = {k.value for d in ast.walk(kw['parameters']) if isinstance(d, ast.Dict) for k in d.keys
-                    if isinstance(k, ast.Constant)} if 'parameters' in kw else set()
-            nodes.append((value(kw['package']), value(kw['executable']),
-                          value(kw['name']) if 'name' in kw else None, keys))
-    return nodes, configs
 
 
 @pytest.fixture(scope='module')
@@ -73,25 +51,122 @@ def declared(tmp_path_factory):
     return {k: set(v) for k, v in json.loads(line[0][len('DECLARED'):]).items()}
 
 
-@pytest.mark.parametrize('launch', ['facilitator.launch.py', 'replay.launch.py'])
-def test_launch_files_start_entry_points_with_existing_declared_parameters(launch, declared):
-    nodes, configs = launch_nodes(ROOT / 'launch' / launch)
-    ours = [n for n in nodes if n[0] == PACKAGE]
-    assert {n[1] for n in ours} == set(NODE_CLASSES)
+def test_spec_nodes_are_entry_points_and_launch_arguments_set_declared_parameters(declared):
+    assert set(spec.NODE_NAMES) == set(NODE_CLASSES)
     scripts = entry_points()
-    assert configs, 'the launch file names its parameter files'
-    for config in configs:
-        assert (ROOT / 'config' / config).is_file(), config
-    yaml_files = [ROOT / 'config' / c for c in configs if c.endswith('.yaml')]
-    for package, executable, name, keys in ours:
-        assert executable in scripts, f'{executable} is not a console_scripts entry point'
-        assert name == executable, 'the node name selects its section of the parameter file'
-        assert keys <= declared[name], f'{launch} sets undeclared {keys - declared[name]} on {name}'
-        for path in yaml_files:
-            params = yaml.safe_load(path.read_text())
-            for section in (name, '/**'):
-                extra = set(params.get(section, {}).get('ros__parameters', {})) - declared[name]
-                assert not extra, f'{path.name} sets {extra} that {name} does not declare'
+    for node in spec.NODES:
+        assert node.package == PACKAGE and node.executable in scripts, node
+        assert node.name == node.executable, 'the name selects its section of parameter files'
+    for launch, arguments in spec.ARGUMENTS.items():
+        assert (ROOT / 'launch' / f'{launch}.launch.py').is_file()
+        for name in spec.PARAMS_FILES[launch]:
+            assert (ROOT / 'config' / name).is_file(), name
+        names = [a.name for a in arguments]
+        assert len(names) == len(set(names)), f'{launch}: an argument is declared twice'
+        for arg in arguments:
+            for node, parameter in arg.targets:
+                assert parameter in declared[node], \
+                    f'{launch}.launch.py {arg.name} sets {parameter!r}, undeclared by {node}'
+    # The replay path sets the seat and the camera of the node that splits off the facilitator.
+    replay = {(n, p) for a in spec.ARGUMENTS['replay'] for n, p in a.targets}
+    assert {('keypoints_node', 'facilitator_seat_u'), ('keypoints_node', 'image_topic'),
+            ('keypoints_node', 'image_transport')} <= replay
+
+
+def _strings(tree, call):
+    """String constants passed to calls of ``call`` and used as ``given[...]`` keys."""
+    out = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Call) and getattr(n.func, 'id', None) == call:
+            out |= {a.value for a in n.args if isinstance(a, ast.Constant)}
+        if (isinstance(n, ast.Subscript) and getattr(n.value, 'id', None) == 'given'
+                and isinstance(n.slice, ast.Constant)):
+            out.add(n.slice.value)
+    return out
+
+
+@pytest.mark.parametrize('launch', ['facilitator', 'replay'])
+def test_launch_files_take_everything_from_the_spec(launch):
+    tree = ast.parse((ROOT / 'launch' / f'{launch}.launch.py').read_text())
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+    assert [(c.func.id, [a.value for a in c.args]) for c in calls] == [('describe', [launch])]
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.Dict)], 'parameters: the spec'
+    # Every argument the launch actions read by name is one the spec declares.
+    builder = ast.parse((ROOT / PACKAGE / 'ros' / 'launch_graph.py').read_text())
+    known = {a.name for arguments in spec.ARGUMENTS.values() for a in arguments}
+    assert _strings(builder, 'LaunchConfiguration') <= known
+
+
+def test_arguments_override_only_when_given_and_take_their_parameter_types():
+    assert spec.overrides('facilitator', {a.name: '' for a in spec.ARGUMENTS['facilitator']}) == {
+        name: {} for name in spec.NODE_NAMES}, 'empty arguments leave params_file in charge'
+    seat = spec.overrides('replay', {'facilitator_seat_u': '0', 'camera_topic': '/theta/image',
+                                     'image_transport': 'raw', 'use_sim_time': 'True'})
+    assert seat['keypoints_node']['facilitator_seat_u'] == 0.0
+    assert type(seat['keypoints_node']['facilitator_seat_u']) is float
+    assert seat['keypoints_node']['image_topic'] == '/theta/image'
+    assert seat['policy_node']['image_topic'] == '/theta/image'
+    assert seat['keypoints_node']['image_transport'] == 'raw'
+    assert all(seat[n]['use_sim_time'] is True for n in spec.NODE_NAMES)
+    assert spec.overrides('facilitator', {'device': 'cpu'})['policy_node'] == {'device': 'cpu'}
+    for name, bad in (('facilitator_seat_u', 'left'), ('facilitator_seat_u', 'nan'),
+                      ('image_transport', 'theora'), ('use_sim_time', 'yes'), ('device', 'tpu')):
+        with pytest.raises(ValueError, match=name):
+            spec.overrides('replay', {name: bad})
+    with pytest.raises(KeyError, match='bag'):
+        spec.overrides('facilitator', {'bag': '/tmp/x'})
+    assert spec.flag('facilitator', {'rviz': ''}, 'rviz') is True
+    assert spec.flag('replay', {'rviz': ''}, 'rviz') is False
+    assert spec.flag('facilitator', {'rviz': 'false'}, 'rviz') is False
+
+
+def test_parameter_file_sections_apply_in_order_and_under_any_graph_namespace():
+    texts = [(ROOT / 'config' / name).read_text() for name in spec.PARAMS_FILES['replay']]
+    texts.append(yaml.safe_dump({'/keypoints_node': {'ros__parameters': {'max_people': 3}},
+                                 '/**/keypoints_node': {'ros__parameters': {'backend': 'x'}}}))
+    for namespace in ('', 'left', '/a/b/'):
+        keypoints = spec.parameters(texts, namespace, 'keypoints_node')
+        assert keypoints['image_transport'] == 'compressed', 'replay.yaml comes after'
+        assert keypoints['use_sim_time'] is True and keypoints['backend'] == 'x'
+        assert keypoints['max_people'] == (3 if namespace == '' else 16), 'absolute names'
+        assert keypoints['image_topic'] == '/camera/image_raw'
+        policy = spec.parameters(texts, namespace, 'policy_node')
+        assert policy['init_from_observed'] is True and 'max_people' not in policy
+
+
+def test_rviz_config_follows_the_camera_topic_and_the_namespace():
+    text = (ROOT / 'config' / 'facilitator.rviz').read_text()
+    config = yaml.safe_load(spec.rviz_config(text, '/theta/image', 'compressed', 'left'))
+    displays = config['Visualization Manager']['Displays']
+    topics = {d['Class']: d['Topic']['Value'] for d in displays if 'Topic' in d}
+    assert topics['rviz_default_plugins/Image'] == '/theta/image/compressed'
+    assert topics['rviz_default_plugins/MarkerArray'] == '/left/facilitator/markers'
+    assert topics['rviz_default_plugins/PointCloud2'] == '/left/humans/keypoints'
+    model = next(d for d in displays if d['Class'] == 'rviz_default_plugins/RobotModel')
+    assert model['Description Topic']['Value'] == '/left/robot_description'
+    plain = yaml.safe_load(spec.rviz_config(text, '/camera/image_raw', 'raw', ''))
+    assert plain == yaml.safe_load(text), 'the shipped config is the one for the default graph'
+    assert spec.topic('/a/', 'facilitator/pose') == '/a/facilitator/pose'
+    assert spec.topic('', '/diagnostics') == '/diagnostics'
+
+
+def test_package_xml_declares_every_ros_package_the_runtime_imports_or_runs():
+    depends = {e.text for e in ET.parse(ROOT / 'package.xml').getroot().iter('exec_depend')}
+    imported = set()
+    for path in [*(ROOT / PACKAGE / 'ros').rglob('*.py'), *(ROOT / 'launch').glob('*.py')]:
+        for n in ast.walk(ast.parse(path.read_text())):
+            if isinstance(n, ast.ImportFrom) and n.level == 0:
+                imported.add(n.module.split('.')[0])
+            elif isinstance(n, ast.Import):
+                imported |= {a.name.split('.')[0] for a in n.names}
+    ros = {m for m in imported if m.endswith(('_msgs', '_interfaces'))
+           or m in ('rclpy', 'launch', 'launch_ros', 'ament_index_python')}
+    assert {'rclpy', 'launch', 'launch_ros', 'rosgraph_msgs', 'builtin_interfaces',
+            'rcl_interfaces', 'lifecycle_msgs'} <= ros, 'the scan sees the runtime imports'
+    # ros2 launch, and ros2 bag play/record of the mcap session bags in replay.launch.py.
+    runs = {'ros2launch', 'rosbag2', 'rosbag2_storage_mcap'}
+    runs |= {n.package for n in spec.OPTIONAL_NODES}
+    assert ros | runs <= depends, f'package.xml lacks {sorted((ros | runs) - depends)}'
 
 
 def test_every_parameter_file_key_is_declared(declared):
@@ -194,14 +269,20 @@ def test_latest_slot_keeps_only_the_newest_and_counts_drops():
 
 
 def test_graph_starts_nodes_with_the_launch_parameter_files():
-    from social_pose_diffusion.ros.launcher import Graph, node_command
-    graph = Graph(overrides={'policy_node': {'device': 'cpu', 'model_path': '', 'samples': 2, 'reanchor': 0.5,
-                                             'autostart': True}})
+    from social_pose_diffusion.ros.launcher import Graph, launch_params, node_command
+    graph = Graph(overrides={'policy_node': {'device': 'cpu', 'model_path': '', 'samples': 2,
+                                             'reanchor': 0.5, 'autostart': True}})
+    assert graph.nodes == spec.NODE_NAMES
     cmd = graph.command('policy_node')
-    assert cmd[cmd.index('--ros-args') + 1:cmd.index('--ros-args') + 3] == [
-        '--params-file', str(ROOT / 'config' / 'facilitator.yaml')]
+    args = cmd[cmd.index('--ros-args') + 1:]
+    assert args[:2] == ['--params-file', str(ROOT / 'config' / 'facilitator.yaml')]
     assert {'device:=cpu', 'model_path:=""', 'samples:=2', 'reanchor:=0.5', 'autostart:=true'} <= set(cmd)
-    assert re.search(r'policy_node', cmd[0] + ' '.join(cmd[:3]))
+    # The executable is the node's own (console script or module), the overrides only its own.
+    assert cmd[:cmd.index('--ros-args')] in (
+        [str(Path(sys.executable).with_name('policy_node'))],
+        [sys.executable, '-m', 'social_pose_diffusion.ros.nodes.policy_node'])
+    assert not {'device:=cpu', 'samples:=2'} & set(graph.command('retarget_node'))
+    assert [p.name for p in launch_params('replay')] == ['facilitator.yaml', 'replay.yaml']
     with pytest.raises(FileNotFoundError):
         Graph(params_files=['/nonexistent.yaml'])
     assert node_command('retarget_node', [], remaps={'/a': '/b'})[-2:] == ['-r', '/a:=/b']

@@ -20,6 +20,10 @@ def register(sub):
     p.add_argument('--agent-samples', type=int, default=4,
                    help="plans per step in rollouts, medoid executed (the policy node's 'samples'; "
                         'default: %(default)s)')
+    p.add_argument('--social', action='store_true',
+                   help='add the closed-loop social evaluation: each facilitator (the policy as the node runs it, '
+                        'hold, constant velocity, a rule facilitator) drives itself over the held-out part; head '
+                        'turns to the speaker, invitations, counterfactual groups, motion realism')
     p.add_argument('--device', default='auto')
     p.add_argument('--threads', type=int, default=1, help='torch CPU threads (default: %(default)s)')
     p.add_argument('--paper-table', action='store_true', help='train + evaluate the grid on the three styles')
@@ -53,6 +57,10 @@ def run(args):
                                          raw=policy.config.encoder == 'raw')
     report = evaluate(policy, sessions, names, args.samples, args.sampler, args.steps, args.starts, args.replan, raw,
                       agent_samples=args.agent_samples)
+    if args.social:
+        from social_pose_diffusion.evaluation.social import evaluate_social
+        report['social'] = evaluate_social(policy, sessions, names, plans=args.agent_samples, sampler=args.sampler,
+                                           steps=args.steps)
     paths = write_report(report, args.report)
     print(open(paths[1]).read())
     print('wrote ' + ', '.join(paths))

@@ -19,7 +19,9 @@ def _roots() -> list[Path]:
         roots.append(Path(get_package_share_directory(PACKAGE)))
     except Exception:  # no ament index, or the package is not in it (pip install, source tree)
         pass
-    roots.append(_HERE.parents[2] / 'share' / PACKAGE)  # <prefix>/lib/pythonX.Y/site-packages/<pkg>
+    site = _HERE.parent
+    if site.parent.parent.name in ('lib', 'lib64'):  # <prefix>/lib/pythonX.Y/site-packages/<pkg>
+        roots.append(site.parents[2] / 'share' / PACKAGE)
     roots.append(_HERE.parent)  # source tree / editable install
     return roots
 

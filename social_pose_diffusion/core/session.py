@@ -12,8 +12,10 @@ class Session:
     keypoints at ``stamps_ns[t]`` (confidence 0 where not seen);
     ``facilitator[t]`` is the facilitator's (J, 3). ``speaker``, ``invite``
     (participant index or -1) and ``invite_hand`` (-1 none, 0 left, 1 right)
-    are known for simulated sessions and -1 otherwise. ``info`` holds the
-    session's metadata (style, fps, seed, seats, ...).
+    are known for simulated sessions and -1 otherwise; ``attend`` (participant
+    index or -1), when known, is whom the facilitator is turned to at each frame
+    (the simulator's drive signal: the speaker or invitee after a reaction
+    delay). ``info`` holds the session's metadata (style, fps, seed, seats, ...).
     """
 
     stamps_ns: np.ndarray
@@ -24,6 +26,7 @@ class Session:
     invite: np.ndarray
     invite_hand: np.ndarray
     info: dict = field(default_factory=dict)
+    attend: np.ndarray | None = None
 
     def __len__(self):
         return len(self.stamps_ns)

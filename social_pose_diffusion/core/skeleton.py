@@ -28,6 +28,9 @@ PARENTS = (-1, 0, 0, 1, 2, -1, 5, 5, 6, 7, 8, 5, 6)
 BONES = tuple((PARENTS[j], j) for j in range(NUM_JOINTS) if PARENTS[j] >= 0)
 # Joints that carry a seated person's signal (hips hide behind tables).
 UPPER_BODY = tuple(range(11))
+# Each joint's left/right counterpart: the joint order of a mirrored person.
+MIRRORED_JOINTS = tuple(JOINT[n.replace('left', 'right') if 'left' in n else n.replace('right', 'left')]
+                        for n in JOINT_NAMES)
 
 
 def wrap_u(du):
@@ -128,6 +131,13 @@ def project_to_bones(pose, lengths, reference=None):
         direction = _unit(tangent_offset(origin, out[..., children, :]), fallback[..., bones, :])
         out[..., children, :] = from_tangent(origin, direction * lengths[..., bones, None])
     return out
+
+
+def head_yaw(pose):
+    """How far the head is turned: nose u minus the shoulders' midpoint u, wrap-aware; (..., J, 2+) -> (...)."""
+    pose = np.asarray(pose, np.float64)
+    ls, rs = pose[..., JOINT['left_shoulder'], 0], pose[..., JOINT['right_shoulder'], 0]
+    return wrap_u(pose[..., JOINT['nose'], 0] - (ls + 0.5 * wrap_u(rs - ls)))
 
 
 def unit_sphere(uv):

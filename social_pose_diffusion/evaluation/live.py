@@ -78,6 +78,9 @@ def score(received, sent, session=None, diagnostics=True):
             report['mpjpe'] = float(joint_distance(pred, truth).mean())
             report['mpjpe_hold_first_true_pose'] = float(joint_distance(fac[idx[ok][0]][None], truth).mean())
             report['poses_scored'] = int(ok.sum())
+        from social_pose_diffusion.evaluation.social import has_social_labels, judge_published
+        if has_social_labels(session):
+            report['social'] = judge_published(session, np.array(stamps, np.int64), np.stack(poses))
     if last_diag:
         report['diagnostics'] = last_diag
     return report

@@ -38,7 +38,8 @@ def start_agent(policy, session, t, raw_frame=None, **options):
     agent.reset(session.facilitator[first])
     for s in range(first + 1, t + 1):
         agent.commit(session.stamps_ns[s], session.facilitator[s])
-    for s in range(max(t - max(c.lags) - 1, 0), t):
+    # The whole past when the policy keeps a motion memory, else back to its longest lag.
+    for s in range(0 if c.memory_s else max(t - max(c.lags) - 1, 0), t):
         agent.observe(group_frame(session, s))
     return agent
 
@@ -278,7 +279,12 @@ def write_report(report, path, with_plots=True):
     path = Path(path)
     stem = str(path.with_suffix(''))
     written = plots(report, stem) if with_plots else []
+    text = markdown(report)
+    if 'social' in report:
+        from social_pose_diffusion.evaluation import social
+        text += '\n' + social.markdown(report['social'])
+        written += social.plots(report['social'], stem) if with_plots else []
     md = path.with_suffix('.md')
-    write_bytes(md, markdown(report).encode())
+    write_bytes(md, text.encode())
     write_json(path, report)
     return [str(path), str(md)] + written

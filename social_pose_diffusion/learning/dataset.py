@@ -10,10 +10,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from social_pose_diffusion.observation.features import group_tokens, pad_people, proprioception
+from social_pose_diffusion.observation.features import (group_tokens, motion_memory, pad_people, proprioception,
+                                                        with_style)
 from social_pose_diffusion.observation.raster import plot_people, resize_frame
 from social_pose_diffusion.core.session import Session
-from social_pose_diffusion.core.skeleton import JOINT, JOINT_NAMES, pose_delta
+from social_pose_diffusion.core.skeleton import MIRRORED_JOINTS, pose_delta
 
 
 def frame_features(session, config):
@@ -23,10 +24,12 @@ def frame_features(session, config):
     frames = np.arange(n)
     past = np.clip(frames[:, None] + np.arange(-config.history, 1)[None], 0, n - 1)
     lagged = [session.participants[np.clip(frames - lag, 0, None)] for lag in config.lags]
-    tokens, mask = group_tokens(session.participants, lagged, fac)
+    memory = motion_memory(session.participants, session.fps, config.memory_s) if config.memory_s else None
+    tokens, mask = group_tokens(session.participants, lagged, fac, memory)
     tokens, mask = pad_people(tokens, mask, config.max_people)
     ahead = np.clip(frames[:, None] + np.arange(config.horizon + 1)[None], 0, n - 1)
-    return {'proprio': proprioception(fac[past]), 'tokens': tokens, 'mask': mask,
+    proprio = with_style(proprioception(fac[past]), config.styles, session.info.get('style'))
+    return {'proprio': proprio, 'tokens': tokens, 'mask': mask,
             'actions': pose_delta(fac[ahead[:, :-1]], fac[ahead[:, 1:]]).astype(np.float32)}
 
 
@@ -72,10 +75,6 @@ def bag_frames(path, stamps_ns):
     return lambda t: frames[rows[t]]
 
 
-# Left/right joint swap of the mirrored scene.
-MIRROR = tuple(JOINT[n.replace('left', 'right') if 'left' in n else n.replace('right', 'left')] for n in JOINT_NAMES)
-
-
 def mirror(session, raw_frame=None):
     """The left-right mirrored session (u -> 1 - u, left and right joints and hands swapped) and its frames.
 
@@ -83,13 +82,13 @@ def mirror(session, raw_frame=None):
     balances the invitation hands exactly.
     """
     def flip(kp):
-        out = np.array(kp)[..., MIRROR, :]
+        out = np.array(kp)[..., MIRRORED_JOINTS, :]
         out[..., 0] = (1.0 - out[..., 0]) % 1.0
         return out
     hand = np.where(session.invite_hand >= 0, 1 - session.invite_hand, -1)
     mirrored = Session(session.stamps_ns, session.participant_ids, flip(session.participants),
                        flip(session.facilitator), session.speaker, session.invite, hand,
-                       {**session.info, 'mirrored': True})
+                       {**session.info, 'mirrored': True}, session.attend)
     return mirrored, (None if raw_frame is None else (lambda t: cv2.flip(raw_frame(t), 1)))
 
 

@@ -13,6 +13,7 @@ import torch
 from tqdm import tqdm
 
 from social_pose_diffusion.learning import dataset
+from social_pose_diffusion.learning.augment import Augmentation, hide, onset_weights, with_perturbations
 from social_pose_diffusion.core.atomic import write_bytes, write_json
 from social_pose_diffusion.observation.features import centroid
 from social_pose_diffusion.policy import Policy, PolicyConfig, resolve_device
@@ -99,10 +100,12 @@ def train_critic(policy, samples, steps, batch, lr, generator, progress=False):
 
 def train(config, sessions, out=None, steps=2000, batch=64, lr=1e-3, device='auto', seed=0, resume=False,
           raw_frames=None, image_stride=2, dbc_weight=1.0, critic_steps=None, progress=True, save_every=500,
-          mirror=True):
+          mirror=True, augmentation=None):
     """Train a policy of ``config`` on the training part of ``sessions``; returns (policy, loss log).
 
-    ``mirror`` adds every session's left-right mirror image (:func:`dataset.mirror`).
+    ``mirror`` adds every session's left-right mirror image (:func:`dataset.mirror`);
+    ``augmentation`` (:class:`~social_pose_diffusion.learning.augment.Augmentation`) adds
+    perturbed histories, hides histories and weights onsets.
     With ``out`` the run is checkpointed there every ``save_every`` steps and at the end.
     """
     torch.manual_seed(seed)
@@ -113,7 +116,10 @@ def train(config, sessions, out=None, steps=2000, batch=64, lr=1e-3, device='aut
         flipped = [dataset.mirror(s, raw_frames[i] if raw_frames else None) for i, s in enumerate(sessions)]
         sessions = list(sessions) + [f[0] for f in flipped]
         raw_frames = (list(raw_frames) + [f[1] for f in flipped]) if raw_frames else None
+    augmentation = augmentation or Augmentation()
     samples = dataset.build(sessions, config, 'train', stride, raw_frames)
+    samples = with_perturbations(samples, sessions, config, augmentation, np.random.default_rng(seed + 17))
+    weights = onset_weights(samples, sessions, augmentation)
     if len(samples) < 2:
         raise ValueError('too few training frames: sessions must be longer than a few action chunks')
     policy = Policy(config)
@@ -134,7 +140,9 @@ def train(config, sessions, out=None, steps=2000, batch=64, lr=1e-3, device='aut
     bar = tqdm(range(start, steps), desc=f'train {config.encoder}/{config.policy}', disable=not progress)
     for step in bar:
         _schedule(optimizer, lr, step, steps)
-        obs, actions = samples.batch(rng.integers(0, len(samples), batch))
+        obs, actions = samples.batch(rng.choice(len(samples), batch, p=weights) if weights is not None
+                                     else rng.integers(0, len(samples), batch))
+        obs = hide(obs, config, augmentation, rng)
         target = policy.normalise(actions)
         if config.policy == 'dbc':
             pred = policy.net(policy.encoder(policy.tensors(obs)))

@@ -6,13 +6,18 @@ sessions) and the agent (one frame) build identical features.
 - proprioception: the facilitator's current pose relative to its centroid,
   the centroid's v and its last ``K`` per-frame deltas (never the future);
 - ``vector``: one token per participant: every joint's (u relative to the
-  facilitator's centroid, wrapped; v; confidence) and its motion over each
-  lag of ``lags`` frames;
+  facilitator's centroid, wrapped; v; confidence), its motion over each lag
+  of ``lags`` frames, and the person's motion memory: their arm activity
+  (speed of elbows and wrists) averaged with exponential time constants
+  ``memory_s`` (who spoke recently, and for how long, seen as motion);
 - ``plotted`` and ``raw`` images: see :mod:`social_pose_diffusion.observation.raster`.
 """
 import numpy as np
 
-from social_pose_diffusion.core.skeleton import NUM_JOINTS, UPPER_BODY, pose_delta, wrap_u
+from social_pose_diffusion.core.skeleton import JOINT, NUM_JOINTS, UPPER_BODY, joint_distance, pose_delta, wrap_u
+
+ARM_JOINTS = [JOINT[n] for n in ('left_elbow', 'right_elbow', 'left_wrist', 'right_wrist')]
+
 
 def centroid(pose):
     """The (u, v) centre of the upper body, wrap-aware in u."""
@@ -22,9 +27,17 @@ def centroid(pose):
     return np.stack([(ref + du) % 1.0, pose[..., UPPER_BODY, 1].mean(-1)], -1)
 
 
-def proprio_size(history):
-    """Length of the proprioception vector for ``history`` past deltas."""
-    return NUM_JOINTS * 2 + 1 + history * NUM_JOINTS * 2
+def proprio_size(history, styles=()):
+    """Length of the proprioception vector for ``history`` past deltas (and a style code over ``styles``)."""
+    return NUM_JOINTS * 2 + 1 + history * NUM_JOINTS * 2 + len(styles)
+
+
+def with_style(proprio, styles, style=None):
+    """``proprio`` (..., F) followed by the one-hot code of ``style`` among ``styles`` (zeros: not said)."""
+    code = np.zeros(proprio.shape[:-1] + (len(styles),), np.float32)
+    if style in styles:
+        code[..., styles.index(style)] = 1.0
+    return np.concatenate([proprio, code], -1)
 
 
 def proprioception(poses):
@@ -38,16 +51,51 @@ def proprioception(poses):
     return np.concatenate([shape.reshape(*lead, -1), c[..., 1:], deltas.reshape(*lead, -1)], -1).astype(np.float32)
 
 
-def token_size(lags):
+def history_slice(history):
+    """Where the past deltas sit in the proprioception vector (before them: the current pose; after: the style)."""
+    return slice(NUM_JOINTS * 2 + 1, proprio_size(history))
+
+
+def token_size(lags, memory_s=()):
     """Length of one participant token."""
-    return NUM_JOINTS * (3 + 2 * len(lags))
+    return NUM_JOINTS * (3 + 2 * len(lags)) + len(memory_s)
 
 
-def group_tokens(now, lagged, facilitator_pose):
+def arm_speed(previous, now, dt):
+    """Mean speed (u/s) of each person's elbows and wrists seen in both frames: ``(..., P, J, 3)`` -> ``(..., P)``."""
+    previous, now = np.asarray(previous, np.float64), np.asarray(now, np.float64)
+    seen = (previous[..., ARM_JOINTS, 2] > 0) & (now[..., ARM_JOINTS, 2] > 0)
+    d = joint_distance(previous[..., ARM_JOINTS, :2], now[..., ARM_JOINTS, :2]) * seen
+    return d.sum(-1) / np.maximum(seen.sum(-1), 1) / max(dt, 1e-9)
+
+
+def memory_step(memory, speed, dt, memory_s):
+    """One causal update of the motion memory ``(..., P, M)`` with arm speeds ``(..., P)`` after ``dt`` seconds."""
+    keep = np.exp(-dt / np.asarray(memory_s, np.float64))
+    return memory * keep + (1.0 - keep) * np.asarray(speed, np.float64)[..., None]
+
+
+def motion_memory(participants, fps, memory_s):
+    """The motion memory ``(T, P, M)`` of a whole session's participants ``(T, P, J, 3)`` at every frame."""
+    participants = np.asarray(participants, np.float64)
+    out = np.zeros(participants.shape[:2] + (len(memory_s),))
+    if not len(memory_s) or not len(participants):
+        return out
+    dt = 1.0 / fps
+    speed = np.zeros(participants.shape[:2])
+    speed[1:] = arm_speed(participants[:-1], participants[1:], dt)
+    memory = np.zeros(out.shape[1:])
+    for t in range(len(participants)):
+        out[t] = memory = memory_step(memory, speed[t], dt, memory_s)
+    return out
+
+
+def group_tokens(now, lagged, facilitator_pose, memory=None):
     """Participant tokens ``(..., P, F)`` and presence mask ``(..., P)``.
 
     ``now`` is ``(..., P, J, 3)``, ``lagged`` a list of arrays of the same
-    shape (the same people some frames earlier; confidence 0 = not seen).
+    shape (the same people some frames earlier; confidence 0 = not seen),
+    ``memory`` the people's motion memory ``(..., P, M)`` or None.
     """
     now = np.asarray(now, dtype=np.float64)
     conf = now[..., 2]
@@ -60,7 +108,11 @@ def group_tokens(now, lagged, facilitator_pose):
         parts.append(pose_delta(past[..., :2], now[..., :2]) * seen[..., None])
     feats = np.concatenate(parts, -1)
     lead = feats.shape[:-2]
-    return feats.reshape(*lead, feats.shape[-2] * feats.shape[-1]).astype(np.float32), conf.max(-1) > 0
+    tokens = feats.reshape(*lead, feats.shape[-2] * feats.shape[-1])
+    present = conf.max(-1) > 0
+    if memory is not None:
+        tokens = np.concatenate([tokens, np.asarray(memory, np.float64) * present[..., None]], -1)
+    return tokens.astype(np.float32), present
 
 
 def pad_people(tokens, mask, max_people):

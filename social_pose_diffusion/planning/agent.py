@@ -13,8 +13,9 @@ import numpy as np
 from social_pose_diffusion.planning.follower import interpolate
 from social_pose_diffusion.planning.integrator import Integrator
 from social_pose_diffusion.core.frames import GroupFrame
-from social_pose_diffusion.observation.features import (centroid, group_tokens, pad_people,
-                                                        proprioception)
+from social_pose_diffusion.observation.features import (arm_speed, centroid, group_tokens,
+                                                        memory_step, pad_people, proprioception,
+                                                        with_style)
 from social_pose_diffusion.observation.raster import plot_people, resize_frame
 from social_pose_diffusion.core.skeleton import NUM_JOINTS, joint_distance, wrap_u
 
@@ -68,12 +69,17 @@ class FacilitatorAgent:
     step toward the pose given to :meth:`reset`, bounding open-loop drift.
     """
 
-    def __init__(self, policy, fps=30.0, samples=1, sampler=None, steps=None, reanchor=0.0, home_pull=HOME_PULL):
+    def __init__(self, policy, fps=30.0, samples=1, sampler=None, steps=None, reanchor=0.0, home_pull=HOME_PULL,
+                 style=None):
         if samples < 1:
             raise ValueError('samples must be >= 1')
         self.policy, self.fps, self.samples = policy, float(fps), int(samples)
         self.sampler, self.steps, self.reanchor_weight = sampler, steps, float(reanchor)
         self.leak = float(home_pull) / self.fps
+        styles = policy.config.styles
+        if style is not None and style not in styles:
+            raise ValueError(f'style {style!r} is not one the model knows ({", ".join(styles) or "none"})')
+        self.style = style
         c = policy.config
         self.max_speed = np.asarray(c.max_speed, np.float64)
         self.neutral = np.asarray(c.neutral_pose, np.float64)
@@ -89,6 +95,7 @@ class FacilitatorAgent:
         self._rest = pose.copy()  # the executed pose at every time before the first commit
         self._stamps, self._executed = deque(), deque()
         self._frames.clear()
+        self._memory = {}  # person id -> motion memory (M,), see observation.features
 
     @property
     def pose(self):
@@ -134,9 +141,19 @@ class FacilitatorAgent:
         return np.stack(out)
 
     def observe(self, frame):
-        """Remember a group frame (plan() does this too)."""
-        if not self._frames or frame.stamp_ns > self._frames[-1].stamp_ns:
-            self._frames.append(frame)
+        """Remember a group frame (plan() does this too) and update the people's motion memory."""
+        if self._frames and frame.stamp_ns <= self._frames[-1].stamp_ns:
+            return
+        memory_s = self.policy.config.memory_s
+        if memory_s:
+            previous = self._frames[-1] if self._frames else None
+            dt = (frame.stamp_ns - previous.stamp_ns) * 1e-9 if previous is not None else 1.0 / self.fps
+            for pid, kp in zip(frame.ids, frame.keypoints):
+                before = previous.person(pid) if previous is not None else None
+                speed = arm_speed(before, kp, dt) if before is not None else 0.0
+                self._memory[int(pid)] = memory_step(self._memory.get(int(pid), np.zeros(len(memory_s))),
+                                                     speed, dt, memory_s)
+        self._frames.append(frame)
 
     def _lagged(self, frame, lag):
         """The same people ``lag`` frames earlier (confidence 0 where unseen)."""
@@ -154,9 +171,14 @@ class FacilitatorAgent:
         c = self.policy.config
         self.observe(frame)
         now = np.asarray(frame.keypoints, np.float64).reshape(-1, NUM_JOINTS, 3)
-        tokens, mask = group_tokens(now, [self._lagged(frame, lag) for lag in c.lags], self.pose)
+        memory = None
+        if c.memory_s:
+            memory = np.stack([self._memory.get(int(pid), np.zeros(len(c.memory_s))) for pid in frame.ids]
+                              ).reshape(len(frame.ids), len(c.memory_s))
+        tokens, mask = group_tokens(now, [self._lagged(frame, lag) for lag in c.lags], self.pose, memory)
         tokens, mask = pad_people(tokens, mask, c.max_people)
-        obs = {'proprio': proprioception(self.history())[None], 'tokens': tokens[None], 'mask': mask[None]}
+        proprio = with_style(proprioception(self.history()), c.styles, self.style)
+        obs = {'proprio': proprio[None], 'tokens': tokens[None], 'mask': mask[None]}
         if c.encoder == 'plotted':
             obs['image'] = plot_people(now, self.pose)[None]
         elif c.encoder == 'raw':

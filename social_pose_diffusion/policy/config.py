@@ -18,6 +18,8 @@ class PolicyConfig:
     horizon: int = 16            # action chunk: H future per-frame deltas
     history: int = 4             # proprioception: the facilitator's last K deltas
     lags: tuple = (6, 30, 60)    # participant motion over these many frames
+    memory_s: tuple = ()         # participants' motion memory: time constants in seconds
+    styles: tuple = ()           # facilitator styles the policy can be asked for (a one-hot in its proprioception)
     max_people: int = 8
     fps: float = 30.0
     d_model: int = 64
@@ -29,12 +31,16 @@ class PolicyConfig:
     beta_end: float = 0.02
     sampler: str = ''            # default sampler ('' = first of SAMPLERS[policy])
     steps: int = 4               # evaluations of the few-step samplers (ddim, euler)
+    group_dropout: float = 0.0   # training: share of samples that see nobody (classifier-free guidance)
+    guidance: float = 1.0        # sampling: w in v_nobody + w (v_group - v_nobody); 1 = plain conditional
     neutral_pose: list = field(default_factory=list)   # (J, 2) a rest pose with the training bone lengths
     max_speed: list = field(default_factory=list)      # (J,) per-frame joint speed limit, normalised units
     format: str = FORMAT
 
     def __post_init__(self):
         self.lags = tuple(int(x) for x in self.lags)
+        self.memory_s = tuple(float(x) for x in self.memory_s)
+        self.styles = tuple(str(x) for x in self.styles)
         if self.encoder not in ENCODERS:
             raise ValueError(f'encoder must be one of {ENCODERS}, not {self.encoder!r}')
         if self.policy not in POLICIES:
@@ -50,6 +56,8 @@ class PolicyConfig:
     def to_dict(self):
         d = asdict(self)
         d['lags'] = list(self.lags)
+        d['memory_s'] = list(self.memory_s)
+        d['styles'] = list(self.styles)
         return d
 
     @classmethod

@@ -39,15 +39,16 @@ class Policy(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.encoder = ObservationEncoder(c.encoder, proprio_size(c.history), token_size(c.lags), c.d_model)
+        self.encoder = ObservationEncoder(c.encoder, proprio_size(c.history, c.styles), token_size(c.lags, c.memory_s),
+                                          c.d_model)
         self.net = ActionTransformer(c.action_dim, c.horizon, c.d_model, c.layers, c.heads,
                                      generative=c.policy in ('diffusion', 'flow'))
         self.schedule = samplers.Schedule(c.timesteps, c.beta_start, c.beta_end)
         self.register_buffer('action_scale', torch.ones(c.action_dim))
-        self.register_buffer('proprio_mean', torch.zeros(proprio_size(c.history)))
-        self.register_buffer('proprio_std', torch.ones(proprio_size(c.history)))
-        self.register_buffer('token_mean', torch.zeros(token_size(c.lags)))
-        self.register_buffer('token_std', torch.ones(token_size(c.lags)))
+        self.register_buffer('proprio_mean', torch.zeros(proprio_size(c.history, c.styles)))
+        self.register_buffer('proprio_std', torch.ones(proprio_size(c.history, c.styles)))
+        self.register_buffer('token_mean', torch.zeros(token_size(c.lags, c.memory_s)))
+        self.register_buffer('token_std', torch.ones(token_size(c.lags, c.memory_s)))
         self.evaluations = 0
         self._traces = {}
 
@@ -107,8 +108,24 @@ class Policy(nn.Module):
         self.evaluations += 1
         return self._traced('net', cond, x, t)
 
+    def _without_group(self, obs):
+        """The observation with nobody in view: what classifier-free guidance contrasts the group with."""
+        return {**obs, 'mask': torch.zeros_like(obs['mask'])}
+
+    def _guided(self, net, cond, uncond, w):
+        """``net(x, t)`` of the conditional and the nobody-in-view tokens in one batch, mixed by guidance ``w``."""
+        def call(x, t):
+            both = net(torch.cat([cond, uncond]), torch.cat([x, x]), torch.cat([t, t]))
+            c, u = both.chunk(2)
+            return u + w * (c - u)
+        return call
+
     def loss(self, obs, actions, generator=None):
         """The training loss of a diffusion, flow or BC policy on a batch."""
+        p = self.config.group_dropout
+        if p > 0 and 'mask' in obs:  # classifier-free guidance: some samples see nobody
+            keep = torch.rand(obs['mask'].shape[0], generator=generator, device=obs['mask'].device) >= p
+            obs = {**obs, 'mask': obs['mask'] & keep[:, None]}
         cond = self.encoder(obs)
         if self.config.policy == 'diffusion':
             return diffusion_loss(lambda x, t: self.net(cond, x, t.float() / self.config.timesteps),
@@ -117,8 +134,12 @@ class Policy(nn.Module):
             return flow_loss(lambda x, tau: self.net(cond, x, tau), actions, generator)
         return bc_loss(self.net(cond), actions)
 
-    def generate(self, cond, k=1, sampler=None, steps=None, generator=None):
-        """Normalised action chunks (B * k, H, A) from conditioning tokens (repeated k times)."""
+    def generate(self, cond, k=1, sampler=None, steps=None, generator=None, uncond=None):
+        """Normalised action chunks (B * k, H, A) from conditioning tokens (repeated k times).
+
+        With ``uncond`` (the tokens of nobody in view) every network call is
+        guided by ``config.guidance`` (classifier-free guidance).
+        """
         c = self.config
         sampler = sampler or c.sampler
         steps = steps or c.steps
@@ -127,11 +148,15 @@ class Policy(nn.Module):
             return self.net(cond).repeat_interleave(k, 0)
         cond = cond.repeat_interleave(k, 0)
         x = torch.randn((cond.shape[0], c.horizon, c.action_dim), generator=generator, device=cond.device)
+        net = lambda cc, y, t: self._denoise(cc, y, t)  # noqa: E731
+        if uncond is not None:
+            guided = self._guided(net, cond, uncond.repeat_interleave(k, 0), c.guidance)
+            net = lambda cc, y, t: guided(y, t)  # noqa: E731
         if c.policy == 'flow':
             if sampler != 'euler':
                 raise ValueError(f'a flow policy samples with euler, not {sampler!r}')
-            return samplers.euler(lambda y, tau: self._denoise(cond, y, tau), x, steps)
-        eps = lambda y, t: self._denoise(cond, y, t.float() / c.timesteps)  # noqa: E731
+            return samplers.euler(lambda y, tau: net(cond, y, tau), x, steps)
+        eps = lambda y, t: net(cond, y, t.float() / c.timesteps)  # noqa: E731
         if sampler == 'diffusion_x':
             return samplers.diffusion_x(eps, x, self.schedule, c.extra_steps, generator)
         if sampler == 'ddpm':
@@ -143,9 +168,13 @@ class Policy(nn.Module):
     @torch.inference_mode()
     def sample(self, obs, k=1, sampler=None, steps=None, generator=None):
         """``k`` chunks of deltas per observation: numpy (B, k, H, J, 2)."""
-        cond = self._traced('encoder', self.tensors(obs))
+        tensors = self.tensors(obs)
+        cond = self._traced('encoder', tensors)
+        uncond = None
+        if self.config.guidance != 1.0 and 'mask' in tensors:
+            uncond = self._traced('encoder', self._without_group(tensors))
         b = cond.shape[0]
-        x = self.generate(cond, k, sampler, steps, generator) * self.action_scale
+        x = self.generate(cond, k, sampler, steps, generator, uncond) * self.action_scale
         return x.reshape(b, k, self.config.horizon, NUM_JOINTS, 2).double().cpu().numpy()
 
     def select_action(self, obs, sampler=None, steps=None):

@@ -1,8 +1,8 @@
 """Start the node graph as separate processes, the way ``launch/facilitator.launch.py`` does.
 
 The same executables (console scripts / ``lib/social_pose_diffusion``) with the
-same parameter files (``config/facilitator.yaml``, plus ``config/replay.yaml``
-for bag replay) and the same ``--ros-args`` a launch file would pass. Used by
+same parameter files and the same ``--ros-args`` a launch file would pass, all
+read from the node specification (:mod:`social_pose_diffusion.ros.spec`). Used by
 ``social-pose demo``, ``social-pose evaluate --replay`` and ``social-pose
 benchmark pipeline``; DDS settings come from the caller's environment.
 """
@@ -17,8 +17,7 @@ import time
 from pathlib import Path
 
 from social_pose_diffusion.core.resources import config_path
-
-NODES = ('keypoints_node', 'policy_node', 'retarget_node', 'visualizer_node')
+from social_pose_diffusion.ros.spec import NODE_NAMES, PARAMS_FILES
 
 
 def large_message_env(env=None):
@@ -30,6 +29,11 @@ def large_message_env(env=None):
     env = os.environ if env is None else env
     env.setdefault('FASTDDS_DEFAULT_PROFILES_FILE', str(config_path('fastdds.xml')))
     return env
+
+
+def launch_params(launch='facilitator'):
+    """The installed parameter files ``launch/<launch>.launch.py`` loads, in order."""
+    return [config_path(name) for name in PARAMS_FILES[launch]]
 
 
 def _value(value):
@@ -69,8 +73,9 @@ class Graph:
     ``<node>.log`` (a temporary directory when omitted).
     """
 
-    def __init__(self, params_files=None, overrides=None, nodes=NODES, remaps=None, env=None, log_dir=None):
-        self.params_files = [Path(p) for p in (params_files or [config_path('facilitator.yaml')])]
+    def __init__(self, params_files=None, overrides=None, nodes=NODE_NAMES, remaps=None, env=None,
+                 log_dir=None):
+        self.params_files = [Path(p) for p in (params_files or launch_params())]
         for path in self.params_files:
             if not path.is_file():
                 raise FileNotFoundError(f'parameter file {path} not found')

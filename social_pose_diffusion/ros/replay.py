@@ -23,15 +23,15 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CompressedImage, Image, JointState, PointCloud2
 
 from social_pose_diffusion.core.frames import single_person
-from social_pose_diffusion.core.resources import config_path
 from social_pose_diffusion.evaluation.live import OUTPUT_TYPES, score, write_outputs
 from social_pose_diffusion.msgs.images import bgr_to_compressed, bgr_to_image, message_to_bgr
 from social_pose_diffusion.msgs.keypoint_cloud import cloud_to_frame, frame_to_cloud, stamp_ns
 from social_pose_diffusion.msgs.topics import (CAMERA_TOPIC, COMPRESSED_SUFFIX, EXTERNAL_KEYPOINTS_TOPIC,
                                                GROUP_TOPIC, OBSERVED_TOPIC)
 from social_pose_diffusion.ros.common import STATE_QOS, sensor_qos
-from social_pose_diffusion.ros.launcher import Graph, large_message_env
+from social_pose_diffusion.ros.launcher import Graph, large_message_env, launch_params
 from social_pose_diffusion.ros.messages import RCLPY
+from social_pose_diffusion.ros.spec import overrides as overrides_of
 from social_pose_diffusion.sources.bags import IMAGE, camera_topic, read_messages, read_session, topic_counts
 
 _CLASSES = {'sensor_msgs/msg/PointCloud2': PointCloud2, 'sensor_msgs/msg/JointState': JointState,
@@ -191,17 +191,15 @@ def replay(bag, out=None, input_kind='image', model=None, rate=1.0, max_frames=N
         input_kind = 'raw' if topic_counts(bag)[topic][0] == IMAGE else 'compressed'
     if input_kind not in ('raw', 'compressed', 'keypoints'):
         raise ValueError(f'input must be image, raw, compressed or keypoints, not {input_kind!r}')
-    params = [config_path('facilitator.yaml')] + ([] if live else [config_path('replay.yaml')])
-    node_overrides = {'keypoints_node': {}, 'policy_node': {}}
+    params = launch_params('facilitator' if live else 'replay')
+    given = {'model_path': str(Path(model).resolve()) if model else ''}
+    seat = session.info.get('facilitator_seat_u')
+    if input_kind != 'keypoints':  # the camera sees the facilitator at its seat
+        given['image_transport'] = input_kind
+        given['facilitator_seat_u'] = '' if seat is None else repr(float(seat))
+    node_overrides = overrides_of('replay', given)  # what replay.launch.py passes for the same bag
     if input_kind == 'keypoints':
         node_overrides['keypoints_node']['input'] = 'keypoints'
-    else:
-        node_overrides['keypoints_node']['image_transport'] = 'compressed' if input_kind == 'compressed' else 'raw'
-        seat = session.info.get('facilitator_seat_u')
-        if seat is not None:
-            node_overrides['keypoints_node']['facilitator_seat_u'] = float(seat)
-    if model:
-        node_overrides['policy_node']['model_path'] = str(Path(model).resolve())
     for name, values in (overrides or {}).items():
         node_overrides.setdefault(name, {}).update(values)
     items = _input_messages(bag, input_kind, session, max_frames)

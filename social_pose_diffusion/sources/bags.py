@@ -144,7 +144,8 @@ def read_session(path, group_topic=GROUP_TOPIC, facilitator_topic=FACILITATOR_TO
     empty = {'speaker': -1, 'invite': -1, 'hand': None}
     st = [states.get(int(s), empty) for s in stamps]
     hand = np.array([{'left': 0, 'right': 1}.get(s['hand'], -1) for s in st], np.int64)
+    attend = np.array([s.get('attend', -1) for s in st], np.int64)
     return Session(stamps, ids.astype(np.int32), group, np.stack([facilitator[s] for s in stamps]),
                    np.array([s['speaker'] for s in st], np.int64), np.array([s['invite'] for s in st], np.int64),
-                   hand, info)
+                   hand, info, attend if any('attend' in s for s in st) else None)
 

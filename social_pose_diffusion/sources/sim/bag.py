@@ -20,5 +20,5 @@ def write_session_bag(session, out, width=960, height=480, image_format='compres
             bag.keypoints(GROUP_TOPIC, GroupFrame(stamp, session.participant_ids, session.participants[t]))
             bag.keypoints(FACILITATOR_TOPIC, single_person(stamp, session.facilitator[t]))
             bag.text(STATE_TOPIC, stamp, {'stamp_ns': stamp, 'speaker': int(session.speaker[t]),
-                                          'invite': int(session.invite[t]),
+                                          'invite': int(session.invite[t]), 'attend': int(session.attend[t]),
                                           'hand': hands.get(int(session.invite_hand[t]))})

@@ -10,6 +10,19 @@ gesture, listeners turn their heads toward the speaker and nod. The
 facilitator turns toward the speaker, nods while listening and, after a long
 silence, invites the participant who has spoken least with a hand gesture,
 using the left or the right hand with equal probability.
+
+The rules are causal in what the camera sees, so the behaviour is learnable
+from the group:
+
+- the facilitator starts to turn a human reaction delay (the style's
+  ``reaction_s``, jittered per event) after the cue: a new speaker starts to
+  gesture, listeners turn to them;
+- an invitation follows ``SILENCE_BEFORE_INVITE_S`` of nobody speaking; the
+  gesture starts a reaction delay after that, and the invitee starts to speak
+  once the raised hand is held;
+- the invitee is whoever spoke least over the last ``INVITE_WINDOW_S``
+  seconds (a bounded window the policy's motion memory covers; ties broken at
+  random).
 """
 import numpy as np
 
@@ -19,6 +32,7 @@ from social_pose_diffusion.sources.sim.styles import STYLES
 
 FACILITATOR_ID = 0
 SILENCE_BEFORE_INVITE_S = 2.0
+INVITE_WINDOW_S = 30.0
 INVITE_S = (0.5, 0.5, 0.5)  # raise, hold, lower
 # Rest body in radians on the tangent plane (x to the image right, y down).
 SHOULDER_W, UPPER_ARM, FOREARM, TORSO, NECK = 0.30, 0.22, 0.20, 0.40, 0.19
@@ -36,21 +50,29 @@ def _bump(phase):
     return np.where((phase >= 0) & (phase <= 1), 0.5 - 0.5 * np.cos(2 * np.pi * np.clip(phase, 0, 1)), 0.0)
 
 
-def _turns(rng, frames, fps, participants):
-    """Per-frame speaker, invitee and hand from the turn-taking process."""
+def _turns(rng, frames, fps, participants, reaction):
+    """Per-frame speaker, invitee and hand from the turn-taking process, and each invitation's delay.
+
+    ``reaction()`` draws a reaction delay in frames; an invitation (the
+    ``invite`` label starts when the silence ends) is visible that much later.
+    """
     speaker = np.full(frames, -1, np.int64)
     invite = np.full(frames, -1, np.int64)
     hand = np.full(frames, -1, np.int64)
-    spoken = np.zeros(participants)
+    delays = {}
+    window = int(INVITE_WINDOW_S * fps)
     t = int(rng.uniform(0.5, 1.2) * fps)
     current = -1
     while t < frames:
         if current >= 0 and rng.random() < 0.35:
             t += int(SILENCE_BEFORE_INVITE_S * fps)
+            recent = speaker[max(0, t - window):t]
+            spoken = np.array([np.sum(recent == p) for p in range(participants)])
             current = int(rng.choice(np.flatnonzero(spoken == spoken.min())))
-            n = int(sum(INVITE_S) * fps)
+            delays[t] = delay = reaction()
+            n = int(sum(INVITE_S) * fps) + delay
             invite[t:t + n], hand[t:t + n] = current, rng.integers(2)
-            t += int((INVITE_S[0] + INVITE_S[1]) * fps)
+            t += int((INVITE_S[0] + INVITE_S[1]) * fps) + delay
         else:
             if current >= 0:
                 t += int(rng.uniform(0.3, 0.9) * fps)
@@ -58,9 +80,18 @@ def _turns(rng, frames, fps, participants):
             current = int(rng.choice(choices))
         n = int(rng.uniform(2.5, 6.0) * fps)
         speaker[t:t + n] = current
-        spoken[current] += n
         t += n
-    return speaker, invite, hand
+    return speaker, invite, hand, delays
+
+
+def _delayed(target, delays, reaction):
+    """``target`` with every change taking effect a reaction delay later (``delays`` fixes some, by frame)."""
+    out = np.full_like(target, -1)
+    changes = np.flatnonzero(np.r_[True, target[1:] != target[:-1]])
+    starts = [c + (delays[c] if c in delays else reaction()) for c in changes] + [len(target)]
+    for i, c in enumerate(changes):
+        out[starts[i]:starts[i + 1]] = target[c]
+    return out
 
 
 def _seats(rng, people):
@@ -134,7 +165,13 @@ def simulate(style='music_teacher', participants=4, seconds=20.0, fps=30.0, seed
     t = np.arange(frames) * dt
     seats = _seats(rng, participants + 1)
     bodies = [_Body(rng, u) for u in seats]
-    speaker, invite, hand = _turns(rng, frames, fps, participants)
+    # Reaction delays come from their own stream, so turn-taking does not depend on them.
+    reacting = np.random.default_rng([seed, 1])
+
+    def reaction():
+        return int(round(max(0.1, st.reaction_s + reacting.normal(0, st.reaction_jitter_s)) * fps))
+
+    speaker, invite, hand, delays = _turns(rng, frames, fps, participants, reaction)
     seat_of = seats[1:]
 
     people = np.zeros((frames, participants, NUM_JOINTS, 2))
@@ -163,6 +200,7 @@ def simulate(style='music_teacher', participants=4, seconds=20.0, fps=30.0, seed
     held = target.copy()
     for k in range(1, frames):
         held[k] = held[k] if held[k] >= 0 else held[k - 1]
+    held = _delayed(held, delays, reaction)
     rel = np.where(held >= 0, np.sin(np.pi * wrap_u(seat_of[np.maximum(held, 0)] - body.seat_u)), 0.0)
     head_x, lean = np.zeros(frames), np.zeros(frames)
     for k in range(1, frames):
@@ -172,7 +210,7 @@ def simulate(style='music_teacher', participants=4, seconds=20.0, fps=30.0, seed
     breath = 0.004 * amp * np.sin(2 * np.pi * 0.25 * t + body.phase[0])
     raise_ = np.zeros(frames)
     for start in np.flatnonzero((invite >= 0) & (np.r_[-1, invite[:-1]] < 0)):
-        k = np.arange(frames) - start
+        k = np.arange(frames) - start - delays[start]
         rise, hold, lower = (int(s * fps) for s in INVITE_S)
         raise_ = np.maximum(raise_, np.clip(np.minimum(k / rise, (rise + hold + lower - k) / lower), 0, 1))
     reach = (0.5 + 0.5 * amp) * (0.5 - 0.5 * np.cos(np.pi * raise_))
@@ -187,7 +225,8 @@ def simulate(style='music_teacher', participants=4, seconds=20.0, fps=30.0, seed
     stamps = (np.arange(frames) * 1e9 / fps).astype(np.int64) + 1_700_000_000 * 1_000_000_000
     info = {'style': style, 'fps': fps, 'seed': seed, 'seconds': seconds, 'participants': participants,
             'facilitator_id': FACILITATOR_ID, 'facilitator_seat_u': float(seats[0]),
-            'participant_seats_u': [float(u) for u in seat_of], 'scales': [b.scale for b in bodies]}
+            'participant_seats_u': [float(u) for u in seat_of], 'scales': [b.scale for b in bodies],
+            'reaction_s': st.reaction_s, 'invite_window_s': INVITE_WINDOW_S}
     return Session(
         stamps_ns=stamps,
         participant_ids=np.arange(1, participants + 1, dtype=np.int32),
@@ -195,4 +234,4 @@ def simulate(style='music_teacher', participants=4, seconds=20.0, fps=30.0, seed
                                     -1).astype(np.float32),
         facilitator=np.concatenate([facilitator, np.broadcast_to(conf[..., None], facilitator.shape[:-1] + (1,))],
                                    -1).astype(np.float32),
-        speaker=speaker, invite=invite, invite_hand=hand, info=info)
+        speaker=speaker, invite=invite, invite_hand=hand, info=info, attend=held)

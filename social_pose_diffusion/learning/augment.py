@@ -1,0 +1,129 @@
+"""Training data that teaches the policy to respond to the group instead of coasting on its own motion.
+
+Behaviour cloning from observation histories learns to repeat its own last
+movement when that predicts the next one well (a "copycat" policy); closed
+loop, it then never starts a turn the group calls for and has no set-point to
+return to once it is off. Three remedies, each measured by the closed-loop
+social evaluation (:mod:`social_pose_diffusion.evaluation.social`):
+
+- **history dropout**: a share of the training samples hide the facilitator's
+  past deltas (they read as standing still), so the group has to explain the
+  coming movement;
+- **perturbed histories with corrective labels** (DART-style): extra samples
+  whose pose was pushed off the demonstration (every joint by a share of its
+  own range of motion, the head rigidly, projected back onto the person's
+  bones; a constant offset over the history) and whose action chunk brings
+  it back within ``return_s``: the policy learns where to look and where its
+  hands rest, not only how to continue;
+- **onset weighting**: samples just after the facilitator's attention target
+  changes (a new speaker, an invitation) are drawn more often.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from social_pose_diffusion.core.session import Session
+from social_pose_diffusion.core.skeleton import apply_delta, bone_lengths, pose_delta, project_to_bones
+from social_pose_diffusion.learning.dataset import Samples, split
+from social_pose_diffusion.observation.features import (centroid, group_tokens, history_slice, motion_memory,
+                                                        pad_people, proprioception, with_style)
+
+HEAD = list(range(5))  # nose, eyes, ears: a rigid tree, moved together
+
+
+@dataclass
+class Augmentation:
+    """How much of each remedy a training run uses (all 0: plain behaviour cloning)."""
+
+    history_dropout: float = 0.0    # share of samples whose past deltas are hidden
+    pose_perturbation: float = 0.0  # perturbed samples added, per training sample
+    perturbation_scale: float = 1.0  # joint offset std, in units of each joint's own spread about the body
+    return_s: float = 0.3           # time constant of the corrective return
+    onset_weight: float = 0.0       # extra sampling weight of the first ``onset_s`` after an attention change
+    onset_s: float = 1.0
+    style_dropout: float = 0.2      # share of samples whose style is not said (the policy's default when unknown)
+
+    def __post_init__(self):
+        for name in ('history_dropout', 'pose_perturbation', 'perturbation_scale', 'return_s', 'onset_weight',
+                     'onset_s', 'style_dropout'):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value < 0:
+                raise ValueError(f'{name} must be a finite number >= 0, not {value}')
+        for name in ('history_dropout', 'style_dropout'):
+            if getattr(self, name) > 1:
+                raise ValueError(f'{name} is a share in [0, 1], not {getattr(self, name)}')
+
+
+def perturbed(session: Session, config, count: int, augmentation: Augmentation,
+              rng: np.random.Generator) -> Samples:
+    """``count`` training samples of ``session`` with the pose pushed off and a chunk that returns it."""
+    fac = np.asarray(session.facilitator, np.float64)[..., :2]
+    n, fps = len(fac), session.fps
+    rows = rng.choice(split(n, config)[0], count)
+    # Offsets on the scale of each joint's own motion about the body; the head moves as one.
+    spread = pose_delta(centroid(fac)[:, None], fac).std(0)
+    noise = rng.normal(0.0, 1.0, (count,) + fac.shape[1:]) * spread * augmentation.perturbation_scale
+    noise[:, HEAD] = noise[:, HEAD[:1]]
+    true = fac[rows]
+    pushed = project_to_bones(apply_delta(true, noise), bone_lengths(true), reference=true)
+    offset = pose_delta(true, pushed)[:, None]
+    past = np.clip(rows[:, None] + np.arange(-config.history, 1)[None], 0, n - 1)
+    history = fac[past] + offset
+    now = history[:, -1]
+    lagged = [session.participants[np.clip(rows - lag, 0, None)] for lag in config.lags]
+    memory = motion_memory(session.participants, fps, config.memory_s)[rows] if config.memory_s else None
+    tokens, mask = group_tokens(session.participants[rows], lagged, now, memory)
+    tokens, mask = pad_people(tokens, mask, config.max_people)
+    ahead = np.clip(rows[:, None] + np.arange(config.horizon + 1)[None], 0, n - 1)
+    fade = np.exp(-np.arange(config.horizon + 1) / (augmentation.return_s * fps))
+    future = fac[ahead] + offset * fade[None, :, None, None]
+    future[..., 0] %= 1.0
+    history[..., 0] %= 1.0
+    actions = pose_delta(future[:, :-1], future[:, 1:]).astype(np.float32)
+    proprio = with_style(proprioception(history), config.styles, session.info.get('style'))
+    obs = {'proprio': proprio, 'tokens': tokens, 'mask': mask}
+    return Samples(obs, actions, np.stack([np.full(count, -1), rows], -1))
+
+
+def with_perturbations(samples: Samples, sessions: list[Session], config, augmentation: Augmentation,
+                       rng: np.random.Generator) -> Samples:
+    """``samples`` plus ``pose_perturbation`` perturbed samples per sample, drawn from each session alike."""
+    if augmentation.pose_perturbation <= 0 or config.encoder != 'vector':
+        return samples
+    extra = [perturbed(s, config, int(round(augmentation.pose_perturbation * np.sum(samples.where[:, 0] == i))),
+                       augmentation, rng) for i, s in enumerate(sessions)]
+    extra = [e for e in extra if len(e)]
+    for i, e in enumerate(extra):
+        e.where[:, 0] = i
+    parts = [samples] + extra
+    obs = {k: np.concatenate([p.obs[k] for p in parts]) for k in samples.obs}
+    return Samples(obs, np.concatenate([p.actions for p in parts]), np.concatenate([p.where for p in parts]))
+
+
+def onset_weights(samples: Samples, sessions: list[Session], augmentation: Augmentation) -> np.ndarray | None:
+    """Sampling probabilities of the training samples, or None for uniform."""
+    if augmentation.onset_weight <= 0:
+        return None
+    weights = np.ones(len(samples))
+    for i, s in enumerate(sessions):
+        target = s.attend if s.attend is not None else np.where(s.invite >= 0, s.invite, s.speaker)
+        changes = np.flatnonzero(np.r_[False, target[1:] != target[:-1]] & (target >= 0))
+        near = np.zeros(len(s), bool)
+        for c in changes:
+            near[c:c + int(augmentation.onset_s * s.fps)] = True
+        rows = samples.where[:, 0] == i
+        weights[rows] += augmentation.onset_weight * near[samples.where[rows, 1]]
+    return weights / weights.sum()
+
+
+def hide(obs: dict, config, augmentation: Augmentation, rng: np.random.Generator) -> dict:
+    """A batch where a share of samples hides its past deltas (standing still) and another its style."""
+    proprio = obs['proprio'].copy()
+    columns = np.arange(proprio.shape[1])
+    parts = [(augmentation.history_dropout, columns[history_slice(config.history)])]
+    if config.styles:
+        parts.append((augmentation.style_dropout, columns[-len(config.styles):]))
+    for share, where in parts:
+        if share > 0:
+            proprio[np.ix_(rng.random(len(proprio)) < share, where)] = 0.0
+    return {**obs, 'proprio': proprio}
