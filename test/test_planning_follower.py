@@ -235,9 +235,9 @@ def group(stamp_ns):
 
 
 def test_the_controller_starts_at_the_seat_commits_what_it_executed_and_restarts_on_a_jump(policy):
+    from social_pose_diffusion.observation.features import centroid
     from social_pose_diffusion.planning.agent import seated
     from social_pose_diffusion.planning.follower import Controller
-    from social_pose_diffusion.observation.features import centroid
 
     starts = []
     control = Controller(lambda agent: starts.append(1) or seated(agent.neutral, 0.9))

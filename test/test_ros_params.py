@@ -78,19 +78,26 @@ def test_shipped_parameter_files_hold_valid_values(name):
 
 def png_header(width, height):
     """A valid PNG of a few bytes whose header declares ``width`` x ``height`` pixels."""
+
     def chunk(kind, body):
-        return struct.pack('>I', len(body)) + kind + body + struct.pack('>I', zlib.crc32(kind + body))
+        return (
+            struct.pack('>I', len(body)) + kind + body + struct.pack('>I', zlib.crc32(kind + body))
+        )
+
     ihdr = struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0)
-    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', ihdr) + chunk(b'IDAT', zlib.compress(b''))
-            + chunk(b'IEND', b''))
+    return (
+        b'\x89PNG\r\n\x1a\n'
+        + chunk(b'IHDR', ihdr)
+        + chunk(b'IDAT', zlib.compress(b''))
+        + chunk(b'IEND', b'')
+    )
 
 
 def live_driver():
     """Runs in a child process: real node instances, parameters set as the service sets them."""
+    import numpy as np
     import rclpy
     from rclpy.parameter import Parameter
-
-    import numpy as np
     from sensor_msgs.msg import CompressedImage
 
     from social_pose_diffusion.msgs.images import bgr_to_jpeg

@@ -3,9 +3,10 @@ model files removed / corrupted / mismatched / non-finite between lifecycle runs
 refused and applied over the parameter service, and a slow policy under a 30 Hz input. (The
 control loop's timing is unit-tested on a fake clock in test_planning_follower.py.)
 
-One graph (keypoints node on the external-detector input, policy, retarget, visualizer) serves every
-phase; a driver process publishes and records, the test reads its JSON and the nodes' logs.
+One graph (keypoints node on the external-detector input, policy, retarget, visualizer) serves
+every phase; a driver process publishes and records, the test reads its JSON and the nodes' logs.
 """
+
 import json
 import shutil
 from pathlib import Path
@@ -30,15 +31,19 @@ def driver(model_dir):
     from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
     from rcl_interfaces.srv import SetParameters
     from sensor_msgs.msg import JointState, PointCloud2, PointField
-
     from visualization_msgs.msg import MarkerArray
 
-    from social_pose_diffusion.retarget import joints as retarget
     from social_pose_diffusion.core.frames import GroupFrame
-    from social_pose_diffusion.ros.common import STATE_QOS
-    from social_pose_diffusion.msgs.keypoint_cloud import cloud_field, cloud_to_frame, frame_to_cloud, stamp_ns
-    from social_pose_diffusion.ros.messages import RCLPY
+    from social_pose_diffusion.msgs.keypoint_cloud import (
+        cloud_field,
+        cloud_to_frame,
+        frame_to_cloud,
+        stamp_ns,
+    )
     from social_pose_diffusion.observation.features import centroid
+    from social_pose_diffusion.retarget import joints as retarget
+    from social_pose_diffusion.ros.common import STATE_QOS
+    from social_pose_diffusion.ros.messages import RCLPY
     from social_pose_diffusion.sources.sim import simulate
 
     rclpy.init()
@@ -47,21 +52,39 @@ def driver(model_dir):
     got = {'pose': [], 'joints': [], 'markers': [], 'keypoints': [], 'diag': {}}
 
     def on_pose(msg):
-        got['pose'].append((stamp_ns(msg), float(cloud_field(msg, 'obs_age')[0]),
-                            cloud_field(msg, 'spread').tolist(), time.monotonic(),
-                            float(centroid(cloud_to_frame(msg).keypoints[0])[0])))
+        got['pose'].append(
+            (
+                stamp_ns(msg),
+                float(cloud_field(msg, 'obs_age')[0]),
+                cloud_field(msg, 'spread').tolist(),
+                time.monotonic(),
+                float(centroid(cloud_to_frame(msg).keypoints[0])[0]),
+            )
+        )
 
     def on_diag(msg):
         for s in msg.status:
             got['diag'][s.name] = {kv.key: kv.value for kv in s.values}
 
     node.create_subscription(PointCloud2, '/facilitator/pose', on_pose, STATE_QOS)
-    node.create_subscription(JointState, '/facilitator/joint_states', lambda m: got['joints'].append(
-        (list(m.name), list(m.position))), 10)
-    node.create_subscription(MarkerArray, '/facilitator/markers', lambda m: got['markers'].append(
-        sorted({x.ns for x in m.markers})), 10)
-    keypoints_sub = node.create_subscription(PointCloud2, '/humans/keypoints', lambda m: got['keypoints'].append(
-        (stamp_ns(m), len(cloud_to_frame(m)))), STATE_QOS)
+    node.create_subscription(
+        JointState,
+        '/facilitator/joint_states',
+        lambda m: got['joints'].append((list(m.name), list(m.position))),
+        10,
+    )
+    node.create_subscription(
+        MarkerArray,
+        '/facilitator/markers',
+        lambda m: got['markers'].append(sorted({x.ns for x in m.markers})),
+        10,
+    )
+    keypoints_sub = node.create_subscription(
+        PointCloud2,
+        '/humans/keypoints',
+        lambda m: got['keypoints'].append((stamp_ns(m), len(cloud_to_frame(m)))),
+        STATE_QOS,
+    )
     node.create_subscription(DiagnosticArray, '/diagnostics', on_diag, 10)
     pub = node.create_publisher(PointCloud2, '/humans/keypoints_external', STATE_QOS)
     get_state = node.create_client(GetState, '/policy_node/get_state')
@@ -98,7 +121,7 @@ def driver(model_dir):
     frame_index = [0]
 
     def good_frames(n, offset_ns=0):
-        """``n`` session frames at 30 Hz stamped with the clock (+ offset); returns their stamps."""
+        """``n`` session frames at 30 Hz stamped with the clock (+ offset); their stamps."""
         stamps = []
         for _ in range(n):
             t = frame_index[0] % len(session)
@@ -109,9 +132,13 @@ def driver(model_dir):
             spin(1 / 30)
         return stamps
 
-    # Ready: our input is subscribed, we hear the keypoints node, and the policy node is active (warm-up done).
+    # Ready: our input is subscribed, we hear the keypoints node, the policy node is active (warm).
     start = time.monotonic()
-    while pub.get_subscription_count() == 0 or keypoints_sub.get_publisher_count() == 0 or state() != 'active':
+    while (
+        pub.get_subscription_count() == 0
+        or keypoints_sub.get_publisher_count() == 0
+        or state() != 'active'
+    ):
         spin(0.2)
         if time.monotonic() - start > 120:
             emit('ready', ok=False)
@@ -122,13 +149,21 @@ def driver(model_dir):
     good_frames(45)
     spin(0.5)
     limits = [retarget.LIMITS[n] for n in retarget.JOINT_NAMES]
-    within = all(lo - 1e-9 <= v <= hi + 1e-9 for _, pos in got['joints'] for v, (lo, hi) in zip(pos, limits))
-    emit('normal', poses=len(got['pose']), first_u=got['pose'][0][4] if got['pose'] else None,
-         keypoints=len(got['keypoints']), joints=len(got['joints']),
-         joint_names=got['joints'][-1][0] if got['joints'] else [], within_limits=within,
-         marker_ns=sorted({ns for m in got['markers'] for ns in m}),
-         spread_len=len(got['pose'][-1][2]) if got['pose'] else 0,
-         spread_max=max((max(p[2]) for p in got['pose']), default=0.0))
+    within = all(
+        lo - 1e-9 <= v <= hi + 1e-9 for _, pos in got['joints'] for v, (lo, hi) in zip(pos, limits)
+    )
+    emit(
+        'normal',
+        poses=len(got['pose']),
+        first_u=got['pose'][0][4] if got['pose'] else None,
+        keypoints=len(got['keypoints']),
+        joints=len(got['joints']),
+        joint_names=got['joints'][-1][0] if got['joints'] else [],
+        within_limits=within,
+        marker_ns=sorted({ns for m in got['markers'] for ns in m}),
+        spread_len=len(got['pose'][-1][2]) if got['pose'] else 0,
+        spread_max=max((max(p[2]) for p in got['pose']), default=0.0),
+    )
 
     def cloud(frame, fields=None, mutate=None):
         msg = frame_to_cloud(frame, RCLPY.header(0), RCLPY)
@@ -147,7 +182,9 @@ def driver(model_dir):
         data = np.frombuffer(bytes(msg.data), np.uint8).reshape(-1, msg.point_step)
         msg.data = np.hstack([np.full((len(data), 4), 7, np.uint8), data]).tobytes()
         msg.fields = [PointField(name='foo', offset=0, datatype=PointField.FLOAT32, count=1)] + [
-            PointField(name=f.name, offset=f.offset + 4, datatype=f.datatype, count=1) for f in msg.fields]
+            PointField(name=f.name, offset=f.offset + 4, datatype=f.datatype, count=1)
+            for f in msg.fields
+        ]
         msg.point_step += 4
         msg.row_step = msg.point_step * msg.width
 
@@ -155,7 +192,7 @@ def driver(model_dir):
         msg.fields = [f for f in msg.fields if f.name != 'v']
 
     def truncate(msg):
-        msg.data = bytes(msg.data)[:len(msg.data) // 2]
+        msg.data = bytes(msg.data)[: len(msg.data) // 2]
 
     def bad_type(msg):
         msg.fields[2].datatype = 42
@@ -164,13 +201,28 @@ def driver(model_dir):
         msg.is_bigendian = True
 
     rng = np.random.default_rng(0)
-    crowd = GroupFrame(0, np.arange(20, dtype=np.int32), np.concatenate(
-        [rng.uniform(0, 1, (20, 13, 1)), rng.uniform(0.4, 0.7, (20, 13, 1)), np.ones((20, 13, 1))], -1)
-        .astype(np.float32))
-    cases = {'nan_inf': cloud(nan), 'unknown_fields': cloud(base, mutate=extra_fields),
-             'missing_field': cloud(base, mutate=drop_field), 'truncated': cloud(base, mutate=truncate),
-             'unknown_datatype': cloud(base, mutate=bad_type), 'big_endian': cloud(base, mutate=big_endian),
-             'no_people': cloud(GroupFrame(0)), 'twenty_people': cloud(crowd)}
+    crowd = GroupFrame(
+        0,
+        np.arange(20, dtype=np.int32),
+        np.concatenate(
+            [
+                rng.uniform(0, 1, (20, 13, 1)),
+                rng.uniform(0.4, 0.7, (20, 13, 1)),
+                np.ones((20, 13, 1)),
+            ],
+            -1,
+        ).astype(np.float32),
+    )
+    cases = {
+        'nan_inf': cloud(nan),
+        'unknown_fields': cloud(base, mutate=extra_fields),
+        'missing_field': cloud(base, mutate=drop_field),
+        'truncated': cloud(base, mutate=truncate),
+        'unknown_datatype': cloud(base, mutate=bad_type),
+        'big_endian': cloud(base, mutate=big_endian),
+        'no_people': cloud(GroupFrame(0)),
+        'twenty_people': cloud(crowd),
+    }
     results = {}
     for name, msg in cases.items():
         poses_before = len(got['pose'])
@@ -183,10 +235,16 @@ def driver(model_dir):
         served = any(s == stamps[-1] for s, _ in got['keypoints'])
         # Poses planned from the good frames after the bad one: their observation stamp is one
         # of them (the control loop alone would only hold an older plan).
-        planned = [p for p in got['pose'][poses_before:]
-                   if any(abs(p[0] - p[1] * 1e9 - s) < 1e6 for s in stamps)]
-        results[name] = {'output_people': answered[0] if answered else None, 'served_next': served,
-                         'planned_from_good': len(planned)}
+        planned = [
+            p
+            for p in got['pose'][poses_before:]
+            if any(abs(p[0] - p[1] * 1e9 - s) < 1e6 for s in stamps)
+        ]
+        results[name] = {
+            'output_people': answered[0] if answered else None,
+            'served_next': served,
+            'planned_from_good': len(planned),
+        }
     emit('bad_input', results=results)
 
     # A looping bag: stamps jump 10 s back, then carry on.
@@ -195,16 +253,22 @@ def driver(model_dir):
     back = good_frames(15, offset_ns=-10_000_000_000)
     good_frames(15)
     spin(1.2)
-    emit('time_jump', resets_before=resets_before,
-         policy_resets=int(got['diag'].get('/policy_node', {}).get('state resets', 0)),
-         keypoint_resets=int(got['diag'].get('/keypoints_node', {}).get('time resets', 0)),
-         back_served=any(s in back for s, _ in got['keypoints']), poses=len(got['pose']) - poses_before)
+    emit(
+        'time_jump',
+        resets_before=resets_before,
+        policy_resets=int(got['diag'].get('/policy_node', {}).get('state resets', 0)),
+        keypoint_resets=int(got['diag'].get('/keypoints_node', {}).get('time resets', 0)),
+        back_served=any(s in back for s, _ in got['keypoints']),
+        poses=len(got['pose']) - poses_before,
+    )
 
     # Model files between lifecycle runs.
     weights, config = Path(model_dir) / 'model.safetensors', Path(model_dir) / 'model.json'
     keep_w, keep_c = weights.read_bytes(), config.read_text()
-    steps = {'deactivate': transition(Transition.TRANSITION_DEACTIVATE),
-             'cleanup': transition(Transition.TRANSITION_CLEANUP)}
+    steps = {
+        'deactivate': transition(Transition.TRANSITION_DEACTIVATE),
+        'cleanup': transition(Transition.TRANSITION_CLEANUP),
+    }
     weights.unlink()
     steps['configure_missing'] = transition(Transition.TRANSITION_CONFIGURE)
     weights.write_bytes(b'not a safetensors file' * 10)
@@ -226,13 +290,16 @@ def driver(model_dir):
 
     def set_parameter(name, value):
         """``(accepted, reason)`` of a SetParameters call for one value."""
-        kinds = {bool: (ParameterType.PARAMETER_BOOL, 'bool_value'),
-                 int: (ParameterType.PARAMETER_INTEGER, 'integer_value'),
-                 float: (ParameterType.PARAMETER_DOUBLE, 'double_value'),
-                 str: (ParameterType.PARAMETER_STRING, 'string_value')}
+        kinds = {
+            bool: (ParameterType.PARAMETER_BOOL, 'bool_value'),
+            int: (ParameterType.PARAMETER_INTEGER, 'integer_value'),
+            float: (ParameterType.PARAMETER_DOUBLE, 'double_value'),
+            str: (ParameterType.PARAMETER_STRING, 'string_value'),
+        }
         kind, field = kinds[type(value)]
-        request = SetParameters.Request(parameters=[
-            Parameter(name=name, value=ParameterValue(type=kind, **{field: value}))])
+        request = SetParameters.Request(
+            parameters=[Parameter(name=name, value=ParameterValue(type=kind, **{field: value}))]
+        )
         result = call(set_params, request).results[0]
         return result.successful, result.reason
 
@@ -247,9 +314,14 @@ def driver(model_dir):
         good_frames(30)
         spin(1.5)
     nan_poses = got['pose'][poses_before:]
-    emit('non_finite_model', configured=configured, activated=activated, poses=len(nan_poses),
-         finite=all(np.isfinite(p[1]) and np.isfinite(p[2]).all() for p in nan_poses),
-         refused=int(got['diag'].get('/policy_node', {}).get('non-finite plans refused', 0)))
+    emit(
+        'non_finite_model',
+        configured=configured,
+        activated=activated,
+        poses=len(nan_poses),
+        finite=all(np.isfinite(p[1]) and np.isfinite(p[2]).all() for p in nan_poses),
+        refused=int(got['diag'].get('/policy_node', {}).get('non-finite plans refused', 0)),
+    )
     if configured:
         transition(Transition.TRANSITION_DEACTIVATE)
         transition(Transition.TRANSITION_CLEANUP)
@@ -257,20 +329,37 @@ def driver(model_dir):
     transition(Transition.TRANSITION_CONFIGURE)
 
     # Invalid values are refused with a reason; valid ones are taken.
-    refused = {f'{n}={v}': set_parameter(n, v) for n, v in (
-        ('control_rate', 0.0), ('control_rate', -1.0), ('control_rate', float('nan')),
-        ('control_rate', float('inf')), ('steps', -5), ('reanchor', 5.0),
-        ('max_clock_offset', float('nan')), ('sampler', 'ddim'), ('facilitator_seat_u', 1.5),
-        ('samples', 0))}
-    accepted = {f'{n}={v}': set_parameter(n, v)[0]
-                for n, v in (('control_rate', 0.5), ('samples', 2))}
+    refused = {
+        f'{n}={v}': set_parameter(n, v)
+        for n, v in (
+            ('control_rate', 0.0),
+            ('control_rate', -1.0),
+            ('control_rate', float('nan')),
+            ('control_rate', float('inf')),
+            ('steps', -5),
+            ('reanchor', 5.0),
+            ('max_clock_offset', float('nan')),
+            ('sampler', 'ddim'),
+            ('facilitator_seat_u', 1.5),
+            ('samples', 0),
+        )
+    }
+    accepted = {
+        f'{n}={v}': set_parameter(n, v)[0] for n, v in (('control_rate', 0.5), ('samples', 2))
+    }
     slow_loop = transition(Transition.TRANSITION_ACTIVATE)
     before = len(got['pose'])
     good_frames(3)
     spin(1.0)
     transition(Transition.TRANSITION_DEACTIVATE)
-    emit('parameters', refused=refused, accepted=accepted, activated=slow_loop,
-         poses=len(got['pose']) - before, reset=set_parameter('control_rate', 30.0)[0])
+    emit(
+        'parameters',
+        refused=refused,
+        accepted=accepted,
+        activated=slow_loop,
+        poses=len(got['pose']) - before,
+        reset=set_parameter('control_rate', 30.0)[0],
+    )
 
     # A slow policy (hundreds of flow steps per plan) under a 30 Hz input.
     set_ok = set_parameter('steps', 1500)[0]
@@ -286,10 +375,15 @@ def driver(model_dir):
     window = got['pose'][first:]
     spin(1.2)
     diag = got['diag'].get('/policy_node', {})
-    emit('slow_policy', set_ok=set_ok, activated=activated, poses=len(window),
-         plans=int(diag.get('plans', 0)) - plans_before,
-         dropped=int(diag.get('dropped observations (planner busy)', 0)),
-         policy_latency_p95_ms=float(diag.get('policy latency p95 (ms)', 0)))
+    emit(
+        'slow_policy',
+        set_ok=set_ok,
+        activated=activated,
+        poses=len(window),
+        plans=int(diag.get('plans', 0)) - plans_before,
+        dropped=int(diag.get('dropped observations (planner busy)', 0)),
+        policy_latency_p95_ms=float(diag.get('policy latency p95 (ms)', 0)),
+    )
     node.destroy_node()
     rclpy.shutdown()
 
@@ -304,36 +398,53 @@ def model_copy(tmp_path):
     return out
 
 
-def test_graph_survives_bad_input_time_jumps_model_errors_and_a_slow_policy(ros_env, run_python, model_copy,
-                                                                          tmp_path):
-    overrides = {'keypoints_node': {'input': 'keypoints'},
-                 'policy_node': {'model_path': str(model_copy), 'device': 'cpu',
-                                 'facilitator_seat_u': 0.9}}
+def test_graph_survives_bad_input_time_jumps_model_errors_and_a_slow_policy(
+    ros_env, run_python, model_copy, tmp_path
+):
+    overrides = {
+        'keypoints_node': {'input': 'keypoints'},
+        'policy_node': {'model_path': str(model_copy), 'device': 'cpu', 'facilitator_seat_u': 0.9},
+    }
     with Graph(overrides=overrides, env=ros_env, log_dir=tmp_path / 'logs') as graph:
-        proc = run_python(code=f'import sys; sys.path.insert(0, {str(HERE)!r}); import test_runtime_graph as t; '
-                               f't.driver({str(model_copy)!r})')
+        proc = run_python(
+            code=f'import sys; sys.path.insert(0, {str(HERE)!r}); import test_runtime_graph as t; '
+            f't.driver({str(model_copy)!r})'
+        )
         out, _ = proc.communicate(timeout=300)
         alive = graph.alive()
         logs = {name: graph.log(name) for name in graph.nodes}
     print(out)
-    phases = {p["phase"]: p for p in (json.loads(line[6:]) for line in out.splitlines() if line.startswith('PHASE '))}
+    phases = {
+        p['phase']: p
+        for p in (json.loads(line[6:]) for line in out.splitlines() if line.startswith('PHASE '))
+    }
     assert phases.get('ready', {}).get('ok'), out[-3000:]
-    assert all(alive.values()), (alive, {n: l[-1500:] for n, l in logs.items()})
+    assert all(alive.values()), (alive, {n: text[-1500:] for n, text in logs.items()})
 
     normal = phases['normal']
     assert normal['keypoints'] >= 40 and normal['poses'] > 20 and normal['joints'] > 20
-    assert normal['joint_names'] == ['head_yaw', 'head_pitch', 'left_shoulder', 'right_shoulder',
-                                     'left_elbow', 'right_elbow']
+    assert normal['joint_names'] == [
+        'head_yaw',
+        'head_pitch',
+        'left_shoulder',
+        'right_shoulder',
+        'left_elbow',
+        'right_elbow',
+    ]
     assert normal['within_limits']
     assert abs(normal['first_u'] - 0.9) < 0.03  # the facilitator starts at its seat
     assert {'group', 'facilitator', 'facilitator_uncertainty'} <= set(normal['marker_ns'])
-    assert normal['spread_len'] == 13 and normal['spread_max'] > 0  # 4 sampled plans: a real uncertainty
+    assert (
+        normal['spread_len'] == 13 and normal['spread_max'] > 0
+    )  # 4 sampled plans: a real uncertainty
 
     bad = phases['bad_input']['results']
     for name, result in bad.items():
         assert result['served_next'], (name, result)
         assert result['planned_from_good'] > 0, (name, result)
-    assert bad['nan_inf']['output_people'] == 3  # bad joints dropped; person 1 had no finite joint left
+    assert (
+        bad['nan_inf']['output_people'] == 3
+    )  # bad joints dropped; person 1 had no finite joint left
     assert bad['unknown_fields']['output_people'] == 4
     assert bad['no_people']['output_people'] == 0
     assert 0 < bad['twenty_people']['output_people'] <= 16  # max_people
@@ -350,7 +461,11 @@ def test_graph_survives_bad_input_time_jumps_model_errors_and_a_slow_policy(ros_
 
     model = phases['model_files']
     assert model['deactivate'] and model['cleanup']
-    assert not model['configure_missing'] and not model['configure_corrupt'] and not model['configure_mismatched']
+    assert (
+        not model['configure_missing']
+        and not model['configure_corrupt']
+        and not model['configure_mismatched']
+    )
     assert model['state_after_failures'] == 'unconfigured'
     assert model['configure_restored'] and model['activate'] and model['poses_after_restore'] > 0
     policy_log = logs['policy_node']

@@ -103,14 +103,15 @@ class FacilitatorAgent:
         return self._executed[-1] if self._executed else self._rest
 
     def commit(self, stamp_ns, pose):
-        """Record the pose actually executed at ``stamp_ns`` (the proprioception of the next plans).
+        """Record the pose executed at ``stamp_ns`` (the proprioception of the next plans).
 
         Commits may come at any rate (a control loop, publish-on-plan ticks):
         :meth:`history` samples them at the model's frame times.
         """
         if self._stamps and stamp_ns <= self._stamps[-1]:
             if stamp_ns < self._stamps[-1]:
-                raise ValueError(f'commit stamps must not go back: {stamp_ns} after {self._stamps[-1]}')
+                raise ValueError(f'commit stamps must not go back: {stamp_ns} after '
+                                 f'{self._stamps[-1]}')
             self._stamps.pop()  # a second pose at the same time replaces the first
             self._executed.pop()
         self._stamps.append(int(stamp_ns))
@@ -122,7 +123,7 @@ class FacilitatorAgent:
             self._executed.popleft()
 
     def history(self):
-        """The executed poses (K+1, J, 2) at the model's frame times, oldest first, ending at the newest commit.
+        """The executed poses (K+1, J, 2) at the model's frame times up to the newest commit.
 
         Interpolated between commits; before the first commit, the reset pose.
         One commit per model frame gives exactly the committed poses.

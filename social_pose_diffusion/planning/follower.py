@@ -9,7 +9,6 @@ caller resets its agent too. Counters feed the node's diagnostics.
 """
 import threading
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
@@ -60,8 +59,8 @@ class PlanFollower:
         """Forget the plan, the last pose and the last tick (a new episode)."""
         self._plan = None
         self._fresh = False
-        self.last: Optional[Tick] = None
-        self.last_tick_ns: Optional[int] = None
+        self.last: Tick | None = None
+        self.last_tick_ns: int | None = None
 
     def set_plan(self, stamps_ns, poses, spread, obs_ns: int) -> bool:
         """Follow this plan from now on; False (and the last pose held) when it is not finite."""
@@ -91,7 +90,7 @@ class PlanFollower:
         self.reset()
         return back
 
-    def tick(self, now_ns: int) -> Optional[Tick]:
+    def tick(self, now_ns: int) -> Tick | None:
         """What to execute at ``now_ns`` (None before any plan); check :meth:`went_back` first."""
         self.last_tick_ns = now_ns
         if self._plan is None:
@@ -160,7 +159,7 @@ class Controller:
             return (last - stamp_ns) * 1e-9
 
     def plan(self, frame, arrival_ns: int, max_offset_ns: float, **options) -> str:
-        """Plan from ``frame`` (``options`` go to the agent's plan) and follow it; what happened:
+        """Plan from ``frame`` (``options`` go to the agent), follow the plan; say what happened.
 
         'planned'; 'by arrival' (the first plan of an episode re-timed by its
         arrival: the observation's clock is more than ``max_offset_ns`` from

@@ -13,11 +13,16 @@ it and exits with status 2.
 """
 import math
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, Optional
+from typing import Any
 
-from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
-                                SetParametersResult)
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
 from rclpy.exceptions import ParameterException
 from rclpy.parameter import Parameter
 
@@ -46,11 +51,11 @@ class Spec:
 
     default: Any
     description: str
-    low: Optional[float] = None
-    high: Optional[float] = None
-    choices: Optional[tuple] = None
-    length: Optional[int] = None
-    check: Optional[Callable[[Any], Optional[str]]] = None
+    low: float | None = None
+    high: float | None = None
+    choices: tuple | None = None
+    length: int | None = None
+    check: Callable[[Any], str | None] | None = None
     read_only: bool = False
     applies: str = ''
 
@@ -60,7 +65,7 @@ def _is_float(spec: Spec) -> bool:
     return bool(items) and all(isinstance(v, float) for v in items)
 
 
-def problem(spec: Spec, value: Any) -> Optional[str]:
+def problem(spec: Spec, value: Any) -> str | None:
     """Why ``value`` is not allowed for ``spec`` (None when it is)."""
     items = value if isinstance(value, (list, tuple)) else [value]
     if spec.length is not None and len(items) != spec.length:
@@ -107,12 +112,12 @@ class Parameters:
     samplers of the loaded model) and returns a reason or None.
     """
 
-    def __init__(self, node, specs: Dict[str, Spec],
-                 on_change: Optional[Callable[[set], None]] = None,
-                 extra_check: Optional[Callable[[str, Any], Optional[str]]] = None):
+    def __init__(self, node, specs: dict[str, Spec],
+                 on_change: Callable[[set], None] | None = None,
+                 extra_check: Callable[[str, Any], str | None] | None = None):
         self._node, self._specs = node, specs
         self._on_change, self._extra_check = on_change, extra_check
-        self._values: Dict[str, Any] = {}
+        self._values: dict[str, Any] = {}
         node.add_on_set_parameters_callback(self._validate)
         for name, spec in specs.items():
             self._coerce_override(name, spec)
@@ -176,14 +181,14 @@ def _reason(name: str, exc: ParameterException) -> str:
     return text.removeprefix(f'{name}: ')
 
 
-def seat_u(value: float) -> Optional[str]:
+def seat_u(value: float) -> str | None:
     """The facilitator's seat: an azimuth u in [0, 1), or -1 for unknown."""
     if value == -1.0 or 0.0 <= value < 1.0:
         return None
     return f'{value} is neither -1 (unknown) nor in [0, 1)'
 
 
-def _known_sampler(value: str) -> Optional[str]:
+def _known_sampler(value: str) -> str | None:
     """A sampler some policy family has ('' for the model's default); imported lazily (torch)."""
     if not value:
         return None
@@ -274,7 +279,7 @@ POLICY = {
 }
 
 
-def unknown_start(values: Any, name: str = '', value: Any = None) -> Optional[str]:
+def unknown_start(values: Any, name: str = '', value: Any = None) -> str | None:
     """Why the facilitator cannot be placed with ``values`` (``name`` set to ``value``)."""
     values = {k: values[k] for k in ('facilitator_seat_u', 'init_from_observed')}
     if name in values:

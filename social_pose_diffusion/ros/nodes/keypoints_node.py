@@ -17,11 +17,20 @@ from social_pose_diffusion.core.frames import single_person
 from social_pose_diffusion.msgs.images import message_to_bgr
 from social_pose_diffusion.msgs.keypoint_cloud import cloud_to_frame, frame_to_cloud, stamp_ns
 from social_pose_diffusion.perception import identify_facilitator, make_extractor
-from social_pose_diffusion.ros.common import (ERROR, OK, STATE_QOS, WARN, Diagnostics, Reporter,
-                                              Stats, Worker, run_node, sensor_qos)
+from social_pose_diffusion.ros.common import (
+    ERROR,
+    OK,
+    STATE_QOS,
+    WARN,
+    Diagnostics,
+    Reporter,
+    Stats,
+    Worker,
+    run_node,
+    sensor_qos,
+)
 from social_pose_diffusion.ros.messages import RCLPY
 from social_pose_diffusion.ros.params import KEYPOINTS, Parameters
-
 
 
 class KeypointsNode(Node):

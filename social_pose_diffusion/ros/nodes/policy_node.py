@@ -23,8 +23,18 @@ from social_pose_diffusion.msgs.keypoint_cloud import cloud_to_frame, facilitato
 from social_pose_diffusion.planning.agent import FacilitatorAgent, seated
 from social_pose_diffusion.planning.follower import Controller
 from social_pose_diffusion.policy.config import SAMPLERS
-from social_pose_diffusion.ros.common import (ERROR, OK, STATE_QOS, WARN, Diagnostics, Reporter,
-                                              Stats, Worker, run_node, sensor_qos)
+from social_pose_diffusion.ros.common import (
+    ERROR,
+    OK,
+    STATE_QOS,
+    WARN,
+    Diagnostics,
+    Reporter,
+    Stats,
+    Worker,
+    run_node,
+    sensor_qos,
+)
 from social_pose_diffusion.ros.messages import RCLPY
 from social_pose_diffusion.ros.params import POLICY, Parameters, unknown_start
 

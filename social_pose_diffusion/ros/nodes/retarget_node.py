@@ -11,10 +11,16 @@ from sensor_msgs.msg import JointState, PointCloud2
 
 from social_pose_diffusion.msgs.keypoint_cloud import cloud_to_frame, stamp_ns
 from social_pose_diffusion.retarget import joints
-from social_pose_diffusion.ros.common import (OK, STATE_QOS, WARN, Diagnostics, Reporter, Stats,
-                                              run_node)
+from social_pose_diffusion.ros.common import (
+    OK,
+    STATE_QOS,
+    WARN,
+    Diagnostics,
+    Reporter,
+    Stats,
+    run_node,
+)
 from social_pose_diffusion.ros.params import RETARGET, Parameters
-
 
 
 class RetargetNode(Node):

@@ -22,7 +22,6 @@ from social_pose_diffusion.ros.common import STATE_QOS, Reporter, run_node
 from social_pose_diffusion.ros.params import VISUALIZER, Parameters
 
 
-
 class VisualizerNode(Node):
 
     def __init__(self):
