@@ -15,6 +15,12 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from social_pose_diffusion.ros.params import ParameterError
 
 PACKAGE = 'social_pose_diffusion'
+
+
+def relative(topic):
+    """A graph topic as the nodes name it: relative, so ``namespace:=`` and remaps apply."""
+    return topic.lstrip('/')
+
 # Group keypoints and facilitator poses: small, every message matters for the
 # consumer's state, but a late one is useless: reliable with a short history.
 STATE_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)

@@ -16,6 +16,7 @@ from sensor_msgs.msg import CompressedImage, Image, PointCloud2
 from social_pose_diffusion.core.frames import single_person
 from social_pose_diffusion.msgs.images import message_to_bgr
 from social_pose_diffusion.msgs.keypoint_cloud import cloud_to_frame, frame_to_cloud, stamp_ns
+from social_pose_diffusion.msgs.topics import GROUP_TOPIC, OBSERVED_TOPIC
 from social_pose_diffusion.perception import identify_facilitator, make_extractor
 from social_pose_diffusion.ros.common import (
     ERROR,
@@ -26,6 +27,7 @@ from social_pose_diffusion.ros.common import (
     Reporter,
     Stats,
     Worker,
+    relative,
     run_node,
     sensor_qos,
 )
@@ -48,8 +50,9 @@ class KeypointsNode(Node):
         self._stats = Stats()
         self._report = Reporter(self.get_logger())
         self._last_stamp = None
-        self._pub = self.create_publisher(PointCloud2, '/humans/keypoints', STATE_QOS)
-        self._observed_pub = self.create_publisher(PointCloud2, '/facilitator/observed', STATE_QOS)
+        self._pub = self.create_publisher(PointCloud2, relative(GROUP_TOPIC), STATE_QOS)
+        self._observed_pub = self.create_publisher(PointCloud2, relative(OBSERVED_TOPIC),
+                                                   STATE_QOS)
         if p['input'] == 'keypoints':
             topic, msg_type, qos = p['external_topic'], PointCloud2, STATE_QOS
         elif p['image_transport'] == 'compressed':
@@ -62,7 +65,7 @@ class KeypointsNode(Node):
         self._sub = self.create_subscription(msg_type, topic, self._on_input, qos)
         self._diagnostics = Diagnostics(self, self._status)
         self.get_logger().info(f"{p['input']} input on {topic} ({msg_type.__name__}), "
-                               f"output on /humans/keypoints")
+                               f'output on {self._pub.topic_name}')
 
     def _on_input(self, msg):
         self._stats.event('input')

@@ -20,6 +20,7 @@ from social_pose_diffusion.core.frames import GroupFrame
 from social_pose_diffusion.core.resources import default_model
 from social_pose_diffusion.msgs.images import message_to_bgr
 from social_pose_diffusion.msgs.keypoint_cloud import cloud_to_frame, facilitator_cloud
+from social_pose_diffusion.msgs.topics import GROUP_TOPIC, OBSERVED_TOPIC, POSE_TOPIC
 from social_pose_diffusion.planning.agent import FacilitatorAgent, seated
 from social_pose_diffusion.planning.follower import Controller
 from social_pose_diffusion.policy.config import SAMPLERS
@@ -32,6 +33,7 @@ from social_pose_diffusion.ros.common import (
     Reporter,
     Stats,
     Worker,
+    relative,
     run_node,
     sensor_qos,
 )
@@ -89,11 +91,11 @@ class PolicyNode(LifecycleNode):
                                f'horizon {c.horizon}, on {self._policy.device} in '
                                f'{time.perf_counter() - start:.2f} s')
         self._label = 'inactive'
-        self._pose_pub = self.create_lifecycle_publisher(PointCloud2, '/facilitator/pose',
+        self._pose_pub = self.create_lifecycle_publisher(PointCloud2, relative(POSE_TOPIC),
                                                          STATE_QOS)
         self._subs = [self.create_subscription(PointCloud2, topic, callback, STATE_QOS)
-                      for topic, callback in (('/humans/keypoints', self._on_keypoints),
-                                              ('/facilitator/observed', self._on_observed))]
+                      for topic, callback in ((relative(GROUP_TOPIC), self._on_keypoints),
+                                              (relative(OBSERVED_TOPIC), self._on_observed))]
         if c.encoder == 'raw':  # the paper's raw-frame observation: keep the newest camera frame
             compressed = p['image_transport'] == 'compressed'
             self._subs.append(self.create_subscription(

@@ -10,6 +10,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState, PointCloud2
 
 from social_pose_diffusion.msgs.keypoint_cloud import cloud_to_frame, stamp_ns
+from social_pose_diffusion.msgs.topics import JOINT_STATES_TOPIC, POSE_TOPIC
 from social_pose_diffusion.retarget import joints
 from social_pose_diffusion.ros.common import (
     OK,
@@ -18,6 +19,7 @@ from social_pose_diffusion.ros.common import (
     Diagnostics,
     Reporter,
     Stats,
+    relative,
     run_node,
 )
 from social_pose_diffusion.ros.params import RETARGET, Parameters
@@ -31,8 +33,8 @@ class RetargetNode(Node):
         self._stats = Stats()
         self._report = Reporter(self.get_logger())
         self._previous = self._previous_stamp = None
-        self._pub = self.create_publisher(JointState, '/facilitator/joint_states', 10)
-        self.create_subscription(PointCloud2, '/facilitator/pose', self._on_pose, STATE_QOS)
+        self._pub = self.create_publisher(JointState, relative(JOINT_STATES_TOPIC), 10)
+        self.create_subscription(PointCloud2, relative(POSE_TOPIC), self._on_pose, STATE_QOS)
         self._diagnostics = Diagnostics(self, self._status)
         self._apply({'joint_prefix'})
 

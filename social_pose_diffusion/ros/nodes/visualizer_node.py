@@ -18,7 +18,8 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from social_pose_diffusion.core.skeleton import BONES, unit_sphere
 from social_pose_diffusion.msgs.keypoint_cloud import cloud_field, cloud_to_frame
-from social_pose_diffusion.ros.common import STATE_QOS, Reporter, run_node
+from social_pose_diffusion.msgs.topics import GROUP_TOPIC, MARKERS_TOPIC, POSE_TOPIC
+from social_pose_diffusion.ros.common import STATE_QOS, Reporter, relative, run_node
 from social_pose_diffusion.ros.params import VISUALIZER, Parameters
 
 
@@ -29,10 +30,10 @@ class VisualizerNode(Node):
         self.params = Parameters(self, VISUALIZER)
         self._report = Reporter(self.get_logger())
         self._last = {}
-        self._pub = self.create_publisher(MarkerArray, '/facilitator/markers', 5)
-        for topic, kind in (('/humans/keypoints', 'group'), ('/facilitator/pose', 'facilitator')):
-            self.create_subscription(PointCloud2, topic, partial(self._on_cloud, kind=kind),
-                                     STATE_QOS)
+        self._pub = self.create_publisher(MarkerArray, relative(MARKERS_TOPIC), 5)
+        for topic, kind in ((GROUP_TOPIC, 'group'), (POSE_TOPIC, 'facilitator')):
+            self.create_subscription(PointCloud2, relative(topic),
+                                     partial(self._on_cloud, kind=kind), STATE_QOS)
 
     def _on_cloud(self, msg, kind):
         now = self.get_clock().now()
