@@ -24,6 +24,7 @@ import yaml
 
 from social_pose_diffusion.msgs.keypoint_cloud import cloud_to_frame
 from social_pose_diffusion.observation.features import centroid
+from social_pose_diffusion.ros import spec
 from social_pose_diffusion.sources.bags import read_messages, read_session, topic_counts
 from social_pose_diffusion.sources.sim import simulate, write_session_bag
 from test_foundation_colcon import PACKAGE, REPO, colcon_build
@@ -56,6 +57,7 @@ from rcl_interfaces.srv import ListParameters
 from sensor_msgs.msg import JointState, PointCloud2
 from social_pose_diffusion.msgs.keypoint_cloud import cloud_to_frame
 from social_pose_diffusion.observation.features import centroid
+from social_pose_diffusion.ros import spec
 from social_pose_diffusion.ros.common import STATE_QOS
 
 ns, camera = sys.argv[1], sys.argv[2]
@@ -150,14 +152,23 @@ def launch(env, cwd, launch_file, *args):
 
 
 def stop(proc, timeout=60):
-    """SIGINT to the launch process (as Ctrl-C to ros2 launch), kill its group if it hangs."""
+    """SIGINT to the launch process (as Ctrl-C to ros2 launch); ``(exit code, orphans)``.
+
+    Orphans: processes of the launch's group still running after it ended (killed here).
+    """
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
     try:
-        return proc.wait(timeout=timeout)
+        code = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        return proc.wait(timeout=10)
+        return proc.wait(timeout=10), True
+    time.sleep(1.0)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return code, True
+    except ProcessLookupError:
+        return code, False
 
 
 def u_distance(a, b):
@@ -173,6 +184,7 @@ def facilitator_run(workspace, bags):
     custom.write_text(yaml.safe_dump({
         'keypoints_node': {'ros__parameters': {'image_transport': 'compressed'}},
         'retarget_node': {'ros__parameters': {'joint_prefix': 'custom_'}},
+        'visualizer_node': {'ros__parameters': {'radiuss': 1.0}},  # misspelt
     }))
     camera = '/camera/image_raw'
     proc, log = launch(env, root, 'facilitator.launch.py', 'namespace:=left', 'device:=cpu',
@@ -194,9 +206,10 @@ def facilitator_run(workspace, bags):
     finally:
         if observer.poll() is None:
             observer.kill()
-        code = stop(proc)
+        code, orphans = stop(proc)
     text = log.read_text()
     print(text[-3000:])
+    assert not orphans, 'the launch ended and left processes running'
     seen = [json.loads(x[4:]) for x in out.splitlines() if x.startswith('SEEN')]
     assert seen, out[-3000:] + text[-3000:]
     return seen[0], text, code
@@ -207,6 +220,7 @@ def test_facilitator_launch_runs_every_node_and_publishes_poses_and_joint_states
     assert seen['running'] == ['keypoints_node', 'policy_node', 'retarget_node', 'visualizer_node']
     assert seen['policy_state'] == 'active'
     assert 'process has died' not in log, 'facilitator_seat_u:=0 is coerced to a double'
+    assert code == 0, 'Ctrl-C ends every node cleanly'
     poses = np.array(seen['poses'])
     assert len(poses) > 10 and seen['joint_states'] > 10, (len(poses), seen['joint_states'])
     assert np.ptp(poses, axis=0).max() > 1e-3, 'the policy planned: the pose moves'
@@ -216,7 +230,8 @@ def test_facilitator_launch_runs_every_node_and_publishes_poses_and_joint_states
 
 
 def test_facilitator_launch_honours_a_custom_params_file(facilitator_run):
-    seen, _, _ = facilitator_run
+    seen, log, _ = facilitator_run
+    assert 'visualizer_node declares no radiuss' in log
     assert seen['camera_subscribers'] > 0, 'image_transport: compressed from params_file'
     assert seen['joint_names'] and all(n.startswith('custom_') for n in seen['joint_names'])
 
@@ -240,8 +255,43 @@ def test_facilitator_pose_starts_at_the_configured_seat(facilitator_run):
     assert u_distance(float(centroid(first)[0]), SEAT) < 0.05, first[:, 0]
 
 
-@pytest.mark.parametrize('kind', ['compressed', 'raw'])
-def test_replay_launch_plays_the_bag_through_the_graph_and_ends_by_itself(kind, workspace, bags):
+def test_the_clock_offset_warning_is_logged_once(facilitator_run):
+    """The camera stream is stamped as recorded, far from the node clock (no use_sim_time)."""
+    _, log, _ = facilitator_run
+    assert 1 <= log.count('from the node clock') <= 2, log.count('from the node clock')
+
+
+def test_ctrl_c_to_the_whole_process_group_ends_every_node_cleanly(workspace):
+    """A terminal's Ctrl-C reaches ros2 launch and every node at once."""
+    root, _, env = workspace
+    proc, log = launch(env, root, 'facilitator.launch.py', 'rviz:=false',
+                       'robot_state_publisher:=false', 'device:=cpu')
+    end = time.monotonic() + 180
+    while 'warm-up inference' not in log.read_text() and time.monotonic() < end:
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    code, orphans = stop(proc)
+    text = log.read_text()
+    assert 'warm-up inference' in text and code == 0 and not orphans, text[-3000:]
+    assert 'process has died' not in text, text[-3000:]
+
+
+@pytest.mark.parametrize('argument', ['facilitator_seat_u:=left', 'image_transport:=theora',
+                                      'params_file:=/nonexistent.yaml'])
+def test_a_bad_launch_argument_stops_the_launch_before_any_process_starts(argument, workspace):
+    root, _, env = workspace
+    proc, log = launch(env, root, 'facilitator.launch.py', 'rviz:=false', argument)
+    proc.wait(timeout=120)
+    code, orphans = stop(proc)
+    text = log.read_text()
+    assert not orphans and code != 0 and argument.split(':=')[0] in text, text
+    assert 'process started' not in text, text
+
+
+@pytest.fixture(scope='module', params=['compressed', 'raw'])
+def replay_run(request, workspace, bags):
+    """replay.launch.py on the bag of one image kind: ``(kind, exit code, log, outputs bag)``."""
+    kind = request.param
     root, _, env = workspace
     out = root / f'replay_{kind}'
     proc, log = launch(env, root, 'replay.launch.py', f'bag:={bags[kind]}', f'out:={out}',
@@ -249,9 +299,15 @@ def test_replay_launch_plays_the_bag_through_the_graph_and_ends_by_itself(kind, 
     try:
         code = proc.wait(timeout=300)
     finally:
-        stop(proc)
+        _, orphans = stop(proc)
     text = log.read_text()
     print(text[-3000:])
+    assert not orphans, text[-3000:]
+    return kind, code, text, out
+
+
+def test_replay_launch_plays_the_bag_through_the_graph_and_ends_by_itself(replay_run):
+    kind, code, text, out = replay_run
     assert code == 0, text[-4000:]
     assert 'ended: shutting down' in text and 'process has died' not in text
     counts = {t: c for t, (_, c) in topic_counts(out).items()}
@@ -261,6 +317,14 @@ def test_replay_launch_plays_the_bag_through_the_graph_and_ends_by_itself(kind, 
     poses = np.array([cloud_to_frame(m).keypoints[0, :, :2]
                       for _, _, m in read_messages(out, ['/facilitator/pose'])])
     assert np.isfinite(poses).all() and np.ptp(poses, axis=0).max() > 1e-3
-    # init_from_observed (config/replay.yaml): the facilitator starts where the bag's sits.
+
+
+def test_replay_starts_the_facilitator_at_the_bag_seat(replay_run, bags):
+    kind, _, _, out = replay_run
+    targets = spec.argument('replay', 'facilitator_seat_u').targets
+    if ('policy_node', 'facilitator_seat_u') not in targets:
+        pytest.xfail('replay.launch.py cannot pass the seat to policy_node yet (nodes branch)')
+    first = next(cloud_to_frame(m).keypoints[0, :, :2]
+                 for _, _, m in read_messages(out, ['/facilitator/pose']))
     seat = float(read_session(bags[kind]).info['facilitator_seat_u'])
-    assert u_distance(float(centroid(poses[0])[0]), seat) < 0.1
+    assert u_distance(float(centroid(first)[0]), seat) < 0.05, (centroid(first)[0], seat)

@@ -23,7 +23,8 @@ def session():
 @pytest.mark.parametrize('kind', ['diffusion', 'flow', 'bc', 'dbc'])
 def test_loss_falls(session, kind):
     config = make_config([session], policy=kind, **SMALL)
-    _, log = train(config, [session], steps=60, batch=32, lr=3e-3, progress=False, critic_steps=30)
+    _, log = train(config, [session], train_steps=60, batch=32, lr=3e-3, progress=False,
+                   critic_steps=30)
     assert np.mean(log[-10:]) < np.mean(log[:10])
 
 
@@ -31,8 +32,8 @@ def test_image_encoders_train(session):
     render = Renderer(session, width=256, height=128)
     for encoder in ('plotted', 'raw'):
         config = make_config([session], encoder=encoder, policy='diffusion', **SMALL)
-        policy, log = train(config, [session], steps=8, batch=8, progress=False, image_stride=8,
-                            raw_frames=[render.frame])
+        policy, log = train(config, [session], train_steps=8, batch=8, progress=False,
+                            image_stride=8, raw_frames=[render.frame])
         assert np.isfinite(log).all() and policy.config.encoder == encoder
 
 
@@ -40,12 +41,14 @@ def test_train_cli_resume_and_evaluate(tmp_path):
     out = tmp_path / 'run'
     args = ['train', '--simulate', 'musician', '--seconds', '20', '--policy', 'flow', '--out', str(out),
             '--batch', '16', '--threads', '1']
-    assert main(args + ['--steps', '12']) == 0
-    assert json.loads((out / 'state.json').read_text())['step'] == 12
+    assert main(args + ['--train-steps', '12']) == 0
+    assert json.loads((out / 'checkpoint.json').read_text())['step'] == 12
     first = (out / 'model.safetensors').read_bytes()
-    assert main(args + ['--steps', '20', '--resume']) == 0
-    state = json.loads((out / 'state.json').read_text())
-    assert state['step'] == 20 and len(state['log']) == 20
+    assert main(args + ['--train-steps', '20', '--resume']) == 0
+    pointer = json.loads((out / 'checkpoint.json').read_text())
+    state = json.loads((out / pointer['dir'] / 'state.json').read_text())
+    assert pointer['step'] == state['step'] == 20 and len(state['log']) == 20
+    assert [p.name for p in (out / 'checkpoints').iterdir()] == [pointer['dir'].split('/')[-1]]
     assert (out / 'model.safetensors').read_bytes() != first
     policy = load_policy(out, 'cpu')
     long = simulate('musician', 3, 60.0, 30.0, seed=9)

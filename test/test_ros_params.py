@@ -220,7 +220,7 @@ def test_nodes_refuse_invalid_values_and_apply_valid_ones_live(run_python):
     assert not got['sampler_for_flow'][0] and 'euler' in got['sampler_for_flow'][1]
     assert not got['seat_unknown_when_configured'][0]
     assert all(got['accepted'].values()), got['accepted']
-    assert got['rejected_bomb'] == 1 and 'exceeds the pixel limit' in out
+    assert got['rejected_bomb'] == 1 and 'exceeds limit' in out
     assert got['rejected_with_limit'] == 2 and 'exceeds the limit of 1000 pixels' in out
     assert got['values'] == {
         'max_rate': 2.5,

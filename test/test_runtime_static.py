@@ -134,6 +134,17 @@ def test_parameter_file_sections_apply_in_order_and_under_any_graph_namespace():
         assert policy['init_from_observed'] is True and 'max_people' not in policy
 
 
+def test_parameter_files_with_unknown_names_or_no_sections_are_reported():
+    shipped = [(ROOT / 'config' / name).read_text() for name in spec.PARAMS_FILES['replay']]
+    declared = set(spec.parameters(shipped[:1], '', 'keypoints_node'))
+    assert spec.unknown(shipped[1:], '', 'keypoints_node', declared) == []
+    typo = yaml.safe_dump({'keypoints_node': {'ros__parameters': {'facilitator_seat': 0.5}}})
+    assert spec.unknown([typo], 'left', 'keypoints_node', declared) == ['facilitator_seat']
+    for bad in ('- a list', 'keypoints_node: 3', 'keypoints_node: {max_people: 3}'):
+        with pytest.raises(ValueError):
+            spec.parameters([bad], '', 'keypoints_node')
+
+
 def test_rviz_config_follows_the_camera_topic_and_the_namespace():
     text = (ROOT / 'config' / 'facilitator.rviz').read_text()
     config = yaml.safe_load(spec.rviz_config(text, '/theta/image', 'compressed', 'left'))

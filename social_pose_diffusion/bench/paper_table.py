@@ -22,6 +22,7 @@ from social_pose_diffusion.evaluation.offline import chunk_metrics, group_frame,
 from social_pose_diffusion.evaluation.metrics import timing
 from social_pose_diffusion.observation.raster import IMAGE_SIZE
 from social_pose_diffusion.learning.train import make_config, train
+from social_pose_diffusion.policy import FAMILIES
 
 STYLES = ('teacher', 'musician', 'music_teacher')
 ENCODERS = ('raw', 'plotted', 'vector')
@@ -33,6 +34,9 @@ ROWS = (('diffusion', 'diffusion_x', None, 'Diffusion-X T=50+M=8'), ('diffusion'
         ('bc', 'direct', None, 'MSE-BC'), ('dbc', 'direct', None, 'DBC'))
 FULL = {'seconds': 120.0, 'steps': {'vector': 5000, 'plotted': 2000, 'raw': 2000}, 'k': 4, 'timed': 15,
         'invite_k': 32, 'starts': 10, 'replan': 2, 'copies': 4}
+ROLLOUT_CELLS = {('vector', 'euler'), ('vector', 'ddim')}  # (encoder, sampler) run open loop
+INVITATION_ENCODER = 'vector'  # result 4 is checked on the vector-encoder policies
+BASELINE_ENCODER = 'raw'  # improvements are relative to the raw-image policy of the same row
 QUICK = {'seconds': 40.0, 'steps': {'vector': 40, 'plotted': 20, 'raw': 20}, 'k': 2, 'timed': 3,
          'invite_k': 8, 'starts': 1, 'replan': 2, 'copies': 1}
 
@@ -74,15 +78,16 @@ def run_grid(budget, device='cpu', seed=0, test_seed=1000, progress=True):
         train_frames, test_frames = frames.get(encoder, (None, None))
         config = make_config(sessions, encoder=network, policy=kind, steps=10 if kind == 'diffusion' else 2)
         start = time.perf_counter()
-        policy, log = train(config, sessions, steps=budget['steps'][network], device=device, seed=seed,
-                            raw_frames=train_frames, image_stride=3, progress=False)
+        policy, log = train(config, sessions, train_steps=budget['steps'][network], device=device,
+                            seed=seed, raw_frames=train_frames, image_stride=3, progress=False)
         train_s = time.perf_counter() - start
-        for p, sampler, steps, label in ROWS:
-            if p != kind or (encoder == NO_IMAGE and sampler != 'diffusion_x'):
+        for cell in ROWS:
+            p, sampler, steps, label = cell
+            if p != kind or (encoder == NO_IMAGE and cell != ROWS[0]):  # control: Diffusion-X
                 continue
-            k = budget['k'] if kind in ('diffusion', 'flow') else 1
+            k = budget['k'] if config.family.generative else 1
             row = {'encoder': encoder, 'policy': kind, 'sampler': sampler, 'label': label,
-                   'evaluations': {'diffusion_x': config.timesteps + config.extra_steps}.get(sampler, steps or 1),
+                   'evaluations': policy.sampler_evaluations(sampler, steps),
                    'train_steps': budget['steps'][network], 'train_s': train_s, 'final_loss': float(np.mean(log[-50:])),
                    'styles': {}}
             for i, style in enumerate(STYLES):
@@ -90,7 +95,7 @@ def run_grid(budget, device='cpu', seed=0, test_seed=1000, progress=True):
                 cell = chunk_metrics(policy, sessions[i], k, sampler, steps, rf)
                 cell['time'] = _plan_times(policy, sessions[i], sampler, steps, budget['timed'], rf)
                 cell['invitation'] = invitation_test(policy, tests[i], budget['invite_k'], sampler, steps, raw_frame=rt)
-                if encoder == 'vector' and sampler in ('euler', 'ddim'):
+                if (encoder, sampler) in ROLLOUT_CELLS:
                     cell['rollout'] = rollouts(policy, sessions[i], budget['starts'], replan=budget['replan'],
                                                sampler=sampler, steps=steps, samples=budget['k'])
                 row['styles'][style] = cell
@@ -115,7 +120,7 @@ def _pooled_invitation(row):
 
 
 def findings(rows):
-    """Results 1-5 of the issue, checked on the grid."""
+    """Results 1-5 the paper table checks (see :func:`markdown`), computed on the grid."""
     by = {(r['encoder'], r['label']): r for r in rows}
     dx = ROWS[0][3]
     m = lambda e, label, st: by[(e, label)]['styles'][st]['mpjpe_one_step']  # noqa: E731
@@ -128,14 +133,15 @@ def findings(rows):
                                        'met': bool(m('vector', dx, st) <= m('plotted', dx, st))} for st in STYLES}
     fast = {}
     for r in rows:
-        if r['policy'] in ('diffusion', 'flow') and r['evaluations'] <= 10:
+        if FAMILIES[r['policy']].generative and r['evaluations'] <= 10:
             e, cells, ref = r['encoder'], r['styles'], by[(r['encoder'], dx)]['styles']
             fast[f"{e}/{r['label']}"] = {
                 how: {st: 100 * (cells[st][key] / ref[st][key] - 1) for st in STYLES}
                 for how, key in (('one_sample', 'mpjpe_one_step'), ('medoid', 'mpjpe_one_step_medoid'))}
     out['3_fast_within_5pct_of_diffusion_x'] = {
         'excess_pct': fast, 'met_by': [k for k, v in fast.items() if max(v['medoid'].values()) <= 5.0]}
-    inv = {f"{r['encoder']}/{r['label']}": _pooled_invitation(r) for r in rows if r['encoder'] == 'vector'}
+    inv = {f"{r['encoder']}/{r['label']}": _pooled_invitation(r)
+           for r in rows if r['encoder'] == INVITATION_ENCODER}
     out['4_invitation_hands'] = inv
     roll = {}
     for r in rows:
@@ -172,7 +178,7 @@ def markdown(table):
              '(see README, evaluation).', '',
              '| representation | policy / sampler | evals | ' + ' | '.join(f'{s} MPJPE | impr. %' for s in STYLES)
              + ' | medoid MPJPE (mean) | ms/frame | chunk MPJPE (mean) |', '|' + '---|' * (4 + 2 * len(STYLES) + 2)]
-    base = {(r['label']): r for r in rows if r['encoder'] == 'raw'}
+    base = {(r['label']): r for r in rows if r['encoder'] == BASELINE_ENCODER}
     for r in rows:
         cells = []
         for st in STYLES:

@@ -121,7 +121,8 @@ def run(args):
     for name, (policy, enc, samples) in configs.items():
         agent = FacilitatorAgent(policy.to(fast.device).eval(), fps=30.0, samples=samples)
         agent.reset(session.facilitator[0])
-        steps[name] = _AgentStep(agent, session, raw if enc == 'raw' else None)
+        camera = raw if policy.config.encoder_spec.needs_camera else None
+        steps[name] = _AgentStep(agent, session, camera)
         frames[name] = args.paper_frames if enc else args.frames
     published = Policy(PolicyConfig(encoder='plotted', policy='diffusion', d_model=128, layers=4, heads=16, **base))
     agent = FacilitatorAgent(published.eval(), fps=30.0)

@@ -2,6 +2,8 @@
 import importlib
 import json
 
+from social_pose_diffusion.cli.arguments import output_path
+
 
 def register(sub):
     from social_pose_diffusion.bench import TARGETS
@@ -11,7 +13,8 @@ def register(sub):
     for name in TARGETS:
         module = importlib.import_module(f'social_pose_diffusion.bench.{name}')
         p = targets.add_parser(name, help=module.__doc__.splitlines()[0], description=module.__doc__)
-        p.add_argument('--out', default=f'benchmarks/results/{name}.json', help='JSON report path (default: %(default)s)')
+        p.add_argument('--out', type=output_path, default=f'benchmarks/results/{name}.json',
+                       help='JSON report path (default: %(default)s)')
         module.add_arguments(p)
         p.set_defaults(func=lambda args, m=module: _run(m, args))
 

@@ -2,6 +2,8 @@
 import json
 from pathlib import Path
 
+from social_pose_diffusion.cli.arguments import integer, number, output_path, session_length
+
 PREVIEW_EVERY = 6  # frames: the GIFs and contact sheets show the 30 Hz session at 5 Hz
 
 
@@ -14,10 +16,13 @@ def register(sub):
                                    'through real DDS at 1x with simulated time, record what the graph publishes '
                                    '(graph_outputs/), and end with the replay evaluation (replay.json) and a '
                                    'GIF/PNG of generated vs true facilitator skeletons (graph.gif, graph.png).')
-    p.add_argument('--out', type=Path, default=Path('out/demo'), help='output directory (default: %(default)s)')
+    p.add_argument('--out', type=output_path, default=Path('out/demo'),
+                   help='output directory (default: %(default)s)')
     p.add_argument('--style', default='music_teacher', help='facilitator style')
-    p.add_argument('--seconds', type=float, default=12.0, help='session length')
-    p.add_argument('--seed', type=int, default=1, help='random seed (the default session holds an invitation)')
+    p.add_argument('--seconds', type=number(positive=True), default=12.0,
+                   help='session length (default: %(default)s)')
+    p.add_argument('--seed', type=integer(0), default=1,
+                   help='random seed (the default session holds an invitation)')
     p.add_argument('--no-graph', action='store_true',
                    help='only simulate and show the session; skip running the node graph on it')
     p.add_argument('--input', choices=('image', 'keypoints'), default='image',
@@ -37,6 +42,7 @@ def run(args):
     from social_pose_diffusion.viz.preview import overlay
     from social_pose_diffusion.sources.sim import simulate, write_session_bag
 
+    session_length(args.seconds, 30.0)
     args.out.mkdir(parents=True, exist_ok=True)
     bag = args.out / 'session'
     if bag.exists():

@@ -1,9 +1,12 @@
 """`social-pose extract`: everyone's keypoints from a 360 image (JSON) or from a bag's camera stream (new bag)."""
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
+
+from social_pose_diffusion.cli.arguments import integer, output_path
+
+MAX_IMAGE_BYTES = 256 << 20  # an 8K equirectangular PNG is well below this
 
 
 def _seat(text):
@@ -20,11 +23,14 @@ def _tolerance(text):
     return value
 
 
-def _non_negative_int(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f'must be >= 0, got {text}')
-    return value
+def _overlay(text):
+    """An image path cv2 can write (by its extension), refused before any work."""
+    import cv2
+    path = output_path(text)
+    if not cv2.haveImageWriter(str(path)):
+        raise argparse.ArgumentTypeError(f'{text}: cannot write images of type '
+                                         f'{path.suffix or "(no extension)"}; use .png or .jpg')
+    return path
 
 
 def register(sub):
@@ -35,24 +41,26 @@ def register(sub):
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument('--image', type=Path, help='equirectangular image (2:1), e.g. PANO.jpg')
     source.add_argument('--bag', type=Path, help='rosbag2 directory with a camera topic')
-    p.add_argument('--out', required=True, type=Path,
+    p.add_argument('--out', required=True, type=output_path,
                    help='keypoints JSON (with --image) or bag directory to create (with --bag, must not exist)')
-    p.add_argument('--overlay', type=Path, help='with --image: also draw the skeletons onto a copy (png/jpg)')
+    p.add_argument('--overlay', type=_overlay,
+                   help='with --image: also draw the skeletons onto a copy (png/jpg)')
     p.add_argument('--topic', help='with --bag: camera topic (default: the raw Image topic, else the compressed one)')
     p.add_argument('--keypoints-topic', help='participants topic (default /humans/keypoints, or '
                                              '/humans/keypoints/detected when the bag already has it)')
     who = p.add_mutually_exclusive_group()
     who.add_argument('--facilitator-seat', type=_seat, metavar='U',
                      help='the facilitator is the person nearest this seat azimuth u (0.5 = camera forward)')
-    who.add_argument('--facilitator-id', type=_non_negative_int, metavar='N',
+    who.add_argument('--facilitator-id', type=integer(0), metavar='N',
                      help='the facilitator is tracked id N (e.g. read off a first --overlay)')
     p.add_argument('--seat-tolerance', type=_tolerance, default=0.05,
                    help='max |u - seat| for --facilitator-seat (default: %(default)s = 18 deg)')
     p.add_argument('--facilitator-topic', help='facilitator topic (default /facilitator/ground_truth, or '
                                                '/facilitator/ground_truth/detected when the bag already has it)')
-    p.add_argument('--discovery-period', type=_non_negative_int, default=30,
+    p.add_argument('--discovery-period', type=integer(0, 100_000), default=30,
                    help='frames per re-scan for new people (default: %(default)s; 0 = first frame only)')
-    p.add_argument('--max-people', type=_non_negative_int, default=16, help='most people kept (default: %(default)s)')
+    p.add_argument('--max-people', type=integer(1, 256), default=16,
+                   help='most people kept (default: %(default)s)')
     p.set_defaults(func=run)
 
 
@@ -75,15 +83,19 @@ def _extractor(args):
 
 def extract_image(args):
     import cv2
-    from social_pose_diffusion.core.atomic import write_json
+    from social_pose_diffusion.core.atomic import write_bytes, write_json
+    from social_pose_diffusion.msgs.images import compressed_to_bgr
     from social_pose_diffusion.observation.raster import draw_skeleton
     from social_pose_diffusion.perception import PerceptionError
     from social_pose_diffusion.core.skeleton import JOINT_NAMES
     if not args.image.is_file():
         raise FileNotFoundError(f'no image at {args.image}')
-    bgr = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise PerceptionError(f'{args.image} is not a readable image (corrupt or unknown format)')
+    if args.image.stat().st_size > MAX_IMAGE_BYTES:
+        raise PerceptionError(f'{args.image}: larger than {MAX_IMAGE_BYTES} bytes')
+    try:  # the pixel count is read from the header before decoding
+        bgr = compressed_to_bgr(args.image.read_bytes())
+    except ValueError as exc:
+        raise PerceptionError(f'{args.image} is not a readable image: {exc}') from None
     extractor = _extractor(args)
     frame = extractor.process(bgr, 0)
     people = [{'id': int(i), 'keypoints': kp.round(5).tolist()} for i, kp in zip(frame.ids, frame.keypoints)]
@@ -98,8 +110,10 @@ def extract_image(args):
             top = kp[kp[:, 2] > 0.5] if (kp[:, 2] > 0.5).any() else kp
             cv2.putText(bgr, str(person_id), (int(top[:, 0].min() * w), int(top[:, 1].min() * h) - 8),
                         cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 255, 255), 2, cv2.LINE_AA)
-        if not cv2.imwrite(str(args.overlay), bgr):
-            raise ValueError(f'could not write the overlay {args.overlay} (unknown image extension?)')
+        ok, encoded = cv2.imencode(args.overlay.suffix, bgr)
+        if not ok:
+            raise ValueError(f'--overlay {args.overlay}: could not encode the image')
+        write_bytes(args.overlay, encoded.tobytes())
         print(f'wrote {args.overlay}')
 
 
@@ -151,9 +165,10 @@ def extract_bag(args):
                     facilitators += 1
             writer.keypoints(group_topic, frame)
             frames, people = frames + 1, people + len(frame)
-    if skipped and not frames:
-        shutil.rmtree(args.out)  # created above, holds no keypoints
-        raise PerceptionError(f'no usable camera frame ({len(skipped)} skipped); first: {skipped[0]}')
+        if not frames:  # raised inside the writer: no bag appears at --out
+            first = f'; first: {skipped[0]}' if skipped else ''
+            raise PerceptionError(f'{args.bag}: no usable camera frame '
+                                  f'({len(skipped)} skipped){first}')
     if skipped:
         print(f'skipped {len(skipped)} camera frame(s); first: {skipped[0]}', file=sys.stderr)
     summary = {'frames': frames, 'skipped_frames': len(skipped), 'mean_people': round(people / max(frames, 1), 2),

@@ -1,4 +1,5 @@
 """Atomic file writes: a temp file in the same directory, then a rename."""
+import contextlib
 import json
 import os
 import tempfile
@@ -6,13 +7,22 @@ from pathlib import Path
 
 
 def write_bytes(path, data):
-    """Write ``data`` to ``path`` so readers see the old file or the new one, never half."""
+    """Write ``data`` to ``path`` so readers see the old file or the new one, never half.
+
+    A failed or interrupted write removes its temp file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile('wb', dir=path.parent, prefix=f'.{path.name}.', delete=False) as tmp:
-        tmp.write(data)
-    os.chmod(tmp.name, 0o644)  # temp files are private; results are not
-    os.replace(tmp.name, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)  # temp files are private; results are not
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def write_json(path, payload):

@@ -11,6 +11,7 @@ tangent plane (radians), so bone lengths do not change when a person sits
 near the seam or near a pole.
 """
 import numpy as np
+from numpy.typing import ArrayLike
 
 JOINT_NAMES = (
     'nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear',
@@ -33,36 +34,36 @@ MIRRORED_JOINTS = tuple(JOINT[n.replace('left', 'right') if 'left' in n else n.r
                         for n in JOINT_NAMES)
 
 
-def wrap_u(du):
+def wrap_u(du: ArrayLike) -> np.ndarray:
     """Shortest signed difference on the azimuth circle, in (-0.5, 0.5]."""
     return 0.5 - (0.5 - np.asarray(du)) % 1.0
 
 
-def pose_delta(a, b):
+def pose_delta(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """Per-joint (du, dv) taking pose ``a`` to pose ``b``; du wraps."""
     d = np.asarray(b, dtype=np.float64)[..., :2] - np.asarray(a, dtype=np.float64)[..., :2]
     d[..., 0] = wrap_u(d[..., 0])
     return d
 
 
-def apply_delta(pose, delta):
+def apply_delta(pose: ArrayLike, delta: ArrayLike) -> np.ndarray:
     """Pose moved by a per-joint (du, dv); u is returned in [0, 1)."""
-    out = np.asarray(pose, dtype=np.float64)[..., :2] + delta
+    out = np.asarray(pose, dtype=np.float64)[..., :2] + np.asarray(delta, dtype=np.float64)
     out[..., 0] %= 1.0
     return out
 
 
-def joint_distance(a, b):
+def joint_distance(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """Per-joint Euclidean distance in normalised equirect units, u wrap-aware."""
     return np.linalg.norm(pose_delta(a, b), axis=-1)
 
 
-def mpjpe(pred, true):
+def mpjpe(pred: ArrayLike, true: ArrayLike) -> float:
     """Mean per-joint position error in normalised equirect units (u wraps)."""
     return float(np.mean(joint_distance(pred, true)))
 
 
-def tangent_offset(origin, point):
+def tangent_offset(origin: ArrayLike, point: ArrayLike) -> np.ndarray:
     """Offset of ``point`` from ``origin`` on the tangent plane at ``origin`` (radians)."""
     d = pose_delta(origin, point)
     d[..., 0] = d[..., 0] * 2 * np.pi * np.sin(np.pi * np.asarray(origin, dtype=np.float64)[..., 1])
@@ -70,7 +71,7 @@ def tangent_offset(origin, point):
     return d
 
 
-def from_tangent(origin, offset):
+def from_tangent(origin: ArrayLike, offset: np.ndarray) -> np.ndarray:
     """Inverse of :func:`tangent_offset`: the (u, v) at ``offset`` from ``origin``."""
     origin = np.asarray(origin, dtype=np.float64)[..., :2]
     s = np.maximum(np.sin(np.pi * origin[..., 1]), 1e-3)
@@ -80,7 +81,7 @@ def from_tangent(origin, offset):
     return apply_delta(origin, delta)
 
 
-def bone_lengths(pose):
+def bone_lengths(pose: ArrayLike) -> np.ndarray:
     """Length of every bone in :data:`BONES` (radians), shape ``(..., len(BONES))``."""
     pose = np.asarray(pose, dtype=np.float64)
     parents = pose[..., [p for p, _ in BONES], :2]
@@ -113,7 +114,7 @@ _BONE_PARENTS, _BONE_CHILDREN = (np.array(x) for x in zip(*BONES))
 _DOWN = np.array([0.0, 1.0])
 
 
-def project_to_bones(pose, lengths, reference=None):
+def project_to_bones(pose: ArrayLike, lengths: ArrayLike, reference: ArrayLike | None = None) -> np.ndarray:
     """Move joints (roots first) so every bone has its given length.
 
     Each child keeps its direction from its (already projected) parent; a
@@ -133,14 +134,14 @@ def project_to_bones(pose, lengths, reference=None):
     return out
 
 
-def head_yaw(pose):
+def head_yaw(pose: ArrayLike) -> np.ndarray:
     """How far the head is turned: nose u minus the shoulders' midpoint u, wrap-aware; (..., J, 2+) -> (...)."""
     pose = np.asarray(pose, np.float64)
     ls, rs = pose[..., JOINT['left_shoulder'], 0], pose[..., JOINT['right_shoulder'], 0]
     return wrap_u(pose[..., JOINT['nose'], 0] - (ls + 0.5 * wrap_u(rs - ls)))
 
 
-def unit_sphere(uv):
+def unit_sphere(uv: ArrayLike) -> np.ndarray:
     """Points on the unit sphere for (u, v) in the camera frame (REP-103: x forward, y left, z up)."""
     uv = np.asarray(uv, dtype=np.float64)
     azimuth = np.pi * (1.0 - 2.0 * uv[..., 0])

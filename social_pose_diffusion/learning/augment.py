@@ -10,11 +10,12 @@ social evaluation (:mod:`social_pose_diffusion.evaluation.social`):
   past deltas (they read as standing still), so the group has to explain the
   coming movement;
 - **perturbed histories with corrective labels** (DART-style): extra samples
-  whose pose was pushed off the demonstration (every joint by a share of its
-  own range of motion, the head rigidly, projected back onto the person's
-  bones; a constant offset over the history) and whose action chunk brings
-  it back within ``return_s``: the policy learns where to look and where its
-  hands rest, not only how to continue;
+  whose head and torso were pushed off the demonstration (every joint by a
+  share of its own range of motion about the body, the head rigidly, the arms
+  carried along by their shoulders, projected back onto the person's bones; a
+  constant offset over the history) and whose action chunk brings them back
+  within ``return_s``: the policy learns where to look and how to sit, not
+  only how to continue;
 - **onset weighting**: samples just after the facilitator's attention target
   changes (a new speaker, an invitation) are drawn more often.
 """
@@ -23,12 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from social_pose_diffusion.core.session import Session
-from social_pose_diffusion.core.skeleton import apply_delta, bone_lengths, pose_delta, project_to_bones
+from social_pose_diffusion.core.skeleton import JOINT, apply_delta, bone_lengths, pose_delta, project_to_bones
 from social_pose_diffusion.learning.dataset import Samples, split
 from social_pose_diffusion.observation.features import (centroid, group_tokens, history_slice, motion_memory,
                                                         pad_people, proprioception, with_style)
 
 HEAD = list(range(5))  # nose, eyes, ears: a rigid tree, moved together
+ARMS = [JOINT[n] for n in ('left_elbow', 'right_elbow', 'left_wrist', 'right_wrist')]
 
 
 @dataclass
@@ -64,6 +66,7 @@ def perturbed(session: Session, config, count: int, augmentation: Augmentation,
     spread = pose_delta(centroid(fac)[:, None], fac).std(0)
     noise = rng.normal(0.0, 1.0, (count,) + fac.shape[1:]) * spread * augmentation.perturbation_scale
     noise[:, HEAD] = noise[:, HEAD[:1]]
+    noise[:, ARMS] = 0.0  # arms follow their shoulders: a pushed arm would teach raising it
     true = fac[rows]
     pushed = project_to_bones(apply_delta(true, noise), bone_lengths(true), reference=true)
     offset = pose_delta(true, pushed)[:, None]
@@ -88,7 +91,7 @@ def perturbed(session: Session, config, count: int, augmentation: Augmentation,
 def with_perturbations(samples: Samples, sessions: list[Session], config, augmentation: Augmentation,
                        rng: np.random.Generator) -> Samples:
     """``samples`` plus ``pose_perturbation`` perturbed samples per sample, drawn from each session alike."""
-    if augmentation.pose_perturbation <= 0 or config.encoder != 'vector':
+    if augmentation.pose_perturbation <= 0 or config.encoder_spec.image_input:  # images: not drawn here
         return samples
     extra = [perturbed(s, config, int(round(augmentation.pose_perturbation * np.sum(samples.where[:, 0] == i))),
                        augmentation, rng) for i, s in enumerate(sessions)]

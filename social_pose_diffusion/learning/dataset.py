@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from social_pose_diffusion.observation.features import (group_tokens, motion_memory, pad_people, proprioception,
-                                                        with_style)
-from social_pose_diffusion.observation.raster import plot_people, resize_frame
+from social_pose_diffusion.observation.features import (group_tokens, motion_memory, pad_people,
+                                                        proprioception, with_style)
+from social_pose_diffusion.observation.raster import resize_frame
 from social_pose_diffusion.core.session import Session
 from social_pose_diffusion.core.skeleton import MIRRORED_JOINTS, pose_delta
 
@@ -41,12 +41,10 @@ def split(n, config, train_fraction=0.8):
 
 
 def images(session, config, indices, raw_frame=None):
-    """uint8 (N, 128, 128, 3) observation images: plotted keypoints, or ``raw_frame(t)`` resized."""
-    if config.encoder == 'plotted':
-        return np.stack([plot_people(session.participants[t], session.facilitator[t]) for t in indices])
-    if raw_frame is None:
-        raise ValueError('a raw-image policy needs camera frames (a bag with a camera topic)')
-    return np.stack([resize_frame(raw_frame(t)) for t in indices])
+    """uint8 (N, 128, 128, 3) observation images of the config's encoder (plotted, raw frames)."""
+    encoder = config.encoder_spec
+    return np.stack([encoder.image(session.participants[t], session.facilitator[t],
+                                   raw_frame(t) if raw_frame else None) for t in indices])
 
 
 def cached_frames(render):
@@ -112,7 +110,7 @@ def observations(session, config, indices, raw_frame=None, feats=None):
     """The observation dict (:meth:`Policy.tensors` input) of frames ``indices``; ``feats``: :func:`frame_features`."""
     feats = frame_features(session, config) if feats is None else feats
     obs = {key: feats[key][indices] for key in ('proprio', 'tokens', 'mask')}
-    if config.encoder != 'vector':
+    if config.encoder_spec.image_input:
         obs['image'] = images(session, config, indices, raw_frame)
     return obs
 

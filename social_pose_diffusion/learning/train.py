@@ -1,20 +1,19 @@
-"""Training: diffusion (DDPM), flow matching, MSE-BC and DBC policies on session samples.
+"""Training: diffusion (DDPM), flow matching, MSE-BC and DBC policies on training samples.
 
-A run directory holds ``model.safetensors`` + ``model.json`` (the policy) and
-``state.safetensors`` + ``state.json`` (optimiser moments, DBC critic, step
-and loss log) so ``resume=True`` continues where it stopped. Every write is
-atomic; the same seed gives the same model.
+A run directory holds the policy (``model.safetensors`` + ``model.json``) and
+a checkpoint of policy and training state written as one set
+(:mod:`social_pose_diffusion.learning.checkpoint`), so ``resume=True``
+continues where it stopped. The same seed gives the same model.
 """
-import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from social_pose_diffusion.learning import dataset
+from social_pose_diffusion.learning import checkpoint, dataset
 from social_pose_diffusion.learning.augment import Augmentation, hide, onset_weights, with_perturbations
-from social_pose_diffusion.core.atomic import write_bytes, write_json
 from social_pose_diffusion.observation.features import centroid
 from social_pose_diffusion.policy import Policy, PolicyConfig, resolve_device
 from social_pose_diffusion.policy.objectives import dbc_loss, diffusion_loss, state_action_losses
@@ -35,9 +34,8 @@ def make_config(sessions, **options):
         fac = np.asarray(s.facilitator, np.float64)[:, :, :2]
         speeds.append(np.linalg.norm(pose_delta(fac[idx], fac[np.minimum(idx + 1, len(fac) - 1)]), axis=-1))
     max_speed = np.maximum(1.5 * np.concatenate(speeds).max(0), 1e-3)
-    config.neutral_pose = neutral.round(6).tolist()
-    config.max_speed = max_speed.round(6).tolist()
-    return config
+    return replace(config, neutral_pose=neutral.round(6).tolist(),
+                   max_speed=max_speed.round(6).tolist())
 
 
 def critic_state(policy, obs):
@@ -47,32 +45,6 @@ def critic_state(policy, obs):
     tokens = (torch.as_tensor(obs['tokens'], device=d) - policy.token_mean) / policy.token_std
     m = torch.as_tensor(obs['mask'], device=d)[..., None].float()
     return torch.cat([proprio, (tokens * m).sum(1) / m.sum(1).clamp(min=1.0)], -1)
-
-
-def _save_state(out, step, optimizer, critic, log):
-    from safetensors.torch import save
-    state = optimizer.state_dict()
-    tensors = {f'opt.{i}.{k}': v.detach().cpu().reshape(-1) if v.dim() == 0 else v.detach().cpu()
-               for i, s in state['state'].items() for k, v in s.items()}
-    if critic is not None:
-        tensors.update({f'critic.{k}': v.detach().cpu() for k, v in critic.state_dict().items()})
-    write_bytes(out / 'state.safetensors', save({k: v.contiguous() for k, v in tensors.items()}))
-    write_json(out / 'state.json', {'step': step, 'param_groups': state['param_groups'], 'log': log})
-
-
-def _load_state(out, optimizer, critic):
-    from safetensors.torch import load_file
-    meta = json.loads((out / 'state.json').read_text())
-    tensors = load_file(str(out / 'state.safetensors'))
-    state = {}
-    for key, v in tensors.items():
-        if key.startswith('opt.'):
-            _, i, name = key.split('.', 2)
-            state.setdefault(int(i), {})[name] = v.reshape(()) if name == 'step' else v
-    optimizer.load_state_dict({'state': state, 'param_groups': meta['param_groups']})
-    if critic is not None:
-        critic.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith('critic.')})
-    return meta['step'], meta['log']
 
 
 def _schedule(optimizer, lr, step, total):
@@ -98,20 +70,25 @@ def train_critic(policy, samples, steps, batch, lr, generator, progress=False):
     return critic.requires_grad_(False).eval()
 
 
-def train(config, sessions, out=None, steps=2000, batch=64, lr=1e-3, device='auto', seed=0, resume=False,
-          raw_frames=None, image_stride=2, dbc_weight=1.0, critic_steps=None, progress=True, save_every=500,
-          mirror=True, augmentation=None):
-    """Train a policy of ``config`` on the training part of ``sessions``; returns (policy, loss log).
+def train(config, sessions, out=None, train_steps=2000, batch=64, lr=1e-3, device='auto', seed=0,
+          resume=False, raw_frames=None, image_stride=2, dbc_weight=1.0, critic_steps=None,
+          progress=True, save_every=500, mirror=True, augmentation=None):
+    """Train a policy of ``config`` for ``train_steps`` optimiser steps; returns (policy, losses).
 
-    ``mirror`` adds every session's left-right mirror image (:func:`dataset.mirror`);
-    ``augmentation`` (:class:`~social_pose_diffusion.learning.augment.Augmentation`) adds
-    perturbed histories, hides histories and weights onsets.
-    With ``out`` the run is checkpointed there every ``save_every`` steps and at the end.
+    The training samples come from the training part of ``sessions``; ``mirror``
+    adds every session's left-right mirror image (:func:`dataset.mirror`);
+    ``augmentation`` (:class:`~social_pose_diffusion.learning.augment.Augmentation`)
+    adds perturbed histories, hides histories and styles and weights onsets. With
+    ``out`` the run is checkpointed there every ``save_every`` steps and at the
+    end; ``resume`` continues from that checkpoint (from scratch when there is
+    none) and raises :class:`checkpoint.CheckpointError` when it is unusable.
     """
+    if isinstance(train_steps, bool) or not isinstance(train_steps, int) or train_steps < 1:
+        raise ValueError(f'train_steps must be a positive integer, not {train_steps!r}')
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     dev = resolve_device(device)
-    stride = 1 if config.encoder == 'vector' else image_stride
+    stride = image_stride if config.encoder_spec.image_input else 1
     if mirror:
         flipped = [dataset.mirror(s, raw_frames[i] if raw_frames else None) for i, s in enumerate(sessions)]
         sessions = list(sessions) + [f[0] for f in flipped]
@@ -127,24 +104,28 @@ def train(config, sessions, out=None, steps=2000, batch=64, lr=1e-3, device='aut
     policy.to(dev).train()
     optimizer = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=1e-4)
     critic = None
-    if config.policy == 'dbc':
-        critic = train_critic(policy, samples, critic_steps or steps, batch, lr, generator, progress)
+    if config.family.critic:
+        critic = train_critic(policy, samples, critic_steps or train_steps, batch, lr, generator,
+                              progress)
     start, log = 0, []
     out = Path(out) if out else None
-    if out and resume and (out / 'state.json').is_file():
-        from social_pose_diffusion.policy import load_policy
-        policy.load_state_dict(load_policy(out, device=str(dev)).state_dict())
-        start, log = _load_state(out, optimizer, critic)
+    if out and resume and checkpoint.exists(out):
+        saved, start, log = checkpoint.load(out, config, optimizer, critic, str(dev))
+        if start >= train_steps:
+            raise checkpoint.CheckpointError(f'{out / checkpoint.POINTER}: already at step '
+                                             f'{start}; resume with more train steps')
+        policy.load_state_dict(saved.state_dict())
         generator.manual_seed(seed + start)
     rng = np.random.default_rng(seed + start)
-    bar = tqdm(range(start, steps), desc=f'train {config.encoder}/{config.policy}', disable=not progress)
+    bar = tqdm(range(start, train_steps), desc=f'train {config.encoder}/{config.policy}',
+               disable=not progress)
     for step in bar:
-        _schedule(optimizer, lr, step, steps)
+        _schedule(optimizer, lr, step, train_steps)
         obs, actions = samples.batch(rng.choice(len(samples), batch, p=weights) if weights is not None
                                      else rng.integers(0, len(samples), batch))
         obs = hide(obs, config, augmentation, rng)
         target = policy.normalise(actions)
-        if config.policy == 'dbc':
+        if config.family.critic:
             pred = policy.net(policy.encoder(policy.tensors(obs)))
             l_agent, l_expert = state_action_losses(critic, policy.schedule, critic_state(policy, obs),
                                                     pred, target, generator)
@@ -157,7 +138,6 @@ def train(config, sessions, out=None, steps=2000, batch=64, lr=1e-3, device='aut
         optimizer.step()
         log.append(round(loss.item(), 6))
         bar.set_postfix(loss=f'{np.mean(log[-50:]):.4f}')
-        if out and ((step + 1) % save_every == 0 or step + 1 == steps):
-            policy.save(out / 'model.safetensors')
-            _save_state(out, step + 1, optimizer, critic, log)
+        if out and ((step + 1) % save_every == 0 or step + 1 == train_steps):
+            checkpoint.save(out, step + 1, policy, optimizer, critic, log)
     return policy.eval(), log

@@ -12,14 +12,17 @@ sessions) and the agent (one frame) build identical features.
   ``memory_s`` (who spoke recently, and for how long, seen as motion);
 - ``plotted`` and ``raw`` images: see :mod:`social_pose_diffusion.observation.raster`.
 """
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from social_pose_diffusion.core.skeleton import JOINT, NUM_JOINTS, UPPER_BODY, joint_distance, pose_delta, wrap_u
 
 ARM_JOINTS = [JOINT[n] for n in ('left_elbow', 'right_elbow', 'left_wrist', 'right_wrist')]
 
 
-def centroid(pose):
+def centroid(pose: ArrayLike) -> np.ndarray:
     """The (u, v) centre of the upper body, wrap-aware in u."""
     pose = np.asarray(pose, dtype=np.float64)[..., :2]
     ref = pose[..., UPPER_BODY[0], 0]
@@ -27,12 +30,12 @@ def centroid(pose):
     return np.stack([(ref + du) % 1.0, pose[..., UPPER_BODY, 1].mean(-1)], -1)
 
 
-def proprio_size(history, styles=()):
+def proprio_size(history: int, styles: Sequence[str] = ()) -> int:
     """Length of the proprioception vector for ``history`` past deltas (and a style code over ``styles``)."""
     return NUM_JOINTS * 2 + 1 + history * NUM_JOINTS * 2 + len(styles)
 
 
-def with_style(proprio, styles, style=None):
+def with_style(proprio: np.ndarray, styles: Sequence[str], style: str | None = None) -> np.ndarray:
     """``proprio`` (..., F) followed by the one-hot code of ``style`` among ``styles`` (zeros: not said)."""
     code = np.zeros(proprio.shape[:-1] + (len(styles),), np.float32)
     if style in styles:
@@ -40,7 +43,7 @@ def with_style(proprio, styles, style=None):
     return np.concatenate([proprio, code], -1)
 
 
-def proprioception(poses):
+def proprioception(poses: ArrayLike) -> np.ndarray:
     """Features of the facilitator's last ``K + 1`` poses ``(..., K+1, J, 2)``, oldest first."""
     poses = np.asarray(poses, dtype=np.float64)[..., :2]
     now = poses[..., -1, :, :]
@@ -51,17 +54,17 @@ def proprioception(poses):
     return np.concatenate([shape.reshape(*lead, -1), c[..., 1:], deltas.reshape(*lead, -1)], -1).astype(np.float32)
 
 
-def history_slice(history):
+def history_slice(history: int) -> slice:
     """Where the past deltas sit in the proprioception vector (before them: the current pose; after: the style)."""
     return slice(NUM_JOINTS * 2 + 1, proprio_size(history))
 
 
-def token_size(lags, memory_s=()):
+def token_size(lags: Sequence[int], memory_s: Sequence[float] = ()) -> int:
     """Length of one participant token."""
     return NUM_JOINTS * (3 + 2 * len(lags)) + len(memory_s)
 
 
-def arm_speed(previous, now, dt):
+def arm_speed(previous: ArrayLike, now: ArrayLike, dt: float) -> np.ndarray:
     """Mean speed (u/s) of each person's elbows and wrists seen in both frames: ``(..., P, J, 3)`` -> ``(..., P)``."""
     previous, now = np.asarray(previous, np.float64), np.asarray(now, np.float64)
     seen = (previous[..., ARM_JOINTS, 2] > 0) & (now[..., ARM_JOINTS, 2] > 0)
@@ -69,13 +72,13 @@ def arm_speed(previous, now, dt):
     return d.sum(-1) / np.maximum(seen.sum(-1), 1) / max(dt, 1e-9)
 
 
-def memory_step(memory, speed, dt, memory_s):
+def memory_step(memory: np.ndarray, speed: ArrayLike, dt: float, memory_s: Sequence[float]) -> np.ndarray:
     """One causal update of the motion memory ``(..., P, M)`` with arm speeds ``(..., P)`` after ``dt`` seconds."""
     keep = np.exp(-dt / np.asarray(memory_s, np.float64))
     return memory * keep + (1.0 - keep) * np.asarray(speed, np.float64)[..., None]
 
 
-def motion_memory(participants, fps, memory_s):
+def motion_memory(participants: ArrayLike, fps: float, memory_s: Sequence[float]) -> np.ndarray:
     """The motion memory ``(T, P, M)`` of a whole session's participants ``(T, P, J, 3)`` at every frame."""
     participants = np.asarray(participants, np.float64)
     out = np.zeros(participants.shape[:2] + (len(memory_s),))
@@ -90,7 +93,8 @@ def motion_memory(participants, fps, memory_s):
     return out
 
 
-def group_tokens(now, lagged, facilitator_pose, memory=None):
+def group_tokens(now: ArrayLike, lagged: Sequence[ArrayLike], facilitator_pose: ArrayLike,
+                 memory: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Participant tokens ``(..., P, F)`` and presence mask ``(..., P)``.
 
     ``now`` is ``(..., P, J, 3)``, ``lagged`` a list of arrays of the same
@@ -115,7 +119,7 @@ def group_tokens(now, lagged, facilitator_pose, memory=None):
     return tokens.astype(np.float32), present
 
 
-def pad_people(tokens, mask, max_people):
+def pad_people(tokens: np.ndarray, mask: np.ndarray, max_people: int) -> tuple[np.ndarray, np.ndarray]:
     """Keep the ``max_people`` most visible people (pad with empty tokens)."""
     n = tokens.shape[-2]
     if n > max_people:

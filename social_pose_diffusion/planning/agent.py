@@ -16,7 +16,6 @@ from social_pose_diffusion.core.frames import GroupFrame
 from social_pose_diffusion.observation.features import (arm_speed, centroid, group_tokens,
                                                         memory_step, pad_people, proprioception,
                                                         with_style)
-from social_pose_diffusion.observation.raster import plot_people, resize_frame
 from social_pose_diffusion.core.skeleton import NUM_JOINTS, joint_distance, wrap_u
 
 HOME_PULL = 0.3  # per second: a rest posture that bounds the drift of open-loop rollouts
@@ -180,12 +179,9 @@ class FacilitatorAgent:
         tokens, mask = pad_people(tokens, mask, c.max_people)
         proprio = with_style(proprioception(self.history()), c.styles, self.style)
         obs = {'proprio': proprio[None], 'tokens': tokens[None], 'mask': mask[None]}
-        if c.encoder == 'plotted':
-            obs['image'] = plot_people(now, self.pose)[None]
-        elif c.encoder == 'raw':
-            if image is None:
-                raise ValueError('this policy uses raw camera frames: pass image= to plan()')
-            obs['image'] = resize_frame(image)[None]
+        picture = c.encoder_spec.image(now, self.pose, image)
+        if picture is not None:
+            obs['image'] = picture[None]
         return obs
 
     def plan(self, frame: GroupFrame, image=None, observed=None):

@@ -10,6 +10,7 @@ turns and gestures the policy holds are not pulled back. Vectorised over
 leading dimensions (samples, batch).
 """
 import numpy as np
+from numpy.typing import ArrayLike
 
 from social_pose_diffusion.core.skeleton import apply_delta, bone_lengths, joint_distance, pose_delta, project_to_bones
 from social_pose_diffusion.observation.features import centroid
@@ -18,14 +19,15 @@ from social_pose_diffusion.observation.features import centroid
 class Integrator:
     """Integrates deltas for one person with fixed ``lengths`` (radians) and ``max_speed`` (per joint, per frame)."""
 
-    def __init__(self, lengths, max_speed, home=None, leak=0.0):
+    def __init__(self, lengths: ArrayLike, max_speed: ArrayLike, home: ArrayLike | None = None,
+                 leak: float = 0.0):
         self.lengths = np.asarray(lengths, dtype=np.float64)
         self.max_speed = np.asarray(max_speed, dtype=np.float64)
         self.home_centre = None if home is None else centroid(np.asarray(home, dtype=np.float64)[..., :2])
         self.leak = float(leak) if home is not None else 0.0
 
     @classmethod
-    def for_pose(cls, pose, max_speed, leak=0.0):
+    def for_pose(cls, pose: ArrayLike, max_speed: ArrayLike, leak: float = 0.0) -> 'Integrator':
         """An integrator that keeps ``pose``'s bone lengths (and pulls its centroid back to it)."""
         return cls(bone_lengths(pose), max_speed, pose, leak)
 
@@ -39,13 +41,13 @@ class Integrator:
         norm = np.linalg.norm(delta, axis=-1, keepdims=True)
         return delta * np.minimum(1.0, self.max_speed[:, None] / np.maximum(norm, 1e-12))
 
-    def step(self, pose, delta):
+    def step(self, pose: ArrayLike, delta: ArrayLike) -> np.ndarray:
         """The pose after one frame's ``delta``: projected, speed-clamped, u in [0, 1)."""
         pose = np.asarray(pose, dtype=np.float64)[..., :2]
-        delta = self._clamp(np.asarray(delta, dtype=np.float64) + self._pull(pose))
+        move = self._clamp(np.asarray(delta, dtype=np.float64) + self._pull(pose))
         scale = np.ones(pose.shape[:-2] + (1, 1))
         for _ in range(4):  # projection can push a child past the clamp: shrink the whole step
-            new = project_to_bones(apply_delta(pose, delta * scale), self.lengths, reference=pose)
+            new = project_to_bones(apply_delta(pose, move * scale), self.lengths, reference=pose)
             ratio = (joint_distance(pose, new) / self.max_speed).max(-1)[..., None, None]
             if np.all(ratio <= 1.0 + 1e-9):
                 return new
@@ -68,7 +70,7 @@ class Integrator:
             offset = offsets[..., i, :, :] = offset + self._clamp(deltas[..., i, :, :] + self._pull(current))
         return offsets
 
-    def rollout(self, pose, deltas):
+    def rollout(self, pose: ArrayLike, deltas: ArrayLike) -> np.ndarray:
         """Poses ``(..., H, J, 2)`` after each of ``deltas`` ``(..., H, J, 2)``.
 
         Fast path: the clamped deltas (with the leak) are summed and every
@@ -88,7 +90,7 @@ class Integrator:
             steps.append(pose)
         return np.stack(steps, -3)
 
-    def reanchor(self, pose, observed, weight):
+    def reanchor(self, pose: ArrayLike, observed: ArrayLike, weight: float) -> np.ndarray:
         """Blend ``pose`` toward an observed pose by ``weight`` in [0, 1], then project."""
         pose = np.asarray(pose, dtype=np.float64)[..., :2]
         return project_to_bones(apply_delta(pose, weight * pose_delta(pose, observed)), self.lengths, reference=pose)

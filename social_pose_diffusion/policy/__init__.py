@@ -1,4 +1,4 @@
-"""The diffusion policy family: configuration, networks, samplers, losses and model files.
+"""Policies: configuration, registries of families and samplers, networks, model files.
 
 A model is two files with one stem: ``<stem>.safetensors`` (weights and
 normalisation, config copy in the metadata) and ``<stem>.json`` (the
@@ -9,12 +9,13 @@ normalisation, config copy in the metadata) and ``<stem>.json`` (the
 import json
 from pathlib import Path
 
-from social_pose_diffusion.core.skeleton import NUM_JOINTS
-from social_pose_diffusion.policy.config import ENCODERS, POLICIES, SAMPLERS, PolicyConfig
+from social_pose_diffusion.policy.config import ENCODERS, FAMILIES, SAMPLERS, PolicyConfig
 from social_pose_diffusion.policy.modeling import ModelError, Policy, resolve_device
 
-__all__ = ['ENCODERS', 'POLICIES', 'SAMPLERS', 'ModelError', 'Policy', 'PolicyConfig', 'load_policy',
-           'model_paths', 'resolve_device']
+__all__ = ['ENCODERS', 'FAMILIES', 'MAX_CONFIG_BYTES', 'SAMPLERS', 'ModelError', 'Policy',
+           'PolicyConfig', 'load_config', 'load_policy', 'model_paths', 'resolve_device']
+
+MAX_CONFIG_BYTES = 1 << 20  # a model.json is a few kB; anything above 1 MB is not one
 
 
 def model_paths(path):
@@ -27,6 +28,32 @@ def model_paths(path):
     return path.with_name(path.name + '.safetensors'), path.with_name(path.name + '.json')
 
 
+def load_config(path) -> PolicyConfig:
+    """The :class:`PolicyConfig` of a model.json; a :class:`ModelError` names the file and field.
+
+    The size is checked before reading, so a huge or endless file is refused at once.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise ModelError(f'{path}: not a regular file')
+        if size > MAX_CONFIG_BYTES:
+            raise ModelError(f'{path}: {size} bytes, more than a model config may hold '
+                             f'({MAX_CONFIG_BYTES} bytes)')
+        with path.open('rb') as f:
+            text = f.read(MAX_CONFIG_BYTES + 1)
+        if len(text) > MAX_CONFIG_BYTES:
+            raise ModelError(f'{path}: more than {MAX_CONFIG_BYTES} bytes')
+        return PolicyConfig.from_dict(json.loads(text))
+    except OSError as exc:
+        raise ModelError(f'{path}: cannot read: {exc.strerror or exc}') from exc
+    except ModelError:
+        raise
+    except (ValueError, TypeError, RecursionError) as exc:  # JSON syntax, encoding or schema
+        raise ModelError(f'{path}: not a valid policy config: {exc}') from exc
+
+
 def load_policy(path, device='auto'):
     """A :class:`Policy` in eval mode on ``device`` (auto|cpu|cuda); raises :class:`ModelError`."""
     import torch
@@ -35,14 +62,9 @@ def load_policy(path, device='auto'):
     weights, config_path = model_paths(path)
     for p in (weights, config_path):
         if not p.is_file():
-            raise ModelError(f'model file {p} not found (expected <stem>.safetensors + <stem>.json, '
-                             f'or a directory with model.safetensors + model.json)')
-    try:
-        config = PolicyConfig.from_dict(json.loads(config_path.read_text()))
-    except (ValueError, TypeError) as exc:
-        raise ModelError(f'{config_path}: not a valid policy config: {exc}') from exc
-    if len(config.neutral_pose) != NUM_JOINTS or len(config.max_speed) != NUM_JOINTS:
-        raise ModelError(f'{config_path}: neutral_pose and max_speed must have {NUM_JOINTS} joints')
+            raise ModelError(f'model file {p} not found (expected <stem>.safetensors + '
+                             '<stem>.json, or a directory with model.safetensors + model.json)')
+    config = load_config(config_path)
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as exc:

@@ -1,12 +1,107 @@
-"""The JSON-serialisable description of a policy: observation, action chunk, network and sampler."""
+"""The JSON-serialisable description of a policy: observation, action chunk, network and sampler.
+
+Every field is checked against :data:`SCHEMA` when a config is built, so a
+model file with a wrong type, a non-finite number or a misshapen pose is
+refused when it is loaded, naming the field, instead of failing inside torch
+or publishing NaN poses later.
+"""
+import math
 from dataclasses import asdict, dataclass, field, fields
+from numbers import Real
 
 from social_pose_diffusion.core.skeleton import NUM_JOINTS
+from social_pose_diffusion.observation.encoders import ENCODERS
+from social_pose_diffusion.policy.families import FAMILIES
+from social_pose_diffusion.policy.samplers import SAMPLERS
 
-ENCODERS = ('vector', 'plotted', 'raw')
-POLICIES = ('diffusion', 'flow', 'bc', 'dbc')
-SAMPLERS = {'diffusion': ('diffusion_x', 'ddpm', 'ddim'), 'flow': ('euler',), 'bc': ('direct',), 'dbc': ('direct',)}
 FORMAT = 'social_pose_diffusion.policy/1'
+
+__all__ = ['ENCODERS', 'FAMILIES', 'FORMAT', 'SAMPLERS', 'PolicyConfig']
+
+
+def _integer(value, low, high):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f'must be an integer, not {type(value).__name__} {value!r}')
+    if not low <= value <= high:
+        raise ValueError(f'must be in [{low}, {high}], got {value}')
+    return value
+
+
+def _number(value, low=-math.inf, high=math.inf, positive=False):
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ValueError(f'must be a number, not {type(value).__name__} {value!r}')
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f'must be finite, got {value}')
+    if not low <= value <= high or (positive and value <= 0):
+        raise ValueError(f'must be {"> 0 and " if positive else ""}in [{low}, {high}], '
+                         f'got {value}')
+    return value
+
+
+def _sequence(value, length=None, most=None):
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f'must be a list, not {type(value).__name__}')
+    if (length is not None and len(value) != length) or (most is not None and len(value) > most):
+        raise ValueError(f'must have {length if length is not None else f"at most {most}"} '
+                         f'entries, got {len(value)}')
+    return value
+
+
+def _choice(names):
+    def check(value):
+        if not isinstance(value, str) or value not in names:
+            raise ValueError(f'must be one of {", ".join(names)}, not {value!r}')
+        return value
+    return check
+
+
+def _name(value):
+    if not isinstance(value, str) or not value:
+        raise ValueError(f'must hold non-empty names, not {value!r}')
+    return value
+
+
+def _pose(value):
+    """Empty (not measured yet) or a (J, 2) list of finite numbers."""
+    if len(_sequence(value)) == 0:
+        return []
+    return [[_number(x) for x in _sequence(row, 2)] for row in _sequence(value, NUM_JOINTS)]
+
+
+def _speeds(value):
+    """Empty (not measured yet) or J positive finite numbers."""
+    if len(_sequence(value)) == 0:
+        return []
+    return [_number(x, positive=True) for x in _sequence(value, NUM_JOINTS)]
+
+
+# field -> check(value) returning the normalised value or raising ValueError (why it is wrong).
+SCHEMA = {
+    'encoder': _choice(tuple(ENCODERS)),
+    'policy': _choice(tuple(FAMILIES)),
+    'horizon': lambda v: _integer(v, 1, 1000),
+    'history': lambda v: _integer(v, 1, 1000),
+    'lags': lambda v: tuple(_integer(x, 1, 100_000) for x in _sequence(v, most=16)),
+    'memory_s': lambda v: tuple(_number(x, 0.0, 3600.0, positive=True) for x in _sequence(v, most=8)),
+    'styles': lambda v: tuple(_name(x) for x in _sequence(v, most=64)),
+    'max_people': lambda v: _integer(v, 1, 256),
+    'fps': lambda v: _number(v, 0.0, 1000.0, positive=True),
+    'd_model': lambda v: _integer(v, 2, 4096),
+    'layers': lambda v: _integer(v, 1, 64),
+    'heads': lambda v: _integer(v, 1, 4096),
+    'timesteps': lambda v: _integer(v, 1, 10_000),
+    'extra_steps': lambda v: _integer(v, 0, 10_000),
+    'beta_start': lambda v: _number(v, 0.0, 1.0, positive=True),
+    'beta_end': lambda v: _number(v, 0.0, 1.0, positive=True),
+    'sampler': _choice(('',) + tuple(SAMPLERS)),
+    'steps': lambda v: _integer(v, 1, 10_000),
+    'group_dropout': lambda v: _number(v, 0.0, 1.0),
+    'guidance': lambda v: _number(v, 0.0, 100.0),
+    'neutral_pose': _pose,
+    'max_speed': _speeds,
+    'format': _choice((FORMAT,)),
+}
 
 
 @dataclass
@@ -19,7 +114,7 @@ class PolicyConfig:
     history: int = 4             # proprioception: the facilitator's last K deltas
     lags: tuple = (6, 30, 60)    # participant motion over these many frames
     memory_s: tuple = ()         # participants' motion memory: time constants in seconds
-    styles: tuple = ()           # facilitator styles the policy can be asked for (a one-hot in its proprioception)
+    styles: tuple = ()           # styles the policy can be asked for (a one-hot in its proprioception)
     max_people: int = 8
     fps: float = 30.0
     d_model: int = 64
@@ -29,25 +124,42 @@ class PolicyConfig:
     extra_steps: int = 8         # Diffusion-X M
     beta_start: float = 1e-4
     beta_end: float = 0.02
-    sampler: str = ''            # default sampler ('' = first of SAMPLERS[policy])
-    steps: int = 4               # evaluations of the few-step samplers (ddim, euler)
+    sampler: str = ''            # default sampler ('' = the family's first)
+    steps: int = 4               # sampler steps: network evaluations of ddim and euler
     group_dropout: float = 0.0   # training: share of samples that see nobody (classifier-free guidance)
-    guidance: float = 1.0        # sampling: w in v_nobody + w (v_group - v_nobody); 1 = plain conditional
-    neutral_pose: list = field(default_factory=list)   # (J, 2) a rest pose with the training bone lengths
-    max_speed: list = field(default_factory=list)      # (J,) per-frame joint speed limit, normalised units
+    guidance: float = 1.0        # sampling: w in v_nobody + w (v_group - v_nobody); 1 = conditional
+    neutral_pose: list = field(default_factory=list)   # (J, 2) rest pose, training bone lengths
+    max_speed: list = field(default_factory=list)      # (J,) per-frame joint speed limit
     format: str = FORMAT
 
     def __post_init__(self):
-        self.lags = tuple(int(x) for x in self.lags)
-        self.memory_s = tuple(float(x) for x in self.memory_s)
-        self.styles = tuple(str(x) for x in self.styles)
-        if self.encoder not in ENCODERS:
-            raise ValueError(f'encoder must be one of {ENCODERS}, not {self.encoder!r}')
-        if self.policy not in POLICIES:
-            raise ValueError(f'policy must be one of {POLICIES}, not {self.policy!r}')
-        self.sampler = self.sampler or SAMPLERS[self.policy][0]
-        if self.sampler not in SAMPLERS[self.policy]:
-            raise ValueError(f'a {self.policy} policy samples with {SAMPLERS[self.policy]}, not {self.sampler!r}')
+        """Check and normalise every field; a ValueError names the field."""
+        for f in fields(self):
+            try:
+                setattr(self, f.name, SCHEMA[f.name](getattr(self, f.name)))
+            except ValueError as exc:
+                raise ValueError(f'{f.name} {exc}') from None
+        if self.d_model % 2:
+            raise ValueError(f'd_model must be even (sine and cosine halves), got {self.d_model}')
+        if self.d_model % self.heads:
+            raise ValueError(f'heads {self.heads} must divide d_model {self.d_model}')
+        if self.beta_start > self.beta_end:
+            raise ValueError(f'beta_start {self.beta_start} must be <= beta_end {self.beta_end}')
+        self.sampler = self.sampler or self.family.samplers[0]
+        try:
+            self.family.sampler(self.sampler)
+        except ValueError as exc:
+            raise ValueError(f'sampler: {exc}') from None
+
+    @property
+    def family(self):
+        """The policy family (:data:`FAMILIES`): training loss and generation."""
+        return FAMILIES[self.policy]
+
+    @property
+    def encoder_spec(self):
+        """The observation encoder (:data:`ENCODERS`): features, torch module, camera use."""
+        return ENCODERS[self.encoder]
 
     @property
     def action_dim(self):
@@ -62,11 +174,16 @@ class PolicyConfig:
 
     @classmethod
     def from_dict(cls, d):
-        """Rebuild from JSON; unknown keys or another format are errors."""
+        """Rebuild from a parsed JSON object; unknown keys or another format are errors."""
+        if not isinstance(d, dict):
+            raise ValueError(f'must be a JSON object, not a {type(d).__name__}')
         if d.get('format') != FORMAT:
-            raise ValueError(f'config format is {d.get("format")!r}, expected {FORMAT!r}')
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
+            raise ValueError(f'format is {d.get("format")!r}, expected {FORMAT!r}')
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
         if unknown:
-            raise ValueError(f'config has unknown keys {unknown}')
+            raise ValueError(f'unknown keys {unknown}')
+        missing = [k for k in ('neutral_pose', 'max_speed') if not d.get(k)]
+        if missing:
+            raise ValueError(f'{" and ".join(missing)} missing: a trained model has both '
+                             f'for its {NUM_JOINTS} joints')
         return cls(**d)

@@ -1,6 +1,7 @@
 """The policy: observation encoder + action network + normalisation, with sampling, saving and loading."""
 import json
 import warnings
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,6 @@ from social_pose_diffusion.core.atomic import write_bytes
 from social_pose_diffusion.observation.features import proprio_size, token_size
 from social_pose_diffusion.core.skeleton import NUM_JOINTS
 from social_pose_diffusion.policy import samplers
-from social_pose_diffusion.policy.objectives import bc_loss, diffusion_loss, flow_loss
 from social_pose_diffusion.policy.networks import ActionTransformer, ObservationEncoder
 
 
@@ -39,10 +39,10 @@ class Policy(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.encoder = ObservationEncoder(c.encoder, proprio_size(c.history, c.styles), token_size(c.lags, c.memory_s),
-                                          c.d_model)
+        self.encoder = ObservationEncoder(c.encoder_spec, proprio_size(c.history, c.styles),
+                                          token_size(c.lags, c.memory_s), c.d_model)
         self.net = ActionTransformer(c.action_dim, c.horizon, c.d_model, c.layers, c.heads,
-                                     generative=c.policy in ('diffusion', 'flow'))
+                                     generative=c.family.generative)
         self.schedule = samplers.Schedule(c.timesteps, c.beta_start, c.beta_end)
         self.register_buffer('action_scale', torch.ones(c.action_dim))
         self.register_buffer('proprio_mean', torch.zeros(proprio_size(c.history, c.styles)))
@@ -70,16 +70,9 @@ class Policy(nn.Module):
 
     def tensors(self, obs):
         """Normalised torch tensors on the policy's device from a numpy observation batch."""
-        d = self.device
-        out = {'proprio': (torch.as_tensor(obs['proprio'], device=d) - self.proprio_mean) / self.proprio_std}
-        if self.config.encoder == 'vector':
-            out['tokens'] = (torch.as_tensor(obs['tokens'], device=d) - self.token_mean) / self.token_std
-            out['mask'] = torch.as_tensor(obs['mask'], device=d)
-        else:
-            if obs.get('image') is None:
-                raise ValueError(f'a {self.config.encoder} policy needs an image in its observation')
-            out['image'] = torch.as_tensor(obs['image'], device=d)
-        return out
+        proprio = torch.as_tensor(obs['proprio'], device=self.device)
+        return {'proprio': (proprio - self.proprio_mean) / self.proprio_std,
+                **self.config.encoder_spec.tensors(obs, self)}
 
     def normalise(self, actions):
         """(B, H, J, 2) numpy deltas -> (B, H, A) tensor in units of the training std."""
@@ -104,66 +97,61 @@ class Policy(nn.Module):
                 self._traces[key] = torch.jit.trace(getattr(self, name), args, check_trace=False, strict=False)
         return self._traces[key](*args)
 
-    def _denoise(self, cond, x, t):
+    def denoise(self, cond, x, t):
+        """One counted evaluation of the (traced) action network."""
         self.evaluations += 1
         return self._traced('net', cond, x, t)
 
-    def _without_group(self, obs):
+    def guided(self, cond, uncond, x, t):
+        """One counted evaluation guided away from nobody in view: v_nobody + w (v_group - v_nobody).
+
+        The conditional and the nobody-in-view tokens go through the network as one batch.
+        """
+        both = self.denoise(torch.cat([cond, uncond]), torch.cat([x, x]), torch.cat([t, t]))
+        with_group, nobody = both.chunk(2)
+        return nobody + self.config.guidance * (with_group - nobody)
+
+    @staticmethod
+    def without_group(obs):
         """The observation with nobody in view: what classifier-free guidance contrasts the group with."""
         return {**obs, 'mask': torch.zeros_like(obs['mask'])}
 
-    def _guided(self, net, cond, uncond, w):
-        """``net(x, t)`` of the conditional and the nobody-in-view tokens in one batch, mixed by guidance ``w``."""
-        def call(x, t):
-            both = net(torch.cat([cond, uncond]), torch.cat([x, x]), torch.cat([t, t]))
-            c, u = both.chunk(2)
-            return u + w * (c - u)
-        return call
-
     def loss(self, obs, actions, generator=None):
-        """The training loss of a diffusion, flow or BC policy on a batch."""
+        """The training loss of the policy's family on a batch of normalised tensors.
+
+        With ``group_dropout`` a share of the samples sees nobody, so the model also
+        learns what to do without the group (classifier-free guidance).
+        """
         p = self.config.group_dropout
-        if p > 0 and 'mask' in obs:  # classifier-free guidance: some samples see nobody
+        if p > 0 and 'mask' in obs:
             keep = torch.rand(obs['mask'].shape[0], generator=generator, device=obs['mask'].device) >= p
             obs = {**obs, 'mask': obs['mask'] & keep[:, None]}
-        cond = self.encoder(obs)
-        if self.config.policy == 'diffusion':
-            return diffusion_loss(lambda x, t: self.net(cond, x, t.float() / self.config.timesteps),
-                                  actions, self.schedule, generator)
-        if self.config.policy == 'flow':
-            return flow_loss(lambda x, tau: self.net(cond, x, tau), actions, generator)
-        return bc_loss(self.net(cond), actions)
+        return self.config.family.loss(self, self.encoder(obs), actions, generator)
 
     def generate(self, cond, k=1, sampler=None, steps=None, generator=None, uncond=None):
         """Normalised action chunks (B * k, H, A) from conditioning tokens (repeated k times).
 
-        With ``uncond`` (the tokens of nobody in view) every network call is
-        guided by ``config.guidance`` (classifier-free guidance).
+        ``sampler`` and ``steps`` (sampler steps: evaluations of ddim and euler)
+        override the config's defaults; with ``uncond`` (the tokens of nobody in
+        view) every evaluation is guided by ``config.guidance``.
         """
+        if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
+            raise ValueError(f'k (chunks per observation) must be a positive integer, not {k!r}')
+        spec, run = self._sampler(sampler, steps, generator)
+        return self.config.family.generate(self, cond, k, spec, run, uncond)
+
+    def _sampler(self, sampler=None, steps=None, generator=None):
         c = self.config
-        sampler = sampler or c.sampler
-        steps = steps or c.steps
-        if c.policy in ('bc', 'dbc'):
-            self.evaluations += 1
-            return self.net(cond).repeat_interleave(k, 0)
-        cond = cond.repeat_interleave(k, 0)
-        x = torch.randn((cond.shape[0], c.horizon, c.action_dim), generator=generator, device=cond.device)
-        net = lambda cc, y, t: self._denoise(cc, y, t)  # noqa: E731
-        if uncond is not None:
-            guided = self._guided(net, cond, uncond.repeat_interleave(k, 0), c.guidance)
-            net = lambda cc, y, t: guided(y, t)  # noqa: E731
-        if c.policy == 'flow':
-            if sampler != 'euler':
-                raise ValueError(f'a flow policy samples with euler, not {sampler!r}')
-            return samplers.euler(lambda y, tau: net(cond, y, tau), x, steps)
-        eps = lambda y, t: net(cond, y, t.float() / c.timesteps)  # noqa: E731
-        if sampler == 'diffusion_x':
-            return samplers.diffusion_x(eps, x, self.schedule, c.extra_steps, generator)
-        if sampler == 'ddpm':
-            return samplers.ddpm(eps, x, self.schedule, generator)
-        if sampler == 'ddim':
-            return samplers.ddim(eps, x, self.schedule, steps)
-        raise ValueError(f'unknown sampler {sampler!r} for a diffusion policy (diffusion_x, ddpm, ddim)')
+        spec = c.family.sampler(sampler or c.sampler)
+        steps = c.steps if steps is None else steps
+        if isinstance(steps, bool) or not isinstance(steps, Integral) or steps < 1:
+            raise ValueError(f'sampler steps must be a positive integer, not {steps!r}')
+        return spec, samplers.Run(self.schedule, steps, c.extra_steps, generator)
+
+    def sampler_evaluations(self, sampler=None, steps=None) -> int:
+        """Network evaluations of one generation with ``sampler``, ``steps`` or the defaults."""
+        spec, run = self._sampler(sampler, steps)
+        return spec.evaluations(run)
 
     @torch.inference_mode()
     def sample(self, obs, k=1, sampler=None, steps=None, generator=None):
@@ -172,7 +160,7 @@ class Policy(nn.Module):
         cond = self._traced('encoder', tensors)
         uncond = None
         if self.config.guidance != 1.0 and 'mask' in tensors:
-            uncond = self._traced('encoder', self._without_group(tensors))
+            uncond = self._traced('encoder', self.without_group(tensors))
         b = cond.shape[0]
         x = self.generate(cond, k, sampler, steps, generator, uncond) * self.action_scale
         return x.reshape(b, k, self.config.horizon, NUM_JOINTS, 2).double().cpu().numpy()

@@ -65,16 +65,20 @@ class SetEncoder(nn.Module):
 
 
 class ObservationEncoder(nn.Module):
-    """Observation -> conditioning tokens (B, 2, D): the group (vector or image) and the proprioception."""
+    """Observation -> conditioning tokens (B, 2, D): the group and the proprioception.
+
+    ``encoder`` is an entry of :data:`social_pose_diffusion.observation.encoders.ENCODERS`:
+    it builds the group module and names the observation tensors it reads.
+    """
 
     def __init__(self, encoder, proprio_dim, token_dim, d):
         super().__init__()
-        self.encoder = encoder
+        self.inputs = encoder.inputs
         self.proprio = mlp([proprio_dim, d, d])
-        self.group = SetEncoder(token_dim, d) if encoder == 'vector' else ImageEncoder(d)
+        self.group = encoder.network(token_dim, d)
 
     def forward(self, obs):
-        group = self.group(obs['tokens'], obs['mask']) if self.encoder == 'vector' else self.group(obs['image'])
+        group = self.group(*(obs[key] for key in self.inputs))
         return torch.stack([group, self.proprio(obs['proprio'])], 1)
 
 

@@ -36,5 +36,5 @@ def state_action_losses(critic, schedule, state, agent_action, expert_action, ge
 
 
 def dbc_loss(pred, target, l_agent, l_expert, weight):
-    """DBC (seed 003): MSE-BC + weight * mean(max(L_diff(s, pi(s)) - L_diff(s, a), 0))."""
+    """DBC (Chen et al. 2024): MSE-BC + weight * mean(max(L_diff(s, pi(s)) - L_diff(s, a), 0))."""
     return bc_loss(pred, target) + weight * torch.clamp(l_agent - l_expert, min=0).mean()

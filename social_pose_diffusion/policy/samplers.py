@@ -1,10 +1,14 @@
-"""Noise schedule and samplers over a denoiser closure.
+"""Noise schedule, samplers over a denoiser closure, and the registry :data:`SAMPLERS`.
 
 ``eps(x, t)`` predicts the noise at integer step ``t`` in 1..T (DDPM
 epsilon-prediction); ``velocity(x, tau)`` is a flow-matching field with
-``x_tau = tau * noise + (1 - tau) * data`` (seed 001), integrated from
-tau = 1 (noise) to 0 (data).
+``x_tau = tau * noise + (1 - tau) * data``, integrated from tau = 1 (noise)
+to 0 (data). A new sampler is one function here plus one :data:`SAMPLERS`
+entry naming the policy families it serves.
 """
+from dataclasses import dataclass
+from typing import Callable, Optional
+
 import torch
 
 
@@ -67,3 +71,41 @@ def euler(velocity, x, steps):
         tau = 1.0 - i / steps
         x = x - velocity(x, torch.full((x.shape[0],), tau, device=x.device)) / steps
     return x
+
+
+def direct(net, x, run):
+    """One evaluation of a regression network (MSE-BC, DBC): nothing to integrate."""
+    return net(x, None)
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one generation may use besides the denoiser closure and the start noise."""
+
+    schedule: Schedule
+    steps: int                 # evaluations of the few-step samplers (ddim, euler)
+    extra_steps: int           # Diffusion-X M
+    generator: Optional[torch.Generator] = None
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """A sampler: the families it serves, ``run(net, x, Run) -> x`` and its network evaluations."""
+
+    families: tuple
+    run: Callable
+    evaluations: Callable      # (Run) -> network evaluations per generation
+
+
+SAMPLERS = {
+    'diffusion_x': Sampler(('diffusion',),
+                           lambda f, x, r: diffusion_x(f, x, r.schedule, r.extra_steps,
+                                                       r.generator),
+                           lambda r: r.schedule.T + r.extra_steps),
+    'ddpm': Sampler(('diffusion',), lambda f, x, r: ddpm(f, x, r.schedule, r.generator),
+                    lambda r: r.schedule.T),
+    'ddim': Sampler(('diffusion',), lambda f, x, r: ddim(f, x, r.schedule, r.steps),
+                    lambda r: r.steps),
+    'euler': Sampler(('flow',), lambda f, x, r: euler(f, x, r.steps), lambda r: r.steps),
+    'direct': Sampler(('bc', 'dbc'), direct, lambda r: 1),
+}

@@ -9,10 +9,13 @@ warning when missing.
 """
 from __future__ import annotations
 
+import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
+import yaml
 from ament_index_python.packages import (PackageNotFoundError, get_package_prefix,
                                          get_package_share_directory)
 from launch import LaunchContext, LaunchDescription
@@ -23,10 +26,11 @@ from launch.event_handlers import OnProcessExit
 from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node, PushRosNamespace
-from launch_ros.event_handlers import OnStateTransition
 
+from social_pose_diffusion.msgs.topics import INFO_TOPIC
 from social_pose_diffusion.ros import spec
 from social_pose_diffusion.ros.launcher import large_message_env
+from social_pose_diffusion.sources.bags import IMAGE, camera_topic, read_messages, topic_counts
 
 # Seconds between the end of ``ros2 bag play`` and the shutdown: the last plans reach the recorder.
 DRAIN_S = 2.0
@@ -56,21 +60,28 @@ def _graph(context: LaunchContext, launch: str) -> list:
     per_node = spec.overrides(launch, given)
     # One dict per node (launch_ros scopes it to the node wherever it runs): file sections named
     # relative to the graph still apply under namespace:=, the given arguments come last.
-    params = {node.name: {**spec.parameters(texts, namespace, node.name), **per_node[node.name]}
-              for node in spec.NODES}
+    try:
+        params = {node.name: {**spec.parameters(texts, namespace, node.name),
+                              **per_node[node.name]} for node in spec.NODES}
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ValueError(f"params_file:={given['params_file']}: {exc}") from None
     actions = [PushRosNamespace(namespace)] if namespace else []
-    started = {}
+    # config/facilitator.yaml writes every parameter a node declares (test_runtime_static).
+    for node in spec.NODES:
+        declared = set(spec.parameters(texts[:1], namespace, node.name))
+        extra = spec.unknown(texts[1:], namespace, node.name, declared)
+        if extra:
+            actions.append(LogInfo(msg=f"[WARN] {node.name} declares no {', '.join(extra)}: "
+                                       'ignored (a misspelt name in a parameter file?)'))
     for node in spec.NODES:
         kind = LifecycleNode if node.lifecycle else Node
         extra = {'namespace': ''} if node.lifecycle else {}
-        started[node.name] = kind(package=node.package, executable=node.executable,
-                                  name=node.name, parameters=[params[node.name]],
-                                  remappings=list(node.remaps), output='screen', **extra)
-    actions += started.values()
+        actions.append(kind(package=node.package, executable=node.executable, name=node.name,
+                            parameters=[params[node.name]], remappings=list(node.remaps),
+                            output='screen', **extra))
     actions += _optional_nodes(launch, given, share, params['keypoints_node'], namespace)
     if launch == 'replay':
-        actions += _replay_processes(given, params['keypoints_node'], namespace,
-                                     started['policy_node'])
+        actions += _replay_processes(given, params['keypoints_node'], namespace)
     return [GroupAction(actions, scoped=True)]
 
 
@@ -114,7 +125,6 @@ def _optional_nodes(launch, given, share, keypoints, namespace) -> list:
 
 def _with_bag_defaults(given: dict[str, str]) -> dict[str, str]:
     """Camera topic, transport and facilitator seat read from the bag where not given."""
-    from social_pose_diffusion.sources.bags import IMAGE, camera_topic, read_session, topic_counts
     bag = given['bag']
     if not bag or not Path(bag).is_dir():
         raise ValueError(f'bag:={bag!r} is not a session bag directory')
@@ -126,16 +136,21 @@ def _with_bag_defaults(given: dict[str, str]) -> dict[str, str]:
         raise ValueError(f'{bag} holds no camera stream; give camera_topic:=')
     if recorded is not None:
         raw = topic_counts(bag)[recorded][0] == IMAGE
-        base = recorded if raw else recorded[:-len(spec.TRANSPORT_SUFFIX['compressed'])]
+        suffix = spec.TRANSPORT_SUFFIX['compressed']
+        if not raw and not recorded.endswith(suffix):
+            raise ValueError(f'{bag}: compressed camera topic {recorded} does not end in {suffix}')
+        base = recorded if raw else recorded[:-len(suffix)]
         given['camera_topic'] = given['camera_topic'] or base
         given['image_transport'] = given['image_transport'] or ('raw' if raw else 'compressed')
     if not given['facilitator_seat_u']:
-        seat = read_session(bag).info.get('facilitator_seat_u')
+        # Simulated sessions say where the facilitator sits; other recordings may not.
+        info = next((json.loads(m.data) for _, _, m in read_messages(bag, [INFO_TOPIC])), {})
+        seat = info.get('facilitator_seat_u')
         given['facilitator_seat_u'] = '' if seat is None else repr(float(seat))
     return given
 
 
-def _replay_processes(given, keypoints, namespace, policy) -> list:
+def _replay_processes(given, keypoints, namespace) -> list:
     """The recorder; the player (the camera stream only, with /clock) once the policy is active;
     the end of the launch when the bag has played or the policy cannot start."""
     camera = keypoints['image_topic'] + spec.TRANSPORT_SUFFIX[keypoints['image_transport']]
@@ -148,14 +163,19 @@ def _replay_processes(given, keypoints, namespace, policy) -> list:
     play = ExecuteProcess(cmd=['ros2', 'bag', 'play', given['bag'], '--clock', '100',
                                '--rate', repr(rate), '--topics', camera],
                           name='bag_play', output='screen')
-    active = OnStateTransition(target_lifecycle_node=policy, goal_state='active', entities=[
-        LogInfo(msg=f"policy_node is active: playing {given['bag']} ({camera})"), play])
-    failed = OnStateTransition(target_lifecycle_node=policy, start_state='configuring',
-                               goal_state='unconfigured', entities=[
-        LogInfo(msg='policy_node failed to configure (see its log): shutting down'),
-        EmitEvent(event=Shutdown(reason='policy_node failed to configure'))])
+    policy = spec.topic(namespace, 'policy_node')
+    wait = ExecuteProcess(cmd=[sys.executable, '-m', 'social_pose_diffusion.ros.wait_active',
+                               policy], name='wait_policy_active', output='screen')
+
+    def after_wait(event, context):
+        if event.returncode == 0:
+            return [LogInfo(msg=f"playing {given['bag']} ({camera})"), play]
+        return [LogInfo(msg=f'{policy} did not become active (see its log): shutting down'),
+                EmitEvent(event=Shutdown(reason='policy_node did not become active'))]
+
+    active = OnProcessExit(target_action=wait, on_exit=after_wait)
     ended = OnProcessExit(target_action=play, on_exit=[
         LogInfo(msg=f"bag {given['bag']} ended: shutting down in {DRAIN_S:g} s"),
         TimerAction(period=DRAIN_S, actions=[EmitEvent(event=Shutdown(reason='the bag ended'))]),
     ])
-    return [record] + [RegisterEventHandler(h) for h in (active, failed, ended)]
+    return [record, wait] + [RegisterEventHandler(h) for h in (active, ended)]

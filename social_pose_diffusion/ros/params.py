@@ -192,8 +192,8 @@ def _known_sampler(value: str) -> str | None:
     """A sampler some policy family has ('' for the model's default); imported lazily (torch)."""
     if not value:
         return None
-    from social_pose_diffusion.policy.config import SAMPLERS
-    known = sorted({s for family in SAMPLERS.values() for s in family})
+    from social_pose_diffusion.policy.samplers import SAMPLERS
+    known = sorted(SAMPLERS)
     return None if value in known else f'{value!r} is not one of {", ".join(known)}'
 
 

@@ -172,10 +172,21 @@ def parameters(files: list[str], namespace: str, name: str) -> dict[str, Value]:
     """Node ``name``'s parameters from parameter-file texts ``files``, a later section winning."""
     out: dict[str, Value] = {}
     for text in files:
-        for key, body in (yaml.safe_load(text) or {}).items():
+        sections = yaml.safe_load(text) or {}
+        if not isinstance(sections, dict):
+            raise ValueError('a parameter file maps node names to ros__parameters')
+        for key, body in sections.items():
+            values = body.get('ros__parameters') if isinstance(body, dict) else None
+            if not isinstance(values, dict):
+                raise ValueError(f'parameter file section {key!r} has no ros__parameters mapping')
             if _section_applies(str(key), namespace, name):
-                out.update((body or {}).get('ros__parameters', {}))
+                out.update(values)
     return out
+
+
+def unknown(files: list[str], namespace: str, name: str, known: set[str]) -> list[str]:
+    """Parameters the files set on node ``name`` that it does not declare (``known``)."""
+    return sorted(set(parameters(files, namespace, name)) - known - {'use_sim_time'})
 
 
 def topic(namespace: str, name: str) -> str:

@@ -10,6 +10,10 @@ Topics of a session bag (layouts in the README):
 - ``/session/info`` (std_msgs/String, JSON, once): style, fps, seed, seats.
 """
 import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -35,29 +39,63 @@ ROSBAGS = MessageKit(Header=_T['std_msgs/msg/Header'], Time=_T['builtin_interfac
                      CompressedImage=_T[COMPRESSED], buffer=lambda data: np.frombuffer(data, np.uint8))
 
 
+class BagError(ValueError):
+    """A bag that cannot be read: missing, truncated, corrupt or holding malformed messages."""
+
+
+@contextmanager
+def _reading(path):
+    """Any failure while reading the bag at ``path`` as one :class:`BagError` naming it."""
+    try:
+        yield
+    except BagError:
+        raise
+    except Exception as exc:  # rosbags, mcap, zstd, CDR and message errors alike: the bag is bad
+        raise BagError(f'{path}: not a readable session bag: {exc}') from exc
+
+
 class SessionWriter:
     """Writes a session bag; use as a context manager.
 
     ``image_format`` is ``'compressed'`` (jpeg on the compressed topic, as
     image_transport records it), ``'raw'`` (bgr8 Image) or ``'both'``.
-    mcap chunks are zstd-compressed.
+    mcap chunks are zstd-compressed. The bag is written into a hidden
+    temporary directory next to ``path`` and renamed to ``path`` only when
+    the block ends without an exception: a failed or interrupted write
+    never leaves a bag that looks complete at ``path``.
     """
 
     def __init__(self, path, image_format='compressed', jpeg_quality=85, storage='mcap'):
         if image_format not in ('compressed', 'raw', 'both'):
             raise ValueError(f'image_format must be compressed, raw or both, not {image_format!r}')
-        plugin = StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3
-        self._writer = Writer(Path(path), version=9, storage_plugin=plugin)
-        if plugin == StoragePlugin.MCAP:
-            self._writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
+        self.path = Path(path)
+        if self.path.exists() or self.path.is_symlink():
+            raise ValueError(f'{self.path} already exists; a bag is written to a new directory')
+        self._plugin = StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3
         self._format, self._quality, self._conns = image_format, jpeg_quality, {}
+        self._writer = self._staging = None
 
     def __enter__(self):
-        self._writer.open()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._staging = Path(tempfile.mkdtemp(dir=self.path.parent, prefix=f'.{self.path.name}.'))
+        try:
+            self._writer = Writer(self._staging / self.path.name, version=9,
+                                  storage_plugin=self._plugin)
+            if self._plugin == StoragePlugin.MCAP:
+                self._writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
+            self._writer.open()
+        except BaseException:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            raise
         return self
 
-    def __exit__(self, *exc):
-        self._writer.close()
+    def __exit__(self, kind, exc, tb):
+        try:
+            self._writer.close()
+            if kind is None:
+                os.rename(self._staging / self.path.name, self.path)
+        finally:
+            shutil.rmtree(self._staging, ignore_errors=True)
 
     def write(self, topic, msgtype, stamp, msg):
         """Serialise and write any rosbags message."""
@@ -83,16 +121,19 @@ class SessionWriter:
 
 
 def read_messages(path, topics=None):
-    """Yield ``(topic, log_time_ns, message)`` in log-time order; ``topics`` filters."""
-    with AnyReader([Path(path)], default_typestore=TYPESTORE) as reader:
+    """Yield ``(topic, log_time_ns, message)`` in log-time order; ``topics`` filters.
+
+    A bag that cannot be read raises :class:`BagError` naming it.
+    """
+    with _reading(path), AnyReader([Path(path)], default_typestore=TYPESTORE) as reader:
         conns = [c for c in reader.connections if topics is None or c.topic in topics]
         for conn, t, raw in reader.messages(connections=conns):
             yield conn.topic, t, reader.deserialize(raw, conn.msgtype)
 
 
 def topic_counts(path):
-    """``{topic: (msgtype, message count)}`` of a bag."""
-    with AnyReader([Path(path)], default_typestore=TYPESTORE) as reader:
+    """``{topic: (msgtype, message count)}`` of a bag; :class:`BagError` if it is unreadable."""
+    with _reading(path), AnyReader([Path(path)], default_typestore=TYPESTORE) as reader:
         return {c.topic: (c.msgtype, c.msgcount) for c in reader.connections}
 
 
@@ -110,25 +151,28 @@ def iter_images(path, topic=None):
     topic = topic or camera_topic(path)
     if topic is None:
         raise ValueError(f'{path} holds no sensor_msgs/Image or CompressedImage topic')
-    for _, _, msg in read_messages(path, [topic]):
-        yield stamp_ns(msg), message_to_bgr(msg)
+    with _reading(path):
+        for _, _, msg in read_messages(path, [topic]):
+            yield stamp_ns(msg), message_to_bgr(msg)
 
 
 def read_session(path, group_topic=GROUP_TOPIC, facilitator_topic=FACILITATOR_TOPIC):
     """A :class:`Session` with one frame per facilitator ground-truth message."""
     frames, facilitator, states, info = {}, {}, {}, {}
-    for topic, _, msg in read_messages(path, [group_topic, facilitator_topic, STATE_TOPIC, INFO_TOPIC]):
-        if topic == group_topic:
-            frames[stamp_ns(msg)] = cloud_to_frame(msg)
-        elif topic == facilitator_topic:
-            person = cloud_to_frame(msg)
-            if len(person):
-                facilitator[stamp_ns(msg)] = person.keypoints[0]
-        elif topic == INFO_TOPIC:
-            info = json.loads(msg.data)
-        else:
-            state = json.loads(msg.data)
-            states[int(state['stamp_ns'])] = state
+    with _reading(path):  # malformed clouds and states name the bag too
+        wanted = [group_topic, facilitator_topic, STATE_TOPIC, INFO_TOPIC]
+        for topic, _, msg in read_messages(path, wanted):
+            if topic == group_topic:
+                frames[stamp_ns(msg)] = cloud_to_frame(msg)
+            elif topic == facilitator_topic:
+                person = cloud_to_frame(msg)
+                if len(person):
+                    facilitator[stamp_ns(msg)] = person.keypoints[0]
+            elif topic == INFO_TOPIC:
+                info = json.loads(msg.data)
+            else:
+                state = json.loads(msg.data)
+                states[int(state['stamp_ns'])] = state
     if not facilitator:
         raise ValueError(f'{path} has no facilitator messages on {facilitator_topic}')
     stamps = np.array(sorted(facilitator), np.int64)

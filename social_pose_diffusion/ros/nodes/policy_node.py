@@ -23,7 +23,6 @@ from social_pose_diffusion.msgs.keypoint_cloud import cloud_to_frame, facilitato
 from social_pose_diffusion.msgs.topics import GROUP_TOPIC, OBSERVED_TOPIC, POSE_TOPIC
 from social_pose_diffusion.planning.agent import FacilitatorAgent, seated
 from social_pose_diffusion.planning.follower import Controller
-from social_pose_diffusion.policy.config import SAMPLERS
 from social_pose_diffusion.ros.common import (
     ERROR,
     OK,
@@ -61,9 +60,10 @@ class PolicyNode(LifecycleNode):
         """Rules that depend on the loaded model or on another parameter."""
         if self._policy is None:  # checked at configure
             return None
-        family = self._policy.config.policy
-        if name == 'sampler' and value and value not in SAMPLERS[family]:
-            return f'a {family} policy samples with {", ".join(SAMPLERS[family])}, not {value!r}'
+        family = self._policy.config.family
+        if name == 'sampler' and value and value not in family.samplers:
+            return (f'a {family.name} policy samples with {", ".join(family.samplers)}, '
+                    f'not {value!r}')
         return unknown_start(self.params, name, value)
 
     # -- lifecycle ---------------------------------------------------------
@@ -96,7 +96,7 @@ class PolicyNode(LifecycleNode):
         self._subs = [self.create_subscription(PointCloud2, topic, callback, STATE_QOS)
                       for topic, callback in ((relative(GROUP_TOPIC), self._on_keypoints),
                                               (relative(OBSERVED_TOPIC), self._on_observed))]
-        if c.encoder == 'raw':  # the paper's raw-frame observation: keep the newest camera frame
+        if c.encoder_spec.needs_camera:  # raw-frame observation: keep the newest camera frame
             compressed = p['image_transport'] == 'compressed'
             self._subs.append(self.create_subscription(
                 CompressedImage if compressed else Image,
@@ -108,7 +108,7 @@ class PolicyNode(LifecycleNode):
         try:  # the first inference pays for allocations and kernel selection
             agent = FacilitatorAgent(self._policy, fps=self._policy.config.fps)
             start = time.perf_counter()
-            raw = self._policy.config.encoder == 'raw'
+            raw = self._policy.config.encoder_spec.needs_camera
             agent.plan(GroupFrame(0), image=np.zeros((480, 960, 3), np.uint8) if raw else None)
         except Exception as exc:
             self.get_logger().error(f'activate failed in the warm-up inference: '
@@ -213,9 +213,9 @@ class PolicyNode(LifecycleNode):
         agent.samples, agent.sampler = p['samples'], p['sampler'] or None
         agent.steps = p['steps'] or None
         agent.reanchor_weight = p['reanchor']
-        if self._policy.config.encoder == 'raw':
+        if self._policy.config.encoder_spec.needs_camera:
             if self._image is None:
-                return self._report('image', 'waiting for a camera frame (raw encoder)')
+                return self._report('image', 'waiting for a camera frame: the policy sees them')
             image = message_to_bgr(self._image)
         began = time.perf_counter()
         status = self._control.plan(frame, arrival, p['max_clock_offset'] * 1e9, image=image,
