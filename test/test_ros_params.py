@@ -271,9 +271,14 @@ def test_ctrl_c_reaching_the_process_group_ends_every_node_with_exit_0(ros_env, 
             time.sleep(0.2)
         assert 'warm-up inference' in graph.log('policy_node'), graph.log('policy_node')
         time.sleep(0.5)
-        for proc in graph.procs.values():  # a terminal's Ctrl-C and the launcher's SIGINT: two
-            proc.send_signal(signal.SIGINT)
-            proc.send_signal(signal.SIGINT)
+        # A terminal's Ctrl-C, then the launcher's SIGINT and more, until each node has exited:
+        # later signals reach it while it shuts down and while Python finalizes.
+        end = time.monotonic() + 60
+        while any(p.poll() is None for p in graph.procs.values()) and time.monotonic() < end:
+            for proc in graph.procs.values():
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGINT)
+            time.sleep(0.02)
         codes = {name: proc.wait(timeout=30) for name, proc in graph.procs.items()}
     finally:
         graph.stop()

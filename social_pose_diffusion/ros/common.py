@@ -268,5 +268,9 @@ def run_node(make_node, args=None):
         if node is not None:
             getattr(node, 'shutdown', lambda: None)()
             node.destroy_node()
-        rclpy.try_shutdown()
+        rclpy.try_shutdown()  # restores the handlers rclpy.init found
+    # Python restores default handlers while it finalizes (a late Ctrl-C would kill the process
+    # with -2) but leaves ignored signals ignored: the node has shut down, nothing is left to stop.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     sys.exit(code)
