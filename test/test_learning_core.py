@@ -190,7 +190,7 @@ def test_agent_plans_for_any_group(session):
         FacilitatorAgent(Policy(tiny_config(session, encoder='raw')), samples=1).plan(GroupFrame(0))
 
 
-def test_perturbed_samples_return_the_pose_to_the_demonstration(session):
+def test_perturbed_samples_return_the_head_to_the_demonstration(session):
     from social_pose_diffusion.learning.augment import Augmentation, perturbed
     from social_pose_diffusion.learning.train import make_config
     config = make_config([session])
@@ -202,10 +202,9 @@ def test_perturbed_samples_return_the_pose_to_the_demonstration(session):
     correction = samples.actions.sum(1) - demo
     fade = np.exp(-config.horizon / (aug.return_s * session.fps))
     offset = -correction / (1 - fade)  # how far each joint was pushed off
-    assert np.abs(offset[:, 0]).max() > 1e-4 and np.abs(offset[:, 5:7]).max() > 1e-4  # head and shoulders pushed
-    assert np.allclose(offset[:, :5], offset[:, :1], atol=2e-5)  # the head as one (on the sphere)
-    pushed = apply_delta(fac[rows], offset)
-    assert np.allclose(bone_lengths(pushed), bone_lengths(fac[rows]), rtol=1e-4)  # still the same person
+    assert np.abs(offset[:, 0]).max() > 1e-4  # the head was pushed off ...
+    assert np.allclose(offset[:, :5], offset[:, :1], atol=1e-6)  # ... as one ...
+    assert np.abs(offset[:, 5:]).max() < 1e-6  # ... and the body follows the demonstration
     # The history shows the pushed pose, the chunk starts there and ends back on the demonstration.
     shown = samples.obs['proprio'][:, :26].reshape(-1, 13, 2)
     truth = dataset.frame_features(session, config)['proprio'][rows, :26].reshape(-1, 13, 2)

@@ -10,12 +10,11 @@ social evaluation (:mod:`social_pose_diffusion.evaluation.social`):
   past deltas (they read as standing still), so the group has to explain the
   coming movement;
 - **perturbed histories with corrective labels** (DART-style): extra samples
-  whose head and torso were pushed off the demonstration (every joint by a
-  share of its own range of motion about the body, the head rigidly, the arms
-  carried along by their shoulders, projected back onto the person's bones; a
-  constant offset over the history) and whose action chunk brings them back
-  within ``return_s``: the policy learns where to look and how to sit, not
-  only how to continue;
+  whose head was pushed off the demonstration (a rigid offset on the scale
+  of the session's own head turns, constant over the history) and whose
+  action chunk brings it back within ``return_s``: the policy learns where to
+  look, not only how to continue (pushing the torso or the arms too was
+  measured and made the closed loop worse);
 - **onset weighting**: samples just after the facilitator's attention target
   changes (a new speaker, an invitation) are drawn more often.
 """
@@ -24,13 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from social_pose_diffusion.core.session import Session
-from social_pose_diffusion.core.skeleton import JOINT, apply_delta, bone_lengths, pose_delta, project_to_bones
+from social_pose_diffusion.core.skeleton import head_yaw, pose_delta
 from social_pose_diffusion.learning.dataset import Samples, split
-from social_pose_diffusion.observation.features import (centroid, group_tokens, history_slice, motion_memory,
+from social_pose_diffusion.observation.features import (group_tokens, history_slice, motion_memory,
                                                         pad_people, proprioception, with_style)
 
 HEAD = list(range(5))  # nose, eyes, ears: a rigid tree, moved together
-ARMS = [JOINT[n] for n in ('left_elbow', 'right_elbow', 'left_wrist', 'right_wrist')]
 
 
 @dataclass
@@ -39,7 +37,7 @@ class Augmentation:
 
     history_dropout: float = 0.0    # share of samples whose past deltas are hidden
     pose_perturbation: float = 0.0  # perturbed samples added, per training sample
-    perturbation_scale: float = 1.0  # joint offset std, in units of each joint's own spread about the body
+    perturbation_scale: float = 1.5  # head offset std, in units of the session's head-yaw std
     return_s: float = 0.3           # time constant of the corrective return
     onset_weight: float = 0.0       # extra sampling weight of the first ``onset_s`` after an attention change
     onset_s: float = 1.0
@@ -62,14 +60,11 @@ def perturbed(session: Session, config, count: int, augmentation: Augmentation,
     fac = np.asarray(session.facilitator, np.float64)[..., :2]
     n, fps = len(fac), session.fps
     rows = rng.choice(split(n, config)[0], count)
-    # Offsets on the scale of each joint's own motion about the body; the head moves as one.
-    spread = pose_delta(centroid(fac)[:, None], fac).std(0)
-    noise = rng.normal(0.0, 1.0, (count,) + fac.shape[1:]) * spread * augmentation.perturbation_scale
-    noise[:, HEAD] = noise[:, HEAD[:1]]
-    noise[:, ARMS] = 0.0  # arms follow their shoulders: a pushed arm would teach raising it
-    true = fac[rows]
-    pushed = project_to_bones(apply_delta(true, noise), bone_lengths(true), reference=true)
-    offset = pose_delta(true, pushed)[:, None]
+    # A rigid head offset on the scale of the session's own head turns.
+    scale = augmentation.perturbation_scale * max(float(np.std(head_yaw(fac))), 1e-4)
+    offset = np.zeros((count, 1) + fac.shape[1:])
+    offset[:, 0, HEAD, 0] = rng.normal(0.0, scale, count)[:, None]
+    offset[:, 0, HEAD, 1] = rng.normal(0.0, 0.5 * scale, count)[:, None]
     past = np.clip(rows[:, None] + np.arange(-config.history, 1)[None], 0, n - 1)
     history = fac[past] + offset
     now = history[:, -1]

@@ -69,7 +69,7 @@ class FacilitatorAgent:
     """
 
     def __init__(self, policy, fps=30.0, samples=1, sampler=None, steps=None, reanchor=0.0, home_pull=HOME_PULL,
-                 style=None):
+                 style=None, hold_noise=True):
         if samples < 1:
             raise ValueError('samples must be >= 1')
         self.policy, self.fps, self.samples = policy, float(fps), int(samples)
@@ -78,7 +78,7 @@ class FacilitatorAgent:
         styles = policy.config.styles
         if style is not None and style not in styles:
             raise ValueError(f'style {style!r} is not one the model knows ({", ".join(styles) or "none"})')
-        self.style = style
+        self.style, self.hold_noise = style, bool(hold_noise)
         c = policy.config
         self.max_speed = np.asarray(c.max_speed, np.float64)
         self.neutral = np.asarray(c.neutral_pose, np.float64)
@@ -93,6 +93,11 @@ class FacilitatorAgent:
         self.integrator = Integrator.for_pose(pose, self.max_speed, self.leak)
         self._rest = pose.copy()  # the executed pose at every time before the first commit
         self._stamps, self._executed = deque(), deque()
+        self._noise = None
+        if self.hold_noise:  # one draw per episode, see plan()
+            import torch
+            c = self.policy.config
+            self._noise = torch.randn((self.samples, c.horizon, c.action_dim))
         self._frames.clear()
         self._memory = {}  # person id -> motion memory (M,), see observation.features
 
@@ -193,7 +198,12 @@ class FacilitatorAgent:
             else:
                 self._rest = pose
         obs = self.observation(frame, image)
-        deltas = self.policy.sample(obs, self.samples, self.sampler, self.steps)[0]
+        if self._noise is not None and len(self._noise) != self.samples:  # samples changed live
+            import torch
+            self._noise = torch.randn((self.samples,) + tuple(self._noise.shape[1:]))
+        # With held noise, consecutive plans of the same situation agree: the executed poses follow
+        # the observations instead of random-walking with fresh sampling noise at every frame.
+        deltas = self.policy.sample(obs, self.samples, self.sampler, self.steps, noise=self._noise)[0]
         poses = self.integrator.rollout(np.broadcast_to(self.pose, (self.samples, NUM_JOINTS, 2)), deltas)
         centre = medoid(poses) if self.samples > 1 else poses[0]
         stamps = frame.stamp_ns + np.round(np.arange(1, len(centre) + 1) * 1e9 / self.fps).astype(np.int64)

@@ -46,15 +46,21 @@ class Diffusion(Family):
         return diffusion_loss(lambda x, t: policy.net(cond, x, self.time(policy, t)), actions,
                               policy.schedule, generator)
 
-    def generate(self, policy, cond, k: int, sampler: Sampler, run: Run, uncond=None):
+    def generate(self, policy, cond, k: int, sampler: Sampler, run: Run, uncond=None, noise=None):
         """Normalised action chunks (B * k, H, A): k per observation's conditioning tokens.
 
-        With ``uncond`` every evaluation is guided (:meth:`Policy.guided`).
+        With ``uncond`` every evaluation is guided (:meth:`Policy.guided`); ``noise``
+        (B * k, H, A) is the starting noise instead of a fresh draw.
         """
         c = policy.config
         cond = cond.repeat_interleave(k, 0)
-        x = torch.randn((cond.shape[0], c.horizon, c.action_dim), generator=run.generator,
-                        device=cond.device)
+        shape = (cond.shape[0], c.horizon, c.action_dim)
+        if noise is None:
+            x = torch.randn(shape, generator=run.generator, device=cond.device)
+        elif tuple(noise.shape) != shape:
+            raise ValueError(f'starting noise must have shape {shape}, not {tuple(noise.shape)}')
+        else:
+            x = noise.to(cond.device)
         if uncond is not None:
             uncond = uncond.repeat_interleave(k, 0)
             return sampler.run(lambda y, t: policy.guided(cond, uncond, y, self.time(policy, t)), x,
@@ -82,7 +88,7 @@ class BC(Family):
     def loss(self, policy, cond, actions, generator=None):
         return bc_loss(policy.net(cond), actions)
 
-    def generate(self, policy, cond, k, sampler, run, uncond=None):
+    def generate(self, policy, cond, k, sampler, run, uncond=None, noise=None):
         def once(x, t):
             policy.evaluations += 1
             return policy.net(cond)
