@@ -1,5 +1,7 @@
-"""keypoints_node on camera frames over real DDS: other encodings, inconsistent or truncated images,
-empty and non-2:1 frames, a time jump back; after each the node keeps serving the next good frame."""
+"""keypoints_node on camera frames over real DDS: other encodings, inconsistent, truncated or too
+large images, empty and non-2:1 frames, a time jump back; after each the node keeps serving the
+next good frame."""
+
 import json
 from pathlib import Path
 
@@ -17,10 +19,10 @@ def driver():
     import rclpy
     from sensor_msgs.msg import Image, PointCloud2
 
-    from social_pose_diffusion.ros.launcher import large_message_env
-    from social_pose_diffusion.ros.common import STATE_QOS, sensor_qos
     from social_pose_diffusion.msgs.images import bgr_to_image
     from social_pose_diffusion.msgs.keypoint_cloud import cloud_to_frame, stamp_ns
+    from social_pose_diffusion.ros.common import STATE_QOS, sensor_qos
+    from social_pose_diffusion.ros.launcher import large_message_env
     from social_pose_diffusion.ros.messages import RCLPY
     from social_pose_diffusion.sources.sim import Renderer, simulate
 
@@ -28,9 +30,12 @@ def driver():
     rclpy.init()
     node = rclpy.create_node('image_driver')
     outputs = {}
-    node.create_subscription(PointCloud2, '/humans/keypoints',
-                             lambda m: outputs.setdefault(stamp_ns(m), len(cloud_to_frame(m))),
-                             STATE_QOS)
+    node.create_subscription(
+        PointCloud2,
+        '/humans/keypoints',
+        lambda m: outputs.setdefault(stamp_ns(m), len(cloud_to_frame(m))),
+        STATE_QOS,
+    )
     pub = node.create_publisher(Image, '/camera/image_raw', sensor_qos('reliable'))
     session = simulate('teacher', 4, 2.0, 30.0, 1)
     renderer = Renderer(session, 960, 480, seed=1)
@@ -71,7 +76,7 @@ def driver():
 
     def truncated():
         msg = image(good, 'bgr8')
-        msg.data = bytes(msg.data)[:len(msg.data) // 2]
+        msg.data = bytes(msg.data)[: len(msg.data) // 2]
         return msg
 
     def wrong_size():
@@ -93,6 +98,11 @@ def driver():
         msg = Image(encoding='bgr8')
         return msg
 
+    def too_large():  # declares 200 MP (over max_image_pixels) in a few bytes
+        msg = image(good[:4, :4], 'bgr8')
+        msg.width, msg.height, msg.step = 20000, 10000, 60000
+        return msg
+
     cases = {
         'rgb8': lambda: image(cv2.cvtColor(good, cv2.COLOR_BGR2RGB), 'rgb8'),
         'mono8': lambda: image(gray, 'mono8'),
@@ -100,13 +110,20 @@ def driver():
         '16UC1': lambda: image(gray.astype(np.uint16) * 257, '16UC1'),
         'yuv422': lambda: image(uyvy(good), 'yuv422'),
         'unknown_encoding': lambda: image(good, 'weird_encoding'),
-        'truncated': truncated, 'size_mismatch': wrong_size, 'short_step': short_step, 'empty': empty,
+        'truncated': truncated,
+        'size_mismatch': wrong_size,
+        'short_step': short_step,
+        'empty': empty,
         'not_2_to_1': lambda: image(cv2.resize(good, (960, 960)), 'bgr8'),
         'padded_step': padded_step,
+        'too_large': too_large,
     }
     stamp = time.time_ns()
     ready = wait_for(stamp) if send(image(good, 'bgr8'), stamp) is None else False
-    print('CASE ' + json.dumps({'case': 'first', 'served': ready, 'people': outputs.get(stamp)}), flush=True)
+    print(
+        'CASE ' + json.dumps({'case': 'first', 'served': ready, 'people': outputs.get(stamp)}),
+        flush=True,
+    )
     for k, (name, make) in enumerate(cases.items()):
         case_stamp = time.time_ns()
         send(make(), case_stamp)
@@ -114,29 +131,48 @@ def driver():
         good_stamp = time.time_ns()
         send(image(frames[(k + 1) % len(frames)], 'bgr8'), good_stamp)
         served = wait_for(good_stamp)
-        print('CASE ' + json.dumps({'case': name, 'output': case_stamp in outputs,
-                                    'people': outputs.get(case_stamp), 'served_next': served}), flush=True)
+        print(
+            'CASE '
+            + json.dumps(
+                {
+                    'case': name,
+                    'output': case_stamp in outputs,
+                    'people': outputs.get(case_stamp),
+                    'served_next': served,
+                }
+            ),
+            flush=True,
+        )
     # Time jumps back (a looping bag): the frame is processed after a perception reset.
     back = time.time_ns() - 30_000_000_000
     send(image(good, 'bgr8'), back)
     served_back = wait_for(back)
     later = time.time_ns()
     send(image(frames[1], 'bgr8'), later)
-    print('CASE ' + json.dumps({'case': 'time_jump', 'output': served_back, 'served_next': wait_for(later)}),
-          flush=True)
+    print(
+        'CASE '
+        + json.dumps({'case': 'time_jump', 'output': served_back, 'served_next': wait_for(later)}),
+        flush=True,
+    )
     node.destroy_node()
     rclpy.shutdown()
 
 
 def test_keypoints_node_rejects_bad_images_and_keeps_serving(ros_env, run_python, tmp_path):
     with Graph(nodes=['keypoints_node'], env=ros_env, log_dir=tmp_path / 'logs') as graph:
-        proc = run_python(code=f'import sys; sys.path.insert(0, {str(HERE)!r}); import test_runtime_images as t; '
-                               't.driver()')
+        proc = run_python(
+            code=f'import sys; sys.path.insert(0, {str(HERE)!r}); '
+            'import test_runtime_images as t; '
+            't.driver()'
+        )
         out, _ = proc.communicate(timeout=240)
         alive = graph.alive()
         log = graph.log('keypoints_node')
     print(out)
-    cases = {c['case']: c for c in (json.loads(line[5:]) for line in out.splitlines() if line.startswith('CASE '))}
+    cases = {
+        c['case']: c
+        for c in (json.loads(line[5:]) for line in out.splitlines() if line.startswith('CASE '))
+    }
     assert cases.get('first', {}).get('served'), out[-3000:] + log[-3000:]
     assert alive['keypoints_node'], log[-3000:]
     for name, case in cases.items():
@@ -144,9 +180,24 @@ def test_keypoints_node_rejects_bad_images_and_keeps_serving(ros_env, run_python
     # Encodings a camera driver may send are converted and processed like bgr8.
     for name in ('rgb8', 'mono8', 'bgra8', '16UC1', 'yuv422', 'padded_step'):
         assert cases[name]['output'], name
-    for name in ('unknown_encoding', 'truncated', 'size_mismatch', 'short_step', 'empty', 'not_2_to_1'):
+    for name in (
+        'unknown_encoding',
+        'truncated',
+        'size_mismatch',
+        'short_step',
+        'empty',
+        'not_2_to_1',
+        'too_large',
+    ):
         assert not cases[name]['output'], name
     assert cases['time_jump']['output'] and cases['time_jump']['served_next']
-    for text in ("unsupported image encoding 'weird_encoding'", 'needs', 'shorter than a row', 'empty image',
-                 'not a 2:1 equirectangular frame', 'jumped back'):
+    for text in (
+        "unsupported image encoding 'weird_encoding'",
+        'needs',
+        'shorter than a row',
+        'empty image',
+        'not a 2:1 equirectangular frame',
+        'jumped back',
+        'exceeds the limit of 40000000',
+    ):
         assert text in log, text

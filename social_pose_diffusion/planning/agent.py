@@ -10,13 +10,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from social_pose_diffusion.planning.follower import interpolate
 from social_pose_diffusion.planning.integrator import Integrator
 from social_pose_diffusion.core.frames import GroupFrame
-from social_pose_diffusion.observation.features import (arm_speed, group_tokens, memory_step, pad_people,
-                                                        proprioception, with_style)
-from social_pose_diffusion.core.skeleton import NUM_JOINTS, joint_distance
+from social_pose_diffusion.observation.features import (arm_speed, centroid, group_tokens,
+                                                        memory_step, pad_people, proprioception,
+                                                        with_style)
+from social_pose_diffusion.core.skeleton import NUM_JOINTS, joint_distance, wrap_u
 
 HOME_PULL = 0.3  # per second: a rest posture that bounds the drift of open-loop rollouts
+SNAP_NS = 1e6  # a frame time this close to a commit takes that commit's pose exactly
 
 
 @dataclass
@@ -27,6 +30,16 @@ class Plan:
     poses: np.ndarray
     spread: np.ndarray
     samples: np.ndarray  # (k, H, J, 2) every sampled plan, integrated
+
+
+def seated(pose, seat_u):
+    """``pose`` (J, 2|3) turned about the camera's vertical axis until its centroid is at ``seat_u``.
+
+    A shift in u is a rotation of the sphere: the bone lengths stay the same.
+    """
+    pose = np.array(pose, np.float64)[:, :2]
+    pose[:, 0] = (pose[:, 0] + wrap_u(seat_u - centroid(pose)[0])) % 1.0
+    return pose
 
 
 def joint_spread(samples, centre):
@@ -78,23 +91,59 @@ class FacilitatorAgent:
         if pose.shape != (NUM_JOINTS, 2) or not np.isfinite(pose).all():
             raise ValueError(f'initial pose must be a finite ({NUM_JOINTS}, 2|3) array')
         self.integrator = Integrator.for_pose(pose, self.max_speed, self.leak)
+        self._rest = pose.copy()  # the executed pose at every time before the first commit
+        self._stamps, self._executed = deque(), deque()
         self._noise = None
         if self.hold_noise:  # one draw per episode, see plan()
             import torch
             c = self.policy.config
             self._noise = c.noise_scale * torch.randn((self.samples, c.horizon, c.action_dim))
-        self._poses = deque([pose.copy()], maxlen=self.policy.config.history + 1)
         self._frames.clear()
         self._memory = {}  # person id -> motion memory (M,), see observation.features
 
     @property
     def pose(self):
         """The last executed pose (J, 2)."""
-        return self._poses[-1]
+        return self._executed[-1] if self._executed else self._rest
 
     def commit(self, stamp_ns, pose):
-        """Record the pose actually executed at ``stamp_ns`` (the proprioception of the next plan)."""
-        self._poses.append(np.asarray(pose, np.float64)[:, :2].copy())
+        """Record the pose executed at ``stamp_ns`` (the proprioception of the next plans).
+
+        Commits may come at any rate (a control loop, publish-on-plan ticks):
+        :meth:`history` samples them at the model's frame times.
+        """
+        if self._stamps and stamp_ns <= self._stamps[-1]:
+            if stamp_ns < self._stamps[-1]:
+                raise ValueError(f'commit stamps must not go back: {stamp_ns} after '
+                                 f'{self._stamps[-1]}')
+            self._stamps.pop()  # a second pose at the same time replaces the first
+            self._executed.pop()
+        self._stamps.append(int(stamp_ns))
+        self._executed.append(np.asarray(pose, np.float64)[:, :2].copy())
+        # Keep one commit at or before the oldest time history() samples, for interpolation.
+        oldest = self._stamps[-1] - self.policy.config.history * 1e9 / self.fps - SNAP_NS
+        while len(self._stamps) > 1 and self._stamps[1] <= oldest:
+            self._stamps.popleft()
+            self._executed.popleft()
+
+    def history(self):
+        """The executed poses (K+1, J, 2) at the model's frame times up to the newest commit.
+
+        Interpolated between commits; before the first commit, the reset pose.
+        One commit per model frame gives exactly the committed poses.
+        """
+        k = self.policy.config.history
+        if not self._stamps:
+            return np.repeat(self._rest[None], k + 1, 0)
+        # Relative to the newest commit: float64 cannot hold nanosecond epoch stamps exactly.
+        stamps = (np.asarray(self._stamps, np.int64) - self._stamps[-1]).astype(np.float64)
+        executed = np.stack(self._executed)
+        out = []
+        for j in range(k, -1, -1):
+            t = -j * 1e9 / self.fps
+            before = t < stamps[0] - SNAP_NS
+            out.append(self._rest if before else interpolate(stamps, executed, t, SNAP_NS))
+        return np.stack(out)
 
     def observe(self, frame):
         """Remember a group frame (plan() does this too) and update the people's motion memory."""
@@ -126,8 +175,6 @@ class FacilitatorAgent:
         """The policy's observation batch (size 1) for ``frame`` and the current history."""
         c = self.policy.config
         self.observe(frame)
-        history = list(self._poses)
-        history = [history[0]] * (c.history + 1 - len(history)) + history
         now = np.asarray(frame.keypoints, np.float64).reshape(-1, NUM_JOINTS, 3)
         memory = None
         if c.memory_s:
@@ -135,7 +182,7 @@ class FacilitatorAgent:
                               ).reshape(len(frame.ids), len(c.memory_s))
         tokens, mask = group_tokens(now, [self._lagged(frame, lag) for lag in c.lags], self.pose, memory)
         tokens, mask = pad_people(tokens, mask, c.max_people)
-        proprio = with_style(proprioception(np.stack(history)), c.styles, self.style)
+        proprio = with_style(proprioception(self.history()), c.styles, self.style)
         obs = {'proprio': proprio[None], 'tokens': tokens[None], 'mask': mask[None]}
         picture = c.encoder_spec.image(now, self.pose, image)
         if picture is not None:
@@ -145,8 +192,15 @@ class FacilitatorAgent:
     def plan(self, frame: GroupFrame, image=None, observed=None):
         """A :class:`Plan` of the next ``H`` poses from ``frame.stamp_ns``; ``observed`` (J, 2|3) re-anchors."""
         if observed is not None and self.reanchor_weight > 0:
-            self._poses[-1] = self.integrator.reanchor(self.pose, np.asarray(observed)[:, :2], self.reanchor_weight)
+            pose = self.integrator.reanchor(self.pose, np.asarray(observed)[:, :2], self.reanchor_weight)
+            if self._executed:
+                self._executed[-1] = pose
+            else:
+                self._rest = pose
         obs = self.observation(frame, image)
+        if self._noise is not None and len(self._noise) != self.samples:  # samples changed live
+            import torch
+            self._noise = torch.randn((self.samples,) + tuple(self._noise.shape[1:]))
         # With held noise, consecutive plans of the same situation agree: the executed poses follow
         # the observations instead of random-walking with fresh sampling noise at every frame.
         deltas = self.policy.sample(obs, self.samples, self.sampler, self.steps, noise=self._noise)[0]

@@ -1,4 +1,6 @@
-"""What every node shares: QoS profiles, parameter descriptors, rolling statistics, /diagnostics."""
+"""What every node shares: QoS profiles, rolling statistics, /diagnostics, the process's main()."""
+import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -6,18 +8,26 @@ from collections import deque
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
+from social_pose_diffusion.ros.params import ParameterError
+
 PACKAGE = 'social_pose_diffusion'
+
+
+def relative(topic):
+    """A graph topic as the nodes name it: relative, so ``namespace:=`` and remaps apply."""
+    return topic.lstrip('/')
+
 # Group keypoints and facilitator poses: small, every message matters for the
 # consumer's state, but a late one is useless: reliable with a short history.
 STATE_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def sensor_qos(reliability='best_effort'):
-    """qos_profile_sensor_data (keep last 5, volatile) with the reliability chosen by a parameter."""
+    """qos_profile_sensor_data (keep last 5, volatile) with the reliability a parameter chose."""
     if reliability not in ('best_effort', 'reliable'):
         raise ValueError(f"reliability must be 'best_effort' or 'reliable', not {reliability!r}")
     return QoSProfile(history=qos_profile_sensor_data.history, depth=qos_profile_sensor_data.depth,
@@ -26,13 +36,6 @@ def sensor_qos(reliability='best_effort'):
                       else ReliabilityPolicy.RELIABLE)
 
 
-def declare(node, params):
-    """Declare ``{name: (default, description)}`` with descriptors; returns ``{name: value}``."""
-    values = {}
-    for name, (default, description) in params.items():
-        node.declare_parameter(name, default, ParameterDescriptor(description=description))
-        values[name] = node.get_parameter(name).value
-    return values
 
 
 class Stats:
@@ -86,7 +89,8 @@ class Stats:
         for name, label in durations:
             s = self.summary(name)
             if s is not None:
-                values += [(f'{label} mean (ms)', f'{s[0]:.1f}'), (f'{label} p95 (ms)', f'{s[1]:.1f}'),
+                values += [(f'{label} mean (ms)', f'{s[0]:.1f}'),
+                           (f'{label} p95 (ms)', f'{s[1]:.1f}'),
                            (f'{label} max (ms)', f'{s[2]:.1f}')]
         with self._lock:
             values += [(k, str(v)) for k, v in sorted(self.counters.items())]
@@ -106,8 +110,34 @@ def diagnostic_array(node, level, message, values):
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
 
 
+class Diagnostics:
+    """A node's /diagnostics: ``status()`` gives ``(level, message, key/values)`` every period.
+
+    The timer runs on the steady clock (diagnostics keep their period under sim
+    time); its period follows the node's ``diagnostics_period`` parameter:
+    pass the changed parameter names to :meth:`apply`.
+    """
+
+    def __init__(self, node, status):
+        self._node, self._status, self.timer = node, status, None
+        self._pub = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.apply({'diagnostics_period'})
+
+    def apply(self, changed):
+        if 'diagnostics_period' in changed:
+            if self.timer is not None:
+                self._node.destroy_timer(self.timer)
+            self.timer = self._node.create_timer(self._node.params['diagnostics_period'],
+                                                 self._publish,
+                                                 clock=Clock(clock_type=ClockType.STEADY_TIME))
+
+    def _publish(self):
+        level, message, values = self._status()
+        self._pub.publish(diagnostic_array(self._node, level, message, values))
+
+
 class LatestSlot:
-    """A one-item mailbox: ``put`` replaces what was not taken yet (a drop), ``take`` waits for the newest.
+    """A one-item mailbox: ``put`` replaces what was not taken (a drop), ``take`` gets the newest.
 
     Sensor callbacks stay cheap and a slow consumer always works on the newest
     input; nothing ever queues behind it.
@@ -155,8 +185,40 @@ class LatestSlot:
                 on_error(exc)
 
 
+class Worker:
+    """A thread handling the newest item :meth:`put` to it (a :class:`LatestSlot`), until stopped.
+
+    An exception from ``handle`` goes to ``on_error`` and the thread goes on.
+    """
+
+    def __init__(self, name, handle, on_error):
+        self._name, self._handle, self._on_error = name, handle, on_error
+        self._slot, self._thread, self.running = LatestSlot(), None, False
+
+    def start(self):
+        self._slot, self.running = LatestSlot(), True
+        self._thread = threading.Thread(target=self._slot.serve, name=self._name, daemon=True,
+                                        args=(self._handle, lambda: self.running, self._on_error))
+        self._thread.start()
+
+    def put(self, item):
+        """Hand ``item`` over; True when it replaced one the thread never took (a drop)."""
+        return self._slot.put(item)
+
+    def stop(self, timeout=10.0):
+        self.running = False
+        self._slot.close()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+            self._thread = None
+
+    def failed(self):
+        """True when it should run but its thread has ended."""
+        return self.running and (self._thread is None or not self._thread.is_alive())
+
+
 class Reporter:
-    """Logs a problem when its message changes, else at most every ``period`` seconds (no log floods)."""
+    """Logs a problem when its message changes, else at most every ``period`` s (no log floods)."""
 
     def __init__(self, logger, period=5.0):
         self._logger, self._period, self._last = logger, period, {}
@@ -176,21 +238,39 @@ class Reporter:
 
 
 def run_node(make_node, args=None):
-    """``main()`` of every node: init rclpy, spin until Ctrl-C or an external shutdown, release.
+    """``main()`` of every node: init rclpy, spin until SIGINT/SIGTERM or a shutdown, release.
 
-    A node may define ``start()`` (called before spinning) and ``shutdown()``
-    (called before it is destroyed) to manage its threads.
+    A signal is a normal shutdown: rclpy's handler ends the spin, ours only
+    notes it, so a second Ctrl-C reaching the process group during the
+    release cannot raise KeyboardInterrupt; the process exits 0. An invalid
+    parameter at start-up is one logged line and exit status 2. A node may
+    define ``start()`` (called before spinning) and ``shutdown()`` (called
+    before it is destroyed) to manage its threads.
     """
+    signalled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before rclpy.init, which chains to them
+        signal.signal(sig, lambda signum, frame: signalled.append(signum))
     rclpy.init(args=args)
-    node = None
+    node, code = None, 0
     try:
         node = make_node()
         getattr(node, 'start', lambda: None)()
         rclpy.spin(node)
+    except ParameterError as exc:
+        rclpy.logging.get_logger(exc.node).error(str(exc))
+        code = 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if not signalled:  # a failure while the context was shut down under it is a shutdown
+            raise
     finally:
         if node is not None:
             getattr(node, 'shutdown', lambda: None)()
             node.destroy_node()
-        rclpy.try_shutdown()
+        rclpy.try_shutdown()  # restores the handlers rclpy.init found
+    # Python restores default handlers while it finalizes (a late Ctrl-C would kill the process
+    # with -2) but leaves ignored signals ignored: the node has shut down, nothing is left to stop.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    sys.exit(code)

@@ -64,7 +64,7 @@ PARAMS_FILES = {
     'replay': ('facilitator.yaml', 'replay.yaml'),
 }
 
-_SEAT = (('keypoints_node', 'facilitator_seat_u'),)
+_SEAT = (('keypoints_node', 'facilitator_seat_u'), ('policy_node', 'facilitator_seat_u'))
 _GRAPH_ARGUMENTS = (
     Argument('namespace', '', 'ROS namespace of the whole graph (two graphs side by side)'),
     Argument('camera_topic', '', 'equirectangular camera topic (sensor_msgs/Image; compressed '

@@ -1,4 +1,4 @@
-"""keypoints_node: 360 degree camera frames (or an external detector's keypoints) -> group keypoints.
+"""keypoints_node: 360 degree camera frames (or a detector's keypoints) -> group keypoints.
 
 Subscribes to ``<image_topic>`` (sensor_msgs/Image) or ``<image_topic>/compressed``
 (sensor_msgs/CompressedImage) with sensor-data QoS, or to an external
@@ -8,50 +8,39 @@ stamped with the input's header. Only the newest input is processed: a frame
 that arrives while the perception core is busy replaces the waiting one and is
 counted as dropped.
 """
-import threading
 import time
 
-from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image, PointCloud2
-from diagnostic_msgs.msg import DiagnosticArray
 
-from social_pose_diffusion.perception import identify_facilitator, make_extractor
-from social_pose_diffusion.ros.common import (ERROR, OK, STATE_QOS, WARN, LatestSlot, Reporter, Stats, declare, diagnostic_array, run_node,
-                     sensor_qos)
 from social_pose_diffusion.core.frames import single_person
 from social_pose_diffusion.msgs.images import message_to_bgr
 from social_pose_diffusion.msgs.keypoint_cloud import cloud_to_frame, frame_to_cloud, stamp_ns
+from social_pose_diffusion.msgs.topics import GROUP_TOPIC, OBSERVED_TOPIC
+from social_pose_diffusion.perception import identify_facilitator, make_extractor
+from social_pose_diffusion.ros.common import (
+    ERROR,
+    OK,
+    STATE_QOS,
+    WARN,
+    Diagnostics,
+    Reporter,
+    Stats,
+    Worker,
+    relative,
+    run_node,
+    sensor_qos,
+)
 from social_pose_diffusion.ros.messages import RCLPY
-
-PARAMETERS = {
-    'input': ('image', "'image': run the perception core on camera frames; "
-                       "'keypoints': take an external detector's keypoint cloud instead"),
-    'image_topic': ('/camera/image_raw', 'camera topic; compressed transport subscribes to <image_topic>/compressed'),
-    'image_transport': ('raw', "'raw' (sensor_msgs/Image) or 'compressed' (sensor_msgs/CompressedImage)"),
-    'image_reliability': ('best_effort', "subscription reliability: 'best_effort' (sensor data) or 'reliable'"),
-    'external_topic': ('/humans/keypoints_external', "keypoint cloud of an external detector (input 'keypoints')"),
-    'backend': ('mediapipe', 'perception backend for camera frames (make_extractor)'),
-    'max_people': (16, 'most people tracked per frame'),
-    'min_confidence': (0.5, 'MediaPipe pose presence needed to keep a person'),
-    'discovery_period': (30, 'frames between MediaPipe detector scans for new people'),
-    'facilitator_seat_u': (-1.0, "azimuth (u) of a facilitator the camera sees, published apart on "
-                                 "/facilitator/observed and left out of the group; negative: nobody"),
-    'require_equirect': (True, 'reject frames that are not 2:1 equirectangular'),
-    'frame_id': ('', 'frame_id of the output; empty keeps the input header frame_id'),
-    'diagnostics_period': (1.0, 'seconds between /diagnostics messages'),
-}
+from social_pose_diffusion.ros.params import KEYPOINTS, Parameters
 
 
 class KeypointsNode(Node):
 
     def __init__(self):
         super().__init__('keypoints_node')
-        self.params = p = declare(self, PARAMETERS)
-        if p['input'] not in ('image', 'keypoints'):
-            raise ValueError(f"parameter input must be 'image' or 'keypoints', not {p['input']!r}")
-        if p['image_transport'] not in ('raw', 'compressed'):
-            raise ValueError(f"parameter image_transport must be 'raw' or 'compressed', not {p['image_transport']!r}")
+        self.params = p = Parameters(self, KEYPOINTS,
+                                     on_change=lambda changed: self._diagnostics.apply(changed))
         if p['input'] == 'image':
             self._extractor = make_extractor(p['backend'], max_people=p['max_people'],
                                              min_confidence=p['min_confidence'],
@@ -61,32 +50,27 @@ class KeypointsNode(Node):
         self._stats = Stats()
         self._report = Reporter(self.get_logger())
         self._last_stamp = None
-        self._pub = self.create_publisher(PointCloud2, '/humans/keypoints', STATE_QOS)
-        self._observed_pub = self.create_publisher(PointCloud2, '/facilitator/observed', STATE_QOS)
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._pub = self.create_publisher(PointCloud2, relative(GROUP_TOPIC), STATE_QOS)
+        self._observed_pub = self.create_publisher(PointCloud2, relative(OBSERVED_TOPIC),
+                                                   STATE_QOS)
         if p['input'] == 'keypoints':
             topic, msg_type, qos = p['external_topic'], PointCloud2, STATE_QOS
         elif p['image_transport'] == 'compressed':
-            topic, msg_type, qos = p['image_topic'] + '/compressed', CompressedImage, sensor_qos(p['image_reliability'])
+            topic, msg_type = p['image_topic'] + '/compressed', CompressedImage
+            qos = sensor_qos(p['image_reliability'])
         else:
             topic, msg_type, qos = p['image_topic'], Image, sensor_qos(p['image_reliability'])
-        self._slot = LatestSlot()
-        self._running = True
-        self._worker = threading.Thread(target=self._work, name='perception', daemon=True)
+        self._worker = Worker('perception', self._process, self._on_worker_error)
         self._worker.start()
         self._sub = self.create_subscription(msg_type, topic, self._on_input, qos)
-        self.create_timer(p['diagnostics_period'], self._publish_diagnostics,
-                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self._diagnostics = Diagnostics(self, self._status)
         self.get_logger().info(f"{p['input']} input on {topic} ({msg_type.__name__}), "
-                               f"output on /humans/keypoints")
+                               f'output on {self._pub.topic_name}')
 
     def _on_input(self, msg):
         self._stats.event('input')
-        if self._slot.put(msg):
+        if self._worker.put(msg):
             self._stats.count('dropped (busy)')
-
-    def _work(self):
-        self._slot.serve(self._process, lambda: self._running, self._on_worker_error)
 
     def _on_worker_error(self, exc):
         self._stats.count('perception errors')
@@ -100,7 +84,8 @@ class KeypointsNode(Node):
                 self._report('stamp', f'dropped an input repeating stamp {stamp * 1e-9:.3f} s')
                 return
             # A looping bag or a restarted driver: trackers and MediaPipe need increasing time.
-            self._report('jump', f'input time jumped back by {(self._last_stamp - stamp) * 1e-9:.3f} s; '
+            back = (self._last_stamp - stamp) * 1e-9
+            self._report('jump', f'input time jumped back by {back:.3f} s; '
                                  'resetting perception state', 'warning')
             self._extractor.reset()
             self._stats.count('time resets')
@@ -109,7 +94,7 @@ class KeypointsNode(Node):
             if isinstance(msg, PointCloud2):
                 frame = self._extractor.process_keypoints(cloud_to_frame(msg))
             else:
-                bgr = message_to_bgr(msg)
+                bgr = message_to_bgr(msg, self.params['max_image_pixels'])
                 height, width = bgr.shape[:2]
                 if self.params['require_equirect'] and abs(width - 2 * height) > 0.02 * width:
                     raise ValueError(f'{width}x{height} is not a 2:1 equirectangular frame')
@@ -129,32 +114,32 @@ class KeypointsNode(Node):
         if self.params['frame_id']:
             header.frame_id = self.params['frame_id']
         if self.params['facilitator_seat_u'] >= 0.0:
-            frame, facilitator = identify_facilitator(frame, seat_u=self.params['facilitator_seat_u'])
+            frame, facilitator = identify_facilitator(frame,
+                                                      seat_u=self.params['facilitator_seat_u'])
             if facilitator is not None:
-                self._observed_pub.publish(frame_to_cloud(single_person(stamp, facilitator), header, RCLPY))
+                self._observed_pub.publish(frame_to_cloud(single_person(stamp, facilitator),
+                                                          header, RCLPY))
         self._pub.publish(frame_to_cloud(frame, header, RCLPY))
         self._stats.duration('processing', time.perf_counter() - start)
         self._stats.event('output')
         self._stats.count('published')
         self._stats.set('people (last frame)', len(frame))
 
-    def _publish_diagnostics(self):
+    def _status(self):
         counters = self._stats.counters
         level, message = OK, 'ok'
         if counters.get('rejected inputs', 0) or counters.get('perception errors', 0):
             level, message = WARN, 'some inputs were rejected'
         if self._stats.rate('input') == 0.0:
             level, message = WARN, 'no input'
-        if not self._worker.is_alive():
+        if self._worker.failed():
             level, message = ERROR, 'perception worker stopped'
         values = self._stats.key_values(rates=(('input', 'input rate'), ('output', 'output rate')),
                                         durations=(('processing', 'processing time'),))
-        self._diag_pub.publish(diagnostic_array(self, level, message, values))
+        return level, message, values
 
     def shutdown(self):
-        self._running = False
-        self._slot.close()
-        self._worker.join(timeout=2.0)
+        self._worker.stop(timeout=2.0)
 
 
 def main(args=None):

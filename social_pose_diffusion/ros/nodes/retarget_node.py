@@ -6,36 +6,43 @@ so ``robot_state_publisher`` and rviz show the body directly.
 """
 import time
 
-from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import JointState, PointCloud2
 
-from social_pose_diffusion.retarget import joints
-from social_pose_diffusion.ros.common import OK, STATE_QOS, WARN, Reporter, Stats, declare, diagnostic_array, run_node
 from social_pose_diffusion.msgs.keypoint_cloud import cloud_to_frame, stamp_ns
-
-PARAMETERS = {
-    'max_velocity': (6.0, 'largest joint speed sent to the body (rad/s); 0 disables the limit'),
-    'joint_prefix': ('', 'prefix of every joint name (several bodies in one robot description)'),
-    'diagnostics_period': (1.0, 'seconds between /diagnostics messages'),
-}
+from social_pose_diffusion.msgs.topics import JOINT_STATES_TOPIC, POSE_TOPIC
+from social_pose_diffusion.retarget import joints
+from social_pose_diffusion.ros.common import (
+    OK,
+    STATE_QOS,
+    WARN,
+    Diagnostics,
+    Reporter,
+    Stats,
+    relative,
+    run_node,
+)
+from social_pose_diffusion.ros.params import RETARGET, Parameters
 
 
 class RetargetNode(Node):
 
     def __init__(self):
         super().__init__('retarget_node')
-        self.params = declare(self, PARAMETERS)
-        self._names = [self.params['joint_prefix'] + n for n in joints.JOINT_NAMES]
+        self.params = Parameters(self, RETARGET, on_change=self._apply)
         self._stats = Stats()
         self._report = Reporter(self.get_logger())
         self._previous = self._previous_stamp = None
-        self._pub = self.create_publisher(JointState, '/facilitator/joint_states', 10)
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_subscription(PointCloud2, '/facilitator/pose', self._on_pose, STATE_QOS)
-        self.create_timer(self.params['diagnostics_period'], self._publish_diagnostics,
-                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self._pub = self.create_publisher(JointState, relative(JOINT_STATES_TOPIC), 10)
+        self.create_subscription(PointCloud2, relative(POSE_TOPIC), self._on_pose, STATE_QOS)
+        self._diagnostics = Diagnostics(self, self._status)
+        self._apply({'joint_prefix'})
+
+    def _apply(self, changed):
+        """Every parameter applies live: joint names at the next pose, the timer now."""
+        if 'joint_prefix' in changed:
+            self._names = [self.params['joint_prefix'] + n for n in joints.JOINT_NAMES]
+        self._diagnostics.apply(changed)
 
     def _on_pose(self, msg):
         start = time.perf_counter()
@@ -62,11 +69,13 @@ class RetargetNode(Node):
         self._pub.publish(out)
         self._stats.duration('processing', time.perf_counter() - start)
 
-    def _publish_diagnostics(self):
-        level, message = (OK, 'ok') if self._stats.rate('input') > 0 else (WARN, 'no facilitator pose input')
+    def _status(self):
+        level, message = OK, 'ok'
+        if self._stats.rate('input') == 0:
+            level, message = WARN, 'no facilitator pose input'
         values = self._stats.key_values(rates=(('input', 'input rate'),),
                                         durations=(('processing', 'processing time'),))
-        self._diag_pub.publish(diagnostic_array(self, level, message, values))
+        return level, message, values
 
 
 def main(args=None):

@@ -6,6 +6,8 @@ generated facilitator in orange with a translucent sphere per joint whose
 diameter shows that joint's uncertainty (the plan spread). Marker ids follow
 ``person_id * 100 + k``.
 """
+from functools import partial
+
 import numpy as np
 from geometry_msgs.msg import Point
 from rclpy.duration import Duration
@@ -15,30 +17,23 @@ from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
 from social_pose_diffusion.core.skeleton import BONES, unit_sphere
-from social_pose_diffusion.ros.common import STATE_QOS, Reporter, declare, run_node
 from social_pose_diffusion.msgs.keypoint_cloud import cloud_field, cloud_to_frame
-
-PARAMETERS = {
-    'radius': (2.0, 'distance (m) from the camera at which keypoints are drawn'),
-    'max_rate': (15.0, 'most MarkerArray messages per second per input topic'),
-    'lifetime': (0.5, 'seconds a skeleton stays when its person is no longer published'),
-    'group_color': ([0.2, 0.6, 1.0, 1.0], 'RGBA of the group skeletons'),
-    'facilitator_color': ([1.0, 0.5, 0.0, 1.0], 'RGBA of the generated facilitator'),
-    'min_confidence': (0.1, 'joints below this confidence are not drawn'),
-}
+from social_pose_diffusion.msgs.topics import GROUP_TOPIC, MARKERS_TOPIC, POSE_TOPIC
+from social_pose_diffusion.ros.common import STATE_QOS, Reporter, relative, run_node
+from social_pose_diffusion.ros.params import VISUALIZER, Parameters
 
 
 class VisualizerNode(Node):
 
     def __init__(self):
         super().__init__('visualizer_node')
-        self.params = declare(self, PARAMETERS)
+        self.params = Parameters(self, VISUALIZER)
         self._report = Reporter(self.get_logger())
         self._last = {}
-        self._pub = self.create_publisher(MarkerArray, '/facilitator/markers', 5)
-        self.create_subscription(PointCloud2, '/humans/keypoints', lambda m: self._on_cloud(m, 'group'), STATE_QOS)
-        self.create_subscription(PointCloud2, '/facilitator/pose', lambda m: self._on_cloud(m, 'facilitator'),
-                                 STATE_QOS)
+        self._pub = self.create_publisher(MarkerArray, relative(MARKERS_TOPIC), 5)
+        for topic, kind in ((GROUP_TOPIC, 'group'), (POSE_TOPIC, 'facilitator')):
+            self.create_subscription(PointCloud2, relative(topic),
+                                     partial(self._on_cloud, kind=kind), STATE_QOS)
 
     def _on_cloud(self, msg, kind):
         now = self.get_clock().now()
@@ -65,7 +60,7 @@ class VisualizerNode(Node):
         m = Marker(header=header, ns=ns, id=mid, type=kind, action=Marker.ADD)
         m.pose.orientation.w = 1.0
         m.scale.x = m.scale.y = m.scale.z = scale
-        m.color = ColorRGBA(r=float(color[0]), g=float(color[1]), b=float(color[2]), a=float(color[3]))
+        m.color = ColorRGBA(**{c: float(v) for c, v in zip('rgba', color)})
         m.lifetime = Duration(seconds=self.params['lifetime']).to_msg()
         return m
 
