@@ -1,4 +1,5 @@
 """ament_python package that also installs with pip."""
+
 from glob import glob
 
 from setuptools import find_packages, setup

@@ -7,6 +7,7 @@ Parameters come from config/facilitator.yaml, then ``params_file``; an argument
 overrides them only when given. ``ros2 launch ... --show-args`` lists the
 arguments; the nodes, files and arguments are in social_pose_diffusion/ros/spec.py.
 """
+
 from social_pose_diffusion.ros.launch_graph import describe
 
 

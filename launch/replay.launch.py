@@ -9,6 +9,7 @@ config/facilitator.yaml, config/replay.yaml (use_sim_time), then ``params_file``
 The launch shuts down by itself when the bag ends. Scoring: ``social-pose
 evaluate --replay BAG`` runs the same graph through social_pose_diffusion.ros.launcher.
 """
+
 from social_pose_diffusion.ros.launch_graph import describe
 
 

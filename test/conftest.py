@@ -1,4 +1,5 @@
 """Shared test fixtures: DDS confined to loopback with a private domain per test, and small simulated sessions."""
+
 import os
 import random
 import subprocess
@@ -24,7 +25,9 @@ def run_python(ros_env):
 
     def start(code=None, module=None, args=()):
         cmd = [sys.executable] + (['-c', code] if code else ['-m', module]) + list(args)
-        proc = subprocess.Popen(cmd, env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            cmd, env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         procs.append(proc)
         return proc
 

@@ -6,14 +6,28 @@ another joint order, facilitator gaps of a few frames and one long one, a
 track swap between two participants, occluded wrists and a few points
 above the image top; returned with the truth they were made from.
 """
+
 import numpy as np
 
 from social_pose_diffusion.core.skeleton import JOINT
 from social_pose_diffusion.sources.sim import simulate
 
-ORDER = ('neck', 'nose', 'right_eye', 'left_eye', 'right_shoulder', 'left_shoulder',
-         'right_elbow', 'left_elbow', 'right_wrist', 'left_wrist', 'right_hip', 'left_hip',
-         'right_knee', 'left_knee')
+ORDER = (
+    'neck',
+    'nose',
+    'right_eye',
+    'left_eye',
+    'right_shoulder',
+    'left_shoulder',
+    'right_elbow',
+    'left_elbow',
+    'right_wrist',
+    'left_wrist',
+    'right_hip',
+    'left_hip',
+    'right_knee',
+    'left_knee',
+)
 WIDTH, HEIGHT, VFOV = 2400, 600, 100.0
 FACILITATOR_TRACK = 7
 
@@ -31,7 +45,7 @@ def _drift(rng, shape, sigma, rho=0.97):
     out = np.zeros(shape)
     out[0] = rng.normal(0, sigma, shape[1:])
     for t in range(1, shape[0]):
-        out[t] = rho * out[t - 1] + rng.normal(0, sigma * np.sqrt(1 - rho ** 2), shape[1:])
+        out[t] = rho * out[t - 1] + rng.normal(0, sigma * np.sqrt(1 - rho**2), shape[1:])
     return out
 
 
@@ -51,8 +65,8 @@ def make(seconds=30.0, seed=0, style='teacher', participants=4, noise_px=0.3, dr
     tracks[swap, 1], tracks[swap, 2] = tracks[swap, 2].copy(), tracks[swap, 1].copy()
     gaps = np.zeros(len(keep), bool)
     for start in rng.choice(np.arange(20, len(keep) - 40), 6, replace=False):
-        gaps[start:start + rng.integers(2, 5)] = True
-    gaps[len(keep) // 2:len(keep) // 2 + 15] = True  # one second without the facilitator
+        gaps[start : start + rng.integers(2, 5)] = True
+    gaps[len(keep) // 2 : len(keep) // 2 + 15] = True  # one second without the facilitator
     x, y = uv_to_pixels(people[..., :2].astype(np.float64))
     x = x + rng.normal(0, noise_px, x.shape) + _drift(rng, x.shape, drift_px)
     y = y + rng.normal(0, noise_px, y.shape) + _drift(rng, y.shape, drift_px)
@@ -74,15 +88,29 @@ def make(seconds=30.0, seed=0, style='teacher', participants=4, noise_px=0.3, dr
                     kp += [float(x[i, p, j]), float(y[i, p, j]), float(conf[i, p, j])]
                 else:  # neck and knees: positions the importer must ignore
                     kp += [float(x[i, p, 5]), float(y[i, p, 5]) + 40.0, 0.9]
-            annotations.append({'image_id': 1000 + i, 'track_id': int(tracks[i, p]),
-                                'category_id': 1,
-                                'keypoints': kp, 'score': 0.9})
-    coco = {'images': images, 'annotations': annotations,
-            'categories': [{'id': 1, 'name': 'person', 'keypoints': list(ORDER)}]}
+            annotations.append(
+                {
+                    'image_id': 1000 + i,
+                    'track_id': int(tracks[i, p]),
+                    'category_id': 1,
+                    'keypoints': kp,
+                    'score': 0.9,
+                }
+            )
+    coco = {
+        'images': images,
+        'annotations': annotations,
+        'categories': [{'id': 1, 'name': 'person', 'keypoints': list(ORDER)}],
+    }
     written = np.ones(x.shape[:2], bool)
     written[gaps, 0] = False
     ours = np.array([JOINT[n] for n in ORDER if n in JOINT])
-    facts = {'frames': len(keep), 'facilitator_gaps': int(gaps.sum()),
-             'outside': int((above & written[..., None] & (conf > 0))[..., ours].sum()),
-             'kept': keep, 'gaps': gaps, 'occluded': occluded}
+    facts = {
+        'frames': len(keep),
+        'facilitator_gaps': int(gaps.sum()),
+        'outside': int((above & written[..., None] & (conf > 0))[..., ours].sum()),
+        'kept': keep,
+        'gaps': gaps,
+        'occluded': occluded,
+    }
     return coco, truth, facts

@@ -4,6 +4,7 @@ Every case runs the real `social-pose` entry point; the bags are real rosbag2
 files, truncated or corrupted on disk. Failed runs must leave nothing that
 looks finished.
 """
+
 import json
 import random
 import shutil
@@ -24,10 +25,12 @@ def files(tmp_path_factory):
     write_session_bag(simulate('teacher', 3, 2.0, 30.0, 2), good, 128, 64, progress=False)
     mcap = next(good.glob('*.mcap'))
     data = mcap.read_bytes()
-    damaged = {'truncated': data[:len(data) // 2], 'empty': b''}
+    damaged = {'truncated': data[: len(data) // 2], 'empty': b''}
     rng = random.Random(1)
     chunk = bytearray(data)
-    chunk[len(data) // 4:len(data) // 2] = bytes(rng.randrange(256) for _ in range(len(data) // 4))
+    chunk[len(data) // 4 : len(data) // 2] = bytes(
+        rng.randrange(256) for _ in range(len(data) // 4)
+    )
     damaged['corrupt'] = bytes(chunk)
     out = {'good': good, 'file': root / 'plain.txt', 'root': root, 'old_run': root / 'old_run'}
     out['old_run'].mkdir()
@@ -40,6 +43,7 @@ def files(tmp_path_factory):
     out['bomb'] = root / 'bomb.png'  # a few kB that would decode to 20000 x 10000 pixels
     import cv2
     import numpy as np
+
     out['bomb'].write_bytes(cv2.imencode('.png', np.zeros((10000, 20000), np.uint8))[1].tobytes())
     model = root / 'model'
     model.mkdir()
@@ -69,7 +73,7 @@ CASES = [
     ('simulate --fps 0 --out {tmp}/bag', 'argument --fps: must be positive'),
     ('simulate --seed -1 --out {tmp}/bag', 'argument --seed: must be >= 0'),
     ('simulate --width 0 --out {tmp}/bag', 'argument --width: must be 64 to 7680'),
-    ('simulate --out {file}/bag', f'argument --out: {{file}}/bag: {{file}} is a file'),
+    ('simulate --out {file}/bag', 'argument --out: {file}/bag: {file} is a file'),
     ('simulate --out {good}', '{good} already exists'),
     ('train --steps 5 --out {tmp}/run', '--steps was renamed: use --train-steps'),
     ('train --train-steps 0 --out {tmp}/run', 'argument --train-steps: must be 1 to'),
@@ -84,8 +88,10 @@ CASES = [
     ('train --bags {corrupt} --out {tmp}/run', '{corrupt}: not a readable session bag'),
     ('train --bags {tmp}/missing --out {tmp}/run', '{tmp}/missing: not a readable session bag'),
     ('train --bags {good} --out {file}', '--out {file} is a file'),
-    ('train --bags {good} --out {old_run} --resume',
-     '{old_run}/state.json is a checkpoint of an older layout'),
+    (
+        'train --bags {good} --out {old_run} --resume',
+        '{old_run}/state.json is a checkpoint of an older layout',
+    ),
     ('train --bags {good} --out {file}/run', '{file} is a file'),
     ('evaluate --steps 3', '--steps was renamed: use --sampler-steps'),
     ('evaluate --samples 4', '--samples was renamed: use --k'),
@@ -95,16 +101,24 @@ CASES = [
     ('evaluate --sampler-steps -5', 'argument --sampler-steps: must be 1 to'),
     ('evaluate --sampler gan', 'argument --sampler: invalid choice'),
     ('evaluate --seconds inf --simulate teacher', 'argument --seconds: must be finite'),
-    ('evaluate --model {nan_model} --bags {good}',
-     '{nan_model}/model.json: not a valid policy config: max_speed must be finite'),
-    ('evaluate --model {tmp}/nothing --bags {good}',
-     'model file {tmp}/nothing.safetensors not found'),
+    (
+        'evaluate --model {nan_model} --bags {good}',
+        '{nan_model}/model.json: not a valid policy config: max_speed must be finite',
+    ),
+    (
+        'evaluate --model {tmp}/nothing --bags {good}',
+        'model file {tmp}/nothing.safetensors not found',
+    ),
     ('evaluate --sampler ddim --bags {good}', 'a flow policy samples with euler'),
     ('evaluate --bags {truncated}', '{truncated}: not a readable session bag'),
-    ('evaluate --bags {good} --report {file}/r.json',
-     'argument --report: {file}/r.json: {file} is a file'),
-    ('extract --image {tmp}/a.jpg --out {tmp}/a.json --overlay {tmp}/x.xyz',
-     'cannot write images of type .xyz'),
+    (
+        'evaluate --bags {good} --report {file}/r.json',
+        'argument --report: {file}/r.json: {file} is a file',
+    ),
+    (
+        'extract --image {tmp}/a.jpg --out {tmp}/a.json --overlay {tmp}/x.xyz',
+        'cannot write images of type .xyz',
+    ),
     ('extract --image {file} --out {tmp}/a.json', '{file} is not a readable image'),
     ('extract --image {bomb} --out {tmp}/a.json', 'exceeds limit of'),
     ('extract --bag {truncated} --out {tmp}/out', '{truncated}: not a readable session bag'),
@@ -117,8 +131,9 @@ def _fill(text, files, tmp):
     return text.format(tmp=tmp, **{k: str(v) for k, v in files.items()})
 
 
-@pytest.mark.parametrize('line,message', CASES,
-                         ids=[c[0].split(' {')[0] + f'-{i}' for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    'line,message', CASES, ids=[c[0].split(' {')[0] + f'-{i}' for i, c in enumerate(CASES)]
+)
 def test_bad_command_lines_end_in_one_error_line(files, tmp_path, capsys, line, message):
     code, err = run(_fill(line, files, tmp_path).split(), capsys)
     command = line.split()[0]
@@ -143,6 +158,7 @@ def test_debug_shows_the_traceback(files, tmp_path):
 
 def test_a_failed_simulation_leaves_no_bag(tmp_path, capsys, monkeypatch):
     from social_pose_diffusion.sources.sim import render
+
     calls = []
 
     def broken(self, t):
@@ -150,10 +166,12 @@ def test_a_failed_simulation_leaves_no_bag(tmp_path, capsys, monkeypatch):
         if len(calls) > 5:
             raise OSError(28, 'No space left on device')
         return real(self, t)
+
     real = render.Renderer.frame
     monkeypatch.setattr(render.Renderer, 'frame', broken)
-    code, err = run(['simulate', '--seconds', '1', '--width', '128', '--out', tmp_path / 'bag'],
-                    capsys)
+    code, err = run(
+        ['simulate', '--seconds', '1', '--width', '128', '--out', tmp_path / 'bag'], capsys
+    )
     assert code == 2 and 'No space left on device' in err
     assert list(tmp_path.iterdir()) == []  # neither the bag nor its staging directory
 
@@ -165,7 +183,22 @@ def test_extract_from_a_corrupt_chunk_leaves_no_bag(files, tmp_path, capsys):
 
 
 def test_train_then_resume_without_a_checkpoint_says_it_starts_fresh(files, tmp_path, capsys):
-    code, err = run(['train', '--bags', files['good'], '--out', tmp_path / 'run',
-                     '--train-steps', '2', '--batch', '4', '--threads', '1', '--resume'], capsys)
+    code, err = run(
+        [
+            'train',
+            '--bags',
+            files['good'],
+            '--out',
+            tmp_path / 'run',
+            '--train-steps',
+            '2',
+            '--batch',
+            '4',
+            '--threads',
+            '1',
+            '--resume',
+        ],
+        capsys,
+    )
     assert code == 0 and f'no checkpoint in {tmp_path / "run"}' in err and 'starting fresh' in err
     assert (tmp_path / 'run' / 'model.safetensors').is_file()

@@ -1,5 +1,6 @@
 """Real recordings: gaps, unseen joints, the data's frame rate, rollouts that fit, hold and
 velocity baselines."""
+
 import json
 
 import numpy as np
@@ -25,9 +26,16 @@ def with_gaps(session, drop):
     """The session without the frames ``drop`` (as a bag without those facilitator messages
     reads)."""
     keep = np.setdiff1d(np.arange(len(session)), drop)
-    return Session(session.stamps_ns[keep], session.participant_ids, session.participants[keep],
-                   session.facilitator[keep].copy(), session.speaker[keep], session.invite[keep],
-                   session.invite_hand[keep], dict(session.info))
+    return Session(
+        session.stamps_ns[keep],
+        session.participant_ids,
+        session.participants[keep],
+        session.facilitator[keep].copy(),
+        session.speaker[keep],
+        session.invite[keep],
+        session.invite_hand[keep],
+        dict(session.info),
+    )
 
 
 @pytest.fixture(scope='module')
@@ -58,8 +66,13 @@ def test_gaps_split_segments_and_no_delta_spans_them(recording):
     assert np.abs(feats['actions'][..., 0]).max() < 0.04  # the 0.05 jump is never an action
     # lags and history stay in the segment: frame 100's observation does not see frames before the
     # gap
-    changed = Session(**{**recording.__dict__, 'participants': recording.participants.copy(),
-                         'facilitator': recording.facilitator.copy()})
+    changed = Session(
+        **{
+            **recording.__dict__,
+            'participants': recording.participants.copy(),
+            'facilitator': recording.facilitator.copy(),
+        }
+    )
     changed.participants[:100, ..., :2] += 0.01
     changed.facilitator[:100, ..., :2] += 0.01
     again = dataset.frame_features(changed, config)
@@ -109,9 +122,11 @@ def test_velocity_forecast_is_exact_on_constant_velocity():
     s.facilitator[:, :, 0] = (s.facilitator[0, :, 0] + 0.001 * np.arange(len(s))[:, None]) % 1.0
     s.facilitator[:, :, 1] = s.facilitator[0, :, 1]
     pred = dataset.velocity_forecast(s, [10, 20], 5, 1.0)
-    np.testing.assert_allclose(pred, s.facilitator[np.array([[11, 12, 13, 14, 15], [21, 22, 23, 24,
-                                                                                    25]]), :, :2],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        pred,
+        s.facilitator[np.array([[11, 12, 13, 14, 15], [21, 22, 23, 24, 25]]), :, :2],
+        atol=1e-6,
+    )
     damped = dataset.velocity_forecast(s, [10], 3, 0.5)[0]
     steps = (damped[:, 0, 0] - s.facilitator[10, 0, 0]) / 0.001
     np.testing.assert_allclose(steps, [0.5, 0.75, 0.875], atol=1e-3)
@@ -120,8 +135,15 @@ def test_velocity_forecast_is_exact_on_constant_velocity():
 def test_prior_is_added_to_the_network_output(recording):
     session = recording.filled()
     base = make_config([session], d_model=16, layers=1, heads=2)
-    with_prior = make_config([session], d_model=16, layers=1, heads=2, prior='damped_velocity',
-                             prior_decay_s=0.5, noise_scale=0.0)
+    with_prior = make_config(
+        [session],
+        d_model=16,
+        layers=1,
+        heads=2,
+        prior='damped_velocity',
+        prior_decay_s=0.5,
+        noise_scale=0.0,
+    )
     a, b = Policy(base), Policy(with_prior)
     b.load_state_dict(a.state_dict())
     a.config.noise_scale = 0.0
@@ -137,19 +159,26 @@ def test_a_30s_recording_gets_rollouts_baselines_and_messages(recording):
     session = recording.filled()
     config = make_config([session], d_model=16, layers=1, heads=2)
     policy, _ = train(config, [session], train_steps=5, batch=8, progress=False)
-    report = evaluate(policy, [session], k=2, starts=2, invitation_samples=2, progress=False,
-                      agent_samples=2)
+    report = evaluate(
+        policy, [session], k=2, starts=2, invitation_samples=2, progress=False, agent_samples=2
+    )
     entry = report['sessions'][0]
     roll = entry['rollout']
     assert set(roll['mpjpe']) == {'1s', '5s'} == set(roll['hold_baseline'])
     assert set(roll['velocity_baseline']) == {'1s', '5s'}
     assert '10s' in roll['skipped'] and 'held-out time' in roll['skipped']['10s']
     assert any('10 s rollout' in w for w in entry['warnings'])
-    for key in ('hold_one_step', 'velocity_one_step', 'hold_chunk', 'velocity_chunk',
-                'mpjpe_chunk_medoid'):
+    for key in (
+        'hold_one_step',
+        'velocity_one_step',
+        'hold_chunk',
+        'velocity_chunk',
+        'mpjpe_chunk_medoid',
+    ):
         assert np.isfinite(entry[key]) and entry[key] > 0
-    assert np.isfinite([roll['bone_length_error'], roll['bone_error_vs_truth'],
-                        roll['bone_variation_data']]).all()
+    assert np.isfinite(
+        [roll['bone_length_error'], roll['bone_error_vs_truth'], roll['bone_variation_data']]
+    ).all()
     assert set(report['versus_baselines']) == {'one_step', 'chunk', 'rollout_1s', 'rollout_5s'}
     text = markdown(report)
     assert 'does not fit' in text and 'no worse' in text
@@ -158,15 +187,18 @@ def test_a_30s_recording_gets_rollouts_baselines_and_messages(recording):
 
 def test_an_untrained_correction_falls_back_to_the_prior(recording, tmp_path):
     from social_pose_diffusion.learning.calibrate import GAINS, held_back
+
     session = recording.filled()
-    config = make_config([session], d_model=16, layers=1, heads=2, prior='damped_velocity',
-                         policy='bc')
+    config = make_config(
+        [session], d_model=16, layers=1, heads=2, prior='damped_velocity', policy='bc'
+    )
     samples = dataset.build([session], config, 'train')
     fit, held = held_back(samples, config.horizon)
     assert len(fit) and len(held)
     assert fit.where[:, 1].max() + config.horizon < held.where[:, 1].min()
-    policy, _ = train(config, [session], tmp_path / 'run', train_steps=1, batch=8, progress=False,
-                      mirror=False)
+    policy, _ = train(
+        config, [session], tmp_path / 'run', train_steps=1, batch=8, progress=False, mirror=False
+    )
     assert policy.config.residual_gain == 0.0 and 0.0 in GAINS  # a random network is not trusted
     assert load_policy(tmp_path / 'run', 'cpu').config.residual_gain == 0.0  # and saved so
 
@@ -185,5 +217,6 @@ def test_the_training_loss_ignores_masked_steps(recording):
     def loss(a, w):
         target = policy.normalise(a)
         return policy.loss(policy.tensors(obs), target, torch.Generator().manual_seed(0), w).item()
+
     assert loss(changed, weight) == pytest.approx(loss(actions, weight))
     assert loss(changed, None) != pytest.approx(loss(actions, None))

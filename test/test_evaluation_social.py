@@ -1,5 +1,6 @@
 """The closed-loop social evaluation reads behaviour right: the demonstration scores as itself, holding still scores
 nothing, and a facilitator that follows the group follows a counterfactual group too."""
+
 import numpy as np
 import pytest
 
@@ -10,7 +11,10 @@ from social_pose_diffusion.sources.sim import simulate
 
 @pytest.fixture(scope='module')
 def sessions():
-    return [simulate(style, 4, 90.0, 30.0, seed) for style, seed in (('teacher', 5), ('music_teacher', 6))]
+    return [
+        simulate(style, 4, 90.0, 30.0, seed)
+        for style, seed in (('teacher', 5), ('music_teacher', 6))
+    ]
 
 
 @pytest.fixture(scope='module')
@@ -51,16 +55,19 @@ def test_the_rule_follows_the_group_and_its_counterfactuals(sessions, calibratio
     assert rule['yaw_bearing_correlation'] > 0.7 and rule['turn_gain'] > 0.5
     frames, _ = social.rollout(social.RuleFacilitator(calibration), session)
     mirrored = social.counterfactual_group(session, 'mirrored')
-    flipped = social.head_metrics(session, frames, social.rollout(social.RuleFacilitator(calibration), session,
-                                                                   mirrored)[1])
+    flipped = social.head_metrics(
+        session, frames, social.rollout(social.RuleFacilitator(calibration), session, mirrored)[1]
+    )
     assert flipped['yaw_bearing_correlation'] < -0.5
     nobody = social.counterfactual_group(session, 'nobody')
-    still = social.head_metrics(session, frames, social.rollout(social.RuleFacilitator(calibration), session,
-                                                                 nobody)[1])
+    still = social.head_metrics(
+        session, frames, social.rollout(social.RuleFacilitator(calibration), session, nobody)[1]
+    )
     assert still['turn_within_3s'] == 0.0
     other = social.counterfactual_group(session, 'other', sessions[1])
-    unrelated = social.head_metrics(session, frames, social.rollout(social.RuleFacilitator(calibration), session,
-                                                                     other)[1])
+    unrelated = social.head_metrics(
+        session, frames, social.rollout(social.RuleFacilitator(calibration), session, other)[1]
+    )
     assert abs(unrelated['yaw_bearing_correlation']) < 0.5
 
 
@@ -69,6 +76,7 @@ def test_mirrored_group_is_the_mirror_image_about_the_facilitator(sessions):
     seat = session.info['facilitator_seat_u']
     mirrored = social.counterfactual_group(session, 'mirrored')
     from social_pose_diffusion.core.skeleton import wrap_u
+
     original = wrap_u(session.participants[100, :, 0, 0] - seat)
     assert np.allclose(wrap_u(mirrored[100, :, 0, 0] - seat), -original, atol=1e-6)
 
@@ -77,8 +85,9 @@ def test_frechet_distance_is_zero_for_the_same_motion_and_grows_with_a_differenc
     fac = np.asarray(sessions[0].facilitator[:, :, :2], np.float64)
     truth = social.motion_features(fac)
     assert social.frechet_distance(truth, truth) == pytest.approx(0.0, abs=1e-6)
-    still = social.motion_features(np.repeat(fac[:1], len(fac), 0) + 1e-5 * np.random.default_rng(0).normal(
-        size=fac.shape))
+    still = social.motion_features(
+        np.repeat(fac[:1], len(fac), 0) + 1e-5 * np.random.default_rng(0).normal(size=fac.shape)
+    )
     assert social.frechet_distance(still, truth) > 10.0
 
 

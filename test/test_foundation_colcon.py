@@ -6,6 +6,7 @@ the packaged files from
 a process that sees only that install (another working directory, no source
 tree on its path), with and without the ament index.
 """
+
 import os
 import shutil
 import subprocess
@@ -20,21 +21,40 @@ EXECUTABLES = ('social-pose', 'keypoints_node', 'policy_node', 'retarget_node', 
 # Run with -I -S: the install's site dir (its .pth files too) and, for the ament index case,
 # the directory of ament_index_python without its .pth files (the venv may hold an editable
 # install of the repository itself).
-RESOLVE = ('import site, sys\n'
-           'site.addsitedir(sys.argv[1])\n'
-           'sys.path.extend(sys.argv[2:])\n'
-           'from social_pose_diffusion.core import resources\n'
-           'print(resources.__file__)\n'
-           'print(resources.default_model())\n'
-           'print(resources.config_path("facilitator.yaml"))\n')
+RESOLVE = (
+    'import site, sys\n'
+    'site.addsitedir(sys.argv[1])\n'
+    'sys.path.extend(sys.argv[2:])\n'
+    'from social_pose_diffusion.core import resources\n'
+    'print(resources.__file__)\n'
+    'print(resources.default_model())\n'
+    'print(resources.config_path("facilitator.yaml"))\n'
+)
 
 
 def colcon_build(workspace, *extra):
     colcon = Path(sys.executable).with_name('colcon')
-    build = subprocess.run([str(colcon), '--log-base', 'log', 'build', '--base-paths', str(REPO),
-                            '--packages-select', PACKAGE, '--build-base', 'build',
-                            '--install-base', 'install', *extra],
-                           cwd=workspace, capture_output=True, text=True, timeout=300)
+    build = subprocess.run(
+        [
+            str(colcon),
+            '--log-base',
+            'log',
+            'build',
+            '--base-paths',
+            str(REPO),
+            '--packages-select',
+            PACKAGE,
+            '--build-base',
+            'build',
+            '--install-base',
+            'install',
+            *extra,
+        ],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert build.returncode == 0, build.stdout + build.stderr
     return workspace / 'install' / PACKAGE
 
@@ -45,6 +65,7 @@ def resolve(cwd, site_dir, ament_prefix=None):
     cmd = [sys.executable, '-I', '-S', '-c', RESOLVE, str(site_dir)]
     if ament_prefix:
         import ament_index_python
+
         env['AMENT_PREFIX_PATH'] = str(ament_prefix)
         cmd.append(str(Path(ament_index_python.__file__).parents[1]))
     run = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
@@ -54,8 +75,11 @@ def resolve(cwd, site_dir, ament_prefix=None):
 
 def source_copy(tmp_path):
     """The tracked files in a fresh folder: building writes build/ and egg-info into its tree."""
-    files = subprocess.run(['git', 'ls-files', '-z'], cwd=REPO, capture_output=True,
-                           check=True).stdout.decode().split('\0')
+    files = (
+        subprocess.run(['git', 'ls-files', '-z'], cwd=REPO, capture_output=True, check=True)
+        .stdout.decode()
+        .split('\0')
+    )
     copy = tmp_path / 'src'
     for name in filter(None, files):
         if (REPO / name).is_file():
@@ -72,16 +96,34 @@ def wheel_install(tmp_path):
     everyone on a development machine).
     """
     copy = source_copy(tmp_path)
-    built = subprocess.run([sys.executable, 'setup.py', '-q', 'bdist_wheel', '-d', str(tmp_path)],
-                           cwd=copy, capture_output=True, text=True, timeout=300)
+    built = subprocess.run(
+        [sys.executable, 'setup.py', '-q', 'bdist_wheel', '-d', str(tmp_path)],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert built.returncode == 0, built.stdout + built.stderr
     venv = tmp_path / 'venv'
     subprocess.run([sys.executable, '-m', 'venv', str(venv)], check=True, timeout=300)
     prefix = tmp_path / 'prefix'
-    run = subprocess.run([str(venv / 'bin' / 'python'), '-m', 'pip', 'install', '-q', '--no-deps',
-                          '--no-index', '--prefix', str(prefix),
-                          *map(str, tmp_path.glob('*.whl'))],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            str(venv / 'bin' / 'python'),
+            '-m',
+            'pip',
+            'install',
+            '-q',
+            '--no-deps',
+            '--no-index',
+            '--prefix',
+            str(prefix),
+            *map(str, tmp_path.glob('*.whl')),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     shutil.rmtree(copy)  # nothing may come from the source tree
     return prefix, next((prefix / 'lib').glob('python3*/site-packages'))
@@ -107,8 +149,14 @@ def test_colcon_build_installs_executables_launch_config_models_and_marker(tmp_p
         assert shipped and shipped <= {p.name for p in (share / folder).iterdir()}, folder
     site_dir = next((prefix / 'lib').glob('python3*/site-packages'))
     env = dict(os.environ, PYTHONPATH=str(site_dir))
-    ran = subprocess.run([str(prefix / 'lib' / PACKAGE / 'social-pose'), '--help'], env=env,
-                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    ran = subprocess.run(
+        [str(prefix / 'lib' / PACKAGE / 'social-pose'), '--help'],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert ran.returncode == 0 and 'simulate' in ran.stdout, ran.stderr
     # The default model, through the ament index (a sourced workspace) and without it.
     for ament in (prefix, None):

@@ -1,11 +1,12 @@
 """Real DDS between processes: a camera-sized sensor_msgs/Image goes from a publisher to a subscriber."""
+
 import hashlib
 
 import numpy as np
 
 WIDTH, HEIGHT = 1920, 960
 
-PUBLISHER = f'''
+PUBLISHER = f"""
 import time, numpy as np, rclpy
 from sensor_msgs.msg import Image
 rclpy.init()
@@ -22,9 +23,9 @@ for i in range(40):
     msg.header.stamp.sec = i
     pub.publish(msg)
     time.sleep(0.1)
-'''
+"""
 
-SUBSCRIBER = '''
+SUBSCRIBER = """
 import hashlib, rclpy
 from sensor_msgs.msg import Image
 rclpy.init()
@@ -35,7 +36,7 @@ while not got:
     rclpy.spin_once(node, timeout_sec=0.5)
 msg = got[0]
 print('RECEIVED', msg.width, msg.height, msg.encoding, msg.header.frame_id, hashlib.sha1(bytes(msg.data)).hexdigest(), flush=True)
-'''
+"""
 
 
 def test_camera_image_crosses_dds_between_processes(run_python):
@@ -45,6 +46,8 @@ def test_camera_image_crosses_dds_between_processes(run_python):
     pub.kill()
     line = next(line for line in out.splitlines() if line.startswith('RECEIVED'))
     _, width, height, encoding, frame_id, digest = line.split()
-    expected = hashlib.sha1((np.arange(WIDTH * HEIGHT * 3) % 251).astype(np.uint8).tobytes()).hexdigest()
+    expected = hashlib.sha1(
+        (np.arange(WIDTH * HEIGHT * 3) % 251).astype(np.uint8).tobytes()
+    ).hexdigest()
     assert (int(width), int(height), encoding, frame_id) == (WIDTH, HEIGHT, 'bgr8', 'camera')
     assert digest == expected

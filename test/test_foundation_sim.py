@@ -1,11 +1,12 @@
 """The simulated world written as a rosbag2 and read back with rosbags."""
+
 import numpy as np
 import pytest
 
+from social_pose_diffusion.cli.main import main
 from social_pose_diffusion.core import skeleton
 from social_pose_diffusion.msgs.keypoint_cloud import stamp_ns
 from social_pose_diffusion.sources import bags
-from social_pose_diffusion.cli.main import main
 from social_pose_diffusion.sources.sim import simulate, write_session_bag
 
 FPS, SECONDS = 30.0, 20.0
@@ -14,8 +15,24 @@ FPS, SECONDS = 30.0, 20.0
 @pytest.fixture(scope='module')
 def session_bag(tmp_path_factory):
     out = tmp_path_factory.mktemp('sim') / 'session'
-    assert main(['simulate', '--style', 'musician', '--seconds', str(SECONDS), '--seed', '1',
-                 '--images', 'both', '--out', str(out)]) == 0
+    assert (
+        main(
+            [
+                'simulate',
+                '--style',
+                'musician',
+                '--seconds',
+                str(SECONDS),
+                '--seed',
+                '1',
+                '--images',
+                'both',
+                '--out',
+                str(out),
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -63,8 +80,13 @@ def test_session_reads_back_and_skeletons_keep_bone_lengths(session_bag):
 def _head_turn(session):
     """Facilitator nose azimuth relative to the middle of its shoulders (wrapped u)."""
     f = session.facilitator
-    shoulders = f[:, skeleton.JOINT['left_shoulder'], 0] + skeleton.wrap_u(
-        f[:, skeleton.JOINT['right_shoulder'], 0] - f[:, skeleton.JOINT['left_shoulder'], 0]) / 2
+    shoulders = (
+        f[:, skeleton.JOINT['left_shoulder'], 0]
+        + skeleton.wrap_u(
+            f[:, skeleton.JOINT['right_shoulder'], 0] - f[:, skeleton.JOINT['left_shoulder'], 0]
+        )
+        / 2
+    )
     return skeleton.wrap_u(f[:, skeleton.JOINT['nose'], 0] - shoulders)
 
 
@@ -73,7 +95,10 @@ def test_facilitator_turns_toward_the_speaker(style):
     session = simulate(style, 5, 90.0, FPS, seed=3)
     seats = np.array(session.info['participant_seats_u'])
     talking = session.speaker >= 0
-    bearing = np.sin(np.pi * skeleton.wrap_u(seats[session.speaker[talking]] - session.info['facilitator_seat_u']))
+    bearing = np.sin(
+        np.pi
+        * skeleton.wrap_u(seats[session.speaker[talking]] - session.info['facilitator_seat_u'])
+    )
     turn = _head_turn(session)[talking]
     assert np.corrcoef(bearing, turn)[0, 1] > 0.6
     assert set(np.unique(session.speaker)) == {-1, 0, 1, 2, 3, 4}
@@ -102,16 +127,26 @@ def test_sqlite3_bags_read_the_same(tmp_path):
     write_session_bag(session, tmp_path / 'mcap', progress=False)
     with bags.SessionWriter(tmp_path / 'sqlite', storage='sqlite3') as out:
         for topic, _, msg in bags.read_messages(tmp_path / 'mcap'):
-            out.write(topic, msg.__msgtype__, stamp_ns(msg) if hasattr(msg, 'header') else session.stamps_ns[0], msg)
+            out.write(
+                topic,
+                msg.__msgtype__,
+                stamp_ns(msg) if hasattr(msg, 'header') else session.stamps_ns[0],
+                msg,
+            )
     a, b = bags.read_session(tmp_path / 'mcap'), bags.read_session(tmp_path / 'sqlite')
-    assert np.array_equal(a.facilitator, b.facilitator) and np.array_equal(a.participants, b.participants)
+    assert np.array_equal(a.facilitator, b.facilitator) and np.array_equal(
+        a.participants, b.participants
+    )
 
 
-@pytest.mark.parametrize('argv, message', [
-    (['simulate', '--participants', '9', '--out', 'x'], 'must be 3 to 6'),
-    (['simulate', '--seconds', '-1', '--out', 'x'], 'must be positive'),
-    (['simulate', '--style', 'dancer', '--out', 'x'], 'invalid choice'),
-])
+@pytest.mark.parametrize(
+    'argv, message',
+    [
+        (['simulate', '--participants', '9', '--out', 'x'], 'must be 3 to 6'),
+        (['simulate', '--seconds', '-1', '--out', 'x'], 'must be positive'),
+        (['simulate', '--style', 'dancer', '--out', 'x'], 'invalid choice'),
+    ],
+)
 def test_simulate_rejects_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit):
         main(argv)

@@ -1,12 +1,13 @@
 """`social-pose import`: real-like tracks (another joint order, gaps, swaps, points off the image)
 round-trip."""
+
 import csv
 import json
 
 import numpy as np
 import pytest
-
 from realistic_tracks import FACILITATOR_TRACK, HEIGHT, VFOV, WIDTH, make
+
 from social_pose_diffusion.cli.main import main
 from social_pose_diffusion.core.skeleton import JOINT
 from social_pose_diffusion.sources.bags import read_session, topic_counts
@@ -20,9 +21,21 @@ def tracks():
 
 def _import(tmp_path, source, *extra):
     out = tmp_path / 'session'
-    code = main(['import', str(source), '--out', str(out), '--projection', 'cylindrical', '--vfov',
-                 str(VFOV),
-                 '--fps', '15', *extra])
+    code = main(
+        [
+            'import',
+            str(source),
+            '--out',
+            str(out),
+            '--projection',
+            'cylindrical',
+            '--vfov',
+            str(VFOV),
+            '--fps',
+            '15',
+            *extra,
+        ]
+    )
     return code, out
 
 
@@ -67,10 +80,27 @@ def test_table_import_matches_the_coco_import(tmp_path, tracks):
     (tmp_path / 'tracks.json').write_text(json.dumps(coco))
     assert _import(tmp_path / 'a', tmp_path / 'tracks.json', '--facilitator-id', '7')[0] == 0
     out = tmp_path / 'b'
-    assert main(['import', str(tmp_path / 'tracks.csv'), '--out', str(out), '--projection',
-                 'cylindrical',
-                 '--vfov', str(VFOV), '--width', str(WIDTH), '--height', str(HEIGHT),
-                 '--facilitator-seat', f"{coco_seat(coco):.4f}"]) == 0
+    assert (
+        main(
+            [
+                'import',
+                str(tmp_path / 'tracks.csv'),
+                '--out',
+                str(out),
+                '--projection',
+                'cylindrical',
+                '--vfov',
+                str(VFOV),
+                '--width',
+                str(WIDTH),
+                '--height',
+                str(HEIGHT),
+                '--facilitator-seat',
+                f'{coco_seat(coco):.4f}',
+            ]
+        )
+        == 0
+    )
     a, b = read_session(tmp_path / 'a' / 'session'), read_session(out)
     assert b.fps == pytest.approx(15.0, rel=1e-3)
     assert len(a) == len(b)
@@ -88,9 +118,23 @@ def test_clear_errors_and_nothing_half_written(tmp_path, tracks, capsys):
     source = tmp_path / 'tracks.json'
     source.write_text(json.dumps(coco))
     out = tmp_path / 'x'
-    assert main(['import', str(source), '--out', str(out), '--fps', '15', '--projection',
-                 'cylindrical',
-                 '--facilitator-id', '7']) == 2
+    assert (
+        main(
+            [
+                'import',
+                str(source),
+                '--out',
+                str(out),
+                '--fps',
+                '15',
+                '--projection',
+                'cylindrical',
+                '--facilitator-id',
+                '7',
+            ]
+        )
+        == 2
+    )
     assert '--vfov' in capsys.readouterr().err
     code, out = _import(tmp_path, source, '--facilitator-id', '99')
     assert code == 2 and 'found in no frame' in capsys.readouterr().err
@@ -103,6 +147,7 @@ def test_clear_errors_and_nothing_half_written(tmp_path, tracks, capsys):
 
 def test_cylindrical_projection_is_the_inverse_of_the_panorama():
     from realistic_tracks import uv_to_pixels
+
     uv = np.array([[0.1, 0.3], [0.5, 0.5], [0.9, 0.62]])
     x, y = uv_to_pixels(uv)
     u, v, inside = Projection('cylindrical', WIDTH, HEIGHT, VFOV).to_uv(x, y)

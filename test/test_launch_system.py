@@ -7,6 +7,7 @@ session is played onto the camera topic (``facilitator.launch.py``) or replayed 
 its bag (``replay.launch.py``); what the graph publishes is observed over DDS from
 another process.
 """
+
 import importlib.util
 import json
 import os
@@ -21,35 +22,41 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from test_foundation_colcon import PACKAGE, REPO, colcon_build
 
 from social_pose_diffusion.msgs.keypoint_cloud import cloud_to_frame
 from social_pose_diffusion.observation.features import centroid
 from social_pose_diffusion.ros import spec
 from social_pose_diffusion.sources.bags import read_messages, read_session, topic_counts
 from social_pose_diffusion.sources.sim import simulate, write_session_bag
-from test_foundation_colcon import PACKAGE, REPO, colcon_build
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros]
 
-MISSING = [m for m in ('launch', 'launch_ros', 'ros2launch')
-           if importlib.util.find_spec(m) is None]
+MISSING = [
+    m for m in ('launch', 'launch_ros', 'ros2launch') if importlib.util.find_spec(m) is None
+]
 if MISSING:
-    pytest.skip(f'{", ".join(MISSING)} not importable: no ROS 2 launch system (see the README, '
-                '"On a robot with ROS 2")', allow_module_level=True)
+    pytest.skip(
+        f'{", ".join(MISSING)} not importable: no ROS 2 launch system (see the README, '
+        '"On a robot with ROS 2")',
+        allow_module_level=True,
+    )
 if shutil.which('ros2') is None:
     pytest.skip('no ros2 command on PATH (ros2 bag play / record)', allow_module_level=True)
 
 SEAT = 0.0  # given as facilitator_seat_u:=0, an integer literal for a double parameter
-LAUNCH = ('import sys\n'
-          'from ros2launch.api import get_share_file_path_from_package, launch_a_launch_file\n'
-          'path = get_share_file_path_from_package(package_name=sys.argv[1],\n'
-          '                                        file_name=sys.argv[2])\n'
-          'sys.exit(launch_a_launch_file(launch_file_path=path,\n'
-          '                              launch_file_arguments=sys.argv[3:],\n'
-          '                              noninteractive=True, args=None))\n')
+LAUNCH = (
+    'import sys\n'
+    'from ros2launch.api import get_share_file_path_from_package, launch_a_launch_file\n'
+    'path = get_share_file_path_from_package(package_name=sys.argv[1],\n'
+    '                                        file_name=sys.argv[2])\n'
+    'sys.exit(launch_a_launch_file(launch_file_path=path,\n'
+    '                              launch_file_arguments=sys.argv[3:],\n'
+    '                              noninteractive=True, args=None))\n'
+)
 # Observes one graph over DDS: waits until its nodes run and policy_node is active, prints READY,
 # then records poses and joint states until its stdin closes, and prints what it saw as JSON.
-OBSERVER = r'''
+OBSERVER = r"""
 import json, sys, threading, time
 import rclpy
 from lifecycle_msgs.srv import GetState
@@ -108,7 +115,7 @@ seen['published'] = sorted({t for n in names for t, _ in by_node(n, prefix or '/
 print('SEEN' + json.dumps(seen), flush=True)
 node.destroy_node()
 rclpy.shutdown()
-'''
+"""
 
 
 @pytest.fixture(scope='module')
@@ -118,15 +125,23 @@ def workspace(tmp_path_factory):
     prefix = colcon_build(root)
     site_dir = next((prefix / 'lib').glob('python3*/site-packages'))
     launch_site = Path(importlib.util.find_spec('launch').origin).parents[1]
-    inherited = [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep)
-                 if p and Path(p).resolve() != REPO]  # the install, not this checkout
+    inherited = [
+        p
+        for p in os.environ.get('PYTHONPATH', '').split(os.pathsep)
+        if p and Path(p).resolve() != REPO
+    ]  # the install, not this checkout
     path = [str(site_dir), str(launch_site)] + inherited
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path),
-               AMENT_PREFIX_PATH=os.pathsep.join(
-                   [str(prefix)] + [p for p in [os.environ.get('AMENT_PREFIX_PATH')] if p]),
-               PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ['PATH']]),
-               ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', PYTHONUNBUFFERED='1',
-               ROS_DOMAIN_ID=str(random.SystemRandom().randint(1, 200)))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(path),
+        AMENT_PREFIX_PATH=os.pathsep.join(
+            [str(prefix)] + [p for p in [os.environ.get('AMENT_PREFIX_PATH')] if p]
+        ),
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ['PATH']]),
+        ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
+        PYTHONUNBUFFERED='1',
+        ROS_DOMAIN_ID=str(random.SystemRandom().randint(1, 200)),
+    )
     return root, prefix, env
 
 
@@ -138,15 +153,22 @@ def bags(tmp_path_factory):
     out = {}
     for kind in ('compressed', 'raw'):
         out[kind] = root / kind
-        write_session_bag(session, out[kind], width=640, height=320, image_format=kind,
-                          progress=False)
+        write_session_bag(
+            session, out[kind], width=640, height=320, image_format=kind, progress=False
+        )
     return out
 
 
 def launch(env, cwd, launch_file, *args):
     log = open(cwd / f'{launch_file}.log', 'w')
-    proc = subprocess.Popen([sys.executable, '-c', LAUNCH, PACKAGE, launch_file, *args], env=env,
-                            cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, '-c', LAUNCH, PACKAGE, launch_file, *args],
+        env=env,
+        cwd=cwd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     log.close()
     return proc, cwd / f'{launch_file}.log'
 
@@ -181,26 +203,48 @@ def facilitator_run(workspace, bags):
     """facilitator.launch.py in namespace ``left`` with a custom params file, a camera stream."""
     root, _, env = workspace
     custom = root / 'custom.yaml'
-    custom.write_text(yaml.safe_dump({
-        'keypoints_node': {'ros__parameters': {'image_transport': 'compressed'}},
-        'retarget_node': {'ros__parameters': {'joint_prefix': 'custom_'}},
-        'visualizer_node': {'ros__parameters': {'radiuss': 1.0}},  # misspelt
-    }))
+    custom.write_text(
+        yaml.safe_dump(
+            {
+                'keypoints_node': {'ros__parameters': {'image_transport': 'compressed'}},
+                'retarget_node': {'ros__parameters': {'joint_prefix': 'custom_'}},
+                'visualizer_node': {'ros__parameters': {'radiuss': 1.0}},  # misspelt
+            }
+        )
+    )
     camera = '/camera/image_raw'
-    proc, log = launch(env, root, 'facilitator.launch.py', 'namespace:=left', 'device:=cpu',
-                       f'params_file:={custom}', 'facilitator_seat_u:=0', 'rviz:=true',
-                       'robot_state_publisher:=true')
-    observer = subprocess.Popen([sys.executable, '-c', OBSERVER, 'left', camera + '/compressed'],
-                                env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+    proc, log = launch(
+        env,
+        root,
+        'facilitator.launch.py',
+        'namespace:=left',
+        'device:=cpu',
+        f'params_file:={custom}',
+        'facilitator_seat_u:=0',
+        'rviz:=true',
+        'robot_state_publisher:=true',
+    )
+    observer = subprocess.Popen(
+        [sys.executable, '-c', OBSERVER, 'left', camera + '/compressed'],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         for line in observer.stdout:
             if line.startswith('READY'):
                 break
         assert proc.poll() is None, log.read_text()[-4000:]
         # The camera: the bag's compressed stream at 1x, stamped as recorded (no /clock).
-        subprocess.run(['ros2', 'bag', 'play', str(bags['compressed'])], env=env, timeout=180,
-                       capture_output=True, check=True)
+        subprocess.run(
+            ['ros2', 'bag', 'play', str(bags['compressed'])],
+            env=env,
+            timeout=180,
+            capture_output=True,
+            check=True,
+        )
         time.sleep(2.0)
         out, _ = observer.communicate('', timeout=60)
     finally:
@@ -240,16 +284,21 @@ def test_facilitator_launch_puts_the_graph_in_its_namespace(facilitator_run):
     seen, _, _ = facilitator_run
     if '/facilitator/pose' in seen['published']:
         pytest.xfail('the nodes still publish absolute topic names (relative names: nodes branch)')
-    assert {'/left/facilitator/pose', '/left/facilitator/joint_states',
-            '/left/humans/keypoints'} <= set(seen['published'])
+    assert {
+        '/left/facilitator/pose',
+        '/left/facilitator/joint_states',
+        '/left/humans/keypoints',
+    } <= set(seen['published'])
 
 
 def test_facilitator_pose_starts_at_the_configured_seat(facilitator_run):
     seen, _, _ = facilitator_run
     if 'facilitator_seat_u' not in seen['policy_parameters']:
-        pytest.xfail("policy_node has no facilitator_seat_u parameter yet (nodes branch); then "
-                     "add ('policy_node', 'facilitator_seat_u') to the seat argument in "
-                     'ros/spec.py')
+        pytest.xfail(
+            'policy_node has no facilitator_seat_u parameter yet (nodes branch); then '
+            "add ('policy_node', 'facilitator_seat_u') to the seat argument in "
+            'ros/spec.py'
+        )
     first = np.array(seen['poses'][0])
     # The body's centroid, wrap-aware: at seat 0 the joints straddle the seam.
     assert u_distance(float(centroid(first)[0]), SEAT) < 0.05, first[:, 0]
@@ -264,8 +313,14 @@ def test_the_clock_offset_warning_is_logged_once(facilitator_run):
 def test_ctrl_c_to_the_whole_process_group_ends_every_node_cleanly(workspace):
     """A terminal's Ctrl-C reaches ros2 launch and every node at once."""
     root, _, env = workspace
-    proc, log = launch(env, root, 'facilitator.launch.py', 'rviz:=false',
-                       'robot_state_publisher:=false', 'device:=cpu')
+    proc, log = launch(
+        env,
+        root,
+        'facilitator.launch.py',
+        'rviz:=false',
+        'robot_state_publisher:=false',
+        'device:=cpu',
+    )
     end = time.monotonic() + 180
     while 'warm-up inference' not in log.read_text() and time.monotonic() < end:
         time.sleep(0.5)
@@ -276,8 +331,10 @@ def test_ctrl_c_to_the_whole_process_group_ends_every_node_cleanly(workspace):
     assert 'process has died' not in text, text[-3000:]
 
 
-@pytest.mark.parametrize('argument', ['facilitator_seat_u:=left', 'image_transport:=theora',
-                                      'params_file:=/nonexistent.yaml'])
+@pytest.mark.parametrize(
+    'argument',
+    ['facilitator_seat_u:=left', 'image_transport:=theora', 'params_file:=/nonexistent.yaml'],
+)
 def test_a_bad_launch_argument_stops_the_launch_before_any_process_starts(argument, workspace):
     root, _, env = workspace
     proc, log = launch(env, root, 'facilitator.launch.py', 'rviz:=false', argument)
@@ -294,8 +351,9 @@ def replay_run(request, workspace, bags):
     kind = request.param
     root, _, env = workspace
     out = root / f'replay_{kind}'
-    proc, log = launch(env, root, 'replay.launch.py', f'bag:={bags[kind]}', f'out:={out}',
-                       'device:=cpu')
+    proc, log = launch(
+        env, root, 'replay.launch.py', f'bag:={bags[kind]}', f'out:={out}', 'device:=cpu'
+    )
     try:
         code = proc.wait(timeout=300)
     finally:
@@ -314,8 +372,12 @@ def test_replay_launch_plays_the_bag_through_the_graph_and_ends_by_itself(replay
     assert counts.get('/humans/keypoints', 0) > 0, f'{kind} images reached perception: {counts}'
     assert counts.get('/facilitator/pose', 0) > 10, counts
     assert counts.get('/facilitator/joint_states', 0) > 10, counts
-    poses = np.array([cloud_to_frame(m).keypoints[0, :, :2]
-                      for _, _, m in read_messages(out, ['/facilitator/pose'])])
+    poses = np.array(
+        [
+            cloud_to_frame(m).keypoints[0, :, :2]
+            for _, _, m in read_messages(out, ['/facilitator/pose'])
+        ]
+    )
     assert np.isfinite(poses).all() and np.ptp(poses, axis=0).max() > 1e-3
 
 
@@ -324,7 +386,9 @@ def test_replay_starts_the_facilitator_at_the_bag_seat(replay_run, bags):
     targets = spec.argument('replay', 'facilitator_seat_u').targets
     if ('policy_node', 'facilitator_seat_u') not in targets:
         pytest.xfail('replay.launch.py cannot pass the seat to policy_node yet (nodes branch)')
-    first = next(cloud_to_frame(m).keypoints[0, :, :2]
-                 for _, _, m in read_messages(out, ['/facilitator/pose']))
+    first = next(
+        cloud_to_frame(m).keypoints[0, :, :2]
+        for _, _, m in read_messages(out, ['/facilitator/pose'])
+    )
     seat = float(read_session(bags[kind]).info['facilitator_seat_u'])
     assert u_distance(float(centroid(first)[0]), seat) < 0.05, (centroid(first)[0], seat)

@@ -1,12 +1,24 @@
 """The core stays free of ROS: every module outside ``ros/`` imports with rclpy and its messages unimportable."""
+
 import json
 import subprocess
 import sys
 
-BLOCKED = ('rclpy', 'sensor_msgs', 'std_msgs', 'builtin_interfaces', 'diagnostic_msgs', 'geometry_msgs',
-           'visualization_msgs', 'lifecycle_msgs', 'rosgraph_msgs', 'rcl_interfaces', 'cv_bridge')
+BLOCKED = (
+    'rclpy',
+    'sensor_msgs',
+    'std_msgs',
+    'builtin_interfaces',
+    'diagnostic_msgs',
+    'geometry_msgs',
+    'visualization_msgs',
+    'lifecycle_msgs',
+    'rosgraph_msgs',
+    'rcl_interfaces',
+    'cv_bridge',
+)
 
-CODE = f'''
+CODE = f"""
 import importlib, json, pkgutil, sys
 
 class Block:
@@ -26,7 +38,7 @@ for info in pkgutil.walk_packages(package.__path__, 'social_pose_diffusion.'):
     except Exception as exc:
         failed[info.name] = f'{{type(exc).__name__}}: {{exc}}'
 print(json.dumps({{'checked': checked, 'failed': failed}}))
-'''
+"""
 
 
 def test_every_module_outside_ros_imports_without_ros():
@@ -34,8 +46,12 @@ def test_every_module_outside_ros_imports_without_ros():
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert not result['failed'], result['failed']
-    assert {'social_pose_diffusion.msgs.keypoint_cloud', 'social_pose_diffusion.planning.agent',
-            'social_pose_diffusion.sources.bags', 'social_pose_diffusion.evaluation.live'} <= set(result['checked'])
+    assert {
+        'social_pose_diffusion.msgs.keypoint_cloud',
+        'social_pose_diffusion.planning.agent',
+        'social_pose_diffusion.sources.bags',
+        'social_pose_diffusion.evaluation.live',
+    } <= set(result['checked'])
 
 
 def test_the_block_really_blocks():

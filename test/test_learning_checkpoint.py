@@ -1,4 +1,5 @@
 """Checkpoints as one atomic set: interrupted writes, corrupt or mismatched files."""
+
 import json
 import os
 import signal
@@ -72,9 +73,13 @@ def test_a_failure_between_writes_leaves_the_previous_set(run, session, config, 
         if Path(path).name == fail:  # the resumed run's first save, step 6
             raise OSError(28, 'No space left on device', str(path))
         return real(path, data)
+
     monkeypatch.setattr(checkpoint, 'write_bytes', failing)
-    monkeypatch.setattr(checkpoint, 'write_json',
-                        lambda path, payload: failing(path, (json.dumps(payload) + '\n').encode()))
+    monkeypatch.setattr(
+        checkpoint,
+        'write_json',
+        lambda path, payload: failing(path, (json.dumps(payload) + '\n').encode()),
+    )
     with pytest.raises(OSError, match='No space'):
         train(config, [session], run, train_steps=6, resume=True, **RUN)
     monkeypatch.undo()
@@ -86,6 +91,7 @@ def test_a_failure_between_writes_leaves_the_previous_set(run, session, config, 
 
 def _optimizer(config):
     from social_pose_diffusion.policy import Policy
+
     return torch.optim.AdamW(Policy(config).parameters())
 
 
@@ -94,6 +100,7 @@ def test_an_interrupted_model_write_leaves_no_temp_file(tmp_path, monkeypatch, c
 
     def interrupted(src, dst):
         raise KeyboardInterrupt
+
     monkeypatch.setattr(atomic.os, 'replace', interrupted)
     with pytest.raises(KeyboardInterrupt):
         Policy(config).save(tmp_path / 'model.safetensors')
@@ -101,7 +108,7 @@ def test_an_interrupted_model_write_leaves_no_temp_file(tmp_path, monkeypatch, c
 
 
 def _truncate(path):
-    path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
 
 
 def _drop_key(path):
@@ -122,11 +129,14 @@ DAMAGE = [
 ]
 
 
-@pytest.mark.parametrize('name,damage,resign,message', DAMAGE,
-                         ids=[f'{d[0]}-{d[1].__name__}-{"signed" if d[2] else "raw"}'
-                              for d in DAMAGE])
-def test_a_damaged_set_is_refused_naming_the_file(run, session, config, name, damage, resign,
-                                                  message):
+@pytest.mark.parametrize(
+    'name,damage,resign,message',
+    DAMAGE,
+    ids=[f'{d[0]}-{d[1].__name__}-{"signed" if d[2] else "raw"}' for d in DAMAGE],
+)
+def test_a_damaged_set_is_refused_naming_the_file(
+    run, session, config, name, damage, resign, message
+):
     path = run / _pointer(run)['dir'] / name
     damage(path)
     if resign and path.exists():
@@ -136,12 +146,17 @@ def test_a_damaged_set_is_refused_naming_the_file(run, session, config, name, da
     assert str(path) in str(err.value) and '\n' not in str(err.value)
 
 
-@pytest.mark.parametrize('text,message', [
-    ('{"format": "social_pose_dif', 'not valid JSON'),
-    ('[]', 'not a checkpoint pointer'),
-    ('{"format": "social_pose_diffusion.checkpoint/1", "step": 4}',
-     'needs step, dir and the hashes'),
-])
+@pytest.mark.parametrize(
+    'text,message',
+    [
+        ('{"format": "social_pose_dif', 'not valid JSON'),
+        ('[]', 'not a checkpoint pointer'),
+        (
+            '{"format": "social_pose_diffusion.checkpoint/1", "step": 4}',
+            'needs step, dir and the hashes',
+        ),
+    ],
+)
 def test_a_damaged_pointer_is_refused_naming_it(run, session, config, text, message):
     (run / checkpoint.POINTER).write_text(text)
     with pytest.raises(CheckpointError, match=message) as err:
@@ -157,11 +172,14 @@ def test_a_pointer_outside_the_run_is_refused(run, session, config):
         train(config, [session], run, train_steps=6, resume=True, **RUN)
 
 
-@pytest.mark.parametrize('options,differs', [
-    ({'policy': 'diffusion'}, "policy 'flow' -> 'diffusion'"),
-    ({'horizon': 6}, 'horizon 4 -> 6'),
-    ({'encoder': 'plotted'}, "encoder 'vector' -> 'plotted'"),
-])
+@pytest.mark.parametrize(
+    'options,differs',
+    [
+        ({'policy': 'diffusion'}, "policy 'flow' -> 'diffusion'"),
+        ({'horizon': 6}, 'horizon 4 -> 6'),
+        ({'encoder': 'plotted'}, "encoder 'vector' -> 'plotted'"),
+    ],
+)
 def test_resume_with_other_options_names_what_differs(run, session, options, differs):
     other = make_config([session], **{**SMALL, 'policy': 'flow', **options})
     with pytest.raises(CheckpointError, match=differs) as err:
@@ -177,18 +195,23 @@ def test_resume_past_the_end_is_refused(run, session, config):
 def test_a_run_killed_mid_training_resumes_from_a_consistent_set(tmp_path, session, config):
     """A real kill -9 of a training process at some moment of its checkpoint writes."""
     out = tmp_path / 'run'
-    code = ('import torch, sys; torch.set_num_threads(1)\n'
-            'from social_pose_diffusion.learning.train import make_config, train\n'
-            'from social_pose_diffusion.sources.sim import simulate\n'
-            's = simulate("teacher", 3, 8.0, 30.0, seed=5)\n'
-            f'c = make_config([s], policy="flow", **{SMALL!r})\n'
-            'train(c, [s], sys.argv[1], train_steps=100000, batch=8, progress=False,\n'
-            '      save_every=1)\n')
+    code = (
+        'import torch, sys; torch.set_num_threads(1)\n'
+        'from social_pose_diffusion.learning.train import make_config, train\n'
+        'from social_pose_diffusion.sources.sim import simulate\n'
+        's = simulate("teacher", 3, 8.0, 30.0, seed=5)\n'
+        f'c = make_config([s], policy="flow", **{SMALL!r})\n'
+        'train(c, [s], sys.argv[1], train_steps=100000, batch=8, progress=False,\n'
+        '      save_every=1)\n'
+    )
     proc = subprocess.Popen([sys.executable, '-c', code, str(out)], env=dict(os.environ))
     try:
         deadline = time.monotonic() + 300
-        while (not (out / checkpoint.POINTER).exists() or _pointer(out)['step'] < 3) \
-                and proc.poll() is None and time.monotonic() < deadline:
+        while (
+            (not (out / checkpoint.POINTER).exists() or _pointer(out)['step'] < 3)
+            and proc.poll() is None
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.05)
         assert proc.poll() is None, 'training ended early'
         os.kill(proc.pid, signal.SIGKILL)

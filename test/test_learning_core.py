@@ -1,23 +1,37 @@
 """Learning core without training: deltas, observations, integrator, samplers, losses, metrics, model files."""
+
 import json
 
 import numpy as np
 import pytest
 import torch
 
+from social_pose_diffusion.core.frames import GroupFrame
+from social_pose_diffusion.core.session import Session
+from social_pose_diffusion.core.skeleton import (
+    JOINT,
+    NUM_JOINTS,
+    bone_lengths,
+    joint_distance,
+    mpjpe,
+    pose_delta,
+)
+from social_pose_diffusion.evaluation.metrics import (
+    best_of_k_ade,
+    bone_length_error,
+    diversity,
+    hand_choice,
+    one_step_mpjpe,
+    wrist_lift,
+)
 from social_pose_diffusion.learning import dataset
+from social_pose_diffusion.learning.train import make_config
 from social_pose_diffusion.planning.agent import FacilitatorAgent, medoid, medoid_index
 from social_pose_diffusion.planning.integrator import Integrator
-from social_pose_diffusion.core.frames import GroupFrame
-from social_pose_diffusion.evaluation.metrics import (best_of_k_ade, bone_length_error, diversity, hand_choice, one_step_mpjpe,
-                                           wrist_lift)
 from social_pose_diffusion.policy import ModelError, Policy, load_policy
-from social_pose_diffusion.policy.objectives import dbc_loss, state_action_losses
 from social_pose_diffusion.policy.networks import StateActionDenoiser
-from social_pose_diffusion.core.session import Session
+from social_pose_diffusion.policy.objectives import dbc_loss, state_action_losses
 from social_pose_diffusion.sources.sim import simulate
-from social_pose_diffusion.core.skeleton import JOINT, NUM_JOINTS, apply_delta, bone_lengths, joint_distance, mpjpe, pose_delta
-from social_pose_diffusion.learning.train import make_config
 
 torch.set_num_threads(1)
 
@@ -32,10 +46,22 @@ def tiny_config(session, **kw):
 
 
 def test_actions_are_wrapped_deltas_of_the_future(session):
-    s = Session(session.stamps_ns, session.participant_ids, session.participants.copy(), session.facilitator.copy(),
-                session.speaker, session.invite, session.invite_hand, session.info)
-    s.facilitator[:, :, 0] = (s.facilitator[:, :, 0] - s.facilitator[0, 0, 0] + 0.999
-                              + 0.0005 * np.arange(len(s))[:, None]) % 1.0  # walks across the u seam
+    s = Session(
+        session.stamps_ns,
+        session.participant_ids,
+        session.participants.copy(),
+        session.facilitator.copy(),
+        session.speaker,
+        session.invite,
+        session.invite_hand,
+        session.info,
+    )
+    s.facilitator[:, :, 0] = (
+        s.facilitator[:, :, 0]
+        - s.facilitator[0, 0, 0]
+        + 0.999
+        + 0.0005 * np.arange(len(s))[:, None]
+    ) % 1.0  # walks across the u seam
     config = tiny_config(s)
     feats = dataset.frame_features(s, config)
     n = len(s)
@@ -43,8 +69,11 @@ def test_actions_are_wrapped_deltas_of_the_future(session):
     assert feats['proprio'].shape[0] == n and feats['tokens'].shape[:2] == (n, config.max_people)
     assert np.abs(feats['actions'][:, :, :, 0]).max() < 0.05  # no jump of ~1 at the seam
     t = 5
-    np.testing.assert_allclose(feats['actions'][t, 0], (s.facilitator[t + 1, :, :2] - s.facilitator[t, :, :2]
-                                                         + 0.5) % 1.0 - 0.5, atol=1e-6)
+    np.testing.assert_allclose(
+        feats['actions'][t, 0],
+        (s.facilitator[t + 1, :, :2] - s.facilitator[t, :, :2] + 0.5) % 1.0 - 0.5,
+        atol=1e-6,
+    )
 
 
 def test_observation_never_sees_the_facilitators_future(session):
@@ -52,10 +81,10 @@ def test_observation_never_sees_the_facilitators_future(session):
     t = 100
     before = dataset.frame_features(session, config)
     changed = Session(**{**session.__dict__, 'facilitator': session.facilitator.copy()})
-    changed.facilitator[t + 1:, :, :2] += 0.05
+    changed.facilitator[t + 1 :, :, :2] += 0.05
     after = dataset.frame_features(changed, config)
     for key in ('proprio', 'tokens', 'mask'):
-        np.testing.assert_array_equal(before[key][:t + 1], after[key][:t + 1])
+        np.testing.assert_array_equal(before[key][: t + 1], after[key][: t + 1])
     train, test = dataset.split(len(session), config)
     assert train.max() + config.horizon < test.min()
 
@@ -69,9 +98,14 @@ def test_integrator_keeps_bones_and_clamps_speed(session):
     deltas = rng.normal(0, 0.01, (3, 300, NUM_JOINTS, 2))
     deltas[0] = np.array([0.002, 0.0])  # slow drift across the seam: the fast path
     poses = integ.rollout(np.broadcast_to(pose, (3,) + pose.shape), deltas)
-    assert poses.shape == (3, 300, NUM_JOINTS, 2) and np.all((poses[..., 0] >= 0) & (poses[..., 0] < 1))
-    np.testing.assert_allclose(bone_lengths(poses), np.broadcast_to(bone_lengths(pose), poses.shape[:2] + (11,)),
-                               rtol=1e-9)
+    assert poses.shape == (3, 300, NUM_JOINTS, 2) and np.all(
+        (poses[..., 0] >= 0) & (poses[..., 0] < 1)
+    )
+    np.testing.assert_allclose(
+        bone_lengths(poses),
+        np.broadcast_to(bone_lengths(pose), poses.shape[:2] + (11,)),
+        rtol=1e-9,
+    )
     path = np.concatenate([np.broadcast_to(pose, (3, 1) + pose.shape), poses], 1)
     assert joint_distance(path[:, :-1], path[:, 1:]).max() <= 0.004 * (1 + 1e-6)
     assert bone_length_error(poses, bone_lengths(pose)) < 1e-9
@@ -81,7 +115,9 @@ def test_integrator_keeps_bones_and_clamps_speed(session):
     away = leaky.rollout(pose, np.full((30, NUM_JOINTS, 2), [0.001, 0.0]))
     back = leaky.rollout(away[-1], np.zeros((60, NUM_JOINTS, 2)))
     assert joint_distance(back[-1], pose).mean() < 0.05 * joint_distance(away[-1], pose).mean()
-    np.testing.assert_allclose(bone_lengths(back), np.broadcast_to(bone_lengths(pose), (60, 11)), rtol=1e-9)
+    np.testing.assert_allclose(
+        bone_lengths(back), np.broadcast_to(bone_lengths(pose), (60, 11)), rtol=1e-9
+    )
     anchored = integ.reanchor(pose, pose + 0.01, 1.0)
     np.testing.assert_allclose(bone_lengths(anchored), bone_lengths(pose), rtol=1e-9)
 
@@ -110,8 +146,11 @@ def test_dbc_loss_sign():
     assert float(dbc_loss(pred, target, better, worse, 0.5)) == pytest.approx(bc)  # clipped at 0
     critic = StateActionDenoiser(5 + 6, hidden=16)
     from social_pose_diffusion.policy.samplers import Schedule
+
     state, action = torch.randn(4, 5), torch.randn(4, 2, 3)
-    a, e = state_action_losses(critic, Schedule(), state, action, action.clone(), torch.Generator().manual_seed(0))
+    a, e = state_action_losses(
+        critic, Schedule(), state, action, action.clone(), torch.Generator().manual_seed(0)
+    )
     torch.testing.assert_close(a, e)  # same noise and t for agent and expert
 
 
@@ -119,8 +158,12 @@ def test_metrics_against_hand_computed_values():
     a = np.zeros((NUM_JOINTS, 2)) + [0.99, 0.5]
     b = np.zeros((NUM_JOINTS, 2)) + [0.01, 0.5]
     assert mpjpe(a, b) == pytest.approx(0.02)
-    assert one_step_mpjpe(a, np.full((NUM_JOINTS, 2), [0.02, 0.0]), b) == pytest.approx(0.0, abs=1e-12)
-    assert one_step_mpjpe(a, np.zeros((NUM_JOINTS, 2)) + [0.0, 0.03], b) == pytest.approx(np.hypot(0.02, 0.03))
+    assert one_step_mpjpe(a, np.full((NUM_JOINTS, 2), [0.02, 0.0]), b) == pytest.approx(
+        0.0, abs=1e-12
+    )
+    assert one_step_mpjpe(a, np.zeros((NUM_JOINTS, 2)) + [0.0, 0.03], b) == pytest.approx(
+        np.hypot(0.02, 0.03)
+    )
     truth = np.zeros((1, 2, NUM_JOINTS, 2)) + 0.5
     samples = np.stack([truth[0] + [0.0, 0.01], truth[0] + [0.0, -0.03]])[None]  # (1, 2, H, J, 2)
     assert best_of_k_ade(samples, truth) == pytest.approx(0.01)
@@ -154,11 +197,13 @@ def test_model_files_round_trip_and_rejection(session, tmp_path):
     policy.save(tmp_path / 'm.safetensors')
     obs, _ = dataset.build([session], config, 'eval').batch(np.arange(3))
     for path in (tmp_path / 'm', tmp_path / 'm.json', tmp_path / 'm.safetensors'):
-        np.testing.assert_allclose(load_policy(path, 'cpu').select_action(obs), policy.select_action(obs))
+        np.testing.assert_allclose(
+            load_policy(path, 'cpu').select_action(obs), policy.select_action(obs)
+        )
     with pytest.raises(ModelError, match='not found'):
         load_policy(tmp_path / 'missing')
     weights = (tmp_path / 'm.safetensors').read_bytes()
-    (tmp_path / 'm.safetensors').write_bytes(weights[:len(weights) // 2])
+    (tmp_path / 'm.safetensors').write_bytes(weights[: len(weights) // 2])
     with pytest.raises(ModelError, match='safetensors'):
         load_policy(tmp_path / 'm')
     (tmp_path / 'm.safetensors').write_bytes(weights)
@@ -176,29 +221,39 @@ def test_agent_plans_for_any_group(session):
     agent = FacilitatorAgent(policy, fps=30.0, samples=3)
     agent.reset()
     for n in (0, 2, 11):
-        frame = GroupFrame(10**9 + n, np.arange(n, dtype=np.int32),
-                           np.repeat(session.participants[:1, :1].reshape(1, NUM_JOINTS, 3), n, 0))
+        frame = GroupFrame(
+            10**9 + n,
+            np.arange(n, dtype=np.int32),
+            np.repeat(session.participants[:1, :1].reshape(1, NUM_JOINTS, 3), n, 0),
+        )
         plan = agent.plan(frame)
         assert plan.poses.shape == (8, NUM_JOINTS, 2) and plan.spread.shape == (8, NUM_JOINTS)
-        assert plan.stamps_ns[0] == frame.stamp_ns + 33_333_333 and plan.stamps_ns.dtype == np.int64
+        assert (
+            plan.stamps_ns[0] == frame.stamp_ns + 33_333_333 and plan.stamps_ns.dtype == np.int64
+        )
         assert np.isfinite(plan.poses).all() and plan.spread.max() > 0
         agent.commit(plan.stamps_ns[0], plan.poses[0])
     single = FacilitatorAgent(policy, samples=1)
     single.reset(session.facilitator[0])
     assert single.plan(GroupFrame(0)).spread.max() == 0.0
     with pytest.raises(ValueError):
-        FacilitatorAgent(Policy(tiny_config(session, encoder='raw')), samples=1).plan(GroupFrame(0))
+        FacilitatorAgent(Policy(tiny_config(session, encoder='raw')), samples=1).plan(
+            GroupFrame(0)
+        )
 
 
 def test_perturbed_samples_return_the_head_to_the_demonstration(session):
     from social_pose_diffusion.learning.augment import Augmentation, perturbed
     from social_pose_diffusion.learning.train import make_config
+
     config = make_config([session])
     aug = Augmentation(pose_perturbation=1.0, return_s=0.2)
     samples = perturbed(session, config, 64, aug, np.random.default_rng(0))
     rows = samples.where[:, 1]
     fac = session.facilitator[:, :, :2].astype(np.float64)
-    demo = pose_delta(fac[rows], fac[rows + config.horizon])  # (N, J, 2) the demonstration's motion over the chunk
+    demo = pose_delta(
+        fac[rows], fac[rows + config.horizon]
+    )  # (N, J, 2) the demonstration's motion over the chunk
     correction = samples.actions.sum(1) - demo
     fade = np.exp(-config.horizon / (aug.return_s * session.fps))
     offset = -correction / (1 - fade)  # how far each joint was pushed off
@@ -216,6 +271,7 @@ def test_motion_memory_is_the_same_for_the_agent_and_the_dataset(session):
     from social_pose_diffusion.learning.dataset import frame_features
     from social_pose_diffusion.learning.train import make_config
     from social_pose_diffusion.policy import Policy
+
     config = make_config([session], memory_s=(2.0, 30.0))
     feats = frame_features(session, config)
     t = len(session) - 40
@@ -227,12 +283,15 @@ def test_motion_memory_is_the_same_for_the_agent_and_the_dataset(session):
 
 def test_guidance_contrasts_the_group_with_nobody_in_view(session):
     from social_pose_diffusion.learning.train import make_config
+
     config = make_config([session], group_dropout=0.2)
     policy = Policy(config).eval()
     obs = dataset.observations(session, config, np.array([100, 300]))
     draw = lambda: torch.Generator().manual_seed(3)  # noqa: E731
     plain = policy.sample(obs, 2, steps=1, generator=draw())
-    policy.config.guidance = 1.0 + 1e-9  # guided, but by a scale of one: the conditional model itself
+    policy.config.guidance = (
+        1.0 + 1e-9
+    )  # guided, but by a scale of one: the conditional model itself
     assert np.allclose(policy.sample(obs, 2, steps=1, generator=draw()), plain, atol=1e-6)
     policy.config.guidance = 3.0
     guided = policy.sample(obs, 2, steps=1, generator=draw())

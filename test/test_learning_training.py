@@ -1,4 +1,5 @@
 """Real (tiny) training runs on a short simulated session, the train/evaluate CLIs and resume."""
+
 import json
 
 import numpy as np
@@ -7,9 +8,9 @@ import torch
 
 from social_pose_diffusion.cli.main import main
 from social_pose_diffusion.evaluation.offline import evaluate, write_report
+from social_pose_diffusion.learning.train import make_config, train
 from social_pose_diffusion.policy import load_policy
 from social_pose_diffusion.sources.sim import Renderer, simulate
-from social_pose_diffusion.learning.train import make_config, train
 
 torch.set_num_threads(1)
 SMALL = {'d_model': 32, 'layers': 1, 'heads': 2, 'horizon': 8}
@@ -23,8 +24,9 @@ def session():
 @pytest.mark.parametrize('kind', ['diffusion', 'flow', 'bc', 'dbc'])
 def test_loss_falls(session, kind):
     config = make_config([session], policy=kind, **SMALL)
-    _, log = train(config, [session], train_steps=60, batch=32, lr=3e-3, progress=False,
-                   critic_steps=30)
+    _, log = train(
+        config, [session], train_steps=60, batch=32, lr=3e-3, progress=False, critic_steps=30
+    )
     assert np.mean(log[-10:]) < np.mean(log[:10])
 
 
@@ -32,15 +34,35 @@ def test_image_encoders_train(session):
     render = Renderer(session, width=256, height=128)
     for encoder in ('plotted', 'raw'):
         config = make_config([session], encoder=encoder, policy='diffusion', **SMALL)
-        policy, log = train(config, [session], train_steps=8, batch=8, progress=False,
-                            image_stride=8, raw_frames=[render.frame])
+        policy, log = train(
+            config,
+            [session],
+            train_steps=8,
+            batch=8,
+            progress=False,
+            image_stride=8,
+            raw_frames=[render.frame],
+        )
         assert np.isfinite(log).all() and policy.config.encoder == encoder
 
 
 def test_train_cli_resume_and_evaluate(tmp_path):
     out = tmp_path / 'run'
-    args = ['train', '--simulate', 'musician', '--seconds', '20', '--policy', 'flow', '--out', str(out),
-            '--batch', '16', '--threads', '1']
+    args = [
+        'train',
+        '--simulate',
+        'musician',
+        '--seconds',
+        '20',
+        '--policy',
+        'flow',
+        '--out',
+        str(out),
+        '--batch',
+        '16',
+        '--threads',
+        '1',
+    ]
     assert main(args + ['--train-steps', '12']) == 0
     assert json.loads((out / 'checkpoint.json').read_text())['step'] == 12
     first = (out / 'model.safetensors').read_bytes()
@@ -52,11 +74,16 @@ def test_train_cli_resume_and_evaluate(tmp_path):
     assert (out / 'model.safetensors').read_bytes() != first
     policy = load_policy(out, 'cpu')
     long = simulate('musician', 3, 60.0, 30.0, seed=9)
-    report = evaluate(policy, [long], k=3, starts=1, replan=4, invitation_samples=4, progress=False)
+    report = evaluate(
+        policy, [long], k=3, starts=1, replan=4, invitation_samples=4, progress=False
+    )
     entry = report['sessions'][0]
     assert entry['frames'] > 0 and entry['mpjpe_one_step'] > 0 and entry['diversity'] > 0
     assert set(entry['rollout']['mpjpe']) == {'1s', '5s', '10s'}
     assert entry['rollout']['bone_length_error'] < 1e-4  # float32 keypoints vs float64 integration
     paths = write_report(report, tmp_path / 'eval' / 'report.json')
-    assert all((tmp_path / 'eval' / name).is_file() for name in ('report.json', 'report.md', 'report_horizon.png'))
+    assert all(
+        (tmp_path / 'eval' / name).is_file()
+        for name in ('report.json', 'report.md', 'report_horizon.png')
+    )
     assert len(paths) >= 3 and '| session |' in (tmp_path / 'eval' / 'report.md').read_text()

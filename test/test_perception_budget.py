@@ -1,12 +1,13 @@
 """The per-frame time budget's scheduling with an injected clock, forward prediction, option checks (no models)."""
+
 import numpy as np
 import pytest
 
+from social_pose_diffusion.core.skeleton import BONES
 from social_pose_diffusion.perception import PerceptionError, make_extractor
 from social_pose_diffusion.perception.equirect import angle_between, uv_to_ray
 from social_pose_diffusion.perception.schedule import FrameBudget
 from social_pose_diffusion.perception.tracks import MAX_PREDICT_S, Track, rotate
-from social_pose_diffusion.core.skeleton import BONES
 
 MS = 1_000_000
 FRAME = 33 * MS
@@ -25,7 +26,9 @@ class FakeClock:
 def bones(keypoints):
     """Angular length of every bone on the sphere (radians)."""
     kp = np.asarray(keypoints, np.float64)
-    return angle_between(uv_to_ray(kp[[a for a, _ in BONES], :2]), uv_to_ray(kp[[b for _, b in BONES], :2]))
+    return angle_between(
+        uv_to_ray(kp[[a for a, _ in BONES], :2]), uv_to_ray(kp[[b for _, b in BONES], :2])
+    )
 
 
 def schedule(budget, people, frames, cost_s, urgent_of=lambda t: ()):
@@ -47,26 +50,26 @@ def schedule(budget, people, frames, cost_s, urgent_of=lambda t: ()):
 
 def test_budget_bounds_the_updates_and_nobody_waits_longer_than_the_staleness_limit():
     budget = FrameBudget(50.0, 200.0, FakeClock())
-    stamps = schedule(budget, 13, 90, cost_s=0.012)          # 12 ms per update: four fit in 50 ms
+    stamps = schedule(budget, 13, 90, cost_s=0.012)  # 12 ms per update: four fit in 50 ms
     counts = [len(s) for s in stamps.values()]
-    assert 90 * 3 <= sum(counts) <= 90 * 4                   # within 200 ms at 33 ms needs 3 a frame
+    assert 90 * 3 <= sum(counts) <= 90 * 4  # within 200 ms at 33 ms needs 3 a frame
     gaps = [np.diff([0] + s).max() for s in stamps.values()]
-    assert max(gaps) <= 200 * MS                               # every person within the staleness limit
-    assert min(counts) >= 0.7 * max(counts)                   # round-robin: nobody starves, nobody hogs
+    assert max(gaps) <= 200 * MS  # every person within the staleness limit
+    assert min(counts) >= 0.7 * max(counts)  # round-robin: nobody starves, nobody hogs
 
 
 def test_when_updates_are_too_slow_the_frame_budget_wins_over_staleness():
     budget = FrameBudget(50.0, 200.0, FakeClock())
-    stamps = schedule(budget, 13, 90, cost_s=0.040)          # one update per frame fits
+    stamps = schedule(budget, 13, 90, cost_s=0.040)  # one update per frame fits
     counts = [len(s) for s in stamps.values()]
-    assert sum(counts) <= 90 * 2 and min(counts) >= 5        # frame cost held; still everyone in turn
+    assert sum(counts) <= 90 * 2 and min(counts) >= 5  # frame cost held; still everyone in turn
     assert max(np.diff([0] + s).max() for s in stamps.values()) > 200 * MS
 
 
 def test_cheap_updates_fill_the_budget_and_no_budget_updates_everyone():
     budget = FrameBudget(50.0, 200.0, FakeClock())
-    schedule(budget, 13, 30, cost_s=0.004)                   # the running cost learns 4 ms per update
-    stamps = schedule(budget, 13, 10, cost_s=0.004)          # then 12 fit in 50 ms
+    schedule(budget, 13, 30, cost_s=0.004)  # the running cost learns 4 ms per update
+    stamps = schedule(budget, 13, 10, cost_s=0.004)  # then 12 fit in 50 ms
     assert sum(len(s) for s in stamps.values()) >= 10 * 12
     everyone = schedule(FrameBudget(0.0, 200.0, FakeClock()), 13, 5, cost_s=0.1)
     assert all(len(s) == 5 for s in everyone.values())
@@ -80,12 +83,14 @@ def test_urgent_people_and_motion_go_first_and_the_detector_gets_what_is_left():
     ages = {1: 100 * MS, 2: 60 * MS, 3: 30 * MS, 4: 30 * MS}
     assert budget.pick(ages, FRAME, urgent={4}) == [4, 1]
     assert budget.pick(ages, FRAME, motion={2: 2.0}) == [2, 1]  # 60 ms at 3x weight beats 100 ms
-    assert budget.pick(ages, FRAME, reserve_s=0.020) == [1]     # room kept for one detector view
+    assert budget.pick(ages, FRAME, reserve_s=0.020) == [1]  # room kept for one detector view
     clock.now = 0.030
     assert budget.views(5) == 1 and budget.remaining() == pytest.approx(0.020)
     clock.now = 0.060
-    assert budget.views(5) == 0 and budget.pick(ages, FRAME) == [1]  # over budget: the steady share only
-    assert budget.pick({1: 190 * MS}, FRAME) == [1]             # due: would be too stale next frame
+    assert budget.views(5) == 0 and budget.pick(ages, FRAME) == [
+        1
+    ]  # over budget: the steady share only
+    assert budget.pick({1: 190 * MS}, FRAME) == [1]  # due: would be too stale next frame
 
 
 def test_running_costs_follow_the_measurements():
@@ -93,15 +98,29 @@ def test_running_costs_follow_the_measurements():
     for _ in range(40):
         budget.update_cost.add(0.090, 3)
     assert budget.update_cost.value == pytest.approx(0.030, rel=1e-3)
-    budget.update_cost.add(1.0, 0)                                # nothing ran: no change
+    budget.update_cost.add(1.0, 0)  # nothing ran: no change
     assert budget.update_cost.value == pytest.approx(0.030, rel=1e-3)
 
 
 def body(u, v=0.5):
     """A seated person's (13, 3) upper body around (u, v)."""
-    offsets = np.array([[0, -0.06], [-0.005, -0.065], [0.005, -0.065], [-0.01, -0.06], [0.01, -0.06],
-                        [-0.025, -0.02], [0.025, -0.02], [-0.03, 0.03], [0.03, 0.03], [-0.02, 0.06],
-                        [0.02, 0.06], [-0.015, 0.08], [0.015, 0.08]])
+    offsets = np.array(
+        [
+            [0, -0.06],
+            [-0.005, -0.065],
+            [0.005, -0.065],
+            [-0.01, -0.06],
+            [0.01, -0.06],
+            [-0.025, -0.02],
+            [0.025, -0.02],
+            [-0.03, 0.03],
+            [0.03, 0.03],
+            [-0.02, 0.06],
+            [0.02, 0.06],
+            [-0.015, 0.08],
+            [0.015, 0.08],
+        ]
+    )
     kp = np.ones((13, 3))
     kp[:, :2] = offsets + (u, v)
     kp[:, 0] %= 1.0
@@ -110,21 +129,30 @@ def body(u, v=0.5):
 
 def test_prediction_moves_people_rigidly_by_their_velocity_across_the_seam():
     track = Track(1, body(0.98), 0)
-    track.measured(body(0.99), 100 * MS)          # 3.6 deg in 0.1 s
+    track.measured(body(0.99), 100 * MS)  # 3.6 deg in 0.1 s
     track.measured(body(0.0), 200 * MS)
     ahead = track.predict(250 * MS)
     du = (ahead[0, 0] - track.keypoints[0, 0] + 0.5) % 1 - 0.5
-    assert 0.002 < du < 0.006                      # moving on towards u = 0.005
+    assert 0.002 < du < 0.006  # moving on towards u = 0.005
     assert np.allclose(bones(ahead), bones(track.keypoints), atol=1e-6)
-    far = track.predict(10_000 * MS)               # never more than MAX_PREDICT_S ahead
+    far = track.predict(10_000 * MS)  # never more than MAX_PREDICT_S ahead
     assert np.allclose(far, track.predict(int(MAX_PREDICT_S * 1e9) + 200 * MS), atol=1e-6)
     assert np.allclose(track.predict(200 * MS), track.keypoints, atol=1e-6)
     assert np.allclose(rotate(body(0.3), np.zeros(3)), body(0.3))
 
 
-@pytest.mark.parametrize('option, value', [('budget_ms', -1), ('max_staleness_ms', 0), ('hold_s', -0.1),
-                                           ('track_confidence', 1.5), ('zoom_fov_deg', 200),
-                                           ('confirm_frames', -1), ('seat_memory_s', -5)])
+@pytest.mark.parametrize(
+    'option, value',
+    [
+        ('budget_ms', -1),
+        ('max_staleness_ms', 0),
+        ('hold_s', -0.1),
+        ('track_confidence', 1.5),
+        ('zoom_fov_deg', 200),
+        ('confirm_frames', -1),
+        ('seat_memory_s', -5),
+    ],
+)
 def test_budget_and_verification_options_are_checked(option, value):
     with pytest.raises(PerceptionError, match=f'{option}={value}'):
         make_extractor('mediapipe', **{option: value})

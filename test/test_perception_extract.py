@@ -1,4 +1,5 @@
 """`social-pose extract` on a real-photo composite: image to JSON/overlay, bag to bag, argument errors."""
+
 import json
 from pathlib import Path
 
@@ -6,11 +7,17 @@ import cv2
 import numpy as np
 import pytest
 
-from social_pose_diffusion.sources.bags import (FACILITATOR_TOPIC, GROUP_TOPIC, SessionWriter, cloud_to_frame, read_messages,
-                                        topic_counts)
 from social_pose_diffusion.cli.main import main
 from social_pose_diffusion.core.frames import GroupFrame
 from social_pose_diffusion.perception.composite import blank_panorama, place_photo
+from social_pose_diffusion.sources.bags import (
+    FACILITATOR_TOPIC,
+    GROUP_TOPIC,
+    SessionWriter,
+    cloud_to_frame,
+    read_messages,
+    topic_counts,
+)
 
 DATA = Path(__file__).parent / 'data'
 ASTRONAUT_U, CAMERAMAN_U = 0.5, 0.8
@@ -26,8 +33,20 @@ def pano():
 
 def test_image_to_json_and_overlay(tmp_path, pano, capsys):
     cv2.imwrite(str(tmp_path / 'pano.jpg'), pano)
-    assert main(['extract', '--image', str(tmp_path / 'pano.jpg'), '--out', str(tmp_path / 'kp.json'),
-                 '--overlay', str(tmp_path / 'overlay.png')]) == 0
+    assert (
+        main(
+            [
+                'extract',
+                '--image',
+                str(tmp_path / 'pano.jpg'),
+                '--out',
+                str(tmp_path / 'kp.json'),
+                '--overlay',
+                str(tmp_path / 'overlay.png'),
+            ]
+        )
+        == 0
+    )
     report = json.loads((tmp_path / 'kp.json').read_text())
     assert report['width'] == 960 and len(report['joints']) == 13 and len(report['people']) == 2
     noses = sorted(p['keypoints'][0][0] for p in report['people'])
@@ -37,8 +56,10 @@ def test_image_to_json_and_overlay(tmp_path, pano, capsys):
     assert '2 people' in capsys.readouterr().out
 
 
-@pytest.mark.parametrize('content, message', [(b'not a jpeg at all', 'not a readable image'),
-                                              (None, 'not equirectangular')])
+@pytest.mark.parametrize(
+    'content, message',
+    [(b'not a jpeg at all', 'not a readable image'), (None, 'not equirectangular')],
+)
 def test_bad_image_files_give_a_clear_error(tmp_path, capsys, content, message):
     path = tmp_path / 'bad.jpg'
     if content is None:
@@ -60,8 +81,20 @@ def write_bag(path, pano, frames=2, with_keypoints=False):
 
 def test_bag_gets_participants_and_facilitator_topics(tmp_path, pano):
     write_bag(tmp_path / 'in', pano)
-    assert main(['extract', '--bag', str(tmp_path / 'in'), '--out', str(tmp_path / 'out'),
-                 '--facilitator-seat', str(CAMERAMAN_U)]) == 0
+    assert (
+        main(
+            [
+                'extract',
+                '--bag',
+                str(tmp_path / 'in'),
+                '--out',
+                str(tmp_path / 'out'),
+                '--facilitator-seat',
+                str(CAMERAMAN_U),
+            ]
+        )
+        == 0
+    )
     counts = topic_counts(tmp_path / 'out')
     assert counts['/camera/image_raw/compressed'][1] == 2 and counts['/session/state'][1] == 2
     assert counts[GROUP_TOPIC][1] == 2 and counts[FACILITATOR_TOPIC][1] == 2
@@ -76,8 +109,20 @@ def test_bag_gets_participants_and_facilitator_topics(tmp_path, pano):
 
 def test_bag_with_keypoints_already_gets_a_separate_topic(tmp_path, pano):
     write_bag(tmp_path / 'in', pano, frames=1, with_keypoints=True)
-    assert main(['extract', '--bag', str(tmp_path / 'in'), '--out', str(tmp_path / 'out'),
-                 '--discovery-period', '0']) == 0
+    assert (
+        main(
+            [
+                'extract',
+                '--bag',
+                str(tmp_path / 'in'),
+                '--out',
+                str(tmp_path / 'out'),
+                '--discovery-period',
+                '0',
+            ]
+        )
+        == 0
+    )
     counts = topic_counts(tmp_path / 'out')
     assert counts[GROUP_TOPIC + '/detected'][1] == 1 and counts[GROUP_TOPIC][1] == 1
     assert FACILITATOR_TOPIC not in counts
@@ -86,22 +131,43 @@ def test_bag_with_keypoints_already_gets_a_separate_topic(tmp_path, pano):
 def test_bag_of_unusable_frames_is_an_error_and_leaves_nothing(tmp_path, capsys):
     write_bag(tmp_path / 'in', np.zeros((100, 100, 3), np.uint8), frames=2)
     assert main(['extract', '--bag', str(tmp_path / 'in'), '--out', str(tmp_path / 'out')]) == 2
-    assert 'no usable camera frame (2 skipped)' in capsys.readouterr().err and not (tmp_path / 'out').exists()
-    assert main(['extract', '--bag', str(tmp_path / 'in'), '--out', str(tmp_path / 'out'),
-                 '--topic', '/session/state']) == 2
+    assert (
+        'no usable camera frame (2 skipped)' in capsys.readouterr().err
+        and not (tmp_path / 'out').exists()
+    )
+    assert (
+        main(
+            [
+                'extract',
+                '--bag',
+                str(tmp_path / 'in'),
+                '--out',
+                str(tmp_path / 'out'),
+                '--topic',
+                '/session/state',
+            ]
+        )
+        == 2
+    )
     assert 'no Image or CompressedImage topic /session/state' in capsys.readouterr().err
 
 
-@pytest.mark.parametrize('args, message', [
-    (['--image', 'x.jpg', '--bag', 'b'], 'not allowed with'),
-    (['--bag', 'b', '--facilitator-seat', '1.5'], 'must be an azimuth'),
-    (['--bag', 'b', '--facilitator-seat', '0.5', '--seat-tolerance', '0'], 'must be in (0, 0.5]'),
-    (['--bag', 'b', '--facilitator-seat', '0.2', '--facilitator-id', '3'], 'not allowed with'),
-    (['--image', 'x.jpg', '--facilitator-id', '3'], 'only with --bag'),
-    (['--bag', 'b', '--overlay', 'o.png'], 'only applies with --image'),
-    (['--image', 'missing.jpg'], 'no image at'),
-    (['--bag', 'missing_bag'], 'no bag at'),
-])
+@pytest.mark.parametrize(
+    'args, message',
+    [
+        (['--image', 'x.jpg', '--bag', 'b'], 'not allowed with'),
+        (['--bag', 'b', '--facilitator-seat', '1.5'], 'must be an azimuth'),
+        (
+            ['--bag', 'b', '--facilitator-seat', '0.5', '--seat-tolerance', '0'],
+            'must be in (0, 0.5]',
+        ),
+        (['--bag', 'b', '--facilitator-seat', '0.2', '--facilitator-id', '3'], 'not allowed with'),
+        (['--image', 'x.jpg', '--facilitator-id', '3'], 'only with --bag'),
+        (['--bag', 'b', '--overlay', 'o.png'], 'only applies with --image'),
+        (['--image', 'missing.jpg'], 'no image at'),
+        (['--bag', 'missing_bag'], 'no bag at'),
+    ],
+)
 def test_argument_errors_are_clear(tmp_path, capsys, args, message):
     try:
         code = main(['extract', '--out', str(tmp_path / 'o')] + args)

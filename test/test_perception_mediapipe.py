@@ -5,6 +5,7 @@ Tolerance: every joint MediaPipe sees in the photo (visibility >= 0.8) lies
 within 15% of the photo's width (6 deg for a 40 deg photo) of it, and half
 of them within 5%; joints outside the photo are guesses and not compared.
 """
+
 from pathlib import Path
 
 import cv2
@@ -42,7 +43,9 @@ def scene(photos, placements, height=960):
     for name, u, fov in placements:
         bgr, ref = photos[name]
         view = place_photo(pano, bgr, u, 0.5, fov)
-        truths.append((np.concatenate([photo_to_uv(view, bgr.shape, ref[:, :2]), ref[:, 2:]], axis=1), fov))
+        truths.append(
+            (np.concatenate([photo_to_uv(view, bgr.shape, ref[:, :2]), ref[:, 2:]], axis=1), fov)
+        )
     return pano, truths
 
 
@@ -62,8 +65,14 @@ def assert_matches(frame, truths):
 CASES = {
     'forward': [('astronaut', 0.5, 40)],
     'straddling the seam': [('cameraman', 0.0, 40), ('astronaut', 0.5, 40)],
-    'two side by side in one 40 deg view': [('astronaut', 0.3 - 10 / 360, 20), ('cameraman', 0.3 + 10 / 360, 20)],
-    'neighbours at the seam': [('cameraman', 0.995 - 10 / 360, 20), ('astronaut', 0.995 + 10 / 360, 20)],
+    'two side by side in one 40 deg view': [
+        ('astronaut', 0.3 - 10 / 360, 20),
+        ('cameraman', 0.3 + 10 / 360, 20),
+    ],
+    'neighbours at the seam': [
+        ('cameraman', 0.995 - 10 / 360, 20),
+        ('astronaut', 0.995 + 10 / 360, 20),
+    ],
 }
 
 
@@ -75,9 +84,18 @@ def test_everyone_found_where_mediapipe_puts_them_on_the_photo(photos, extractor
 
 
 def test_tracking_keeps_ids_and_accuracy_without_discovery(photos):
-    pano, truths = scene(photos, [('astronaut', 0.2, 35), ('cameraman', 0.45, 35), ('astronaut', 0.8, 35),
-                                  ('cameraman', 0.95, 35)])
-    extractor = make_extractor('mediapipe', discovery_period=0, budget_ms=0)  # everyone updated every frame
+    pano, truths = scene(
+        photos,
+        [
+            ('astronaut', 0.2, 35),
+            ('cameraman', 0.45, 35),
+            ('astronaut', 0.8, 35),
+            ('cameraman', 0.95, 35),
+        ],
+    )
+    extractor = make_extractor(
+        'mediapipe', discovery_period=0, budget_ms=0
+    )  # everyone updated every frame
     first = extractor.process(pano, 0)
     assert_matches(first, truths)
     for k in range(1, 4):
@@ -85,8 +103,13 @@ def test_tracking_keeps_ids_and_accuracy_without_discovery(photos):
         assert extractor.stats['views_scanned'] == 0 and extractor.stats['people'] == 4
         assert list(frame.ids) == list(first.ids)
         assert_matches(frame, truths)
-    again = extractor.process(pano, 0)                        # time jumped back: fresh tracks, full discovery
-    assert extractor.stats['views_scanned'] == len(extractor.views) and list(again.ids) == [1, 2, 3, 4]
+    again = extractor.process(pano, 0)  # time jumped back: fresh tracks, full discovery
+    assert extractor.stats['views_scanned'] == len(extractor.views) and list(again.ids) == [
+        1,
+        2,
+        3,
+        4,
+    ]
     serial = make_extractor('mediapipe', discovery_period=0, workers=1, budget_ms=0)
     serial.process(pano, 0)
     assert np.array_equal(serial.process(pano, 1).keypoints, extractor.process(pano, 1).keypoints)
@@ -95,7 +118,7 @@ def test_tracking_keeps_ids_and_accuracy_without_discovery(photos):
 def test_a_moving_person_is_followed_with_the_same_id(photos):
     extractor = make_extractor('mediapipe', discovery_period=0)
     ids = set()
-    for k, u in enumerate(np.linspace(0.9, 1.05, 12)):      # 54 deg in 3 deg steps, across the seam
+    for k, u in enumerate(np.linspace(0.9, 1.05, 12)):  # 54 deg in 3 deg steps, across the seam
         pano, truths = scene(photos, [('astronaut', u % 1.0, 40)], height=480)
         frame = extractor.process(pano, k * 33_000_000)
         assert_matches(frame, truths)
@@ -104,7 +127,9 @@ def test_a_moving_person_is_followed_with_the_same_id(photos):
 
 
 def test_a_person_walking_in_is_found_by_the_rolling_rescan(photos):
-    extractor = make_extractor('mediapipe', discovery_period=6, budget_ms=0)  # the whole ring every 6 frames
+    extractor = make_extractor(
+        'mediapipe', discovery_period=6, budget_ms=0
+    )  # the whole ring every 6 frames
     pano, _ = scene(photos, [('astronaut', 0.5, 40)])
     assert len(extractor.process(pano, 0)) == 1
     pano, truths = scene(photos, [('astronaut', 0.5, 40), ('cameraman', 0.1, 40)])
@@ -123,8 +148,15 @@ def test_no_people_gives_an_empty_frame(extractor):
     assert len(frame) == 0 and frame.keypoints.shape == (0, 13, 3) and frame.stamp_ns == 0
 
 
-@pytest.mark.parametrize('image', [np.zeros((480, 480, 3), np.uint8), np.zeros((480, 960), np.uint8),
-                                   np.zeros((16, 32, 3), np.uint8), np.zeros((0, 0, 3), np.uint8)])
+@pytest.mark.parametrize(
+    'image',
+    [
+        np.zeros((480, 480, 3), np.uint8),
+        np.zeros((480, 960), np.uint8),
+        np.zeros((16, 32, 3), np.uint8),
+        np.zeros((0, 0, 3), np.uint8),
+    ],
+)
 def test_bad_images_raise_perception_error_and_leave_tracks_alone(photos, extractor, image):
     pano, _ = scene(photos, [('astronaut', 0.5, 40)], height=480)
     extractor.reset()

@@ -1,17 +1,32 @@
 """Stable ids, input validation, the external backend and facilitator identification (no models needed)."""
+
 import numpy as np
 import pytest
 
 from social_pose_diffusion.core.frames import GroupFrame
+from social_pose_diffusion.core.skeleton import NUM_JOINTS
 from social_pose_diffusion.perception import PerceptionError, identify_facilitator, make_extractor
 from social_pose_diffusion.perception.validate import check_panorama, clean_keypoints
-from social_pose_diffusion.core.skeleton import NUM_JOINTS
 
 SECOND = 1_000_000_000
 # A seated person's upper body around (0, 0), in (du, dv): head, shoulders, elbows, wrists, hips.
-BODY = np.array([[0, -0.06], [-0.005, -0.065], [0.005, -0.065], [-0.01, -0.06], [0.01, -0.06],
-                 [-0.025, -0.02], [0.025, -0.02], [-0.03, 0.03], [0.03, 0.03], [-0.02, 0.06], [0.02, 0.06],
-                 [-0.015, 0.08], [0.015, 0.08]])
+BODY = np.array(
+    [
+        [0, -0.06],
+        [-0.005, -0.065],
+        [0.005, -0.065],
+        [-0.01, -0.06],
+        [0.01, -0.06],
+        [-0.025, -0.02],
+        [0.025, -0.02],
+        [-0.03, 0.03],
+        [0.03, 0.03],
+        [-0.02, 0.06],
+        [0.02, 0.06],
+        [-0.015, 0.08],
+        [0.015, 0.08],
+    ]
+)
 
 
 def person(u, v=0.5, conf=0.9):
@@ -24,7 +39,9 @@ def person(u, v=0.5, conf=0.9):
 
 def frame(stamp_ns, us, ids=None):
     kps = np.stack([person(u) for u in us]) if us else np.zeros((0, NUM_JOINTS, 3), np.float32)
-    return GroupFrame(stamp_ns, np.asarray(ids if ids is not None else range(len(us)), np.int32), kps)
+    return GroupFrame(
+        stamp_ns, np.asarray(ids if ids is not None else range(len(us)), np.int32), kps
+    )
 
 
 def id_at(out, u):
@@ -40,7 +57,11 @@ def test_ids_stay_with_people_and_ignore_input_ids():
     ids = {u: id_at(first, u) for u in (0.2, 0.5, 0.999)}
     # Small motion, shuffled order, the seam crossed (0.999 -> 0.003), new input ids.
     second = ext.process_keypoints(frame(SECOND // 30, [0.003, 0.21, 0.49], ids=[0, 0, 1]))
-    assert id_at(second, 0.003) == ids[0.999] and id_at(second, 0.21) == ids[0.2] and id_at(second, 0.49) == ids[0.5]
+    assert (
+        id_at(second, 0.003) == ids[0.999]
+        and id_at(second, 0.21) == ids[0.2]
+        and id_at(second, 0.49) == ids[0.5]
+    )
     third = ext.process_keypoints(frame(2 * SECOND // 30, [0.003, 0.21, 0.49, 0.75]))
     assert id_at(third, 0.75) == 4 and ext.stats['people'] == 4
 
@@ -48,15 +69,19 @@ def test_ids_stay_with_people_and_ignore_input_ids():
 def test_ids_survive_gaps_and_come_back_at_the_same_seat():
     ext = make_extractor('external', track_timeout_s=1.0)
     a = id_at(ext.process_keypoints(frame(0, [0.3, 0.6])), 0.3)
-    ext.process_keypoints(frame(SECOND // 2, [0.6]))          # 0.3 unseen for 0.5 s
+    ext.process_keypoints(frame(SECOND // 2, [0.6]))  # 0.3 unseen for 0.5 s
     assert id_at(ext.process_keypoints(frame(SECOND, [0.3, 0.6])), 0.3) == a
     ext.process_keypoints(frame(2 * SECOND + 1, [0.6]))
-    assert a not in ext.tracks.tracks and a in ext.tracks.seats   # unseen for > 1 s: retired, seat kept
+    assert (
+        a not in ext.tracks.tracks and a in ext.tracks.seats
+    )  # unseen for > 1 s: retired, seat kept
     back = ext.process_keypoints(frame(3 * SECOND + 1, [0.3, 0.6]))
-    assert id_at(back, 0.3) == a                               # found again where they sat: same id
+    assert id_at(back, 0.3) == a  # found again where they sat: same id
     ext.process_keypoints(frame(4 * SECOND, [0.6]))
-    ext.process_keypoints(frame(5 * SECOND + 1, [0.6]))        # 0.3 retired again
-    moved = ext.process_keypoints(frame(6 * SECOND, [0.38, 0.6]))  # someone else, a seat further on
+    ext.process_keypoints(frame(5 * SECOND + 1, [0.6]))  # 0.3 retired again
+    moved = ext.process_keypoints(
+        frame(6 * SECOND, [0.38, 0.6])
+    )  # someone else, a seat further on
     assert id_at(moved, 0.38) not in (a, id_at(moved, 0.6)) and id_at(moved, 0.38) > 2
 
 
@@ -78,7 +103,7 @@ def test_dropped_tracks_are_forgotten():
 def test_time_going_backwards_resets_the_tracks():
     ext = make_extractor('external')
     ext.process_keypoints(frame(5 * SECOND, [0.1, 0.4, 0.7]))
-    again = ext.process_keypoints(frame(0, [0.7]))            # looping bag
+    again = ext.process_keypoints(frame(0, [0.7]))  # looping bag
     assert list(again.ids) == [1]
     ext.reset()
     assert list(ext.process_keypoints(frame(SECOND, [0.4])).ids) == [1]
@@ -88,13 +113,15 @@ def test_bad_keypoints_are_dropped_not_fatal():
     kps = np.stack([person(0.2), person(0.5), person(0.8)])
     kps[0, 3, 0] = np.nan
     kps[0, 4, 1] = 1.5
-    kps[0, 5, 0] = 1.25                                       # wraps to 0.25
+    kps[0, 5, 0] = 1.25  # wraps to 0.25
     kps[0, 6, 2] = np.inf
-    kps[1, :, 2] = np.nan                                     # nothing usable: dropped
-    kps[2, :, 2] = 7.0                                        # clipped to 1
+    kps[1, :, 2] = np.nan  # nothing usable: dropped
+    kps[2, :, 2] = 7.0  # clipped to 1
     clean = clean_keypoints(GroupFrame(3, np.array([4, 5, 6]), kps))
     assert list(clean.ids) == [4, 6] and np.isfinite(clean.keypoints).all()
-    assert (clean.keypoints[0, [3, 4, 6], 2] == 0).all() and np.isclose(clean.keypoints[0, 5, 0], 0.25)
+    assert (clean.keypoints[0, [3, 4, 6], 2] == 0).all() and np.isclose(
+        clean.keypoints[0, 5, 0], 0.25
+    )
     assert (clean.keypoints[1, :, 2] == 1).all()
     out = make_extractor('external').process_keypoints(GroupFrame(3, np.array([4, 5, 6]), kps))
     assert len(out) == 2
@@ -103,15 +130,18 @@ def test_bad_keypoints_are_dropped_not_fatal():
     assert len(make_extractor('external').process_keypoints(GroupFrame(0))) == 0
 
 
-@pytest.mark.parametrize('image, message', [
-    (np.zeros((480, 480, 3), np.uint8), 'not equirectangular'),
-    (np.zeros((480, 960), np.uint8), 'grayscale'),
-    (np.zeros((480, 960, 4), np.uint8), 'H x W x 3'),
-    (np.zeros((20, 40, 3), np.uint8), 'too small'),
-    (np.zeros((0, 0, 3), np.uint8), 'too small'),
-    (np.zeros((480, 960, 3), np.float32), 'uint8'),
-    (None, 'numpy'),
-])
+@pytest.mark.parametrize(
+    'image, message',
+    [
+        (np.zeros((480, 480, 3), np.uint8), 'not equirectangular'),
+        (np.zeros((480, 960), np.uint8), 'grayscale'),
+        (np.zeros((480, 960, 4), np.uint8), 'H x W x 3'),
+        (np.zeros((20, 40, 3), np.uint8), 'too small'),
+        (np.zeros((0, 0, 3), np.uint8), 'too small'),
+        (np.zeros((480, 960, 3), np.float32), 'uint8'),
+        (None, 'numpy'),
+    ],
+)
 def test_unusable_images_raise_a_clear_error(image, message):
     with pytest.raises(PerceptionError, match=message):
         check_panorama(image)
@@ -123,7 +153,7 @@ def test_facilitator_by_seat_across_the_seam_and_by_id():
     rest, fac = identify_facilitator(group, seat_u=0.98)
     assert fac is not None and abs((fac[0, 0] - 0.01 + 0.5) % 1 - 0.5) < 1e-6
     assert len(rest) == 2 and id_at(group, 0.01) not in rest.ids
-    rest, fac = identify_facilitator(group, seat_u=0.45)      # nobody within 18 deg
+    rest, fac = identify_facilitator(group, seat_u=0.45)  # nobody within 18 deg
     assert fac is None and len(rest) == 3
     target = id_at(group, 0.6)
     rest, fac = identify_facilitator(group, facilitator_id=target)

@@ -1,4 +1,5 @@
 """Model configs checked at load: a malformed model.json is a ModelError naming file and field."""
+
 import json
 import os
 import re
@@ -8,8 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from social_pose_diffusion.policy import (MAX_CONFIG_BYTES, ModelError, Policy, load_config,
-                                          load_policy)
+from social_pose_diffusion.policy import (
+    MAX_CONFIG_BYTES,
+    ModelError,
+    Policy,
+    load_config,
+    load_policy,
+)
 from social_pose_diffusion.policy.config import PolicyConfig
 
 torch.set_num_threads(1)
@@ -21,8 +27,15 @@ SPEED = [0.01] * 13
 def model(tmp_path_factory):
     """A tiny saved policy: its directory and the text of its model.json."""
     out = tmp_path_factory.mktemp('model')
-    config = PolicyConfig(policy='bc', d_model=32, layers=1, heads=2, horizon=8,
-                          neutral_pose=NEUTRAL, max_speed=SPEED)
+    config = PolicyConfig(
+        policy='bc',
+        d_model=32,
+        layers=1,
+        heads=2,
+        horizon=8,
+        neutral_pose=NEUTRAL,
+        max_speed=SPEED,
+    )
     Policy(config).save(out / 'model.safetensors')
     return out, (out / 'model.json').read_text()
 
@@ -70,7 +83,7 @@ CASES = [
     ('other format', _edit(format='x/2'), 'format'),
     ('a list', _whole(lambda cfg: [cfg]), 'JSON object'),
     ('a number', _whole(lambda cfg: 3), 'JSON object'),
-    ('truncated', lambda text: text[:len(text) // 2], 'valid'),
+    ('truncated', lambda text: text[: len(text) // 2], 'valid'),
     ('not utf-8', lambda text: b'\xff\xfe' + text.encode(), 'valid'),
     ('deep nesting', lambda text: '[' * 100_000, 'valid'),
 ]
@@ -104,8 +117,9 @@ def test_oversized_config_is_refused_before_reading(tmp_path, monkeypatch):
         f.truncate(2 << 30)  # a 2 GB sparse file
     reads = []
     real_open = type(path).open
-    monkeypatch.setattr(type(path), 'open',
-                        lambda self, *a, **k: reads.append(self) or real_open(self, *a, **k))
+    monkeypatch.setattr(
+        type(path), 'open', lambda self, *a, **k: reads.append(self) or real_open(self, *a, **k)
+    )
     start = time.monotonic()
     with pytest.raises(ModelError, match=f'{re.escape(str(path))}: {2 << 30} bytes'):
         load_config(path)

@@ -1,4 +1,5 @@
 """The encoder, family and sampler registries: every entry works, no name is compared elsewhere."""
+
 import re
 from pathlib import Path
 
@@ -6,22 +7,28 @@ import numpy as np
 import pytest
 import torch
 
+from social_pose_diffusion.core.frames import GroupFrame
 from social_pose_diffusion.core.skeleton import NUM_JOINTS
 from social_pose_diffusion.learning import dataset
 from social_pose_diffusion.learning.train import make_config
 from social_pose_diffusion.observation.encoders import ENCODERS
 from social_pose_diffusion.planning.agent import FacilitatorAgent
 from social_pose_diffusion.policy import FAMILIES, SAMPLERS, Policy
-from social_pose_diffusion.core.frames import GroupFrame
 from social_pose_diffusion.sources.sim import simulate
 
 torch.set_num_threads(1)
 PACKAGE = Path(__file__).resolve().parents[1] / 'social_pose_diffusion'
-REGISTRIES = {PACKAGE / 'observation' / 'encoders.py', PACKAGE / 'policy' / 'families.py',
-              PACKAGE / 'policy' / 'samplers.py', PACKAGE / 'policy' / 'config.py'}
+REGISTRIES = {
+    PACKAGE / 'observation' / 'encoders.py',
+    PACKAGE / 'policy' / 'families.py',
+    PACKAGE / 'policy' / 'samplers.py',
+    PACKAGE / 'policy' / 'config.py',
+}
 # A registered name compared as a string: `encoder == 'raw'`, `c.policy in ('bc', 'dbc')`, ...
-COMPARISON = re.compile(r"""(encoder|policy|sampler)['"\]]*\)?\s*"""
-                        r"""(==|!=|(not\s+)?in\s*[(\[{])\s*['"]""")
+COMPARISON = re.compile(
+    r"""(encoder|policy|sampler)['"\]]*\)?\s*"""
+    r"""(==|!=|(not\s+)?in\s*[(\[{])\s*['"]"""
+)
 
 
 @pytest.fixture(scope='module')
@@ -33,11 +40,21 @@ def test_every_family_samples_with_each_of_its_samplers(session):
     frame = np.full((64, 128, 3), 90, np.uint8)
     for encoder in ENCODERS:
         for family in FAMILIES.values():
-            config = make_config([session], encoder=encoder, policy=family.name, d_model=16,
-                                 layers=1, heads=2, horizon=4, timesteps=5, extra_steps=2)
+            config = make_config(
+                [session],
+                encoder=encoder,
+                policy=family.name,
+                d_model=16,
+                layers=1,
+                heads=2,
+                horizon=4,
+                timesteps=5,
+                extra_steps=2,
+            )
             policy = Policy(config).eval()
-            obs, _ = dataset.build([session], config, 'eval', stride=50,
-                                   raw_frames=[lambda t: frame]).batch(np.arange(2))
+            obs, _ = dataset.build(
+                [session], config, 'eval', stride=50, raw_frames=[lambda t: frame]
+            ).batch(np.arange(2))
             for sampler in family.samplers:
                 policy.evaluations = 0
                 chunks = policy.sample(obs, 3, sampler, 2, torch.Generator().manual_seed(0))
@@ -45,8 +62,10 @@ def test_every_family_samples_with_each_of_its_samplers(session):
                 assert policy.evaluations == policy.sampler_evaluations(sampler, 2), sampler
             agent = FacilitatorAgent(policy, samples=2)
             agent.reset(session.facilitator[0])
-            plan = agent.plan(GroupFrame(10**9, session.participant_ids, session.participants[9]),
-                              image=frame if config.encoder_spec.needs_camera else None)
+            plan = agent.plan(
+                GroupFrame(10**9, session.participant_ids, session.participants[9]),
+                image=frame if config.encoder_spec.needs_camera else None,
+            )
             assert np.isfinite(plan.poses).all()
 
 

@@ -1,5 +1,6 @@
 """`social-pose evaluate --replay`: a simulated session bag played through the whole graph (camera ->
 perception -> policy -> retargeting/markers) in separate processes over DDS, outputs recorded and scored."""
+
 import json
 import math
 from pathlib import Path
@@ -14,8 +15,10 @@ def test_replay_evaluation_scores_the_graph_outputs(run_python, tmp_path):
     bag = tmp_path / 'session'
     write_session_bag(simulate('musician', 3, 5.0, 30.0, 5), bag, progress=False)
     report_path = tmp_path / 'replay.json'
-    proc = run_python(module='social_pose_diffusion.cli',
-                      args=['evaluate', '--replay', str(bag), '--report', str(report_path)])
+    proc = run_python(
+        module='social_pose_diffusion.cli',
+        args=['evaluate', '--replay', str(bag), '--report', str(report_path)],
+    )
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out[-4000:]
     report = json.loads(report_path.read_text())
@@ -37,25 +40,48 @@ def test_replay_evaluation_scores_the_graph_outputs(run_python, tmp_path):
 
     outputs = topic_counts(report['output_bag'])
     # /facilitator/observed: the seated facilitator the camera sees, split off the group by its seat.
-    for topic in ('/facilitator/pose', '/humans/keypoints', '/facilitator/joint_states', '/diagnostics',
-                  '/facilitator/ground_truth', '/facilitator/observed'):
+    for topic in (
+        '/facilitator/pose',
+        '/humans/keypoints',
+        '/facilitator/joint_states',
+        '/diagnostics',
+        '/facilitator/ground_truth',
+        '/facilitator/observed',
+    ):
         assert outputs.get(topic, (None, 0))[1] > 0, (topic, outputs)
-    names = next(msg.name for _, _, msg in read_messages(report['output_bag'], ['/facilitator/joint_states']))
-    assert list(names) == ['head_yaw', 'head_pitch', 'left_shoulder', 'right_shoulder', 'left_elbow', 'right_elbow']
+    names = next(
+        msg.name
+        for _, _, msg in read_messages(report['output_bag'], ['/facilitator/joint_states'])
+    )
+    assert list(names) == [
+        'head_yaw',
+        'head_pitch',
+        'left_shoulder',
+        'right_shoulder',
+        'left_elbow',
+        'right_elbow',
+    ]
 
 
 def test_policy_node_serves_a_raw_frame_policy(run_python, tmp_path):
     """The paper's raw-frame observation: the policy node also subscribes to the camera (untrained weights)."""
     from social_pose_diffusion.policy import Policy, PolicyConfig
+
     default = json.loads((ROOT / 'models' / 'default.json').read_text())
-    config = PolicyConfig(encoder='raw', policy='flow', neutral_pose=default['neutral_pose'],
-                          max_speed=default['max_speed'])
+    config = PolicyConfig(
+        encoder='raw',
+        policy='flow',
+        neutral_pose=default['neutral_pose'],
+        max_speed=default['max_speed'],
+    )
     Policy(config).save(tmp_path / 'raw.safetensors')
     bag = tmp_path / 'session'
     write_session_bag(simulate('teacher', 3, 3.0, 30.0, 6), bag, progress=False)
-    code = ('import json; from social_pose_diffusion.ros.replay import replay; '
-            f'r = replay({str(bag)!r}, model={str(tmp_path / "raw")!r}, log_dir={str(tmp_path / "logs")!r}, '
-            'progress=False); print("REPORT" + json.dumps(r))')
+    code = (
+        'import json; from social_pose_diffusion.ros.replay import replay; '
+        f'r = replay({str(bag)!r}, model={str(tmp_path / "raw")!r}, log_dir={str(tmp_path / "logs")!r}, '
+        'progress=False); print("REPORT" + json.dumps(r))'
+    )
     out, _ = run_python(code=code).communicate(timeout=300)
     line = [x for x in out.splitlines() if x.startswith('REPORT')]
     assert line, out[-4000:]

@@ -1,4 +1,5 @@
 """Speed measurements behind `social-pose benchmark`: one module per target with ``add_arguments(parser)`` and ``run(args) -> dict``."""
+
 import os
 import platform
 
@@ -8,6 +9,12 @@ TARGETS = ('policy', 'perception', 'pipeline', 'soak')
 def machine():
     """What the numbers were measured on."""
     import torch
-    return {'cpu_count': os.cpu_count(), 'platform': platform.platform(), 'python': platform.python_version(),
-            'torch': torch.__version__, 'torch_threads': torch.get_num_threads(),
-            'cuda': torch.cuda.is_available()}
+
+    return {
+        'cpu_count': os.cpu_count(),
+        'platform': platform.platform(),
+        'python': platform.python_version(),
+        'torch': torch.__version__,
+        'torch_threads': torch.get_num_threads(),
+        'cuda': torch.cuda.is_available(),
+    }

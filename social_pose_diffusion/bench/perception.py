@@ -27,6 +27,7 @@ false positives.
 The machine's 2 cores may be shared, so timings are noisy:
 load_average_1min is the machine's load before and after.
 """
+
 import glob
 import os
 import statistics
@@ -38,21 +39,40 @@ TOLERANCES = (0.5, 1.0)
 
 def add_arguments(parser):
     default = ' (default: %(default)s)'
-    parser.add_argument('--photos', default='test/data/person_*.jpg', help='glob of real person photos' + default)
-    parser.add_argument('--clutter', default='test/data/no_person_*.jpg',
-                        help='photos without people to dress the table' + default)
-    parser.add_argument('--people', default='4,8,13', help='people counts for the speed runs' + default)
-    parser.add_argument('--height', type=int, default=640, help='panorama height for speed and sequence' + default)
-    parser.add_argument('--frames', type=int, default=60, help='steady-state frames timed per count' + default)
-    parser.add_argument('--scenes', type=int, default=6, help='single-frame scenes per resolution' + default)
-    parser.add_argument('--heights', default='640,960', help='panorama heights for single frames' + default)
-    parser.add_argument('--sequence-frames', type=int, default=300, help='camera frames in the sequence' + default)
+    parser.add_argument(
+        '--photos', default='test/data/person_*.jpg', help='glob of real person photos' + default
+    )
+    parser.add_argument(
+        '--clutter',
+        default='test/data/no_person_*.jpg',
+        help='photos without people to dress the table' + default,
+    )
+    parser.add_argument(
+        '--people', default='4,8,13', help='people counts for the speed runs' + default
+    )
+    parser.add_argument(
+        '--height', type=int, default=640, help='panorama height for speed and sequence' + default
+    )
+    parser.add_argument(
+        '--frames', type=int, default=60, help='steady-state frames timed per count' + default
+    )
+    parser.add_argument(
+        '--scenes', type=int, default=6, help='single-frame scenes per resolution' + default
+    )
+    parser.add_argument(
+        '--heights', default='640,960', help='panorama heights for single frames' + default
+    )
+    parser.add_argument(
+        '--sequence-frames', type=int, default=300, help='camera frames in the sequence' + default
+    )
 
 
 def load_photos(pattern):
     """Person photos and their mirror images with MediaPipe's keypoints on each: ``[(bgr, (J, 3))]``."""
     import cv2
+
     from social_pose_diffusion.perception.reference import photo_keypoints
+
     out = []
     for path in sorted(glob.glob(pattern)):
         bgr = cv2.imread(path)
@@ -68,6 +88,7 @@ def load_photos(pattern):
 def load_clutter(pattern):
     """The first photo without people matching ``pattern`` (BGR), or None."""
     import cv2
+
     paths = sorted(glob.glob(pattern))
     return cv2.imread(paths[0]) if paths else None
 
@@ -80,6 +101,7 @@ def single_frame(photos, clutter, height, scenes):
     """Recall (overall, by size band, by variant) and precision of one ``process`` call per fresh scene."""
     from social_pose_diffusion.perception import make_extractor
     from social_pose_diffusion.perception.meeting import meeting_scene
+
     extractor = make_extractor('mediapipe')
     results, times = [], []
     for seed in range(scenes):
@@ -89,8 +111,12 @@ def single_frame(photos, clutter, height, scenes):
         frame = extractor.process(pano, 0)
         times.append(1e3 * (time.perf_counter() - start))
         results.append((frame, people))
-    report = {'height': height, 'scenes': scenes, 'placed': 13 * scenes,
-              'discovery_ms_median': round(statistics.median(times), 1)}
+    report = {
+        'height': height,
+        'scenes': scenes,
+        'placed': 13 * scenes,
+        'discovery_ms_median': round(statistics.median(times), 1),
+    }
     for tolerance in TOLERANCES:
         report[f'tolerance_{tolerance}'] = _score_frames(results, tolerance)
     return report
@@ -100,6 +126,7 @@ def _score_frames(results, tolerance):
     """Recall, precision, recall by size band and by variant of ``[(GroupFrame, [Person])]``."""
     from social_pose_diffusion.perception.evaluation import match
     from social_pose_diffusion.perception.meeting import VARIANTS
+
     bands, variants = [[0, 0] for _ in SIZE_BANDS], {v: [0, 0] for v in VARIANTS}
     detections = false = 0
     for frame, people in results:
@@ -110,10 +137,14 @@ def _score_frames(results, tolerance):
                 tally[0] += row is not None
                 tally[1] += 1
     found = sum(h for h, _ in bands)
-    return {'found': found, 'recall': _rate(found, sum(t for _, t in bands)),
-            'precision': _rate(detections - false, detections), 'false_positives': false,
-            'recall_by_height_at_640': {b: _rate(*t) for b, t in zip(SIZE_BANDS, bands)},
-            'recall_by_variant': {v: _rate(*t) for v, t in variants.items()}}
+    return {
+        'found': found,
+        'recall': _rate(found, sum(t for _, t in bands)),
+        'precision': _rate(detections - false, detections),
+        'false_positives': false,
+        'recall_by_height_at_640': {b: _rate(*t) for b, t in zip(SIZE_BANDS, bands)},
+        'recall_by_variant': {v: _rate(*t) for v, t in variants.items()},
+    }
 
 
 def _run(extractor, render, calls, live, fps=30.0):
@@ -154,6 +185,7 @@ def sequence(photos, clutter, height, frames):
     """A live run over a meeting sequence, scored at each tolerance."""
     from social_pose_diffusion.perception import make_extractor
     from social_pose_diffusion.perception.meeting import MeetingSequence
+
     seq = MeetingSequence(photos, 13, height, seed=7, clutter=clutter)
     truths = {}
 
@@ -163,9 +195,14 @@ def sequence(photos, clutter, height, frames):
 
     runs = _run(make_extractor('mediapipe'), render, frames, live=False)
     walls = [w for t, _, w, _, _, _ in runs if t >= 30]
-    report = {'height': height, 'people': len(seq), 'camera_frames': frames, 'processed_frames': len(runs),
-              'ids_used': len({int(i) for _, frame, _, _, _, _ in runs for i in frame.ids}),
-              'ms_median': round(statistics.median(walls), 1) if walls else None}
+    report = {
+        'height': height,
+        'people': len(seq),
+        'camera_frames': frames,
+        'processed_frames': len(runs),
+        'ids_used': len({int(i) for _, frame, _, _, _, _ in runs for i in frame.ids}),
+        'ms_median': round(statistics.median(walls), 1) if walls else None,
+    }
     for tolerance in TOLERANCES:
         report[f'tolerance_{tolerance}'] = _score_sequence(runs, truths, len(seq), tolerance)
     return report
@@ -174,6 +211,7 @@ def sequence(photos, clutter, height, frames):
 def _score_sequence(runs, truths, people, tolerance):
     """Tracking recall from the second second on, false positives per frame, id changes per person."""
     from social_pose_diffusion.perception.evaluation import match
+
     last, changes = {}, [0] * people
     hits = total = false = late = 0
     for t, frame, _, _, _, _ in runs:
@@ -187,16 +225,22 @@ def _score_sequence(runs, truths, people, tolerance):
             false += len(extra)
             hits += sum(r is not None for r in rows)
             total += sum(x is not None for x in truths[t])
-    return {'tracking_recall_from_1s': _rate(hits, total), 'false_positives_per_frame': round(false / max(late, 1), 2),
-            'id_changes': sum(changes), 'id_changes_max_per_person': max(changes)}
+    return {
+        'tracking_recall_from_1s': _rate(hits, total),
+        'false_positives_per_frame': round(false / max(late, 1), 2),
+        'id_changes': sum(changes),
+        'id_changes_max_per_person': max(changes),
+    }
 
 
 def speed(photos, clutter, count, height, frames):
     """Steady state with ``count`` people: ms per frame, people tracked, update intervals and staleness."""
     import numpy as np
+
     from social_pose_diffusion.perception import make_extractor
     from social_pose_diffusion.perception.evaluation import match
     from social_pose_diffusion.perception.meeting import meeting_scene
+
     pano, people = meeting_scene(photos, count, height, seed=count, clutter=clutter)
     extractor = make_extractor('mediapipe')
     start = time.perf_counter()
@@ -207,24 +251,39 @@ def speed(photos, clutter, count, height, frames):
     rows, _ = match(runs[-1][1], [p.truth for p in people], TOLERANCES[-1])
     gaps = list(_update_gaps(runs).values())
     staleness = [r[5] for r in runs]
-    return {'people': count, 'discovery_ms': round(discovery, 1), 'frames': len(runs),
-            'ms_median': round(statistics.median(walls), 1), 'ms_p90': round(float(np.percentile(walls, 90)), 1),
-            'ms_min': round(min(walls), 1), 'cpu_ms_median': round(statistics.median(cpus), 1),
-            'tracked': len(runs[-1][1]), 'found': sum(r is not None for r in rows),
-            'updates_per_frame': round(statistics.mean(len(r[4]) for r in runs), 2),
-            'update_interval_ms_max': round(max(gaps), 1) if gaps else None,
-            'update_interval_ms_median_of_max': round(statistics.median(gaps), 1) if gaps else None,
-            'staleness_ms_max': round(max(staleness), 1),
-            'staleness_ms_median_of_frame_max': round(statistics.median(staleness), 1)}
+    return {
+        'people': count,
+        'discovery_ms': round(discovery, 1),
+        'frames': len(runs),
+        'ms_median': round(statistics.median(walls), 1),
+        'ms_p90': round(float(np.percentile(walls, 90)), 1),
+        'ms_min': round(min(walls), 1),
+        'cpu_ms_median': round(statistics.median(cpus), 1),
+        'tracked': len(runs[-1][1]),
+        'found': sum(r is not None for r in rows),
+        'updates_per_frame': round(statistics.mean(len(r[4]) for r in runs), 2),
+        'update_interval_ms_max': round(max(gaps), 1) if gaps else None,
+        'update_interval_ms_median_of_max': round(statistics.median(gaps), 1) if gaps else None,
+        'staleness_ms_max': round(max(staleness), 1),
+        'staleness_ms_median_of_frame_max': round(statistics.median(staleness), 1),
+    }
 
 
 def run(args):
     photos = load_photos(args.photos)
     clutter = load_clutter(args.clutter)
     load_before = os.getloadavg()[0]
-    report = {'frame': f'{2 * args.height}x{args.height}', 'photos': len(photos),
-              'speed': [speed(photos, clutter, int(c), args.height, args.frames) for c in args.people.split(',')],
-              'sequence': sequence(photos, clutter, args.height, args.sequence_frames),
-              'single_frame': [single_frame(photos, clutter, int(h), args.scenes) for h in args.heights.split(',')]}
+    report = {
+        'frame': f'{2 * args.height}x{args.height}',
+        'photos': len(photos),
+        'speed': [
+            speed(photos, clutter, int(c), args.height, args.frames)
+            for c in args.people.split(',')
+        ],
+        'sequence': sequence(photos, clutter, args.height, args.sequence_frames),
+        'single_frame': [
+            single_frame(photos, clutter, int(h), args.scenes) for h in args.heights.split(',')
+        ],
+    }
     report['load_average_1min'] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     return report

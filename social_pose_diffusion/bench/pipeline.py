@@ -23,6 +23,7 @@ without perception). Per row: achieved control rate, end-to-end latency
 dropped while busy, and the nodes' own diagnostics (perception time, policy
 latency). The machine's 2 cores may be shared with other work: numbers are noisy.
 """
+
 import json
 import tempfile
 from pathlib import Path
@@ -32,35 +33,82 @@ TARGET_LATENCY_P95_MS = 150.0
 
 
 def add_arguments(parser):
-    parser.add_argument('--seconds', type=float, default=20.0, help='camera stream per row (default: %(default)s)')
-    parser.add_argument('--people', type=int, default=4,
-                        help='people in the frame incl. the facilitator: 2..16 composite, 4..7 rendered '
-                             '(default: %(default)s)')
-    parser.add_argument('--scene', choices=('composite', 'rendered'), default='composite',
-                        help='camera stream: real photos composited, or the simulator drawn (default: %(default)s)')
-    parser.add_argument('--photos', default='test/data/person_*.jpg',
-                        help='with --scene composite: glob of real person photos (default: %(default)s)')
-    parser.add_argument('--clutter', default='test/data/no_person_*.jpg',
-                        help='with --scene composite: photos without people for the table (default: %(default)s)')
-    parser.add_argument('--width', type=int, default=1920, help='frame width; height is width/2 (default: %(default)s)')
-    parser.add_argument('--fps', type=float, default=30.0, help='camera rate (default: %(default)s)')
-    parser.add_argument('--transport', choices=('raw', 'compressed'), default='raw',
-                        help='camera messages: raw bgr8 Image or jpeg CompressedImage (default: %(default)s)')
-    parser.add_argument('--clip-frames', type=int, default=60,
-                        help='distinct frames in the clip (default: %(default)s)')
-    parser.add_argument('--rows', default='default,paper,keypoints',
-                        help='comma list of default, paper, keypoints (default: %(default)s)')
-    parser.add_argument('--paper-model', default=None,
-                        help="a trained model of the paper's configuration; default: untrained weights made here")
+    parser.add_argument(
+        '--seconds', type=float, default=20.0, help='camera stream per row (default: %(default)s)'
+    )
+    parser.add_argument(
+        '--people',
+        type=int,
+        default=4,
+        help='people in the frame incl. the facilitator: 2..16 composite, 4..7 rendered '
+        '(default: %(default)s)',
+    )
+    parser.add_argument(
+        '--scene',
+        choices=('composite', 'rendered'),
+        default='composite',
+        help='camera stream: real photos composited, or the simulator drawn (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--photos',
+        default='test/data/person_*.jpg',
+        help='with --scene composite: glob of real person photos (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--clutter',
+        default='test/data/no_person_*.jpg',
+        help='with --scene composite: photos without people for the table (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--width',
+        type=int,
+        default=1920,
+        help='frame width; height is width/2 (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--fps', type=float, default=30.0, help='camera rate (default: %(default)s)'
+    )
+    parser.add_argument(
+        '--transport',
+        choices=('raw', 'compressed'),
+        default='raw',
+        help='camera messages: raw bgr8 Image or jpeg CompressedImage (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--clip-frames',
+        type=int,
+        default=60,
+        help='distinct frames in the clip (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--rows',
+        default='default,paper,keypoints',
+        help='comma list of default, paper, keypoints (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--paper-model',
+        default=None,
+        help="a trained model of the paper's configuration; default: untrained weights made here",
+    )
 
 
 def _paper_model(directory, default_model):
     """An untrained model of the paper's configuration (timing only), with the default model's body."""
     from social_pose_diffusion.policy import Policy, PolicyConfig, model_paths
+
     default = json.loads(model_paths(default_model)[1].read_text())
-    config = PolicyConfig(encoder='plotted', policy='diffusion', sampler='diffusion_x', timesteps=50,
-                          extra_steps=8, d_model=default['d_model'], layers=default['layers'], heads=default['heads'],
-                          neutral_pose=default['neutral_pose'], max_speed=default['max_speed'])
+    config = PolicyConfig(
+        encoder='plotted',
+        policy='diffusion',
+        sampler='diffusion_x',
+        timesteps=50,
+        extra_steps=8,
+        d_model=default['d_model'],
+        layers=default['layers'],
+        heads=default['heads'],
+        neutral_pose=default['neutral_pose'],
+        max_speed=default['max_speed'],
+    )
     path = Path(directory) / 'models' / 'paper.safetensors'
     path.parent.mkdir(parents=True, exist_ok=True)
     Policy(config).save(path)
@@ -75,6 +123,7 @@ def _stage(report, node, key):
 def _rendered(args, clip):
     """The simulator's discussion drawn: frames, participants' (ids, keypoints) per frame, facilitator seat u."""
     from social_pose_diffusion.sources.sim import Renderer, simulate
+
     session = simulate('music_teacher', args.people - 1, clip / args.fps + 1.0, args.fps, seed=0)
     renderer = Renderer(session, args.width, args.width // 2, seed=0)
     frames = [renderer.frame(t) for t in range(clip)]
@@ -85,10 +134,20 @@ def _rendered(args, clip):
 def _composite(args, clip):
     """A meeting of real photos (perception.meeting); the first person is the facilitator."""
     import numpy as np
-    from social_pose_diffusion.perception.meeting import MeetingSequence
+
     from social_pose_diffusion.bench.perception import load_clutter, load_photos
-    seq = MeetingSequence(load_photos(args.photos), args.people, args.width // 2, seed=0,
-                          clutter=load_clutter(args.clutter), fps=args.fps, away=(0.0, 0.0), covered=(0.0, 0.0))
+    from social_pose_diffusion.perception.meeting import MeetingSequence
+
+    seq = MeetingSequence(
+        load_photos(args.photos),
+        args.people,
+        args.width // 2,
+        seed=0,
+        clutter=load_clutter(args.clutter),
+        fps=args.fps,
+        away=(0.0, 0.0),
+        covered=(0.0, 0.0),
+    )
     frames, participants = [], []
     ids = np.arange(1, args.people, dtype=np.int32)
     for t in range(clip):
@@ -115,43 +174,67 @@ def run(args):
 
     low, high = (2, 16) if args.scene == 'composite' else (4, 7)
     if not low <= args.people <= high:
-        raise ValueError(f'--people counts the facilitator too: {low}..{high} with --scene {args.scene}')
+        raise ValueError(
+            f'--people counts the facilitator too: {low}..{high} with --scene {args.scene}'
+        )
     rows = [r.strip() for r in args.rows.split(',') if r.strip()]
     unknown = set(rows) - {'default', 'paper', 'keypoints'}
     if unknown:
         raise ValueError(f'unknown rows {sorted(unknown)}')
     clip = max(2, args.clip_frames)
-    frames, participants, seat = (_composite if args.scene == 'composite' else _rendered)(args, clip)
+    frames, participants, seat = (_composite if args.scene == 'composite' else _rendered)(
+        args, clip
+    )
     order = list(range(clip)) + list(range(clip - 2, 0, -1))
     if args.transport == 'raw':
         messages = [bgr_to_image(f, RCLPY.header(0), RCLPY) for f in frames]
     else:
         messages = [bgr_to_compressed(f, RCLPY.header(0), RCLPY) for f in frames]
-    clouds = [frame_to_cloud(GroupFrame(0, *participants[t]), RCLPY.header(0), RCLPY) for t in range(clip)]
+    clouds = [
+        frame_to_cloud(GroupFrame(0, *participants[t]), RCLPY.header(0), RCLPY)
+        for t in range(clip)
+    ]
     count = int(args.seconds * args.fps)
     results = {}
     with tempfile.TemporaryDirectory(prefix='social-pose-bench-') as tmp:
-        models = {'default': default_model(), 'keypoints': default_model(),
-                  'paper': Path(args.paper_model) if args.paper_model else None}
+        models = {
+            'default': default_model(),
+            'keypoints': default_model(),
+            'paper': Path(args.paper_model) if args.paper_model else None,
+        }
         if 'paper' in rows and models['paper'] is None:
             models['paper'] = _paper_model(tmp, default_model())
         for row in rows:
             kind = 'keypoints' if row == 'keypoints' else args.transport
             source = clouds if row == 'keypoints' else messages
-            items = [(int(k * 1e9 / args.fps), source[order[k % len(order)]]) for k in range(count)]
-            overrides = {'policy_node': {'model_path': str(models[row])},
-                         'keypoints_node': ({'input': 'keypoints'} if row == 'keypoints' else
-                                            {'image_transport': args.transport, 'facilitator_seat_u': seat})}
-            with running_graph(kind, overrides, [config_path('facilitator.yaml')], live=True,
-                               log_dir=Path(tmp) / 'logs' / row) as (node, graph, ready_s):
+            items = [
+                (int(k * 1e9 / args.fps), source[order[k % len(order)]]) for k in range(count)
+            ]
+            overrides = {
+                'policy_node': {'model_path': str(models[row])},
+                'keypoints_node': (
+                    {'input': 'keypoints'}
+                    if row == 'keypoints'
+                    else {'image_transport': args.transport, 'facilitator_seat_u': seat}
+                ),
+            }
+            with running_graph(
+                kind,
+                overrides,
+                [config_path('facilitator.yaml')],
+                live=True,
+                log_dir=Path(tmp) / 'logs' / row,
+            ) as (node, graph, ready_s):
                 sent = play(node, items, kind, 1.0, drain_s=2.5)
                 graph.check()
                 with node._lock:
                     received = list(node.received)
             report = score(received, sent, None)
             results[row] = {
-                'input': kind, 'model': str(models[row]) if row != 'paper' or args.paper_model else
-                'untrained, paper configuration (speed only)',
+                'input': kind,
+                'model': str(models[row])
+                if row != 'paper' or args.paper_model
+                else 'untrained, paper configuration (speed only)',
                 'graph_ready_s': round(ready_s, 1),
                 'control_rate_hz': report.get('output_rate_hz'),
                 'control_interval_ms': report.get('control_interval_ms'),
@@ -160,21 +243,38 @@ def run(args):
                 'frames_reaching_a_pose': report['frames_reaching_a_pose'],
                 'dropped_frames': report['dropped_frames'],
                 'people_tracked': _tracked(report) if row != 'keypoints' else None,
-                'perception_ms': {'mean': _stage(report, '/keypoints_node', 'processing time mean (ms)'),
-                                  'p95': _stage(report, '/keypoints_node', 'processing time p95 (ms)')},
-                'policy_latency_ms': {'mean': _stage(report, '/policy_node', 'policy latency mean (ms)'),
-                                      'p95': _stage(report, '/policy_node', 'policy latency p95 (ms)')},
+                'perception_ms': {
+                    'mean': _stage(report, '/keypoints_node', 'processing time mean (ms)'),
+                    'p95': _stage(report, '/keypoints_node', 'processing time p95 (ms)'),
+                },
+                'policy_latency_ms': {
+                    'mean': _stage(report, '/policy_node', 'policy latency mean (ms)'),
+                    'p95': _stage(report, '/policy_node', 'policy latency p95 (ms)'),
+                },
                 'diagnostics': report.get('diagnostics', {}),
             }
             p95 = (report.get('latency_ms') or {}).get('p95_ms')
             rate = report.get('output_rate_hz') or 0.0
-            results[row]['meets'] = {'control_rate_30hz': bool(rate >= 0.95 * TARGET_CONTROL_HZ),
-                                     'latency_p95_150ms': bool(p95 is not None and p95 <= TARGET_LATENCY_P95_MS)}
-    return {'benchmark': 'pipeline',
-            'setup': {'people_in_frame': args.people, 'scene': args.scene,
-                      'frame': f'{args.width}x{args.width // 2}', 'fps': args.fps,
-                      'transport': args.transport, 'seconds_per_row': args.seconds, 'clip_frames': clip,
-                      'latency': 'image published (wall-clock stamp) -> first /facilitator/pose planned from it '
-                                 'received (obs_age field), same host',
-                      'targets': {'control_rate_hz': TARGET_CONTROL_HZ, 'latency_p95_ms': TARGET_LATENCY_P95_MS}},
-            'rows': results}
+            results[row]['meets'] = {
+                'control_rate_30hz': bool(rate >= 0.95 * TARGET_CONTROL_HZ),
+                'latency_p95_150ms': bool(p95 is not None and p95 <= TARGET_LATENCY_P95_MS),
+            }
+    return {
+        'benchmark': 'pipeline',
+        'setup': {
+            'people_in_frame': args.people,
+            'scene': args.scene,
+            'frame': f'{args.width}x{args.width // 2}',
+            'fps': args.fps,
+            'transport': args.transport,
+            'seconds_per_row': args.seconds,
+            'clip_frames': clip,
+            'latency': 'image published (wall-clock stamp) -> first /facilitator/pose planned from it '
+            'received (obs_age field), same host',
+            'targets': {
+                'control_rate_hz': TARGET_CONTROL_HZ,
+                'latency_p95_ms': TARGET_LATENCY_P95_MS,
+            },
+        },
+        'rows': results,
+    }

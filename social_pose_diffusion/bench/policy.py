@@ -19,6 +19,7 @@ step takes than that row's, mean over mean and p95 over p95, in one run.
 Timing does not depend on the weights, so the paper configurations use
 freshly initialised networks.
 """
+
 import time
 
 ROWS = ('fast', 'node_default')
@@ -26,20 +27,31 @@ DESCRIPTIONS = {
     'fast': 'shipped model: vector set encoder + flow, Euler steps, 1 sample per frame (Policy.sample, traced networks)',
     'node_default': 'the shipped model as the policy node runs it by default: 4 samples per frame, their medoid executed',
     'paper_plotted': 'plotted-image encoder + Diffusion-X T=50+M=8 (58 evaluations), 64-d 2-block denoiser, '
-                     'image encoded once per frame (same Policy.sample path as fast)',
+    'image encoded once per frame (same Policy.sample path as fast)',
     'paper_raw': 'raw camera frames (resized inside the step) + Diffusion-X T=50+M=8, image encoded once per frame '
-                 '(same Policy.sample path as fast)',
+    '(same Policy.sample path as fast)',
     'paper_as_published': "the paper's configuration as published: 128-d 4-block 16-head denoiser, plotted-image "
-                          'encoder re-run at each of the 58 Diffusion-X steps, eager PyTorch modules; timed '
-                          'observation + sampling (no integration of the plan)',
+    'encoder re-run at each of the 58 Diffusion-X steps, eager PyTorch modules; timed '
+    'observation + sampling (no integration of the plan)',
 }
 
 
 def add_arguments(parser):
-    parser.add_argument('--model', default='models/default', help='fast model (default: %(default)s)')
-    parser.add_argument('--frames', type=int, default=150, help='timed frames per configuration (default: %(default)s)')
-    parser.add_argument('--paper-frames', type=int, default=20, help='timed frames of the paper configurations')
-    parser.add_argument('--threads', type=int, default=1, help='torch CPU threads (default: %(default)s)')
+    parser.add_argument(
+        '--model', default='models/default', help='fast model (default: %(default)s)'
+    )
+    parser.add_argument(
+        '--frames',
+        type=int,
+        default=150,
+        help='timed frames per configuration (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--paper-frames', type=int, default=20, help='timed frames of the paper configurations'
+    )
+    parser.add_argument(
+        '--threads', type=int, default=1, help='torch CPU threads (default: %(default)s)'
+    )
     parser.add_argument('--device', default='cpu', help='auto, cpu or cuda (default: %(default)s)')
 
 
@@ -52,6 +64,7 @@ class _AgentStep:
 
     def __call__(self, t):
         from social_pose_diffusion.evaluation.offline import group_frame
+
         image = self.raw_frame(t) if self.raw_frame else None
         evaluations = self.agent.policy.evaluations
         start = time.perf_counter()
@@ -69,6 +82,7 @@ def _published_step(policy, agent, session):
 
     from social_pose_diffusion.evaluation.offline import group_frame
     from social_pose_diffusion.policy import samplers
+
     c = policy.config
 
     def step(t):
@@ -76,9 +90,14 @@ def _published_step(policy, agent, session):
         with torch.inference_mode():
             obs = policy.tensors(agent.observation(group_frame(session, t)))
             x = torch.randn((1, c.horizon, c.action_dim))
-            samplers.diffusion_x(lambda y, s: policy.net(policy.encoder(obs), y, s.float() / c.timesteps),
-                                 x, policy.schedule, c.extra_steps)
+            samplers.diffusion_x(
+                lambda y, s: policy.net(policy.encoder(obs), y, s.float() / c.timesteps),
+                x,
+                policy.schedule,
+                c.extra_steps,
+            )
         return time.perf_counter() - start
+
     return step
 
 
@@ -103,19 +122,24 @@ def _interleaved(steps, frames, warmup=3):
 def run(args):
     import torch
 
-    from social_pose_diffusion.planning.agent import FacilitatorAgent
     from social_pose_diffusion.evaluation.metrics import timing
+    from social_pose_diffusion.planning.agent import FacilitatorAgent
     from social_pose_diffusion.policy import Policy, PolicyConfig, load_policy
     from social_pose_diffusion.sources.sim import Renderer, simulate
+
     torch.set_num_threads(args.threads)
     fast = load_policy(args.model, args.device)
-    session = simulate('music_teacher', 4, max(args.frames, args.paper_frames) / 30.0 + 3.0, 30.0, seed=0)
+    session = simulate(
+        'music_teacher', 4, max(args.frames, args.paper_frames) / 30.0 + 3.0, 30.0, seed=0
+    )
     render = Renderer(session, seed=0)
     raw = render.frame  # full 960x480 frames: resizing is part of the timed step
     base = {'neutral_pose': fast.config.neutral_pose, 'max_speed': fast.config.max_speed}
     configs = {'fast': (fast, None, 1), 'node_default': (fast, None, 4)}
     for enc in ('plotted', 'raw'):
-        paper = Policy(PolicyConfig(encoder=enc, policy='diffusion', sampler='diffusion_x', **base))
+        paper = Policy(
+            PolicyConfig(encoder=enc, policy='diffusion', sampler='diffusion_x', **base)
+        )
         configs[f'paper_{enc}'] = (paper, enc, 1)
     steps, frames = {}, {}
     for name, (policy, enc, samples) in configs.items():
@@ -124,7 +148,11 @@ def run(args):
         camera = raw if policy.config.encoder_spec.needs_camera else None
         steps[name] = _AgentStep(agent, session, camera)
         frames[name] = args.paper_frames if enc else args.frames
-    published = Policy(PolicyConfig(encoder='plotted', policy='diffusion', d_model=128, layers=4, heads=16, **base))
+    published = Policy(
+        PolicyConfig(
+            encoder='plotted', policy='diffusion', d_model=128, layers=4, heads=16, **base
+        )
+    )
     agent = FacilitatorAgent(published.eval(), fps=30.0)
     agent.reset(session.facilitator[0])
     steps['paper_as_published'] = _published_step(published, agent, session)
@@ -133,18 +161,39 @@ def run(args):
     report = {'threads': args.threads, 'configs': {}}
     for name, (policy, _, samples) in configs.items():
         c = policy.config
-        report['configs'][name] = {'description': DESCRIPTIONS[name], 'encoder': c.encoder, 'policy': c.policy,
-                                   'sampler': c.sampler, 'samples': samples,
-                                   'evaluations_per_frame': steps[name].evaluations / steps[name].frames,
-                                   'frames': frames[name], **timing(times[name])}
-    report['configs']['paper_as_published'] = {'description': DESCRIPTIONS['paper_as_published'],
-                                               'encoder': 'plotted', 'policy': 'diffusion', 'sampler': 'diffusion_x',
-                                               'samples': 1, 'evaluations_per_frame': 58, 'encoder_runs_per_frame': 58,
-                                               'frames': args.paper_frames, **timing(times['paper_as_published'])}
+        report['configs'][name] = {
+            'description': DESCRIPTIONS[name],
+            'encoder': c.encoder,
+            'policy': c.policy,
+            'sampler': c.sampler,
+            'samples': samples,
+            'evaluations_per_frame': steps[name].evaluations / steps[name].frames,
+            'frames': frames[name],
+            **timing(times[name]),
+        }
+    report['configs']['paper_as_published'] = {
+        'description': DESCRIPTIONS['paper_as_published'],
+        'encoder': 'plotted',
+        'policy': 'diffusion',
+        'sampler': 'diffusion_x',
+        'samples': 1,
+        'evaluations_per_frame': 58,
+        'encoder_runs_per_frame': 58,
+        'frames': args.paper_frames,
+        **timing(times['paper_as_published']),
+    }
     configs = report['configs']
-    report['speedup'] = {row: {k: {'mean': v['mean_ms'] / configs[row]['mean_ms'],
-                                   'p95': v['p95_ms'] / configs[row]['p95_ms']}
-                               for k, v in configs.items() if k.startswith('paper_')} for row in ROWS}
+    report['speedup'] = {
+        row: {
+            k: {
+                'mean': v['mean_ms'] / configs[row]['mean_ms'],
+                'p95': v['p95_ms'] / configs[row]['p95_ms'],
+            }
+            for k, v in configs.items()
+            if k.startswith('paper_')
+        }
+        for row in ROWS
+    }
     ratio = report['speedup']['fast']['paper_as_published']
     report['fast_p95_within_10ms'] = configs['fast']['p95_ms'] <= 10.0
     report['fast_50x_paper_as_published'] = min(ratio['mean'], ratio['p95']) >= 50.0

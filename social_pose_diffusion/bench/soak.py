@@ -9,6 +9,7 @@ loops (people jump back to their poses of the loop's start). Every ``--window`` 
 holds each node's resident memory (from /proc) and the latency of that window, so a leak or a
 growing queue shows as a trend.
 """
+
 import json
 import time
 from pathlib import Path
@@ -26,10 +27,19 @@ def rss_mb(pid):
 
 
 def add_arguments(parser):
-    parser.add_argument('--frames', type=int, default=10000, help='frames in all (default: %(default)s)')
-    parser.add_argument('--window', type=int, default=1000, help='frames per reported window (default: %(default)s)')
+    parser.add_argument(
+        '--frames', type=int, default=10000, help='frames in all (default: %(default)s)'
+    )
+    parser.add_argument(
+        '--window',
+        type=int,
+        default=1000,
+        help='frames per reported window (default: %(default)s)',
+    )
     parser.add_argument('--input', choices=('keypoints', 'raw'), default='keypoints')
-    parser.add_argument('--loop-seconds', type=float, default=30.0, help='length of the looping session')
+    parser.add_argument(
+        '--loop-seconds', type=float, default=30.0, help='length of the looping session'
+    )
 
 
 def run(args):
@@ -45,22 +55,38 @@ def run(args):
     session = simulate('music_teacher', 4, args.loop_seconds, 30.0, seed=3)
     n = len(session)
     if args.input == 'keypoints':
-        loop = [frame_to_cloud(GroupFrame(0, session.participant_ids, session.participants[t]), RCLPY.header(0), RCLPY)
-                for t in range(n)]
+        loop = [
+            frame_to_cloud(
+                GroupFrame(0, session.participant_ids, session.participants[t]),
+                RCLPY.header(0),
+                RCLPY,
+            )
+            for t in range(n)
+        ]
         overrides = {'keypoints_node': {'input': 'keypoints'}}
     else:
         renderer = Renderer(session, 960, 480, seed=3)
-        loop = [bgr_to_image(renderer.frame(t), RCLPY.header(0), RCLPY) for t in range(min(n, 150))]
-        overrides = {'keypoints_node': {'facilitator_seat_u': float(session.info['facilitator_seat_u'])}}
+        loop = [
+            bgr_to_image(renderer.frame(t), RCLPY.header(0), RCLPY) for t in range(min(n, 150))
+        ]
+        overrides = {
+            'keypoints_node': {'facilitator_seat_u': float(session.info['facilitator_seat_u'])}
+        }
     windows = []
     start = time.monotonic()
-    with running_graph(args.input, overrides, [config_path('facilitator.yaml')], live=True) as (node, graph, _):
+    with running_graph(args.input, overrides, [config_path('facilitator.yaml')], live=True) as (
+        node,
+        graph,
+        _,
+    ):
         pids = {name: proc.pid for name, proc in graph.procs.items()}
         done = 0
         while done < args.frames:
             count = min(args.window, args.frames - done)
             # Frames go out at 30 Hz stamped with the wall clock; the session itself loops.
-            items = [(int((done + k) * 1e9 / 30.0), loop[(done + k) % len(loop)]) for k in range(count)]
+            items = [
+                (int((done + k) * 1e9 / 30.0), loop[(done + k) % len(loop)]) for k in range(count)
+            ]
             with node._lock:
                 node.received.clear()
             sent = play(node, items, args.input, 1.0, drain_s=0.5)
@@ -69,15 +95,30 @@ def run(args):
             graph.check()
             report = score(received, sent, None)
             done += count
-            windows.append({'frames_done': done, 'elapsed_s': round(time.monotonic() - start, 1),
-                            'rss_mb': {name: rss_mb(pid) for name, pid in pids.items()},
-                            'latency_ms': report.get('latency_ms'), 'output_rate_hz': report.get('output_rate_hz'),
-                            'dropped_frames': report['dropped_frames'],
-                            'policy': report.get('diagnostics', {}).get('/policy_node', {})})
+            windows.append(
+                {
+                    'frames_done': done,
+                    'elapsed_s': round(time.monotonic() - start, 1),
+                    'rss_mb': {name: rss_mb(pid) for name, pid in pids.items()},
+                    'latency_ms': report.get('latency_ms'),
+                    'output_rate_hz': report.get('output_rate_hz'),
+                    'dropped_frames': report['dropped_frames'],
+                    'policy': report.get('diagnostics', {}).get('/policy_node', {}),
+                }
+            )
             print(json.dumps(windows[-1]), flush=True)
     first, last = windows[0], windows[-1]
-    summary = {'benchmark': 'soak', 'frames': args.frames, 'input': args.input, 'windows': windows,
-               'rss_growth_mb': {k: (last['rss_mb'][k] or 0) - (first['rss_mb'][k] or 0) for k in first['rss_mb']},
-               'latency_p95_first_last_ms': [(first['latency_ms'] or {}).get('p95_ms'),
-                                             (last['latency_ms'] or {}).get('p95_ms')]}
+    summary = {
+        'benchmark': 'soak',
+        'frames': args.frames,
+        'input': args.input,
+        'windows': windows,
+        'rss_growth_mb': {
+            k: (last['rss_mb'][k] or 0) - (first['rss_mb'][k] or 0) for k in first['rss_mb']
+        },
+        'latency_p95_first_last_ms': [
+            (first['latency_ms'] or {}).get('p95_ms'),
+            (last['latency_ms'] or {}).get('p95_ms'),
+        ],
+    }
     return summary

@@ -1,4 +1,5 @@
 """``python -m social_pose_diffusion.cli``: the `social-pose` command."""
+
 import sys
 
 from social_pose_diffusion.cli.main import main

@@ -5,6 +5,7 @@ invalid ... value`` (exit 2), naming the argument; checks that need several
 arguments raise :class:`UsageError`, which the top-level handler prints the
 same way.
 """
+
 import argparse
 import math
 from pathlib import Path
@@ -21,22 +22,26 @@ def _number(text, kind):
     try:
         return kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f'not {"an integer" if kind is int else "a number"}: '
-                                         f'{text!r}') from None
+        raise argparse.ArgumentTypeError(
+            f'not {"an integer" if kind is int else "a number"}: {text!r}'
+        ) from None
 
 
 def integer(low=None, high=None):
     """An int type in [low, high] (either bound optional)."""
+
     def parse(text):
         value = _number(text, int)
         if (low is not None and value < low) or (high is not None and value > high):
             raise argparse.ArgumentTypeError(f'must be {_bounds(low, high)}, got {text}')
         return value
+
     return parse
 
 
 def number(low=None, high=None, positive=False):
     """A finite float type in [low, high]; ``positive`` excludes 0 and below."""
+
     def parse(text):
         value = _number(text, float)
         if not math.isfinite(value):
@@ -46,6 +51,7 @@ def number(low=None, high=None, positive=False):
         if (low is not None and value < low) or (high is not None and value > high):
             raise argparse.ArgumentTypeError(f'must be {_bounds(low, high)}, got {text}')
         return value
+
     return parse
 
 
@@ -67,7 +73,9 @@ def seat_tolerance(text):
     """How far from a seat a person may sit, in u (0.5 = 180 deg)."""
     value = _number(text, float)
     if not 0.0 < value <= 0.5:
-        raise argparse.ArgumentTypeError(f'must be in (0, 0.5] (u units, 0.5 = 180 deg), got {text}')
+        raise argparse.ArgumentTypeError(
+            f'must be in (0, 0.5] (u units, 0.5 = 180 deg), got {text}'
+        )
     return value
 
 
@@ -86,11 +94,14 @@ def session_length(seconds, fps, what='--seconds'):
     """Frames of a ``seconds`` x ``fps`` session; :class:`UsageError` unless in 1..MAX_FRAMES."""
     frames = int(round(seconds * fps))
     if frames < 1:
-        raise UsageError(f'{what} {seconds:g} at {fps:g} fps is {frames} frames; a session needs '
-                         'at least one')
+        raise UsageError(
+            f'{what} {seconds:g} at {fps:g} fps is {frames} frames; a session needs at least one'
+        )
     if frames > MAX_FRAMES:
-        raise UsageError(f'{what} {seconds:g} at {fps:g} fps is {frames} frames, more than the '
-                         f'{MAX_FRAMES} (10 h at 30 fps) a session may have')
+        raise UsageError(
+            f'{what} {seconds:g} at {fps:g} fps is {frames} frames, more than the '
+            f'{MAX_FRAMES} (10 h at 30 fps) a session may have'
+        )
     return frames
 
 

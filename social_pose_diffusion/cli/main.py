@@ -5,12 +5,20 @@ model or checkpoint, an unwritable path) ends as one line
 ``social-pose CMD: error: ...`` naming the argument or file, exit status 2;
 ``--debug`` shows the traceback instead.
 """
+
 import argparse
 import sys
 import traceback
 
-from social_pose_diffusion.cli import (benchmark, demo, evaluate, extract, import_tracks, simulate,
-                                       train)
+from social_pose_diffusion.cli import (
+    benchmark,
+    demo,
+    evaluate,
+    extract,
+    import_tracks,
+    simulate,
+    train,
+)
 
 COMMANDS = (simulate, demo, train, evaluate, extract, import_tracks, benchmark)
 
@@ -18,15 +26,20 @@ COMMANDS = (simulate, demo, train, evaluate, extract, import_tracks, benchmark)
 def build_parser():
     parser = argparse.ArgumentParser(
         prog='social-pose',
-        description='Diffusion imitation-learning facilitator poses from a 360 degree camera.')
-    parser.add_argument('--debug', action='store_true',
-                        help='show the traceback of a failure instead of a one-line error')
+        description='Diffusion imitation-learning facilitator poses from a 360 degree camera.',
+    )
+    parser.add_argument(
+        '--debug',
+        action='store_true',
+        help='show the traceback of a failure instead of a one-line error',
+    )
     sub = parser.add_subparsers(dest='command', metavar='COMMAND', required=True)
     for command in COMMANDS:
         command.register(sub)
     for command_parser in sub.choices.values():  # also accepted after the command name
-        command_parser.add_argument('--debug', action='store_true', default=argparse.SUPPRESS,
-                                    help=argparse.SUPPRESS)
+        command_parser.add_argument(
+            '--debug', action='store_true', default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
     return parser
 
 
@@ -35,6 +48,7 @@ def _expected():
     from rosbags.highlevel import AnyReaderError
     from rosbags.rosbag2 import ReaderError, WriterError
     from safetensors import SafetensorError
+
     return (ValueError, OSError, AnyReaderError, ReaderError, WriterError, SafetensorError)
 
 

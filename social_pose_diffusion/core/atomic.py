@@ -1,4 +1,5 @@
 """Atomic file writes: a temp file in the same directory, then a rename."""
+
 import contextlib
 import json
 import os

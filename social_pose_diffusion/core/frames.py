@@ -1,4 +1,5 @@
 """One camera frame's worth of tracked people: the unit every pipeline stage passes on."""
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,4 +26,6 @@ class GroupFrame:
 
 def single_person(stamp_ns: int, keypoints: np.ndarray, person_id: int = 0) -> GroupFrame:
     """One person's (J, 3) keypoints as a :class:`GroupFrame` (the facilitator is id 0)."""
-    return GroupFrame(int(stamp_ns), np.full(1, person_id, np.int32), np.asarray(keypoints, np.float32)[None])
+    return GroupFrame(
+        int(stamp_ns), np.full(1, person_id, np.int32), np.asarray(keypoints, np.float32)[None]
+    )

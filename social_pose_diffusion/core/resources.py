@@ -6,6 +6,7 @@ without the index (``<prefix>/share/social_pose_diffusion`` next to
 ``<prefix>/lib/pythonX.Y/site-packages``), and an editable install or a
 source checkout (the repository root).
 """
+
 from pathlib import Path
 
 PACKAGE = 'social_pose_diffusion'
@@ -16,6 +17,7 @@ def _roots() -> list[Path]:
     roots = []
     try:
         from ament_index_python.packages import get_package_share_directory
+
         roots.append(Path(get_package_share_directory(PACKAGE)))
     except Exception:  # no ament index, or the package is not in it (pip install, source tree)
         pass
@@ -34,7 +36,9 @@ def share_path(*parts: str) -> Path:
         if candidate.exists():
             return candidate
         tried.append(str(candidate))
-    raise FileNotFoundError(f'{"/".join(parts)} is not installed with {PACKAGE} (looked in {", ".join(tried)})')
+    raise FileNotFoundError(
+        f'{"/".join(parts)} is not installed with {PACKAGE} (looked in {", ".join(tried)})'
+    )
 
 
 def config_path(name: str) -> Path:

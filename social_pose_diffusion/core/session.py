@@ -5,15 +5,22 @@ and unseen joints (confidence 0). Time is measured from the stamps; a step
 longer than :data:`GAP_PERIODS` frame periods is a gap, where the session
 splits into segments so no delta ever spans it.
 """
+
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from social_pose_diffusion.core.skeleton import (BONES, PARENTS, apply_delta, bone_lengths,
-                                                 pose_delta, wrap_u)
+from social_pose_diffusion.core.skeleton import (
+    BONES,
+    PARENTS,
+    apply_delta,
+    bone_lengths,
+    pose_delta,
+    wrap_u,
+)
 
-GAP_PERIODS = 1.5   # a step longer than this many median frame periods is a gap
-SEEN = 0.5          # a joint counts as confidently seen at this confidence
+GAP_PERIODS = 1.5  # a step longer than this many median frame periods is a gap
+SEEN = 0.5  # a joint counts as confidently seen at this confidence
 RATE_TOLERANCE = 0.1
 
 
@@ -28,8 +35,9 @@ def stream_fps(stamps_ns) -> float | None:
     return round(float(1e9 / np.median(steps)), 3) if len(steps) else None
 
 
-def rate_mismatch(model_fps: float, stream_rate: float | None,
-                  tolerance: float = RATE_TOLERANCE) -> str | None:
+def rate_mismatch(
+    model_fps: float, stream_rate: float | None, tolerance: float = RATE_TOLERANCE
+) -> str | None:
     """A warning when a stream's rate differs from the model's by more than ``tolerance``
     (relative), else None.
 
@@ -38,9 +46,11 @@ def rate_mismatch(model_fps: float, stream_rate: float | None,
     """
     if stream_rate is None or abs(stream_rate - model_fps) <= tolerance * model_fps:
         return None
-    return (f'the input stream runs at {stream_rate:.1f} fps but the model was trained at '
-            f'{model_fps:.1f} fps: plans will play {model_fps / stream_rate:.2f}x too fast or '
-            'slow; retrain on data at this rate')
+    return (
+        f'the input stream runs at {stream_rate:.1f} fps but the model was trained at '
+        f'{model_fps:.1f} fps: plans will play {model_fps / stream_rate:.2f}x too fast or '
+        'slow; retrain on data at this rate'
+    )
 
 
 @dataclass
@@ -80,7 +90,8 @@ class Session:
 
     def segments(self):
         """``(start, stop)`` frame ranges without gaps: no step inside one is longer than
-        GAP_PERIODS periods."""
+        GAP_PERIODS periods.
+        """
         if len(self) < 2:
             return [(0, len(self))]
         steps = np.diff(np.asarray(self.stamps_ns, np.int64))
@@ -113,8 +124,9 @@ class Session:
             return self
         t = np.arange(len(fac))
         first = fac[t, seen.argmax(1), 0]
-        du = np.where(seen, wrap_u(fac[..., 0] - first[:, None]),
-                      0.0).sum(1) / np.maximum(seen.sum(1), 1)
+        du = np.where(seen, wrap_u(fac[..., 0] - first[:, None]), 0.0).sum(1) / np.maximum(
+            seen.sum(1), 1
+        )
         dv = np.where(seen, fac[..., 1], 0.0).sum(1) / np.maximum(seen.sum(1), 1)
         anchor = np.stack([(first + du) % 1.0, dv], -1)
         some = seen.any(1)  # a frame with nothing seen keeps the previous centre
@@ -130,15 +142,24 @@ class Session:
             after = np.where(seen[:, j], t, len(t))
             before = np.maximum.accumulate(nearest)
             after = np.minimum.accumulate(after[::-1])[::-1]
-            pick = np.where((before < 0) | ((after < len(t)) & (after - t < t - before)), after,
-                            before)
+            pick = np.where(
+                (before < 0) | ((after < len(t)) & (after - t < t - before)), after, before
+            )
             offset[:, j] = offset[pick, j]
-        fac[..., :2] = np.where(seen[..., None], fac[..., :2], apply_delta(anchor[:, None],
-                                                                           offset))
+        fac[..., :2] = np.where(
+            seen[..., None], fac[..., :2], apply_delta(anchor[:, None], offset)
+        )
         fac[..., 2] = np.where(seen, fac[..., 2], 0.0)
-        return Session(self.stamps_ns, self.participant_ids, self.participants,
-                       fac.astype(np.float32),
-                       self.speaker, self.invite, self.invite_hand, self.info)
+        return Session(
+            self.stamps_ns,
+            self.participant_ids,
+            self.participants,
+            fac.astype(np.float32),
+            self.speaker,
+            self.invite,
+            self.invite_hand,
+            self.info,
+        )
 
     def bone_lengths(self, frames=None):
         """The facilitator's bone lengths (radians): per bone the median over confidently seen

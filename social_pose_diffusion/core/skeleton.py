@@ -10,13 +10,24 @@ Distances between keypoints of one person are measured on the sphere's local
 tangent plane (radians), so bone lengths do not change when a person sits
 near the seam or near a pole.
 """
+
 import numpy as np
 from numpy.typing import ArrayLike
 
 JOINT_NAMES = (
-    'nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear',
-    'left_shoulder', 'right_shoulder', 'left_elbow', 'right_elbow',
-    'left_wrist', 'right_wrist', 'left_hip', 'right_hip',
+    'nose',
+    'left_eye',
+    'right_eye',
+    'left_ear',
+    'right_ear',
+    'left_shoulder',
+    'right_shoulder',
+    'left_elbow',
+    'right_elbow',
+    'left_wrist',
+    'right_wrist',
+    'left_hip',
+    'right_hip',
 )
 NUM_JOINTS = len(JOINT_NAMES)
 JOINT = {name: i for i, name in enumerate(JOINT_NAMES)}
@@ -30,8 +41,10 @@ BONES = tuple((PARENTS[j], j) for j in range(NUM_JOINTS) if PARENTS[j] >= 0)
 # Joints that carry a seated person's signal (hips hide behind tables).
 UPPER_BODY = tuple(range(11))
 # Each joint's left/right counterpart: the joint order of a mirrored person.
-MIRRORED_JOINTS = tuple(JOINT[n.replace('left', 'right') if 'left' in n else n.replace('right', 'left')]
-                        for n in JOINT_NAMES)
+MIRRORED_JOINTS = tuple(
+    JOINT[n.replace('left', 'right') if 'left' in n else n.replace('right', 'left')]
+    for n in JOINT_NAMES
+)
 
 
 def wrap_u(du: ArrayLike) -> np.ndarray:
@@ -66,7 +79,9 @@ def mpjpe(pred: ArrayLike, true: ArrayLike) -> float:
 def tangent_offset(origin: ArrayLike, point: ArrayLike) -> np.ndarray:
     """Offset of ``point`` from ``origin`` on the tangent plane at ``origin`` (radians)."""
     d = pose_delta(origin, point)
-    d[..., 0] = d[..., 0] * 2 * np.pi * np.sin(np.pi * np.asarray(origin, dtype=np.float64)[..., 1])
+    d[..., 0] = (
+        d[..., 0] * 2 * np.pi * np.sin(np.pi * np.asarray(origin, dtype=np.float64)[..., 1])
+    )
     d[..., 1] *= np.pi
     return d
 
@@ -97,7 +112,9 @@ def _bone_levels():
     levels = []
     for d in range(1, max(depth) + 1):
         bones = [b for b, (_, c) in enumerate(BONES) if depth[c] == d]
-        levels.append(tuple(np.array(x) for x in zip(*[(BONES[b][0], BONES[b][1], b) for b in bones])))
+        levels.append(
+            tuple(np.array(x) for x in zip(*[(BONES[b][0], BONES[b][1], b) for b in bones]))
+        )
     return tuple(levels)
 
 
@@ -114,7 +131,9 @@ _BONE_PARENTS, _BONE_CHILDREN = (np.array(x) for x in zip(*BONES))
 _DOWN = np.array([0.0, 1.0])
 
 
-def project_to_bones(pose: ArrayLike, lengths: ArrayLike, reference: ArrayLike | None = None) -> np.ndarray:
+def project_to_bones(
+    pose: ArrayLike, lengths: ArrayLike, reference: ArrayLike | None = None
+) -> np.ndarray:
     """Move joints (roots first) so every bone has its given length.
 
     Each child keeps its direction from its (already projected) parent; a
@@ -126,7 +145,9 @@ def project_to_bones(pose: ArrayLike, lengths: ArrayLike, reference: ArrayLike |
     fallback = np.broadcast_to(_DOWN, (len(BONES), 2))
     if reference is not None:
         ref = np.asarray(reference, dtype=np.float64)[..., :2]
-        fallback = _unit(tangent_offset(ref[..., _BONE_PARENTS, :], ref[..., _BONE_CHILDREN, :]), _DOWN)
+        fallback = _unit(
+            tangent_offset(ref[..., _BONE_PARENTS, :], ref[..., _BONE_CHILDREN, :]), _DOWN
+        )
     for parents, children, bones in BONE_LEVELS:
         origin = out[..., parents, :]
         direction = _unit(tangent_offset(origin, out[..., children, :]), fallback[..., bones, :])
@@ -146,6 +167,6 @@ def unit_sphere(uv: ArrayLike) -> np.ndarray:
     uv = np.asarray(uv, dtype=np.float64)
     azimuth = np.pi * (1.0 - 2.0 * uv[..., 0])
     polar = np.pi * uv[..., 1]
-    return np.stack([np.sin(polar) * np.cos(azimuth),
-                     np.sin(polar) * np.sin(azimuth),
-                     np.cos(polar)], axis=-1)
+    return np.stack(
+        [np.sin(polar) * np.cos(azimuth), np.sin(polar) * np.sin(azimuth), np.cos(polar)], axis=-1
+    )

@@ -6,6 +6,7 @@ the first true pose, end-to-end latency (image published -> first pose planned
 from it received, named by the pose's ``obs_age`` field), output rate,
 control interval and dropped frames; the metric code is the offline one.
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -13,13 +14,24 @@ import numpy as np
 from social_pose_diffusion.core.skeleton import NUM_JOINTS, joint_distance
 from social_pose_diffusion.evaluation.metrics import timing
 from social_pose_diffusion.msgs.keypoint_cloud import cloud_field, cloud_to_frame, stamp_ns
-from social_pose_diffusion.msgs.topics import (DIAGNOSTICS_TOPIC, FACILITATOR_TOPIC, GROUP_TOPIC, JOINT_STATES_TOPIC,
-                                               OBSERVED_TOPIC, POSE_TOPIC)
+from social_pose_diffusion.msgs.topics import (
+    DIAGNOSTICS_TOPIC,
+    FACILITATOR_TOPIC,
+    GROUP_TOPIC,
+    JOINT_STATES_TOPIC,
+    OBSERVED_TOPIC,
+    POSE_TOPIC,
+)
 from social_pose_diffusion.sources.bags import CLOUD, TYPESTORE, read_messages
 
 # The graph outputs a replay records, by message type.
-OUTPUT_TYPES = {GROUP_TOPIC: CLOUD, OBSERVED_TOPIC: CLOUD, POSE_TOPIC: CLOUD,
-                JOINT_STATES_TOPIC: 'sensor_msgs/msg/JointState', DIAGNOSTICS_TOPIC: 'diagnostic_msgs/msg/DiagnosticArray'}
+OUTPUT_TYPES = {
+    GROUP_TOPIC: CLOUD,
+    OBSERVED_TOPIC: CLOUD,
+    POSE_TOPIC: CLOUD,
+    JOINT_STATES_TOPIC: 'sensor_msgs/msg/JointState',
+    DIAGNOSTICS_TOPIC: 'diagnostic_msgs/msg/DiagnosticArray',
+}
 
 
 def score(received, sent, session=None, diagnostics=True):
@@ -43,11 +55,17 @@ def score(received, sent, session=None, diagnostics=True):
         elif topic == DIAGNOSTICS_TOPIC and diagnostics:
             msg = TYPESTORE.deserialize_cdr(raw, OUTPUT_TYPES[DIAGNOSTICS_TOPIC])
             for status in msg.status:
-                last_diag[status.name] = {'level': int(status.level), 'message': status.message,
-                                          **{kv.key: kv.value for kv in status.values}}
-    report = {'frames_published': len(sent), 'poses_received': len(poses),
-              'keypoint_frames_received': len(clouds & set(sent)),
-              'dropped_frames': len(set(sent) - clouds)}
+                last_diag[status.name] = {
+                    'level': int(status.level),
+                    'message': status.message,
+                    **{kv.key: kv.value for kv in status.values},
+                }
+    report = {
+        'frames_published': len(sent),
+        'poses_received': len(poses),
+        'keypoint_frames_received': len(clouds & set(sent)),
+        'dropped_frames': len(set(sent) - clouds),
+    }
     # Latency: the first pose planned from each image (its source stamp) after the image was published.
     latency = {}
     for src, arrival in zip(sources, arrivals):
@@ -61,10 +79,14 @@ def score(received, sent, session=None, diagnostics=True):
     report['latency_ms'] = {**timing(lat), 'max_ms': float(1e3 * max(lat))} if lat else {}
     if len(arrivals) > 1:
         span = [a for a in arrivals if min(sent.values()) <= a <= max(sent.values())]
-        report['output_rate_hz'] = float((len(span) - 1) / max(span[-1] - span[0], 1e-9)) if len(span) > 1 else 0.0
+        report['output_rate_hz'] = (
+            float((len(span) - 1) / max(span[-1] - span[0], 1e-9)) if len(span) > 1 else 0.0
+        )
         st = np.array(stamps, np.int64)
-        report['control_interval_ms'] = {'median': float(np.median(np.diff(st)) * 1e-6),
-                                         'p95': float(np.percentile(np.diff(st), 95) * 1e-6)}
+        report['control_interval_ms'] = {
+            'median': float(np.median(np.diff(st)) * 1e-6),
+            'p95': float(np.percentile(np.diff(st), 95) * 1e-6),
+        }
     if session is not None and poses:
         fac = np.asarray(session.facilitator, np.float64)[..., :2]
         gt = np.asarray(session.stamps_ns, np.int64)
@@ -76,11 +98,16 @@ def score(received, sent, session=None, diagnostics=True):
             pred = np.stack(poses)[ok]
             truth = fac[idx[ok]]
             report['mpjpe'] = float(joint_distance(pred, truth).mean())
-            report['mpjpe_hold_first_true_pose'] = float(joint_distance(fac[idx[ok][0]][None], truth).mean())
+            report['mpjpe_hold_first_true_pose'] = float(
+                joint_distance(fac[idx[ok][0]][None], truth).mean()
+            )
             report['poses_scored'] = int(ok.sum())
         from social_pose_diffusion.evaluation.social import has_social_labels, judge_published
+
         if has_social_labels(session):
-            report['social'] = judge_published(session, np.array(stamps, np.int64), np.stack(poses))
+            report['social'] = judge_published(
+                session, np.array(stamps, np.int64), np.stack(poses)
+            )
     if last_diag:
         report['diagnostics'] = last_diag
     return report
@@ -89,21 +116,24 @@ def score(received, sent, session=None, diagnostics=True):
 def write_outputs(path, received, session_bag=None):
     """The recorded outputs (log time = simulated receive time) and the bag's ground truth, as mcap."""
     from rosbags.rosbag2 import StoragePlugin, Writer
+
     path = Path(path)
     if path.exists():
         import shutil
+
         shutil.rmtree(path)
     with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
         conns = {}
         for _, sim_ns, topic, raw in received:
             if topic not in conns:
-                conns[topic] = writer.add_connection(topic, OUTPUT_TYPES[topic], typestore=TYPESTORE)
+                conns[topic] = writer.add_connection(
+                    topic, OUTPUT_TYPES[topic], typestore=TYPESTORE
+                )
             writer.write(conns[topic], int(sim_ns), raw)
         if session_bag is not None:
             conn = None
             for _, t, msg in read_messages(session_bag, [FACILITATOR_TOPIC]):
-                conn = conn or writer.add_connection(FACILITATOR_TOPIC, CLOUD,
-                                                     typestore=TYPESTORE)
+                conn = conn or writer.add_connection(FACILITATOR_TOPIC, CLOUD, typestore=TYPESTORE)
                 writer.write(conn, t, TYPESTORE.serialize_cdr(msg, CLOUD))
     return path
 
@@ -121,7 +151,10 @@ def recorded_poses(out_bag):
 
 def recorded_groups(out_bag):
     """``{stamp_ns: (N, J, 3) keypoints}`` the graph perceived, from an output bag."""
-    return {stamp_ns(msg): cloud_to_frame(msg).keypoints for _, _, msg in read_messages(out_bag, [GROUP_TOPIC])}
+    return {
+        stamp_ns(msg): cloud_to_frame(msg).keypoints
+        for _, _, msg in read_messages(out_bag, [GROUP_TOPIC])
+    }
 
 
 def nearest(stamps, stamp, tolerance_ns):

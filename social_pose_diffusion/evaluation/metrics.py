@@ -4,10 +4,16 @@ Poses are ``(..., J, 2)``; sample sets ``(N, k, H, J, 2)`` with the truth ``(N, 
 ``weight`` arrays (broadcastable to the per-joint errors, 0 = the true joint
 was not seen) mask what real recordings do not know; None scores everything.
 """
+
 import numpy as np
 
-from social_pose_diffusion.core.skeleton import (BONES, JOINT, apply_delta, bone_lengths,
-                                                 joint_distance)
+from social_pose_diffusion.core.skeleton import (
+    BONES,
+    JOINT,
+    apply_delta,
+    bone_lengths,
+    joint_distance,
+)
 
 MIN_BONE = 1e-6  # radians: shorter reference bones are not scored (no division by zero)
 
@@ -41,22 +47,26 @@ def bone_length_error(poses, lengths, weight=None):
     lengths = np.asarray(lengths, np.float64)
     ok = lengths > MIN_BONE
     rel = np.abs(bone_lengths(poses) - lengths) / np.maximum(lengths, MIN_BONE)
-    w = np.broadcast_to(ok, rel.shape) * (1.0 if weight is None else np.asarray(weight,
-                                                                                np.float64))
+    w = np.broadcast_to(ok, rel.shape) * (
+        1.0 if weight is None else np.asarray(weight, np.float64)
+    )
     return masked_mean(rel, w)
 
 
 def bone_weight(keypoints, seen=0.5):
     """(..., bones) 1 where both ends of a bone are confidently seen in ``keypoints`` (..., J,
-    3)."""
+    3).
+    """
     conf = np.asarray(keypoints)[..., 2]
-    return np.stack([np.minimum(conf[..., p], conf[..., c]) >= seen for p, c in BONES],
-                    -1).astype(np.float64)
+    return np.stack([np.minimum(conf[..., p], conf[..., c]) >= seen for p, c in BONES], -1).astype(
+        np.float64
+    )
 
 
 def best_of_k_ade(samples, truth, weight=None):
     """Mean over N of the smallest average displacement error among the k samples (seen joints
-    only)."""
+    only).
+    """
     d = joint_distance(samples, np.asarray(truth)[:, None])
     if weight is None:
         ade = d.mean((-1, -2))
@@ -108,6 +118,11 @@ def hand_choice(lifts, reference, onset, gesture=0.3, commit=3.0):
     n = max(int(moved.sum()), 1)
     groups = np.unique(onset)
     both = [left[onset == g].any() and right[onset == g].any() for g in groups]
-    return {'samples': int(len(r)), 'gesture_rate': float(moved.mean()) if len(r) else 0.0,
-            'left': float(left.sum() / n), 'right': float(right.sum() / n), 'between': float(between.sum() / n),
-            'both_hands': float(np.mean(both)) if len(groups) else 0.0}
+    return {
+        'samples': int(len(r)),
+        'gesture_rate': float(moved.mean()) if len(r) else 0.0,
+        'left': float(left.sum() / n),
+        'right': float(right.sum() / n),
+        'between': float(between.sum() / n),
+        'both_hands': float(np.mean(both)) if len(groups) else 0.0,
+    }

@@ -11,22 +11,31 @@ damped constant-velocity forecast (its time constant fitted on the training
 part). Joints the recording did not see are not scored; bone errors are
 shown next to the data's own bone variation.
 """
+
 import time
 
 import numpy as np
 from tqdm import tqdm
 
-from social_pose_diffusion.learning import dataset
-from social_pose_diffusion.planning.agent import FacilitatorAgent, medoid_index
 from social_pose_diffusion.core.atomic import write_bytes, write_json
-from social_pose_diffusion.planning.integrator import Integrator
 from social_pose_diffusion.core.frames import GroupFrame
 from social_pose_diffusion.core.session import rate_mismatch
-from social_pose_diffusion.evaluation.metrics import (best_of_k_ade, bone_length_error,
-                                                      bone_weight, diversity, hand_choice,
-                                                      masked_mean, masked_mpjpe, one_step_mpjpe,
-                                                      timing, wrist_lift)
 from social_pose_diffusion.core.skeleton import bone_lengths, joint_distance
+from social_pose_diffusion.evaluation.metrics import (
+    best_of_k_ade,
+    bone_length_error,
+    bone_weight,
+    diversity,
+    hand_choice,
+    masked_mean,
+    masked_mpjpe,
+    one_step_mpjpe,
+    timing,
+    wrist_lift,
+)
+from social_pose_diffusion.learning import dataset
+from social_pose_diffusion.planning.agent import FacilitatorAgent, medoid_index
+from social_pose_diffusion.planning.integrator import Integrator
 from social_pose_diffusion.policy.prior import decay_per_frame
 
 HORIZONS_S = (1.0, 5.0, 10.0)
@@ -52,8 +61,9 @@ def start_agent(policy, session, t, raw_frame=None, **options):
     first = max(t - c.history, seg)
     agent.reset(session.facilitator[first])
     now = session.facilitator[t]
-    agent.integrator.lengths = np.where(bone_weight(now) > 0, bone_lengths(now[:, :2]),
-                                        session.bone_lengths())
+    agent.integrator.lengths = np.where(
+        bone_weight(now) > 0, bone_lengths(now[:, :2]), session.bone_lengths()
+    )
     for s in range(first + 1, t + 1):
         agent.commit(session.stamps_ns[s], session.facilitator[s])
     # The whole segment when the policy keeps a motion memory, else back to its longest lag.
@@ -70,9 +80,14 @@ def from_true_poses(config, facilitator, frames, deltas):
     observed pose.
     """
     speed = np.asarray(config.max_speed)
-    return np.stack([Integrator.for_pose(facilitator[t], speed).rollout(
-        np.broadcast_to(facilitator[t], deltas.shape[1:2] + facilitator.shape[1:]), d)
-        for t, d in zip(frames, deltas)])
+    return np.stack(
+        [
+            Integrator.for_pose(facilitator[t], speed).rollout(
+                np.broadcast_to(facilitator[t], deltas.shape[1:2] + facilitator.shape[1:]), d
+            )
+            for t, d in zip(frames, deltas)
+        ]
+    )
 
 
 def baseline_decay_s(session, config):
@@ -106,13 +121,18 @@ def chunk_metrics(policy, session, k=8, sampler=None, steps=None, raw_frame=None
         velocity = dataset.velocity_forecast(session, t, c.horizon, decay)
         hold = np.broadcast_to(fac[t][:, None], truth.shape)
         w1, now, after = w[:, 0], fac[t], fac[t + 1]
-        values = [one_step_mpjpe(now, deltas[:, 0, 0], after, w1),
-                  one_step_mpjpe(now, chosen, after, w1),
-                  masked_mpjpe(now, after, w1), masked_mpjpe(velocity[:, 0], after, w1),
-                  masked_mpjpe(poses[:, 0], truth, w),
-                  masked_mpjpe(poses[np.arange(len(rows)), pick], truth, w),
-                  masked_mpjpe(hold, truth, w), masked_mpjpe(velocity, truth, w),
-                  best_of_k_ade(poses, truth, w), diversity(poses)]
+        values = [
+            one_step_mpjpe(now, deltas[:, 0, 0], after, w1),
+            one_step_mpjpe(now, chosen, after, w1),
+            masked_mpjpe(now, after, w1),
+            masked_mpjpe(velocity[:, 0], after, w1),
+            masked_mpjpe(poses[:, 0], truth, w),
+            masked_mpjpe(poses[np.arange(len(rows)), pick], truth, w),
+            masked_mpjpe(hold, truth, w),
+            masked_mpjpe(velocity, truth, w),
+            best_of_k_ade(poses, truth, w),
+            diversity(poses),
+        ]
         weight = np.array([w1.sum()] * 4 + [w.sum()] * 4 + [len(rows)] * 2, np.float64)
         sums += np.nan_to_num(values) * weight
         totals += weight
@@ -125,26 +145,44 @@ def fitting_horizons(session, config, seconds=HORIZONS_S):
     cut = dataset.split(len(session), config)[1]
     held = (session.stamps_ns[-1] - session.stamps_ns[cut[0]]) * 1e-9 if len(cut) else 0.0
     fit = [h for h in seconds if h + 1.0 / config.fps <= held + 1e-9]
-    why = {f'{h:g}s': (f'a {h:g} s rollout needs {h:g} s of held-out time after its start; '
-                       f'this session holds {held:.1f} s (the last 20 %): record '
-                       f'{h / 0.2:.0f} s or more for it')
-           for h in seconds if h not in fit}
+    why = {
+        f'{h:g}s': (
+            f'a {h:g} s rollout needs {h:g} s of held-out time after its start; '
+            f'this session holds {held:.1f} s (the last 20 %): record '
+            f'{h / 0.2:.0f} s or more for it'
+        )
+        for h in seconds
+        if h not in fit
+    }
     return fit, why
 
 
 def _truth_rows(session, stamps):
     """Per target stamp: the session frame within half a frame of it (-1: none, a gap) and the
-    newest before it."""
+    newest before it.
+    """
     s = np.asarray(session.stamps_ns, np.int64)
     near = np.clip(np.searchsorted(s, stamps), 1, len(s) - 1)
     near = np.where(np.abs(s[near - 1] - stamps) < np.abs(s[near] - stamps), near - 1, near)
     half = 0.5e9 / session.fps
-    return (np.where(np.abs(s[near] - stamps) < half, near, -1),
-            np.clip(np.searchsorted(s, stamps, side='right') - 1, 0, None))
+    return (
+        np.where(np.abs(s[near] - stamps) < half, near, -1),
+        np.clip(np.searchsorted(s, stamps, side='right') - 1, 0, None),
+    )
 
 
-def rollouts(policy, session, starts=3, seconds=HORIZONS_S, replan=1, sampler=None, steps=None, raw_frame=None,
-             progress=False, samples=4):
+def rollouts(
+    policy,
+    session,
+    starts=3,
+    seconds=HORIZONS_S,
+    replan=1,
+    sampler=None,
+    steps=None,
+    raw_frame=None,
+    progress=False,
+    samples=4,
+):
     """Open-loop rollouts from ``starts`` evaluation frames: MPJPE vs time, baselines, bone error, plan times.
 
     The agent runs as the policy node does (``samples`` plans per step, their
@@ -177,8 +215,10 @@ def rollouts(policy, session, starts=3, seconds=HORIZONS_S, replan=1, sampler=No
         executed, i = [], 0
         while len(executed) < n:
             t0 = time.perf_counter()
-            plan = agent.plan(group_frame(session, latest[i], clock[i]),
-                              image=raw_frame(latest[i]) if raw_frame else None)
+            plan = agent.plan(
+                group_frame(session, latest[i], clock[i]),
+                image=raw_frame(latest[i]) if raw_frame else None,
+            )
             times.append(time.perf_counter() - t0)
             for j in range(min(replan, n - len(executed))):
                 agent.commit(plan.stamps_ns[j], plan.poses[j])
@@ -191,8 +231,11 @@ def rollouts(policy, session, starts=3, seconds=HORIZONS_S, replan=1, sampler=No
         w = np.where(rows[:, None] >= 0, seen[np.maximum(rows, 0)], False).astype(np.float64)
         truth = fac[np.maximum(rows, 0)]
         cv = dataset.velocity_forecast(session, [s], n, decay, rate=session.fps / c.fps)[0]
-        for out, pred in ((errors, executed), (hold, np.broadcast_to(fac[s], truth.shape)),
-                          (velocity, cv)):
+        for out, pred in (
+            (errors, executed),
+            (hold, np.broadcast_to(fac[s], truth.shape)),
+            (velocity, cv),
+        ):
             d = joint_distance(pred, truth)
             out.append(np.where(w.sum(-1) > 0, (d * w).sum(-1) / np.maximum(w.sum(-1), 1), np.nan))
         bones.append(bone_length_error(executed, lengths))
@@ -204,22 +247,32 @@ def rollouts(policy, session, starts=3, seconds=HORIZONS_S, replan=1, sampler=No
     pair_w = seen[pairs[0]] & seen[pairs[1]]
     at = {f'{h:g}s': int(round(h * c.fps)) - 1 for h in fit}
     pick = lambda x: {k: float(x[i]) for k, i in at.items()}  # noqa: E731
-    return {'starts': int(len(picks)), 'replan': int(replan), 'samples': int(samples),
-            'curve': np.nan_to_num(curve).round(6).tolist(),
-            'hold_curve': np.nan_to_num(hold).round(6).tolist(),
-            'velocity_curve': np.nan_to_num(velocity).round(6).tolist(),
-            'mpjpe': pick(curve), 'hold_baseline': pick(hold), 'velocity_baseline': pick(velocity),
-            'noise_floor': masked_mpjpe(fac[pairs[0]], fac[pairs[1]], pair_w),
-            'bone_length_error': float(np.mean(bones)),
-            'bone_error_vs_truth': float(np.nanmean(bones_truth)),
-            'bone_variation_data': session.bone_variation(cut), 'time': timing(times),
-            **({'skipped': skipped} if skipped else {})}
+    return {
+        'starts': int(len(picks)),
+        'replan': int(replan),
+        'samples': int(samples),
+        'curve': np.nan_to_num(curve).round(6).tolist(),
+        'hold_curve': np.nan_to_num(hold).round(6).tolist(),
+        'velocity_curve': np.nan_to_num(velocity).round(6).tolist(),
+        'mpjpe': pick(curve),
+        'hold_baseline': pick(hold),
+        'velocity_baseline': pick(velocity),
+        'noise_floor': masked_mpjpe(fac[pairs[0]], fac[pairs[1]], pair_w),
+        'bone_length_error': float(np.mean(bones)),
+        'bone_error_vs_truth': float(np.nanmean(bones_truth)),
+        'bone_variation_data': session.bone_variation(cut),
+        'time': timing(times),
+        **({'skipped': skipped} if skipped else {}),
+    }
 
 
 def invitation_onsets(session, config, frames=None):
     """Frames where an invitation gesture starts (with the history and a whole chunk inside the session)."""
     onsets = np.flatnonzero((session.invite >= 0) & (np.r_[-1, session.invite[:-1]] < 0))
-    onsets = onsets[(onsets >= max(config.history, max(config.lags))) & (onsets + config.horizon < len(session))]
+    onsets = onsets[
+        (onsets >= max(config.history, max(config.lags)))
+        & (onsets + config.horizon < len(session))
+    ]
     return onsets if frames is None else onsets[np.isin(onsets, frames)]
 
 
@@ -239,54 +292,118 @@ def invitation_test(policy, session, k=32, sampler=None, steps=None, frames=None
     fac = np.asarray(session.facilitator, np.float64)[..., :2]
     poses = from_true_poses(c, fac, onsets, deltas)
     lifts = wrist_lift(poses, fac[onsets][:, None])
-    truth = np.stack([wrist_lift(fac[t + 1:t + 1 + c.horizon], fac[t]).max() for t in onsets])
-    result = hand_choice(lifts.reshape(-1, 2), np.repeat(truth, k), np.repeat(np.arange(len(onsets)), k))
-    return {'onsets': len(onsets), 'samples_per_onset': int(k),
-            'true_hands': [int(session.invite_hand[t]) for t in onsets], **result}
+    truth = np.stack([wrist_lift(fac[t + 1 : t + 1 + c.horizon], fac[t]).max() for t in onsets])
+    result = hand_choice(
+        lifts.reshape(-1, 2), np.repeat(truth, k), np.repeat(np.arange(len(onsets)), k)
+    )
+    return {
+        'onsets': len(onsets),
+        'samples_per_onset': int(k),
+        'true_hands': [int(session.invite_hand[t]) for t in onsets],
+        **result,
+    }
 
 
-def evaluate(policy, sessions, names=None, k=8, sampler=None, steps=None, starts=3, replan=1, raw_frames=None,
-             invitation_samples=32, progress=True, seed=0, agent_samples=4):
+def evaluate(
+    policy,
+    sessions,
+    names=None,
+    k=8,
+    sampler=None,
+    steps=None,
+    starts=3,
+    replan=1,
+    raw_frames=None,
+    invitation_samples=32,
+    progress=True,
+    seed=0,
+    agent_samples=4,
+):
     """The report dict for ``sessions`` (one entry each, plus their mean); sampling is seeded."""
     import torch
+
     torch.manual_seed(seed)
     c = policy.config
-    report = {'model': c.to_dict(), 'sampler': sampler or c.sampler, 'steps': steps or c.steps, 'sessions': []}
-    for i, session in enumerate(tqdm(sessions, desc='evaluate', unit='session', disable=not progress)):
+    report = {
+        'model': c.to_dict(),
+        'sampler': sampler or c.sampler,
+        'steps': steps or c.steps,
+        'sessions': [],
+    }
+    for i, session in enumerate(
+        tqdm(sessions, desc='evaluate', unit='session', disable=not progress)
+    ):
         raw = raw_frames[i] if raw_frames else None
-        entry = {'name': names[i] if names else f'session{i}', 'style': session.info.get('style', ''),
-                 **chunk_metrics(policy, session, k, sampler, steps, raw)}
-        entry['rollout'] = rollouts(policy, session, starts, HORIZONS_S, replan, sampler, steps, raw, progress,
-                                    agent_samples)
+        entry = {
+            'name': names[i] if names else f'session{i}',
+            'style': session.info.get('style', ''),
+            **chunk_metrics(policy, session, k, sampler, steps, raw),
+        }
+        entry['rollout'] = rollouts(
+            policy,
+            session,
+            starts,
+            HORIZONS_S,
+            replan,
+            sampler,
+            steps,
+            raw,
+            progress,
+            agent_samples,
+        )
         entry['warnings'] = [w for w in [rate_mismatch(c.fps, session.fps)] if w]
         entry['warnings'] += list(entry['rollout'].get('skipped', {}).values())
-        entry['invitation'] = invitation_test(policy, session, invitation_samples, sampler, steps,
-                                              raw_frame=raw, frames=dataset.split(len(session), c)[1])
+        entry['invitation'] = invitation_test(
+            policy,
+            session,
+            invitation_samples,
+            sampler,
+            steps,
+            raw_frame=raw,
+            frames=dataset.split(len(session), c)[1],
+        )
         report['sessions'].append(entry)
     report['mean'] = summary(report['sessions'])
     report['versus_baselines'] = verdict(report['mean'])
-    report['example'] = example(policy, sessions[0], k, sampler, steps, raw_frames[0] if raw_frames else None)
+    report['example'] = example(
+        policy, sessions[0], k, sampler, steps, raw_frames[0] if raw_frames else None
+    )
     return report
 
 
-HEADLINE = ('mpjpe_one_step', 'mpjpe_one_step_medoid', 'hold_one_step', 'velocity_one_step',
-            'mpjpe_chunk',
-            'mpjpe_chunk_medoid', 'hold_chunk', 'velocity_chunk', 'best_of_k_ade', 'diversity')
+HEADLINE = (
+    'mpjpe_one_step',
+    'mpjpe_one_step_medoid',
+    'hold_one_step',
+    'velocity_one_step',
+    'mpjpe_chunk',
+    'mpjpe_chunk_medoid',
+    'hold_chunk',
+    'velocity_chunk',
+    'best_of_k_ade',
+    'diversity',
+)
 ROLLOUT_KEYS = ('mpjpe', 'hold_baseline', 'velocity_baseline')
 
 
 def summary(entries):
     """Means of the headline numbers over session entries (rollout horizons every rolled session
-    has)."""
+    has).
+    """
     out = {key: float(np.nanmean([e[key] for e in entries])) for key in HEADLINE}
     rolled = [e['rollout'] for e in entries if e.get('rollout', {}).get('mpjpe')]
     if rolled:
         horizons = [h for h in rolled[0]['mpjpe'] if all(h in r['mpjpe'] for r in rolled)]
         for key in ROLLOUT_KEYS:
-            out[f'rollout_{key}'] = {h: float(np.mean([r[key][h] for r in rolled]))
-                                     for h in horizons}
-        for key in ('noise_floor', 'bone_length_error', 'bone_error_vs_truth',
-                    'bone_variation_data'):
+            out[f'rollout_{key}'] = {
+                h: float(np.mean([r[key][h] for r in rolled])) for h in horizons
+            }
+        for key in (
+            'noise_floor',
+            'bone_length_error',
+            'bone_error_vs_truth',
+            'bone_variation_data',
+        ):
             name = f'rollout_{key}' if key == 'noise_floor' else key
             out[name] = float(np.mean([r[key] for r in rolled]))
         out['time_mean_ms'] = float(np.mean([r['time']['mean_ms'] for r in rolled]))
@@ -296,12 +413,20 @@ def summary(entries):
 
 def verdict(mean):
     """Per metric and horizon: the model's error beside the better baseline, and whether it is no
-    worse."""
-    pairs = {'one_step': ('mpjpe_one_step_medoid', 'hold_one_step', 'velocity_one_step'),
-             'chunk': ('mpjpe_chunk_medoid', 'hold_chunk', 'velocity_chunk')}
-    out = {name: {'model': mean[m], 'best_baseline': min(mean[h], mean[v]),
-                  'no_worse': mean[m] <= min(mean[h], mean[v])}
-           for name, (m, h, v) in pairs.items()}
+    worse.
+    """
+    pairs = {
+        'one_step': ('mpjpe_one_step_medoid', 'hold_one_step', 'velocity_one_step'),
+        'chunk': ('mpjpe_chunk_medoid', 'hold_chunk', 'velocity_chunk'),
+    }
+    out = {
+        name: {
+            'model': mean[m],
+            'best_baseline': min(mean[h], mean[v]),
+            'no_worse': mean[m] <= min(mean[h], mean[v]),
+        }
+        for name, (m, h, v) in pairs.items()
+    }
     for h, value in mean.get('rollout_mpjpe', {}).items():
         best = min(mean['rollout_hold_baseline'][h], mean['rollout_velocity_baseline'][h])
         out[f'rollout_{h}'] = {'model': value, 'best_baseline': best, 'no_worse': value <= best}
@@ -312,8 +437,9 @@ EXAMPLE_JOINTS = ('nose', 'left_wrist', 'right_wrist')
 
 
 def example(policy, session, k=8, sampler=None, steps=None, raw_frame=None):
-    """k integrated plans and the truth at one evaluation frame (an invitation onset if there is one)."""
+    """K integrated plans and the truth at one evaluation frame (an invitation onset if there is one)."""
     from social_pose_diffusion.core.skeleton import JOINT
+
     c = policy.config
     frames = dataset.split(len(session), c)[1]
     if not len(frames):
@@ -323,54 +449,83 @@ def example(policy, session, k=8, sampler=None, steps=None, raw_frame=None):
     agent = start_agent(policy, session, t, samples=k, sampler=sampler, steps=steps)
     plan = agent.plan(group_frame(session, t), image=raw_frame(t) if raw_frame else None)
     joints = [JOINT[j] for j in EXAMPLE_JOINTS]
-    truth = np.asarray(session.facilitator)[t:t + 1 + c.horizon, joints, :2]
-    return {'frame': t, 'joints': list(EXAMPLE_JOINTS), 'truth': truth.round(5).tolist(),
-            'samples': plan.samples[:, :, joints].round(5).tolist(), 'start': truth[0].round(5).tolist()}
+    truth = np.asarray(session.facilitator)[t : t + 1 + c.horizon, joints, :2]
+    return {
+        'frame': t,
+        'joints': list(EXAMPLE_JOINTS),
+        'truth': truth.round(5).tolist(),
+        'samples': plan.samples[:, :, joints].round(5).tolist(),
+        'start': truth[0].round(5).tolist(),
+    }
 
 
 def markdown(report):
     """The report as Markdown tables: every error beside its hold / damped-velocity baselines."""
     f = lambda x, p=5: '' if x is None or not np.isfinite(x) else f'{x:.{p}f}'  # noqa: E731
     trio = lambda m, h, v, p=5: f'{f(m, p)} ({f(h, p)} / {f(v, p)})'  # noqa: E731
-    lines = [f"# Evaluation: {report['model']['encoder']} encoder, {report['model']['policy']} policy, "
-             f"sampler {report['sampler']} ({report['steps']} steps), "
-             f"model at {report['model']['fps']:g} fps", '',
-             'Units: normalised equirectangular (u = azimuth/360°, v = polar/180°, u wraps). '
-             'Each cell: model (hold pose / damped constant velocity); joints the recording did '
-             'not see are not scored.', '',
-             '| session | style | one-step (medoid of k) | chunk (medoid) | best-of-k ADE | '
-             'diversity | rollout 1 s | 5 s | 10 s | noise floor | bone err / data variation | '
-             'plan ms mean / p95 | invitation L/R/between, '
-             'both hands |',
-             '|' + '---|' * 13]
+    lines = [
+        f'# Evaluation: {report["model"]["encoder"]} encoder, {report["model"]["policy"]} policy, '
+        f'sampler {report["sampler"]} ({report["steps"]} steps), '
+        f'model at {report["model"]["fps"]:g} fps',
+        '',
+        'Units: normalised equirectangular (u = azimuth/360°, v = polar/180°, u wraps). '
+        'Each cell: model (hold pose / damped constant velocity); joints the recording did '
+        'not see are not scored.',
+        '',
+        '| session | style | one-step (medoid of k) | chunk (medoid) | best-of-k ADE | '
+        'diversity | rollout 1 s | 5 s | 10 s | noise floor | bone err / data variation | '
+        'plan ms mean / p95 | invitation L/R/between, '
+        'both hands |',
+        '|' + '---|' * 13,
+    ]
     for e in report['sessions'] + [{'name': '**mean**', 'style': '', **report['mean']}]:
         r = e.get('rollout') or {key: e.get(f'rollout_{key}', {}) for key in ROLLOUT_KEYS}
         r = {**r, **{k: r.get(k, e.get(k)) for k in ('bone_length_error', 'bone_variation_data')}}
         r.setdefault('noise_floor', e.get('rollout_noise_floor'))
         r.setdefault('time', {'mean_ms': e.get('time_mean_ms'), 'p95_ms': e.get('time_p95_ms')})
-        roll = [trio(r['mpjpe'][h], r['hold_baseline'][h],
-                     r['velocity_baseline'][h]) if h in r.get('mpjpe', {})
-                else 'does not fit' for h in ('1s', '5s', '10s')]
+        roll = [
+            trio(r['mpjpe'][h], r['hold_baseline'][h], r['velocity_baseline'][h])
+            if h in r.get('mpjpe', {})
+            else 'does not fit'
+            for h in ('1s', '5s', '10s')
+        ]
         inv = e.get('invitation') or {}
         bone = r.get('bone_length_error')
-        lines.append(' | '.join([
-            f"| {e['name']}", e['style'],
-            trio(e['mpjpe_one_step_medoid'], e['hold_one_step'], e['velocity_one_step'], 6),
-            trio(e['mpjpe_chunk_medoid'], e['hold_chunk'],
-                 e['velocity_chunk']), f(e['best_of_k_ade']),
-            f(e['diversity']), *roll, f(r.get('noise_floor')),
-            '' if bone is None else
-            f"{100 * bone:.2f} % / {100 * (r.get('bone_variation_data') or 0):.1f} %",
-            f"{f(r['time'].get('mean_ms'), 2)} / {f(r['time'].get('p95_ms'), 2)}",
-            (f"{inv['left']:.2f}/{inv['right']:.2f}/{inv['between']:.2f}, {inv['both_hands']:.2f}")
-            if inv else '']) + ' |')
+        lines.append(
+            ' | '.join(
+                [
+                    f'| {e["name"]}',
+                    e['style'],
+                    trio(
+                        e['mpjpe_one_step_medoid'], e['hold_one_step'], e['velocity_one_step'], 6
+                    ),
+                    trio(e['mpjpe_chunk_medoid'], e['hold_chunk'], e['velocity_chunk']),
+                    f(e['best_of_k_ade']),
+                    f(e['diversity']),
+                    *roll,
+                    f(r.get('noise_floor')),
+                    ''
+                    if bone is None
+                    else f'{100 * bone:.2f} % / {100 * (r.get("bone_variation_data") or 0):.1f} %',
+                    f'{f(r["time"].get("mean_ms"), 2)} / {f(r["time"].get("p95_ms"), 2)}',
+                    (
+                        f'{inv["left"]:.2f}/{inv["right"]:.2f}/{inv["between"]:.2f}, {inv["both_hands"]:.2f}'
+                    )
+                    if inv
+                    else '',
+                ]
+            )
+            + ' |'
+        )
     verdicts = report.get('versus_baselines', {})
     if verdicts:
         lines += ['', '| metric | model | better baseline | no worse |', '|---|---|---|---|']
-        lines += [f"| {k} | {f(v['model'], 6)} | {f(v['best_baseline'], 6)} | "
-                  f"{'yes' if v['no_worse'] else 'NO'} |"
-                  for k, v in verdicts.items()]
-    notes = [f"- {e['name']}: {w}" for e in report['sessions'] for w in e.get('warnings', [])]
+        lines += [
+            f'| {k} | {f(v["model"], 6)} | {f(v["best_baseline"], 6)} | '
+            f'{"yes" if v["no_worse"] else "NO"} |'
+            for k, v in verdicts.items()
+        ]
+    notes = [f'- {e["name"]}: {w}' for e in report['sessions'] for w in e.get('warnings', [])]
     return '\n'.join(lines + ([''] + notes if notes else [])) + '\n'
 
 
@@ -378,6 +533,7 @@ def _save_figure(fig, path):
     import io
 
     import matplotlib.pyplot as plt
+
     buf = io.BytesIO()
     fig.savefig(buf, format='png', dpi=90, bbox_inches='tight')
     plt.close(fig)
@@ -387,17 +543,23 @@ def _save_figure(fig, path):
 def plots(report, stem):
     """``<stem>_horizon.png`` (rollout error vs time) and ``<stem>_samples.png`` (plans over the truth); returns paths."""
     import matplotlib
+
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+
     paths = []
     fig, ax = plt.subplots(figsize=(6, 3.5))
     rolled = [e for e in report['sessions'] if e.get('rollout', {}).get('curve')]
     for n, e in enumerate(rolled):
         for key, style in (('curve', '-'), ('hold_curve', ':'), ('velocity_curve', '--')):
             curve = np.asarray(e['rollout'][key])
-            ax.plot(np.arange(1, len(curve) + 1) / report['model']['fps'], curve, style,
-                    color=f'C{n}',
-                    label=f"{e['name']} ({key.replace('_curve', '').replace('curve', 'model')})")
+            ax.plot(
+                np.arange(1, len(curve) + 1) / report['model']['fps'],
+                curve,
+                style,
+                color=f'C{n}',
+                label=f'{e["name"]} ({key.replace("_curve", "").replace("curve", "model")})',
+            )
     if not rolled:
         ax.text(0.5, 0.5, 'no rollout fits the held-out time', ha='center', transform=ax.transAxes)
     ax.set_xlabel('rollout time (s)')
@@ -418,7 +580,7 @@ def plots(report, stem):
         ax.invert_yaxis()
         ax.set_xlabel('u')
         ax.set_ylabel('v')
-        ax.set_title(f"{len(samples)} sampled plans (thin) vs truth, frame {ex['frame']}")
+        ax.set_title(f'{len(samples)} sampled plans (thin) vs truth, frame {ex["frame"]}')
         ax.legend(fontsize=7)
         _save_figure(fig, f'{stem}_samples.png')
         paths.append(f'{stem}_samples.png')
@@ -428,12 +590,14 @@ def plots(report, stem):
 def write_report(report, path, with_plots=True):
     """JSON at ``path``, Markdown and plots next to it (same stem), all atomic; returns the written paths."""
     from pathlib import Path
+
     path = Path(path)
     stem = str(path.with_suffix(''))
     written = plots(report, stem) if with_plots else []
     text = markdown(report)
     if 'social' in report:
         from social_pose_diffusion.evaluation import social
+
         text += '\n' + social.markdown(report['social'])
         written += social.plots(report['social'], stem) if with_plots else []
     md = path.with_suffix('.md')

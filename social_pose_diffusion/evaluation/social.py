@@ -30,6 +30,7 @@ node does. What it did is then judged against what the session's group did:
 Baselines: hold the start pose, damped constant velocity, and a rule
 facilitator that sees only the group (:class:`RuleFacilitator`).
 """
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,7 +38,14 @@ from tqdm import tqdm
 
 from social_pose_diffusion.core.frames import GroupFrame
 from social_pose_diffusion.core.session import Session
-from social_pose_diffusion.core.skeleton import JOINT, MIRRORED_JOINTS, head_yaw, joint_distance, pose_delta, wrap_u
+from social_pose_diffusion.core.skeleton import (
+    JOINT,
+    MIRRORED_JOINTS,
+    head_yaw,
+    joint_distance,
+    pose_delta,
+    wrap_u,
+)
 
 LEFT_SHOULDER, RIGHT_SHOULDER = JOINT['left_shoulder'], JOINT['right_shoulder']
 WRISTS = (JOINT['left_wrist'], JOINT['right_wrist'])
@@ -77,8 +85,11 @@ def speaker_bearing(session: Session) -> np.ndarray:
 
 def has_social_labels(session: Session) -> bool:
     """True when a session knows its speakers and seats (simulated sessions do)."""
-    return ('participant_seats_u' in session.info and 'facilitator_seat_u' in session.info
-            and bool((session.speaker >= 0).any()))
+    return (
+        'participant_seats_u' in session.info
+        and 'facilitator_seat_u' in session.info
+        and bool((session.speaker >= 0).any())
+    )
 
 
 def invitation_onsets(session: Session, frames: np.ndarray) -> np.ndarray:
@@ -106,15 +117,35 @@ class Facilitator:
 class PolicyFacilitator(Facilitator):
     """The policy as the node runs it: ``plans`` sampled per frame, their medoid's first pose executed."""
 
-    def __init__(self, policy, plans: int = 4, sampler: str | None = None, steps: int | None = None,
-                 name: str = 'policy'):
-        self.policy, self.k, self.sampler, self.steps, self.name = policy, plans, sampler, steps, name
+    def __init__(
+        self,
+        policy,
+        plans: int = 4,
+        sampler: str | None = None,
+        steps: int | None = None,
+        name: str = 'policy',
+    ):
+        self.policy, self.k, self.sampler, self.steps, self.name = (
+            policy,
+            plans,
+            sampler,
+            steps,
+            name,
+        )
 
     def start(self, session, t0):
         from social_pose_diffusion.evaluation.offline import start_agent
+
         style = session.info.get('style')
-        self.agent = start_agent(self.policy, session, t0, samples=self.k, sampler=self.sampler, steps=self.steps,
-                                 style=style if style in self.policy.config.styles else None)
+        self.agent = start_agent(
+            self.policy,
+            session,
+            t0,
+            samples=self.k,
+            sampler=self.sampler,
+            steps=self.steps,
+            style=style if style in self.policy.config.styles else None,
+        )
         self.spreads = []
 
     def step(self, frame):
@@ -177,7 +208,9 @@ class RuleCalibration:
 
     yaw_per_bearing: float = 0.0
     yaw_at_zero: float = 0.0
-    invite_offsets: np.ndarray = field(default_factory=lambda: np.zeros((2, 2, 2)))  # hand, (elbow, wrist), uv
+    invite_offsets: np.ndarray = field(
+        default_factory=lambda: np.zeros((2, 2, 2))
+    )  # hand, (elbow, wrist), uv
 
 
 def calibrate_rule(sessions: list[Session], fraction: float = 0.8) -> RuleCalibration:
@@ -193,7 +226,7 @@ def calibrate_rule(sessions: list[Session], fraction: float = 0.8) -> RuleCalibr
         rest = np.median(fac, 0)
         for t0 in invitation_onsets(s, np.arange(cut)):
             hand = int(s.invite_hand[t0])
-            window = fac[t0:t0 + int(INVITE_WINDOW_S * s.fps)]
+            window = fac[t0 : t0 + int(INVITE_WINDOW_S * s.fps)]
             if hand < 0 or not len(window):
                 continue
             peak = window[np.argmin(window[:, WRISTS[hand], 1])]
@@ -221,8 +254,15 @@ class RuleFacilitator(Facilitator):
 
     name = 'rule'
 
-    def __init__(self, calibration: RuleCalibration, window_s: float = 0.5, threshold: float = 0.02,
-                 response_s: float = 0.3, silence_s: float = 1.5, memory_s: float = 30.0):
+    def __init__(
+        self,
+        calibration: RuleCalibration,
+        window_s: float = 0.5,
+        threshold: float = 0.02,
+        response_s: float = 0.3,
+        silence_s: float = 1.5,
+        memory_s: float = 30.0,
+    ):
         self.calibration, self.window_s, self.threshold = calibration, window_s, threshold
         self.response_s, self.silence_s, self.memory_s = response_s, silence_s, memory_s
 
@@ -258,9 +298,17 @@ class RuleFacilitator(Facilitator):
             m = 1.0 - np.exp(-dt / self.memory_s)
             self.spoken[pid] = (1 - m) * self.spoken.get(pid, 0.0) + m * speed
         self.previous = frame
-        seats = {int(pid): float(np.median(kp[:11, 0][kp[:11, 2] > 0])) if (kp[:11, 2] > 0).any() else None
-                 for pid, kp in zip(frame.ids, frame.keypoints)}
-        busy = {p: v for p, v in self.activity.items() if v > self.threshold and seats.get(p) is not None}
+        seats = {
+            int(pid): float(np.median(kp[:11, 0][kp[:11, 2] > 0]))
+            if (kp[:11, 2] > 0).any()
+            else None
+            for pid, kp in zip(frame.ids, frame.keypoints)
+        }
+        busy = {
+            p: v
+            for p, v in self.activity.items()
+            if v > self.threshold and seats.get(p) is not None
+        }
         if busy:
             self.target, self.quiet_s = max(busy, key=busy.get), 0.0
         else:
@@ -275,7 +323,9 @@ class RuleFacilitator(Facilitator):
         goal = self.yaw
         if self.target is not None and seats.get(self.target) is not None:
             c = self.calibration
-            goal = c.yaw_at_zero + c.yaw_per_bearing * np.sin(np.pi * wrap_u(seats[self.target] - self.seat))
+            goal = c.yaw_at_zero + c.yaw_per_bearing * np.sin(
+                np.pi * wrap_u(seats[self.target] - self.seat)
+            )
         self.yaw += (goal - self.yaw) * (1.0 - np.exp(-dt / self.response_s))
         pose = self.rest.copy()
         pose[list(HEAD), 0] = (pose[list(HEAD), 0] + self.yaw - self.base_yaw) % 1.0
@@ -294,7 +344,8 @@ class RuleFacilitator(Facilitator):
 # -- the group the facilitator sees ----------------------------------------------
 def counterfactual_group(session: Session, kind: str, other: Session | None = None) -> np.ndarray:
     """The participants (T, P, J, 3) of a counterfactual: ``frozen`` at the held-out start, ``mirrored`` about the
-    facilitator, ``nobody`` in view, or ``other`` (another session's group, frame by frame)."""
+    facilitator, ``nobody`` in view, or ``other`` (another session's group, frame by frame).
+    """
     group = np.array(session.participants)
     cut = int(round(len(session) * 0.8))
     if kind == 'frozen':
@@ -315,12 +366,18 @@ def counterfactual_group(session: Session, kind: str, other: Session | None = No
         group[:n, :p] = theirs[:n, :p]
         group[:n, p:, :, 2] = 0.0
     else:
-        raise ValueError(f'unknown counterfactual {kind!r} (choose from {", ".join(COUNTERFACTUALS)})')
+        raise ValueError(
+            f'unknown counterfactual {kind!r} (choose from {", ".join(COUNTERFACTUALS)})'
+        )
     return group
 
 
-def rollout(facilitator: Facilitator, session: Session, group: np.ndarray | None = None,
-            t0: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def rollout(
+    facilitator: Facilitator,
+    session: Session,
+    group: np.ndarray | None = None,
+    t0: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """``(frames, poses)``: the facilitator driving itself from frame ``t0`` (held-out start) to the end."""
     group = session.participants if group is None else group
     t0 = int(round(len(session) * 0.8)) if t0 is None else t0
@@ -354,7 +411,10 @@ def head_metrics(session: Session, frames: np.ndarray, poses: np.ndarray) -> dic
     bearing = speaker_bearing(session)[frames]
     target = attention_target(session)[frames]
     # Decode who is faced with the demonstrations' own yaw-bearing line (a fixed decoder for all facilitators).
-    slope, offset = _gain(true_yaw, bearing), float(true_yaw.mean() - _gain(true_yaw, bearing) * bearing.mean())
+    slope, offset = (
+        _gain(true_yaw, bearing),
+        float(true_yaw.mean() - _gain(true_yaw, bearing) * bearing.mean()),
+    )
     bearings = seat_bearings(session)
     faced = np.argmin(np.abs((yaw[:, None] - offset) / (slope or 1.0) - bearings[None]), 1)
     known = target >= 0
@@ -362,32 +422,47 @@ def head_metrics(session: Session, frames: np.ndarray, poses: np.ndarray) -> dic
     changes = np.flatnonzero(np.r_[False, target[1:] != target[:-1]] & (target >= 0))
     span = np.ptp(true_yaw) if len(true_yaw) else 0.0
     for i, c in enumerate(changes):
-        end = min(c + int(TURN_WINDOW_S * fps), changes[i + 1] if i + 1 < len(changes) else len(frames) - 1,
-                  len(frames) - 1)
+        end = min(
+            c + int(TURN_WINDOW_S * fps),
+            changes[i + 1] if i + 1 < len(changes) else len(frames) - 1,
+            len(frames) - 1,
+        )
         if end <= c:
             continue
         want = true_yaw[end] - true_yaw[c]
         if abs(want) < 0.1 * span or abs(want) < 1e-6:
             continue
-        moved = (yaw[c:end + 1] - yaw[c]) * np.sign(want) / abs(want)
+        moved = (yaw[c : end + 1] - yaw[c]) * np.sign(want) / abs(want)
         if end - c >= int(TURN_WINDOW_S * fps):
-            curves.append(moved[:int(TURN_WINDOW_S * fps)])
+            curves.append(moved[: int(TURN_WINDOW_S * fps)])
         hit = np.flatnonzero(moved >= 0.5)
         wrong = np.flatnonzero(moved <= -0.5)
         latency = hit[0] / fps if len(hit) else None
-        turns.append({'latency_s': latency, 'wrong': bool(len(wrong) and (not len(hit) or wrong[0] < hit[0]))})
+        turns.append(
+            {
+                'latency_s': latency,
+                'wrong': bool(len(wrong) and (not len(hit) or wrong[0] < hit[0])),
+            }
+        )
     lat = [t['latency_s'] for t in turns if t['latency_s'] is not None]
     n = max(len(turns), 1)
-    return {'yaw_bearing_correlation': _corr(yaw, bearing), 'true_yaw_bearing_correlation': _corr(true_yaw, bearing),
-            'turn_gain': _gain(yaw, true_yaw),
-            'attention_accuracy': float(np.mean(faced[known] == target[known])) if known.any() else None,
-            'speaker_changes': len(turns),
-            'turn_within_1s': sum(x is not None and x <= 1.0 for x in lat) / n,
-            'turn_within_3s': sum(x is not None and x <= 3.0 for x in lat) / n,
-            'turn_latency_median_s': float(np.median(lat)) if lat else None,
-            'turn_wrong_direction': sum(t['wrong'] for t in turns) / n,
-            'yaw_std': float(yaw.std()), 'true_yaw_std': float(true_yaw.std()), 'faced': faced,
-            'turn_response_curve': np.mean(curves, 0).round(4).tolist() if curves else None}
+    return {
+        'yaw_bearing_correlation': _corr(yaw, bearing),
+        'true_yaw_bearing_correlation': _corr(true_yaw, bearing),
+        'turn_gain': _gain(yaw, true_yaw),
+        'attention_accuracy': float(np.mean(faced[known] == target[known]))
+        if known.any()
+        else None,
+        'speaker_changes': len(turns),
+        'turn_within_1s': sum(x is not None and x <= 1.0 for x in lat) / n,
+        'turn_within_3s': sum(x is not None and x <= 3.0 for x in lat) / n,
+        'turn_latency_median_s': float(np.median(lat)) if lat else None,
+        'turn_wrong_direction': sum(t['wrong'] for t in turns) / n,
+        'yaw_std': float(yaw.std()),
+        'true_yaw_std': float(true_yaw.std()),
+        'faced': faced,
+        'turn_response_curve': np.mean(curves, 0).round(4).tolist() if curves else None,
+    }
 
 
 def _rise(poses, t0, t1, wrist):
@@ -396,7 +471,9 @@ def _rise(poses, t0, t1, wrist):
     return float(np.max(v[0] - v)) if len(v) else 0.0
 
 
-def invitation_metrics(session: Session, frames: np.ndarray, poses: np.ndarray, faced: np.ndarray) -> dict:
+def invitation_metrics(
+    session: Session, frames: np.ndarray, poses: np.ndarray, faced: np.ndarray
+) -> dict:
     """Hits with a rising wrist, chance at pseudo-onsets, false raises, head on the invitee, hand split."""
     fps = session.fps
     truth = np.asarray(session.facilitator[frames, :, :2], np.float64)
@@ -408,7 +485,7 @@ def invitation_metrics(session: Session, frames: np.ndarray, poses: np.ndarray, 
     hits, hands, on_invitee, curves = [], [], [], []
     for i, lift in zip(onsets, lifts):
         rises = [_rise(poses, i, i + w, wr) for wr in WRISTS]
-        up = poses[i, list(WRISTS), 1][None] - poses[i:i + w, list(WRISTS), 1]
+        up = poses[i, list(WRISTS), 1][None] - poses[i : i + w, list(WRISTS), 1]
         curves.append((up.max(1) / max(lift, 1e-9)).round(4))
         hit = max(rises) >= 0.5 * lift
         hits.append(hit)
@@ -419,26 +496,31 @@ def invitation_metrics(session: Session, frames: np.ndarray, poses: np.ndarray, 
     # Outside invitations: pseudo-onsets (chance) and raises that nobody asked for.
     inside = np.zeros(len(frames), bool)
     for i in onsets:
-        inside[max(0, i - int(0.3 * fps)):i + int(3.0 * fps)] = True
-    for t in invitation_onsets(session, np.arange(len(session))):  # also those cut off at the edges
+        inside[max(0, i - int(0.3 * fps)) : i + int(3.0 * fps)] = True
+    for t in invitation_onsets(
+        session, np.arange(len(session))
+    ):  # also those cut off at the edges
         i = int(np.searchsorted(frames, t))
-        inside[max(0, i - int(0.3 * fps)):max(0, i + int(3.0 * fps))] = True
+        inside[max(0, i - int(0.3 * fps)) : max(0, i + int(3.0 * fps))] = True
     chance, false_raises = [], 0
     if reference:
         for i in range(0, len(frames) - w, w):
-            if not inside[i:i + w].any():
+            if not inside[i : i + w].any():
                 chance.append(max(_rise(poses, i, i + w, wr) for wr in WRISTS) >= 0.5 * reference)
         rest = poses[0, list(WRISTS), 1]
         raised = ((rest[None] - poses[:, list(WRISTS), 1]) >= 0.5 * reference).any(1) & ~inside
         false_raises = int(np.sum(raised[1:] & ~raised[:-1]) + raised[0])
     minutes = max((~inside).sum() / fps / 60.0, 1e-9)
-    return {'onsets': len(onsets), 'hits': float(np.mean(hits)) if hits else None,
-            'chance': float(np.mean(chance)) if chance else None,
-            'false_raises_per_min': false_raises / minutes if reference else None,
-            'head_on_invitee': float(np.mean(on_invitee)) if on_invitee else None,
-            'left_share': hands.count(0) / len(hands) if hands else None,
-            'right_share': hands.count(1) / len(hands) if hands else None,
-            'lift_curve': np.mean(curves, 0).round(4).tolist() if curves else None}
+    return {
+        'onsets': len(onsets),
+        'hits': float(np.mean(hits)) if hits else None,
+        'chance': float(np.mean(chance)) if chance else None,
+        'false_raises_per_min': false_raises / minutes if reference else None,
+        'head_on_invitee': float(np.mean(on_invitee)) if on_invitee else None,
+        'left_share': hands.count(0) / len(hands) if hands else None,
+        'right_share': hands.count(1) / len(hands) if hands else None,
+        'lift_curve': np.mean(curves, 0).round(4).tolist() if curves else None,
+    }
 
 
 def motion_features(poses: np.ndarray, window: int = 15, stride: int = 3) -> np.ndarray:
@@ -449,8 +531,13 @@ def motion_features(poses: np.ndarray, window: int = 15, stride: int = 3) -> np.
     rel = pose_delta(mid[:, None], poses)
     vel = np.concatenate([np.zeros_like(rel[:1]), rel[1:] - rel[:-1]])
     feats = np.concatenate([rel, vel], -1).reshape(len(poses), -1)
-    rows = [feats[i:i + window:stride].reshape(-1) for i in range(0, len(poses) - window + 1, stride)]
-    return np.stack(rows) if rows else np.zeros((0, feats.shape[1] * len(range(0, window, stride))))
+    rows = [
+        feats[i : i + window : stride].reshape(-1)
+        for i in range(0, len(poses) - window + 1, stride)
+    ]
+    return (
+        np.stack(rows) if rows else np.zeros((0, feats.shape[1] * len(range(0, window, stride))))
+    )
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray, dims: int = 24) -> float:
@@ -472,48 +559,81 @@ def judge(session: Session, frames: np.ndarray, poses: np.ndarray) -> dict:
     head = head_metrics(session, frames, poses)
     faced = head.pop('faced')
     truth = np.asarray(session.facilitator[frames, :, :2], np.float64)
-    return {**head, 'invitation': invitation_metrics(session, frames, poses, faced),
-            'mpjpe': float(joint_distance(poses, truth).mean())}
+    return {
+        **head,
+        'invitation': invitation_metrics(session, frames, poses, faced),
+        'mpjpe': float(joint_distance(poses, truth).mean()),
+    }
 
 
 def judge_published(session: Session, stamps_ns: np.ndarray, poses: np.ndarray) -> dict:
     """The social metrics of what a live graph published: at each session frame the newest pose stamped at or
-    before it (what the robot showed then), over the frames the poses cover; the demonstration beside it."""
+    before it (what the robot showed then), over the frames the poses cover; the demonstration beside it.
+    """
     order = np.argsort(stamps_ns)
     stamps_ns, poses = stamps_ns[order], np.asarray(poses, np.float64)[order]
-    frames = np.flatnonzero((session.stamps_ns >= stamps_ns[0]) & (session.stamps_ns <= stamps_ns[-1]))
+    frames = np.flatnonzero(
+        (session.stamps_ns >= stamps_ns[0]) & (session.stamps_ns <= stamps_ns[-1])
+    )
     if len(frames) < 2:
         return {'skipped': 'the published poses cover less than two session frames'}
     rows = np.searchsorted(stamps_ns, session.stamps_ns[frames], side='right') - 1
     truth = np.asarray(session.facilitator[frames, :, :2], np.float64)
-    return {'frames': int(len(frames)), 'published': judge(session, frames, poses[rows]),
-            'truth': judge(session, frames, truth)}
+    return {
+        'frames': int(len(frames)),
+        'published': judge(session, frames, poses[rows]),
+        'truth': judge(session, frames, truth),
+    }
 
 
 # -- the whole evaluation -------------------------------------------------------------
-def evaluate_social(policy, sessions: list[Session], names: list[str] | None = None,
-                    train_sessions: list[Session] | None = None, plans: int = 4, sampler: str | None = None,
-                    steps: int | None = None, seed: int = 0, counterfactuals: bool = True,
-                    progress: bool = True) -> dict:
+def evaluate_social(
+    policy,
+    sessions: list[Session],
+    names: list[str] | None = None,
+    train_sessions: list[Session] | None = None,
+    plans: int = 4,
+    sampler: str | None = None,
+    steps: int | None = None,
+    seed: int = 0,
+    counterfactuals: bool = True,
+    progress: bool = True,
+) -> dict:
     """The social block: per session and style, for the policy and the baselines, in one run.
 
     ``train_sessions`` calibrate the rule facilitator (default: the training
     parts of ``sessions`` themselves).
     """
     import torch
+
     labelled = [i for i, s in enumerate(sessions) if has_social_labels(s)]
     if not labelled:
         return {'skipped': 'no session knows its speakers and seats (simulated sessions do)'}
     calibration = calibrate_rule(train_sessions or [sessions[i] for i in labelled])
-    drivers = [PolicyFacilitator(policy, plans, sampler, steps), TruthFacilitator(), HoldFacilitator(),
-               VelocityFacilitator(), RuleFacilitator(calibration)]
-    report = {'setup': {'plans': plans, 'replan_frames': 1, 'held_out': 'last 20 % of each session',
-                        'rule_yaw_per_bearing': calibration.yaw_per_bearing}, 'sessions': []}
+    drivers = [
+        PolicyFacilitator(policy, plans, sampler, steps),
+        TruthFacilitator(),
+        HoldFacilitator(),
+        VelocityFacilitator(),
+        RuleFacilitator(calibration),
+    ]
+    report = {
+        'setup': {
+            'plans': plans,
+            'replan_frames': 1,
+            'held_out': 'last 20 % of each session',
+            'rule_yaw_per_bearing': calibration.yaw_per_bearing,
+        },
+        'sessions': [],
+    }
     generated, true_feats, traced, traces = {d.name: [] for d in drivers}, [], {}, {}
     bar = tqdm(labelled, desc='social', unit='session', disable=not progress)
     for i in bar:
         session = sessions[i]
-        entry = {'name': names[i] if names else f'session{i}', 'style': session.info.get('style', '')}
+        entry = {
+            'name': names[i] if names else f'session{i}',
+            'style': session.info.get('style', ''),
+        }
         for d in drivers:
             torch.manual_seed(seed + i)
             frames, poses = rollout(d, session)
@@ -524,12 +644,17 @@ def evaluate_social(policy, sessions: list[Session], names: list[str] | None = N
                 policy_poses = poses
                 if d.spreads:
                     entry[d.name]['plan_diversity'] = float(np.mean(d.spreads))
-        true_feats.append(motion_features(np.asarray(session.facilitator[frames, :, :2], np.float64)))
+        true_feats.append(
+            motion_features(np.asarray(session.facilitator[frames, :, :2], np.float64))
+        )
         if entry['style'] not in traced:
             traced[entry['style']] = True
-            entry['trace'] = {'fps': session.fps, 'bearing': speaker_bearing(session)[frames].round(4).tolist(),
-                              'truth': head_yaw(session.facilitator[frames]).round(5).tolist(),
-                              **{name: head_yaw(p).round(5).tolist() for name, p in traces.items()}}
+            entry['trace'] = {
+                'fps': session.fps,
+                'bearing': speaker_bearing(session)[frames].round(4).tolist(),
+                'truth': head_yaw(session.facilitator[frames]).round(5).tolist(),
+                **{name: head_yaw(p).round(5).tolist() for name, p in traces.items()},
+            }
         if counterfactuals:
             torch.manual_seed(seed + i + 10_000)
             _, resampled = rollout(drivers[0], session)
@@ -542,14 +667,22 @@ def evaluate_social(policy, sessions: list[Session], names: list[str] | None = N
                 group = counterfactual_group(session, kind, others[0] if others else None)
                 _, poses = rollout(drivers[0], session, group)
                 head = head_metrics(session, frames, poses)
-                cf[kind] = {'yaw_bearing_correlation': head['yaw_bearing_correlation'],
-                            'yaw_std': head['yaw_std'], 'turn_within_3s': head['turn_within_3s'],
-                            'mpjpe_to_real_group_rollout': float(joint_distance(poses, policy_poses).mean())}
+                cf[kind] = {
+                    'yaw_bearing_correlation': head['yaw_bearing_correlation'],
+                    'yaw_std': head['yaw_std'],
+                    'turn_within_3s': head['turn_within_3s'],
+                    'mpjpe_to_real_group_rollout': float(
+                        joint_distance(poses, policy_poses).mean()
+                    ),
+                }
             entry['counterfactual'] = cf
         report['sessions'].append(entry)
     truth = np.concatenate(true_feats)
-    report['frechet'] = {name: frechet_distance(np.concatenate(f), truth) for name, f in generated.items()
-                         if name != 'truth'}
+    report['frechet'] = {
+        name: frechet_distance(np.concatenate(f), truth)
+        for name, f in generated.items()
+        if name != 'truth'
+    }
     report['summary'] = summarise(report, [d.name for d in drivers])
     return report
 
@@ -559,9 +692,24 @@ def _mean(values):
     return float(np.mean(values)) if values else None
 
 
-HEAD_KEYS = ('yaw_bearing_correlation', 'turn_gain', 'attention_accuracy', 'turn_within_1s', 'turn_within_3s',
-             'turn_latency_median_s', 'turn_wrong_direction', 'mpjpe')
-INVITE_KEYS = ('hits', 'chance', 'false_raises_per_min', 'head_on_invitee', 'left_share', 'right_share')
+HEAD_KEYS = (
+    'yaw_bearing_correlation',
+    'turn_gain',
+    'attention_accuracy',
+    'turn_within_1s',
+    'turn_within_3s',
+    'turn_latency_median_s',
+    'turn_wrong_direction',
+    'mpjpe',
+)
+INVITE_KEYS = (
+    'hits',
+    'chance',
+    'false_raises_per_min',
+    'head_on_invitee',
+    'left_share',
+    'right_share',
+)
 
 
 def summarise(report: dict, names: list[str]) -> dict:
@@ -573,82 +721,117 @@ def summarise(report: dict, names: list[str]) -> dict:
         block = {}
         for name in names:
             block[name] = {k: _mean([e[name][k] for e in entries]) for k in HEAD_KEYS}
-            block[name].update({f'invitation_{k}': _mean([e[name]['invitation'][k] for e in entries])
-                                for k in INVITE_KEYS})
-            block[name]['true_yaw_bearing_correlation'] = _mean([e[name]['true_yaw_bearing_correlation']
-                                                                 for e in entries])
+            block[name].update(
+                {
+                    f'invitation_{k}': _mean([e[name]['invitation'][k] for e in entries])
+                    for k in INVITE_KEYS
+                }
+            )
+            block[name]['true_yaw_bearing_correlation'] = _mean(
+                [e[name]['true_yaw_bearing_correlation'] for e in entries]
+            )
             for key, part in (('turn_response_curve', None), ('lift_curve', 'invitation')):
                 rows = [(e[name][part] if part else e[name])[key] for e in entries]
                 rows = [r for r in rows if r is not None]
                 block[name][key] = np.mean(rows, 0).round(4).tolist() if rows else None
         cfs = [e['counterfactual'] for e in entries if 'counterfactual' in e]
         if cfs:
-            block['counterfactual'] = {'resampling_floor_mpjpe': _mean([c['resampling_floor_mpjpe'] for c in cfs])}
+            block['counterfactual'] = {
+                'resampling_floor_mpjpe': _mean([c['resampling_floor_mpjpe'] for c in cfs])
+            }
             for kind in COUNTERFACTUALS:
                 rows = [c[kind] for c in cfs if kind in c]
                 if rows:
-                    block['counterfactual'][kind] = {k: _mean([r[k] for r in rows]) for k in rows[0]}
+                    block['counterfactual'][kind] = {
+                        k: _mean([r[k] for r in rows]) for k in rows[0]
+                    }
         out[scope] = block
     out['frechet'] = report['frechet']
     return out
 
 
-ROWS = (('yaw_bearing_correlation', 'head yaw / speaker bearing correlation', 2),
-        ('turn_gain', 'turn gain (regression on the true yaw)', 2),
-        ('attention_accuracy', 'attends the current target', 2),
-        ('turn_within_1s', 'half the true turn within 1 s of a change', 2),
-        ('turn_within_3s', 'half the true turn within 3 s', 2),
-        ('turn_latency_median_s', 'median turn latency (s)', 2),
-        ('turn_wrong_direction', 'turns the wrong way first', 2),
-        ('invitation_hits', 'invitation: rising wrist >= 0.5 of the true lift in 2 s', 2),
-        ('invitation_chance', 'same test at pseudo-onsets (chance)', 2),
-        ('invitation_false_raises_per_min', 'false hand raises per minute', 2),
-        ('invitation_head_on_invitee', 'head on the invitee 1 s after the onset', 2),
-        ('invitation_left_share', 'left hand share of raised hands', 2),
-        ('mpjpe', 'closed-loop MPJPE', 5))
+ROWS = (
+    ('yaw_bearing_correlation', 'head yaw / speaker bearing correlation', 2),
+    ('turn_gain', 'turn gain (regression on the true yaw)', 2),
+    ('attention_accuracy', 'attends the current target', 2),
+    ('turn_within_1s', 'half the true turn within 1 s of a change', 2),
+    ('turn_within_3s', 'half the true turn within 3 s', 2),
+    ('turn_latency_median_s', 'median turn latency (s)', 2),
+    ('turn_wrong_direction', 'turns the wrong way first', 2),
+    ('invitation_hits', 'invitation: rising wrist >= 0.5 of the true lift in 2 s', 2),
+    ('invitation_chance', 'same test at pseudo-onsets (chance)', 2),
+    ('invitation_false_raises_per_min', 'false hand raises per minute', 2),
+    ('invitation_head_on_invitee', 'head on the invitee 1 s after the onset', 2),
+    ('invitation_left_share', 'left hand share of raised hands', 2),
+    ('mpjpe', 'closed-loop MPJPE', 5),
+)
 FACILITATORS = ('truth', 'policy', 'hold', 'constant_velocity', 'rule')
 
 
 def markdown(social: dict) -> str:
     """The social block as Markdown: one table for all sessions, one per style, and the counterfactuals."""
     if 'summary' not in social:
-        return f"## Social behaviour (closed loop)\n\n{social.get('skipped', 'not run')}\n"
+        return f'## Social behaviour (closed loop)\n\n{social.get("skipped", "not run")}\n'
     setup = social['setup']
-    lines = ['## Social behaviour (closed loop)', '',
-             f"Each facilitator drives itself over the held-out part of every session ({setup['plans']} plans "
-             'per frame for the policy, medoid executed, a new plan every frame), fed the true group and its own '
-             'executed poses.', '']
+    lines = [
+        '## Social behaviour (closed loop)',
+        '',
+        f'Each facilitator drives itself over the held-out part of every session ({setup["plans"]} plans '
+        'per frame for the policy, medoid executed, a new plan every frame), fed the true group and its own '
+        'executed poses.',
+        '',
+    ]
     names = [n for n in FACILITATORS if n in social['summary']['all']]
     f = lambda v, d: '–' if v is None else f'{v:.{d}f}'  # noqa: E731
     for scope, block in social['summary'].items():
         if scope == 'frechet':
             continue
-        lines += [f'### {scope}', '', '| | ' + ' | '.join(names) + ' |', '|---' * (len(names) + 1) + '|']
-        lines += [f'| {label} | ' + ' | '.join(f(block[n].get(key), d) for n in names) + ' |' for key, label, d in ROWS]
+        lines += [
+            f'### {scope}',
+            '',
+            '| | ' + ' | '.join(names) + ' |',
+            '|---' * (len(names) + 1) + '|',
+        ]
+        lines += [
+            f'| {label} | ' + ' | '.join(f(block[n].get(key), d) for n in names) + ' |'
+            for key, label, d in ROWS
+        ]
         cf = block.get('counterfactual')
         if cf:
-            lines += ['', f"Counterfactual groups (policy), resampling floor MPJPE {f(cf['resampling_floor_mpjpe'], 5)}:",
-                      '', '| group | yaw / true bearing correlation | yaw std | half turn in 3 s | MPJPE to the real-group '
-                      'rollout |', '|---|---|---|---|---|']
+            lines += [
+                '',
+                f'Counterfactual groups (policy), resampling floor MPJPE {f(cf["resampling_floor_mpjpe"], 5)}:',
+                '',
+                '| group | yaw / true bearing correlation | yaw std | half turn in 3 s | MPJPE to the real-group '
+                'rollout |',
+                '|---|---|---|---|---|',
+            ]
             for kind in COUNTERFACTUALS:
                 if kind in cf:
                     c = cf[kind]
-                    lines.append(f"| {kind} | {f(c['yaw_bearing_correlation'], 2)} | {f(c['yaw_std'], 5)} | "
-                                 f"{f(c['turn_within_3s'], 2)} | {f(c['mpjpe_to_real_group_rollout'], 5)} |")
+                    lines.append(
+                        f'| {kind} | {f(c["yaw_bearing_correlation"], 2)} | {f(c["yaw_std"], 5)} | '
+                        f'{f(c["turn_within_3s"], 2)} | {f(c["mpjpe_to_real_group_rollout"], 5)} |'
+                    )
         lines.append('')
     fr = social['summary']['frechet']
-    lines += ['Fréchet motion distance to the true motion (lower is more like it): '
-              + ', '.join(f'{n} {v:.1f}' for n, v in fr.items()), '']
+    lines += [
+        'Fréchet motion distance to the true motion (lower is more like it): '
+        + ', '.join(f'{n} {v:.1f}' for n, v in fr.items()),
+        '',
+    ]
     return '\n'.join(lines)
 
 
 def plots(social: dict, stem: str) -> list[str]:
     """``<stem>_yaw.png`` (yaw over time with the bearing), ``_turns.png`` and ``_lift.png`` (event-aligned)."""
     import matplotlib
+
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
     from social_pose_diffusion.evaluation.report import save_figure
+
     if 'summary' not in social:
         return []
     paths = []
@@ -659,19 +842,35 @@ def plots(social: dict, stem: str) -> list[str]:
             tr = e['trace']
             t = np.arange(len(tr['truth'])) / tr['fps']
             scale = np.std(tr['truth']) / max(np.std(tr['bearing']), 1e-9)
-            ax.plot(t, np.asarray(tr['bearing']) * scale, color='0.6', lw=1, label='speaker bearing (scaled)')
+            ax.plot(
+                t,
+                np.asarray(tr['bearing']) * scale,
+                color='0.6',
+                lw=1,
+                label='speaker bearing (scaled)',
+            )
             for name, colour in (('truth', 'k'), ('policy', 'C0'), ('rule', 'C2')):
                 ax.plot(t, tr[name], color=colour, lw=1.2, label=name)
-            ax.set_title(f"{e['name']}: head yaw", fontsize=8)
+            ax.set_title(f'{e["name"]}: head yaw', fontsize=8)
             ax.set_ylabel('yaw (u)')
         axes[0, 0].legend(fontsize=7, ncol=4)
         axes[-1, 0].set_xlabel('held-out time (s)')
         paths.append(save_figure(fig, f'{stem}_yaw.png'))
     block = social['summary']['all']
-    for key, title, path, seconds in (('turn_response_curve', 'turn after a change of speaker (1 = the true turn)',
-                                       f'{stem}_turns.png', TURN_WINDOW_S),
-                                      ('lift_curve', 'wrist rise after an invitation onset (1 = the true lift)',
-                                       f'{stem}_lift.png', INVITE_WINDOW_S)):
+    for key, title, path, seconds in (
+        (
+            'turn_response_curve',
+            'turn after a change of speaker (1 = the true turn)',
+            f'{stem}_turns.png',
+            TURN_WINDOW_S,
+        ),
+        (
+            'lift_curve',
+            'wrist rise after an invitation onset (1 = the true lift)',
+            f'{stem}_lift.png',
+            INVITE_WINDOW_S,
+        ),
+    ):
         fig, ax = plt.subplots(figsize=(6, 3.2))
         for name in FACILITATORS:
             curve = block.get(name, {}).get(key)
@@ -683,4 +882,3 @@ def plots(social: dict, stem: str) -> list[str]:
         ax.legend(fontsize=7)
         paths.append(save_figure(fig, path))
     return paths
-

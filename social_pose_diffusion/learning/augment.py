@@ -18,6 +18,7 @@ social evaluation (:mod:`social_pose_diffusion.evaluation.social`):
 - **onset weighting**: samples just after the facilitator's attention target
   changes (a new speaker, an invitation) are drawn more often.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,8 +26,14 @@ import numpy as np
 from social_pose_diffusion.core.session import Session
 from social_pose_diffusion.core.skeleton import head_yaw, pose_delta
 from social_pose_diffusion.learning.dataset import Samples, split
-from social_pose_diffusion.observation.features import (group_tokens, history_slice, motion_memory,
-                                                        pad_people, proprioception, with_style)
+from social_pose_diffusion.observation.features import (
+    group_tokens,
+    history_slice,
+    motion_memory,
+    pad_people,
+    proprioception,
+    with_style,
+)
 
 HEAD = list(range(5))  # nose, eyes, ears: a rigid tree, moved together
 
@@ -35,17 +42,28 @@ HEAD = list(range(5))  # nose, eyes, ears: a rigid tree, moved together
 class Augmentation:
     """How much of each remedy a training run uses (all 0: plain behaviour cloning)."""
 
-    history_dropout: float = 0.0    # share of samples whose past deltas are hidden
+    history_dropout: float = 0.0  # share of samples whose past deltas are hidden
     pose_perturbation: float = 0.0  # perturbed samples added, per training sample
     perturbation_scale: float = 1.5  # head offset std, in units of the session's head-yaw std
-    return_s: float = 0.3           # time constant of the corrective return
-    onset_weight: float = 0.0       # extra sampling weight of the first ``onset_s`` after an attention change
+    return_s: float = 0.3  # time constant of the corrective return
+    onset_weight: float = (
+        0.0  # extra sampling weight of the first ``onset_s`` after an attention change
+    )
     onset_s: float = 1.0
-    style_dropout: float = 0.2      # share of samples whose style is not said (the policy's default when unknown)
+    style_dropout: float = (
+        0.2  # share of samples whose style is not said (the policy's default when unknown)
+    )
 
     def __post_init__(self):
-        for name in ('history_dropout', 'pose_perturbation', 'perturbation_scale', 'return_s', 'onset_weight',
-                     'onset_s', 'style_dropout'):
+        for name in (
+            'history_dropout',
+            'pose_perturbation',
+            'perturbation_scale',
+            'return_s',
+            'onset_weight',
+            'onset_s',
+            'style_dropout',
+        ):
             value = getattr(self, name)
             if not np.isfinite(value) or value < 0:
                 raise ValueError(f'{name} must be a finite number >= 0, not {value}')
@@ -54,8 +72,9 @@ class Augmentation:
                 raise ValueError(f'{name} is a share in [0, 1], not {getattr(self, name)}')
 
 
-def perturbed(session: Session, config, count: int, augmentation: Augmentation,
-              rng: np.random.Generator) -> Samples:
+def perturbed(
+    session: Session, config, count: int, augmentation: Augmentation, rng: np.random.Generator
+) -> Samples:
     """``count`` training samples of ``session`` with the pose pushed off and a chunk that returns it."""
     fac = np.asarray(session.facilitator, np.float64)[..., :2]
     n, fps = len(fac), session.fps
@@ -69,7 +88,11 @@ def perturbed(session: Session, config, count: int, augmentation: Augmentation,
     history = fac[past] + offset
     now = history[:, -1]
     lagged = [session.participants[np.clip(rows - lag, 0, None)] for lag in config.lags]
-    memory = motion_memory(session.participants, fps, config.memory_s)[rows] if config.memory_s else None
+    memory = (
+        motion_memory(session.participants, fps, config.memory_s)[rows]
+        if config.memory_s
+        else None
+    )
     tokens, mask = group_tokens(session.participants[rows], lagged, now, memory)
     tokens, mask = pad_people(tokens, mask, config.max_people)
     ahead = np.clip(rows[:, None] + np.arange(config.horizon + 1)[None], 0, n - 1)
@@ -84,23 +107,44 @@ def perturbed(session: Session, config, count: int, augmentation: Augmentation,
     return Samples(obs, actions, np.stack([np.full(count, -1), rows], -1), weights)
 
 
-def with_perturbations(samples: Samples, sessions: list[Session], config, augmentation: Augmentation,
-                       rng: np.random.Generator) -> Samples:
+def with_perturbations(
+    samples: Samples,
+    sessions: list[Session],
+    config,
+    augmentation: Augmentation,
+    rng: np.random.Generator,
+) -> Samples:
     """``samples`` plus ``pose_perturbation`` perturbed samples per sample, drawn from each session alike."""
-    if augmentation.pose_perturbation <= 0 or config.encoder_spec.image_input:  # images: not drawn here
+    if (
+        augmentation.pose_perturbation <= 0 or config.encoder_spec.image_input
+    ):  # images: not drawn here
         return samples
-    extra = [perturbed(s, config, int(round(augmentation.pose_perturbation * np.sum(samples.where[:, 0] == i))),
-                       augmentation, rng) for i, s in enumerate(sessions)]
+    extra = [
+        perturbed(
+            s,
+            config,
+            int(round(augmentation.pose_perturbation * np.sum(samples.where[:, 0] == i))),
+            augmentation,
+            rng,
+        )
+        for i, s in enumerate(sessions)
+    ]
     extra = [e for e in extra if len(e)]
     for i, e in enumerate(extra):
         e.where[:, 0] = i
     parts = [samples] + extra
     obs = {k: np.concatenate([p.obs[k] for p in parts]) for k in samples.obs}
-    return Samples(obs, np.concatenate([p.actions for p in parts]), np.concatenate([p.where for p in parts]),
-                   np.concatenate([p.weights for p in parts]))
+    return Samples(
+        obs,
+        np.concatenate([p.actions for p in parts]),
+        np.concatenate([p.where for p in parts]),
+        np.concatenate([p.weights for p in parts]),
+    )
 
 
-def onset_weights(samples: Samples, sessions: list[Session], augmentation: Augmentation) -> np.ndarray | None:
+def onset_weights(
+    samples: Samples, sessions: list[Session], augmentation: Augmentation
+) -> np.ndarray | None:
     """Sampling probabilities of the training samples, or None for uniform."""
     if augmentation.onset_weight <= 0:
         return None
@@ -110,7 +154,7 @@ def onset_weights(samples: Samples, sessions: list[Session], augmentation: Augme
         changes = np.flatnonzero(np.r_[False, target[1:] != target[:-1]] & (target >= 0))
         near = np.zeros(len(s), bool)
         for c in changes:
-            near[c:c + int(augmentation.onset_s * s.fps)] = True
+            near[c : c + int(augmentation.onset_s * s.fps)] = True
         rows = samples.where[:, 0] == i
         weights[rows] += augmentation.onset_weight * near[samples.where[rows, 1]]
     return weights / weights.sum()
@@ -122,7 +166,7 @@ def hide(obs: dict, config, augmentation: Augmentation, rng: np.random.Generator
     columns = np.arange(proprio.shape[1])
     parts = [(augmentation.history_dropout, columns[history_slice(config.history)])]
     if config.styles:
-        parts.append((augmentation.style_dropout, columns[-len(config.styles):]))
+        parts.append((augmentation.style_dropout, columns[-len(config.styles) :]))
     for share, where in parts:
         if share > 0:
             proprio[np.ix_(rng.random(len(proprio)) < share, where)] = 0.0

@@ -8,6 +8,7 @@ there is stored in the model. A network that does not generalise (a short,
 noisy recording) so falls back toward its prior, the better of holding the
 pose and damped constant velocity, instead of doing worse than it.
 """
+
 import numpy as np
 
 from social_pose_diffusion.learning.dataset import Samples
@@ -40,7 +41,8 @@ def held_back(samples: Samples, horizon: int, fraction: float = HELD_BACK):
 
 def residual_gain(policy, held: Samples, k: int = 4) -> float:
     """The gain of :data:`GAINS` with the least masked chunk error on ``held`` (residual
-    actions)."""
+    actions).
+    """
     obs, residual = held.batch(np.arange(len(held)))
     saved, policy.config.residual_gain = policy.config.residual_gain, 1.0
     try:
@@ -50,6 +52,8 @@ def residual_gain(policy, held: Samples, k: int = 4) -> float:
         policy.config.residual_gain = saved
     truth = np.cumsum(residual + prior, 1)
     w = held.weights
-    errors = [float((np.linalg.norm(np.cumsum(prior + g * net, 1) - truth, axis=-1) * w).sum())
-              for g in GAINS]
+    errors = [
+        float((np.linalg.norm(np.cumsum(prior + g * net, 1) - truth, axis=-1) * w).sum())
+        for g in GAINS
+    ]
     return float(GAINS[int(np.argmin(errors))])

@@ -16,6 +16,7 @@ never mixes files of different steps: a run killed while writing leaves the
 previous pointer (and an unreferenced directory, removed by the next save).
 Every problem is a :class:`CheckpointError` naming the file and what is wrong.
 """
+
 import hashlib
 import json
 import shutil
@@ -50,6 +51,7 @@ def _sha256(path):
 def save(out, step: int, policy, optimizer, critic, log) -> Path:
     """Write step ``step`` as a new set, switch the pointer to it, drop older sets."""
     from safetensors.torch import save as to_bytes
+
     out = Path(out)
     root = out / 'checkpoints'
     root.mkdir(parents=True, exist_ok=True)
@@ -57,19 +59,32 @@ def save(out, step: int, policy, optimizer, critic, log) -> Path:
     try:
         policy.save(target / 'model.safetensors')
         state = optimizer.state_dict()
-        tensors = {f'opt.{i}.{k}': v.detach().cpu().reshape(-1) if v.dim() == 0
-                   else v.detach().cpu() for i, s in state['state'].items() for k, v in s.items()}
+        tensors = {
+            f'opt.{i}.{k}': v.detach().cpu().reshape(-1) if v.dim() == 0 else v.detach().cpu()
+            for i, s in state['state'].items()
+            for k, v in s.items()
+        }
         if critic is not None:
-            tensors.update({f'critic.{k}': v.detach().cpu()
-                            for k, v in critic.state_dict().items()})
-        write_bytes(target / 'state.safetensors',
-                    to_bytes({k: v.contiguous() for k, v in tensors.items()}))
-        write_json(target / 'state.json',
-                   {'step': step, 'param_groups': state['param_groups'], 'log': log})
+            tensors.update(
+                {f'critic.{k}': v.detach().cpu() for k, v in critic.state_dict().items()}
+            )
+        write_bytes(
+            target / 'state.safetensors', to_bytes({k: v.contiguous() for k, v in tensors.items()})
+        )
+        write_json(
+            target / 'state.json',
+            {'step': step, 'param_groups': state['param_groups'], 'log': log},
+        )
         target.chmod(0o755)
-        write_json(out / POINTER, {'format': FORMAT, 'step': step,
-                                   'dir': str(target.relative_to(out)),
-                                   'files': {name: _sha256(target / name) for name in FILES}})
+        write_json(
+            out / POINTER,
+            {
+                'format': FORMAT,
+                'step': step,
+                'dir': str(target.relative_to(out)),
+                'files': {name: _sha256(target / name) for name in FILES},
+            },
+        )
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise
@@ -97,8 +112,11 @@ def _pointer(out):
     files, where, step = meta.get('files'), meta.get('dir'), meta.get('step')
     if not isinstance(files, dict) or sorted(files) != sorted(FILES) or not isinstance(step, int):
         raise CheckpointError(f'{path}: needs step, dir and the hashes of {", ".join(FILES)}')
-    if not isinstance(where, str) or Path(where).parent != Path('checkpoints') \
-            or Path(where).name in ('', '.', '..'):
+    if (
+        not isinstance(where, str)
+        or Path(where).parent != Path('checkpoints')
+        or Path(where).name in ('', '.', '..')
+    ):
         raise CheckpointError(f'{path}: dir must name a directory under {out / "checkpoints"}')
     return path, meta
 
@@ -106,8 +124,11 @@ def _pointer(out):
 def _differences(saved, wanted):
     """``field saved -> wanted`` for every field where two configs differ."""
     a, b = saved.to_dict(), wanted.to_dict()
-    return [f'{k} {a[k]!r} -> {b[k]!r}' if len(repr(a[k])) < 40 else f'{k} differs'
-            for k in a if a[k] != b[k]]
+    return [
+        f'{k} {a[k]!r} -> {b[k]!r}' if len(repr(a[k])) < 40 else f'{k} differs'
+        for k in a
+        if a[k] != b[k]
+    ]
 
 
 def load(out, config, optimizer, critic, device):
@@ -117,6 +138,7 @@ def load(out, config, optimizer, critic, device):
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
+
     out = Path(out)
     pointer, meta = _pointer(out)
     folder = out / meta['dir']
@@ -125,31 +147,41 @@ def load(out, config, optimizer, critic, device):
         if not path.is_file():
             raise CheckpointError(f'{path}: missing (named by {pointer})')
         if _sha256(path) != digest:
-            raise CheckpointError(f'{path}: does not match its hash in {pointer} '
-                                  '(truncated or changed after it was written)')
+            raise CheckpointError(
+                f'{path}: does not match its hash in {pointer} '
+                '(truncated or changed after it was written)'
+            )
     try:
         policy = load_policy(folder, device)
     except ModelError as exc:
         raise CheckpointError(str(exc)) from exc
     differ = _differences(policy.config, config)
     if differ:
-        raise CheckpointError(f'{folder / "model.json"}: the checkpoint was trained with other '
-                              f'options ({"; ".join(differ)}); resume with the same options '
-                              'or train into another --out')
+        raise CheckpointError(
+            f'{folder / "model.json"}: the checkpoint was trained with other '
+            f'options ({"; ".join(differ)}); resume with the same options '
+            'or train into another --out'
+        )
     state_json = folder / 'state.json'
     try:
         state = json.loads(state_json.read_bytes())
     except ValueError as exc:
         raise CheckpointError(f'{state_json}: not valid JSON ({exc})') from exc
-    missing = [k for k in ('step', 'param_groups', 'log')
-               if not isinstance(state, dict) or k not in state]
+    missing = [
+        k for k in ('step', 'param_groups', 'log') if not isinstance(state, dict) or k not in state
+    ]
     if missing:
         raise CheckpointError(f'{state_json}: missing {", ".join(missing)}')
-    if state['step'] != meta['step'] or not isinstance(state['log'], list) \
-            or len(state['log']) != state['step']:
-        raise CheckpointError(f'{state_json}: step {state["step"]} and a log of '
-                              f'{len(state["log"])} losses do not match step {meta["step"]} '
-                              f'of {pointer}')
+    if (
+        state['step'] != meta['step']
+        or not isinstance(state['log'], list)
+        or len(state['log']) != state['step']
+    ):
+        raise CheckpointError(
+            f'{state_json}: step {state["step"]} and a log of '
+            f'{len(state["log"])} losses do not match step {meta["step"]} '
+            f'of {pointer}'
+        )
     state_file = folder / 'state.safetensors'
     try:
         tensors = load_file(str(state_file))
@@ -160,8 +192,9 @@ def load(out, config, optimizer, critic, device):
                 moments.setdefault(int(i), {})[name] = v.reshape(()) if name == 'step' else v
         optimizer.load_state_dict({'state': moments, 'param_groups': state['param_groups']})
         if critic is not None:
-            critic.load_state_dict({k[len('critic.'):]: v for k, v in tensors.items()
-                                    if k.startswith('critic.')})
+            critic.load_state_dict(
+                {k[len('critic.') :]: v for k, v in tensors.items() if k.startswith('critic.')}
+            )
     except (SafetensorError, OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise CheckpointError(f'{state_file}: does not fit this run: {exc}') from exc
     return policy, state['step'], [float(x) for x in state['log']]

@@ -11,22 +11,34 @@ Real recordings have gaps and unseen joints: nothing reaches across a gap
 whose joint is unseen at either end, lies beyond the segment or the part's
 end; losses and metrics use it, so nothing unseen is ever learned or scored.
 """
+
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from social_pose_diffusion.observation.features import (group_tokens, motion_memory, pad_people,
-                                                        proprioception, with_style)
-from social_pose_diffusion.observation.raster import resize_frame
 from social_pose_diffusion.core.session import Session
-from social_pose_diffusion.core.skeleton import MIRRORED_JOINTS, apply_delta, joint_distance, pose_delta
+from social_pose_diffusion.core.skeleton import (
+    MIRRORED_JOINTS,
+    apply_delta,
+    joint_distance,
+    pose_delta,
+)
+from social_pose_diffusion.observation.features import (
+    group_tokens,
+    motion_memory,
+    pad_people,
+    proprioception,
+    with_style,
+)
+from social_pose_diffusion.observation.raster import resize_frame
 from social_pose_diffusion.policy.prior import DECAY_GRID_S, decay_per_frame, prior_deltas
 
 
 def step_weights(session, frames, horizon, end=None):
     """(N, H, J) float32: 1 where step ``t+i -> t+i+1`` of joint j is seen at both ends, in the
-    segment, before ``end``."""
+    segment, before ``end``.
+    """
     start, stop = session.segment_bounds()
     seen = session.seen()
     frames = np.asarray(frames)
@@ -44,23 +56,33 @@ FPS_TOLERANCE = 0.05
 
 def frames_for(fps, horizon_s=HORIZON_S, history_s=HISTORY_S, lags_s=LAGS_S):
     """The :class:`PolicyConfig` time fields at ``fps``: windows in seconds as whole frames (at
-    least 1)."""
+    least 1).
+    """
+
     def n(seconds):
         return max(1, int(round(seconds * fps)))
-    return {'fps': round(float(fps), 6), 'horizon': n(horizon_s), 'history': n(history_s),
-            'lags': tuple(n(s) for s in lags_s)}
+
+    return {
+        'fps': round(float(fps), 6),
+        'horizon': n(horizon_s),
+        'history': n(history_s),
+        'lags': tuple(n(s) for s in lags_s),
+    }
 
 
 def common_fps(sessions, names=None):
     """The one frame rate of ``sessions`` (from their stamps); mixed rates are refused with the
-    rates."""
+    rates.
+    """
     rates = [s.fps for s in sessions]
     if max(rates) > (1 + FPS_TOLERANCE) * min(rates):
         names = names or [f'session {i}' for i in range(len(sessions))]
         listed = ', '.join(f'{n}: {r:.2f} fps' for n, r in zip(names, rates))
-        raise ValueError(f'sessions run at different frame rates ({listed}); a model has one '
-                         f'rate: train on '
-                         'sessions of one rate (or re-record/re-import them at one fps)')
+        raise ValueError(
+            f'sessions run at different frame rates ({listed}); a model has one '
+            f'rate: train on '
+            'sessions of one rate (or re-record/re-import them at one fps)'
+        )
     return float(np.median(rates))
 
 
@@ -76,15 +98,24 @@ def frame_features(session, config):
     start, stop = session.segment_bounds()
     past = np.clip(frames[:, None] + np.arange(-config.history, 1)[None], start[:, None], None)
     lagged = [session.participants[np.maximum(frames - lag, start)] for lag in config.lags]
-    memory = motion_memory(session.participants, session.fps, config.memory_s) if config.memory_s else None
+    memory = (
+        motion_memory(session.participants, session.fps, config.memory_s)
+        if config.memory_s
+        else None
+    )
     tokens, mask = group_tokens(session.participants, lagged, fac, memory)
     tokens, mask = pad_people(tokens, mask, config.max_people)
     ahead = np.minimum(frames[:, None] + np.arange(config.horizon + 1)[None], stop[:, None] - 1)
     weights = step_weights(session, frames, config.horizon)
     actions = pose_delta(fac[ahead[:, :-1]], fac[ahead[:, 1:]]) * weights[..., None]
     proprio = with_style(proprioception(fac[past]), config.styles, session.info.get('style'))
-    return {'proprio': proprio, 'tokens': tokens, 'mask': mask,
-            'actions': actions.astype(np.float32), 'weights': weights}
+    return {
+        'proprio': proprio,
+        'tokens': tokens,
+        'mask': mask,
+        'actions': actions.astype(np.float32),
+        'weights': weights,
+    }
 
 
 def velocity_forecast(session, frames, steps, decay, rate=1.0):
@@ -103,7 +134,8 @@ def velocity_forecast(session, frames, steps, decay, rate=1.0):
 
 def fit_decay_s(sessions, config, grid=None):
     """The velocity time constant (s) of the grid whose forecast fits the training chunks of
-    ``sessions`` best."""
+    ``sessions`` best.
+    """
     errors = []
     for decay_s in grid or DECAY_GRID_S:
         num = den = 0.0
@@ -112,8 +144,9 @@ def fit_decay_s(sessions, config, grid=None):
             w = step_weights(session, idx, config.horizon)
             fac = np.asarray(session.facilitator, np.float64)[..., :2]
             truth = fac[np.minimum(idx[:, None] + np.arange(1, config.horizon + 1), len(fac) - 1)]
-            pred = velocity_forecast(session, idx, config.horizon, decay_per_frame(session.fps,
-                                                                                   decay_s))
+            pred = velocity_forecast(
+                session, idx, config.horizon, decay_per_frame(session.fps, decay_s)
+            )
             num += float((joint_distance(pred, truth) * w).sum())
             den += float(w.sum())
         errors.append(num / max(den, 1e-12))
@@ -125,23 +158,34 @@ def step_speeds(session, frames):
     fac = np.asarray(session.facilitator, np.float64)[..., :2]
     frames = np.asarray(frames)
     w = step_weights(session, frames, 1)[:, 0] > 0
-    speed = np.linalg.norm(pose_delta(fac[frames], fac[np.minimum(frames + 1, len(fac) - 1)]),
-                           axis=-1)
+    speed = np.linalg.norm(
+        pose_delta(fac[frames], fac[np.minimum(frames + 1, len(fac) - 1)]), axis=-1
+    )
     return np.where(w, speed, 0.0)
 
 
 def split(n, config, train_fraction=0.8):
     """(train, eval) frame indices of an ``n``-frame session: first 80 % / last 20 % by time."""
     cut = int(round(n * train_fraction))
-    return (np.arange(config.history, max(config.history, cut - config.horizon)),
-            np.arange(cut, max(cut, n - config.horizon)))
+    return (
+        np.arange(config.history, max(config.history, cut - config.horizon)),
+        np.arange(cut, max(cut, n - config.horizon)),
+    )
 
 
 def images(session, config, indices, raw_frame=None):
     """uint8 (N, 128, 128, 3) observation images of the config's encoder (plotted, raw frames)."""
     encoder = config.encoder_spec
-    return np.stack([encoder.image(session.participants[t], session.facilitator[t],
-                                   raw_frame(t) if raw_frame else None) for t in indices])
+    return np.stack(
+        [
+            encoder.image(
+                session.participants[t],
+                session.facilitator[t],
+                raw_frame(t) if raw_frame else None,
+            )
+            for t in indices
+        ]
+    )
 
 
 def cached_frames(render):
@@ -152,12 +196,14 @@ def cached_frames(render):
         if t not in cache:
             cache[t] = resize_frame(render(t))
         return cache[t]
+
     return frame
 
 
 def bag_frames(path, stamps_ns):
     """``raw_frame(t)`` for a bag: the newest camera frame at or before ``stamps_ns[t]``, decoded once, 128x128."""
     from social_pose_diffusion.sources.bags import iter_images
+
     stamps, frames = [], []
     for stamp, bgr in iter_images(path):
         stamps.append(stamp)
@@ -176,14 +222,24 @@ def mirror(session, raw_frame=None):
     A mirrored discussion is as plausible as the original, so training on both
     balances the invitation hands exactly.
     """
+
     def flip(kp):
         out = np.array(kp)[..., MIRRORED_JOINTS, :]
         out[..., 0] = (1.0 - out[..., 0]) % 1.0
         return out
+
     hand = np.where(session.invite_hand >= 0, 1 - session.invite_hand, -1)
-    mirrored = Session(session.stamps_ns, session.participant_ids, flip(session.participants),
-                       flip(session.facilitator), session.speaker, session.invite, hand,
-                       {**session.info, 'mirrored': True}, session.attend)
+    mirrored = Session(
+        session.stamps_ns,
+        session.participant_ids,
+        flip(session.participants),
+        flip(session.facilitator),
+        session.speaker,
+        session.invite,
+        hand,
+        {**session.info, 'mirrored': True},
+        session.attend,
+    )
     return mirrored, (None if raw_frame is None else (lambda t: cv2.flip(raw_frame(t), 1)))
 
 
@@ -230,11 +286,17 @@ def build(sessions, config, part='train', stride=1, raw_frames=None):
         train_idx, eval_idx = split(len(session), config)
         idx = (train_idx if part == 'train' else eval_idx)[::stride]
         # a training chunk stops where the evaluation part starts
-        w = step_weights(session, idx, config.horizon,
-                         eval_idx[0] if part == 'train' and len(eval_idx) else None)
+        w = step_weights(
+            session,
+            idx,
+            config.horizon,
+            eval_idx[0] if part == 'train' and len(eval_idx) else None,
+        )
         keep = w.reshape(len(idx), -1).any(-1)
         idx, w = idx[keep], w[keep]
-        obs.append(observations(session, config, idx, raw_frames[s] if raw_frames else None, feats))
+        obs.append(
+            observations(session, config, idx, raw_frames[s] if raw_frames else None, feats)
+        )
         actions.append(feats['actions'][idx] * w[..., None])
         weights.append(w)
         where.append(np.stack([np.full(len(idx), s), idx], -1))
@@ -251,6 +313,7 @@ def load_sessions(bags=(), styles=(), seconds=90.0, seed=0, participants=4, raw=
     (:meth:`Session.filled`); simulated sessions run at the bags' frame rate.
     """
     from social_pose_diffusion.sources.bags import read_session
+
     sessions, names, frames = [], [], []
     for path in bags:
         session = read_session(path).filled()
@@ -261,6 +324,7 @@ def load_sessions(bags=(), styles=(), seconds=90.0, seed=0, participants=4, raw=
     for j in range(copies):
         for i, style in enumerate(styles):
             from social_pose_diffusion.sources.sim import Renderer, simulate
+
             s = seed + i + 10 * j
             session = simulate(style, participants, seconds, fps, s)
             sessions.append(session)

@@ -5,6 +5,7 @@ a checkpoint of policy and training state written as one set
 (:mod:`social_pose_diffusion.learning.checkpoint`), so ``resume=True``
 continues where it stopped. The same seed gives the same model.
 """
+
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,14 +13,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from social_pose_diffusion.core.skeleton import apply_delta
 from social_pose_diffusion.learning import calibrate, checkpoint, dataset
-from social_pose_diffusion.learning.augment import Augmentation, hide, onset_weights, with_perturbations
+from social_pose_diffusion.learning.augment import (
+    Augmentation,
+    hide,
+    onset_weights,
+    with_perturbations,
+)
 from social_pose_diffusion.observation.features import centroid
 from social_pose_diffusion.policy import Policy, PolicyConfig, resolve_device
-from social_pose_diffusion.policy.prior import DECAY_GRID_S, HOLD_S
-from social_pose_diffusion.policy.objectives import dbc_loss, diffusion_loss, state_action_losses
 from social_pose_diffusion.policy.networks import StateActionDenoiser
-from social_pose_diffusion.core.skeleton import apply_delta
+from social_pose_diffusion.policy.objectives import dbc_loss, diffusion_loss, state_action_losses
+from social_pose_diffusion.policy.prior import DECAY_GRID_S, HOLD_S
 
 
 def make_config(sessions, **options):
@@ -39,14 +45,17 @@ def make_config(sessions, **options):
     neutral = apply_delta(pose, np.array([0.5 - centroid(pose)[0], 0.0]))
     speeds = [dataset.step_speeds(s, dataset.split(len(s), config)[0]) for s in sessions]
     max_speed = np.maximum(1.5 * np.concatenate(speeds).max(0), 1e-3)
-    return replace(config, neutral_pose=neutral.round(6).tolist(),
-                   max_speed=max_speed.round(6).tolist())
+    return replace(
+        config, neutral_pose=neutral.round(6).tolist(), max_speed=max_speed.round(6).tolist()
+    )
 
 
 def critic_state(policy, obs):
     """DBC critic state: normalised proprioception + mean participant token (numpy obs -> tensor)."""
     d = policy.device
-    proprio = (torch.as_tensor(obs['proprio'], device=d) - policy.proprio_mean) / policy.proprio_std
+    proprio = (
+        torch.as_tensor(obs['proprio'], device=d) - policy.proprio_mean
+    ) / policy.proprio_std
     tokens = (torch.as_tensor(obs['tokens'], device=d) - policy.token_mean) / policy.token_std
     m = torch.as_tensor(obs['mask'], device=d)[..., None].float()
     return torch.cat([proprio, (tokens * m).sum(1) / m.sum(1).clamp(min=1.0)], -1)
@@ -68,16 +77,34 @@ def train_critic(policy, samples, steps, batch, lr, generator, progress=False):
         _schedule(opt, lr, step, steps)
         obs, actions = samples.batch(rng.integers(0, len(samples), batch))
         x0 = torch.cat([critic_state(policy, obs), policy.normalise(actions).flatten(1)], -1)
-        loss = diffusion_loss(lambda x, t: critic(x, t.float() / policy.schedule.T), x0, policy.schedule, generator)
+        loss = diffusion_loss(
+            lambda x, t: critic(x, t.float() / policy.schedule.T), x0, policy.schedule, generator
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()
     return critic.requires_grad_(False).eval()
 
 
-def train(config, sessions, out=None, train_steps=2000, batch=64, lr=1e-3, device='auto', seed=0,
-          resume=False, raw_frames=None, image_stride=2, dbc_weight=1.0, critic_steps=None,
-          progress=True, save_every=500, mirror=True, augmentation=None):
+def train(
+    config,
+    sessions,
+    out=None,
+    train_steps=2000,
+    batch=64,
+    lr=1e-3,
+    device='auto',
+    seed=0,
+    resume=False,
+    raw_frames=None,
+    image_stride=2,
+    dbc_weight=1.0,
+    critic_steps=None,
+    progress=True,
+    save_every=500,
+    mirror=True,
+    augmentation=None,
+):
     """Train a policy of ``config`` for ``train_steps`` optimiser steps; returns (policy, losses).
 
     The training samples come from the training part of ``sessions``; ``mirror``
@@ -95,14 +122,21 @@ def train(config, sessions, out=None, train_steps=2000, batch=64, lr=1e-3, devic
     dev = resolve_device(device)
     stride = image_stride if config.encoder_spec.image_input else 1
     if mirror:
-        flipped = [dataset.mirror(s, raw_frames[i] if raw_frames else None) for i, s in enumerate(sessions)]
+        flipped = [
+            dataset.mirror(s, raw_frames[i] if raw_frames else None)
+            for i, s in enumerate(sessions)
+        ]
         sessions = list(sessions) + [f[0] for f in flipped]
         raw_frames = (list(raw_frames) + [f[1] for f in flipped]) if raw_frames else None
     augmentation = augmentation or Augmentation()
     samples = dataset.build(sessions, config, 'train', stride, raw_frames)
-    samples = with_perturbations(samples, sessions, config, augmentation, np.random.default_rng(seed + 17))
+    samples = with_perturbations(
+        samples, sessions, config, augmentation, np.random.default_rng(seed + 17)
+    )
     if len(samples) < 2:
-        raise ValueError('too few training frames: sessions must be longer than a few action chunks')
+        raise ValueError(
+            'too few training frames: sessions must be longer than a few action chunks'
+        )
     policy = Policy(config)
     held = None
     if config.prior != 'none':  # the network learns what the prior misses; its gain is calibrated
@@ -110,39 +144,52 @@ def train(config, sessions, out=None, train_steps=2000, batch=64, lr=1e-3, devic
         samples.actions = residual.astype(np.float32)
         samples, held = calibrate.held_back(samples, config.horizon)
         if len(samples) < 2 or not len(held):
-            raise ValueError('too few training frames to calibrate a prior: record longer '
-                             'sessions')
+            raise ValueError(
+                'too few training frames to calibrate a prior: record longer sessions'
+            )
     weights = onset_weights(samples, sessions, augmentation)
-    policy.set_normalisation(samples.actions, samples.obs['proprio'], samples.obs['tokens'], samples.obs['mask'])
+    policy.set_normalisation(
+        samples.actions, samples.obs['proprio'], samples.obs['tokens'], samples.obs['mask']
+    )
     policy.to(dev).train()
     optimizer = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=1e-4)
     critic = None
     if config.family.critic:
-        critic = train_critic(policy, samples, critic_steps or train_steps, batch, lr, generator,
-                              progress)
+        critic = train_critic(
+            policy, samples, critic_steps or train_steps, batch, lr, generator, progress
+        )
     start, log = 0, []
     out = Path(out) if out else None
     if out and resume and checkpoint.exists(out):
         saved, start, log = checkpoint.load(out, config, optimizer, critic, str(dev))
         if start >= train_steps:
-            raise checkpoint.CheckpointError(f'{out / checkpoint.POINTER}: already at step '
-                                             f'{start}; resume with more train steps')
+            raise checkpoint.CheckpointError(
+                f'{out / checkpoint.POINTER}: already at step '
+                f'{start}; resume with more train steps'
+            )
         policy.load_state_dict(saved.state_dict())
         generator.manual_seed(seed + start)
     rng = np.random.default_rng(seed + start)
-    bar = tqdm(range(start, train_steps), desc=f'train {config.encoder}/{config.policy}',
-               disable=not progress)
+    bar = tqdm(
+        range(start, train_steps),
+        desc=f'train {config.encoder}/{config.policy}',
+        disable=not progress,
+    )
     for step in bar:
         _schedule(optimizer, lr, step, train_steps)
-        rows = (rng.choice(len(samples), batch, p=weights) if weights is not None
-                else rng.integers(0, len(samples), batch))
+        rows = (
+            rng.choice(len(samples), batch, p=weights)
+            if weights is not None
+            else rng.integers(0, len(samples), batch)
+        )
         obs, actions = samples.batch(rows)
         obs = hide(obs, config, augmentation, rng)
         target = policy.normalise(actions)
         if config.family.critic:
             pred = policy.net(policy.encoder(policy.tensors(obs)))
-            l_agent, l_expert = state_action_losses(critic, policy.schedule, critic_state(policy, obs),
-                                                    pred, target, generator)
+            l_agent, l_expert = state_action_losses(
+                critic, policy.schedule, critic_state(policy, obs), pred, target, generator
+            )
             loss = dbc_loss(pred, target, l_agent, l_expert, dbc_weight)
         else:
             loss = policy.loss(policy.tensors(obs), target, generator, samples.weights[rows])

@@ -23,8 +23,10 @@ non-finite values or out-of-range joints are dropped. The same functions
 serve rclpy and rosbags messages: readers only use message attributes, and
 writers take a :class:`MessageKit` of the message classes to build.
 """
+
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -32,23 +34,45 @@ from social_pose_diffusion.core.frames import GroupFrame, single_person
 from social_pose_diffusion.core.skeleton import NUM_JOINTS, unit_sphere
 
 INT8, UINT8, INT16, UINT16, INT32, UINT32, FLOAT32, FLOAT64 = range(1, 9)  # sensor_msgs/PointField
-_NUMPY_OF = {INT8: 'i1', UINT8: 'u1', INT16: '<i2', UINT16: '<u2', INT32: '<i4', UINT32: '<u4',
-             FLOAT32: '<f4', FLOAT64: '<f8'}
+_NUMPY_OF = {
+    INT8: 'i1',
+    UINT8: 'u1',
+    INT16: '<i2',
+    UINT16: '<u2',
+    INT32: '<i4',
+    UINT32: '<u4',
+    FLOAT32: '<f4',
+    FLOAT64: '<f8',
+}
 _INTEGER, _FLOAT = (INT8, UINT8, INT16, UINT16, INT32, UINT32), (FLOAT32, FLOAT64)
 # What each field of the layout must be: integer ids and joints, floating-point coordinates.
 _KIND = {'id': _INTEGER, 'joint': _INTEGER, 'u': _FLOAT, 'v': _FLOAT, 'conf': _FLOAT}
 REQUIRED = ('id', 'joint', 'u', 'v')
 
-FIELDS = (('id', 0, INT32), ('joint', 4, INT32), ('u', 8, FLOAT32), ('v', 12, FLOAT32),
-          ('conf', 16, FLOAT32), ('x', 20, FLOAT32), ('y', 24, FLOAT32), ('z', 28, FLOAT32))
+FIELDS = (
+    ('id', 0, INT32),
+    ('joint', 4, INT32),
+    ('u', 8, FLOAT32),
+    ('v', 12, FLOAT32),
+    ('conf', 16, FLOAT32),
+    ('x', 20, FLOAT32),
+    ('y', 24, FLOAT32),
+    ('z', 28, FLOAT32),
+)
 POINT_STEP = 32
 FACILITATOR_FIELDS = FIELDS + (('spread', 32, FLOAT32), ('obs_age', 36, FLOAT32))
 FACILITATOR_POINT_STEP = 40
 
 
 def _dtype(fields, step):
-    return np.dtype({'names': [f[0] for f in fields], 'formats': [_NUMPY_OF[f[2]] for f in fields],
-                     'offsets': [f[1] for f in fields], 'itemsize': step})
+    return np.dtype(
+        {
+            'names': [f[0] for f in fields],
+            'formats': [_NUMPY_OF[f[2]] for f in fields],
+            'offsets': [f[1] for f in fields],
+            'itemsize': step,
+        }
+    )
 
 
 POINT_DTYPE = _dtype(FIELDS, POINT_STEP)
@@ -99,10 +123,17 @@ def _points(frame: GroupFrame, dtype: np.dtype) -> np.ndarray:
 
 
 def _cloud(kit: MessageKit, header: Any, pts: np.ndarray, fields, step: int) -> Any:
-    return kit.PointCloud2(header=header, height=1, width=len(pts),
-                           fields=[kit.PointField(name=n, offset=o, datatype=d, count=1) for n, o, d in fields],
-                           is_bigendian=False, point_step=step, row_step=step * len(pts),
-                           data=kit.buffer(pts.tobytes()), is_dense=True)
+    return kit.PointCloud2(
+        header=header,
+        height=1,
+        width=len(pts),
+        fields=[kit.PointField(name=n, offset=o, datatype=d, count=1) for n, o, d in fields],
+        is_bigendian=False,
+        point_step=step,
+        row_step=step * len(pts),
+        data=kit.buffer(pts.tobytes()),
+        is_dense=True,
+    )
 
 
 def frame_to_cloud(frame: GroupFrame, header: Any, kit: MessageKit) -> Any:
@@ -110,8 +141,9 @@ def frame_to_cloud(frame: GroupFrame, header: Any, kit: MessageKit) -> Any:
     return _cloud(kit, header, _points(frame, POINT_DTYPE), FIELDS, POINT_STEP)
 
 
-def facilitator_cloud(pose: np.ndarray, spread: np.ndarray, obs_age_s: float, header: Any,
-                      kit: MessageKit) -> Any:
+def facilitator_cloud(
+    pose: np.ndarray, spread: np.ndarray, obs_age_s: float, header: Any, kit: MessageKit
+) -> Any:
     """The generated facilitator (id 0, conf 1) with per-joint ``spread`` and the plan's ``obs_age``.
 
     ``spread`` is the per-joint uncertainty (normalised equirect units, the
@@ -141,8 +173,10 @@ def _layout(msg: Any) -> dict:
             raise ValueError(f'keypoint cloud declares field {f.name!r} twice')
         size = np.dtype(_NUMPY_OF[f.datatype]).itemsize * max(int(f.count), 1)
         if f.offset < 0 or f.offset + size > step:
-            raise ValueError(f'keypoint cloud field {f.name!r} ({f.offset}+{size} bytes) lies outside '
-                             f'the {step}-byte point')
+            raise ValueError(
+                f'keypoint cloud field {f.name!r} ({f.offset}+{size} bytes) lies outside '
+                f'the {step}-byte point'
+            )
         for name, lo, hi in spans:
             if f.offset < hi and lo < f.offset + size:
                 raise ValueError(f'keypoint cloud fields {name!r} and {f.name!r} overlap')
@@ -154,7 +188,9 @@ def _layout(msg: Any) -> dict:
     for name, kinds in _KIND.items():
         if name in layout and layout[name][1] not in kinds:
             kind = 'an integer' if kinds is _INTEGER else 'a floating-point'
-            raise ValueError(f'keypoint cloud field {name!r} must be {kind} type, not datatype {layout[name][1]}')
+            raise ValueError(
+                f'keypoint cloud field {name!r} must be {kind} type, not datatype {layout[name][1]}'
+            )
     if len(msg.data) < step * count:
         raise ValueError(f'keypoint cloud holds {len(msg.data)} bytes, needs {step * count}')
     return layout
@@ -168,26 +204,44 @@ def cloud_field(msg: Any, name: str) -> np.ndarray | None:
         return None
     if name not in layout or layout[name][1] not in _FLOAT:
         return None
-    dt = np.dtype({'names': [name], 'formats': [_NUMPY_OF[layout[name][1]]], 'offsets': [layout[name][0]],
-                   'itemsize': int(msg.point_step)})
+    dt = np.dtype(
+        {
+            'names': [name],
+            'formats': [_NUMPY_OF[layout[name][1]]],
+            'offsets': [layout[name][0]],
+            'itemsize': int(msg.point_step),
+        }
+    )
     count = int(msg.width) * int(msg.height)
-    return np.frombuffer(bytes(msg.data[:msg.point_step * count]), dt)[name].astype(np.float64)
+    return np.frombuffer(bytes(msg.data[: msg.point_step * count]), dt)[name].astype(np.float64)
 
 
 def cloud_to_frame(msg: Any) -> GroupFrame:
     """A :class:`GroupFrame` from a PointCloud2 (rclpy or rosbags); ValueError for a layout it cannot read."""
     layout = _layout(msg)
     names = [n for n in ('id', 'joint', 'u', 'v', 'conf') if n in layout]
-    dt = np.dtype({'names': names, 'formats': [_NUMPY_OF[layout[n][1]] for n in names],
-                   'offsets': [layout[n][0] for n in names], 'itemsize': int(msg.point_step)})
+    dt = np.dtype(
+        {
+            'names': names,
+            'formats': [_NUMPY_OF[layout[n][1]] for n in names],
+            'offsets': [layout[n][0] for n in names],
+            'itemsize': int(msg.point_step),
+        }
+    )
     count = int(msg.width) * int(msg.height)
-    pts = np.frombuffer(bytes(msg.data[:msg.point_step * count]), dt)
+    pts = np.frombuffer(bytes(msg.data[: msg.point_step * count]), dt)
     ids = pts['id'].astype(np.int64)
     joint = pts['joint'].astype(np.int64)
     uv = np.stack([pts['u'], pts['v']], -1).astype(np.float32)
     conf = pts['conf'].astype(np.float32) if 'conf' in names else np.ones(len(pts), np.float32)
-    ok = (np.isfinite(uv).all(-1) & np.isfinite(conf) & (joint >= 0) & (joint < NUM_JOINTS)
-          & (uv[:, 1] >= 0) & (uv[:, 1] <= 1))
+    ok = (
+        np.isfinite(uv).all(-1)
+        & np.isfinite(conf)
+        & (joint >= 0)
+        & (joint < NUM_JOINTS)
+        & (uv[:, 1] >= 0)
+        & (uv[:, 1] <= 1)
+    )
     unique_ids = np.unique(ids[ok])
     keypoints = np.zeros((len(unique_ids), NUM_JOINTS, 3), np.float32)
     rows = np.searchsorted(unique_ids, ids[ok])

@@ -7,7 +7,7 @@ stream. The dataset, the agent, the policy and the command line all ask
 :data:`ENCODERS` instead of comparing names, so a new encoder is one class
 here plus one entry.
 """
-from typing import Optional
+
 
 import numpy as np
 
@@ -19,21 +19,23 @@ class VectorEncoder:
 
     name = 'vector'
     needs_camera = False  # observes camera frames: training and the node need the camera stream
-    image_input = False   # observations carry a 128x128 BGR ``image``
+    image_input = False  # observations carry a 128x128 BGR ``image``
     inputs = ('tokens', 'mask')  # observation keys the torch module reads, in call order
 
-    def image(self, participants, facilitator_pose, frame=None) -> Optional[np.ndarray]:
+    def image(self, participants, facilitator_pose, frame=None) -> np.ndarray | None:
         """The (128, 128, 3) uint8 observation image of one frame, or None without one."""
         return None
 
     def network(self, token_dim: int, d: int):
         """The torch module: the :attr:`inputs` tensors -> (B, d)."""
         from social_pose_diffusion.policy.networks import SetEncoder
+
         return SetEncoder(token_dim, d)
 
     def tensors(self, obs: dict, policy) -> dict:
         """The normalised torch inputs of a numpy observation batch on ``policy``'s device."""
         import torch
+
         d = policy.device
         tokens = (torch.as_tensor(obs['tokens'], device=d) - policy.token_mean) / policy.token_std
         return {'tokens': tokens, 'mask': torch.as_tensor(obs['mask'], device=d)}
@@ -51,10 +53,12 @@ class PlottedEncoder(VectorEncoder):
 
     def network(self, token_dim, d):
         from social_pose_diffusion.policy.networks import ImageEncoder
+
         return ImageEncoder(d)
 
     def tensors(self, obs, policy):
         import torch
+
         if obs.get('image') is None:
             raise ValueError(f'a {self.name} policy needs an image in its observation')
         return {'image': torch.as_tensor(obs['image'], device=policy.device)}
@@ -68,8 +72,10 @@ class RawEncoder(PlottedEncoder):
 
     def image(self, participants, facilitator_pose, frame=None):
         if frame is None:
-            raise ValueError('a raw-encoder policy observes camera frames, and none was given '
-                             '(a bag with a camera topic, or image= for the agent)')
+            raise ValueError(
+                'a raw-encoder policy observes camera frames, and none was given '
+                '(a bag with a camera topic, or image= for the agent)'
+            )
         return resize_frame(frame)
 
 

@@ -12,12 +12,20 @@ sessions) and the agent (one frame) build identical features.
   ``memory_s`` (who spoke recently, and for how long, seen as motion);
 - ``plotted`` and ``raw`` images: see :mod:`social_pose_diffusion.observation.raster`.
 """
+
 from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from social_pose_diffusion.core.skeleton import JOINT, NUM_JOINTS, UPPER_BODY, joint_distance, pose_delta, wrap_u
+from social_pose_diffusion.core.skeleton import (
+    JOINT,
+    NUM_JOINTS,
+    UPPER_BODY,
+    joint_distance,
+    pose_delta,
+    wrap_u,
+)
 
 ARM_JOINTS = [JOINT[n] for n in ('left_elbow', 'right_elbow', 'left_wrist', 'right_wrist')]
 
@@ -51,7 +59,9 @@ def proprioception(poses: ArrayLike) -> np.ndarray:
     shape = pose_delta(c[..., None, :], now)
     deltas = pose_delta(poses[..., :-1, :, :], poses[..., 1:, :, :])
     lead = now.shape[:-2]
-    return np.concatenate([shape.reshape(*lead, -1), c[..., 1:], deltas.reshape(*lead, -1)], -1).astype(np.float32)
+    return np.concatenate(
+        [shape.reshape(*lead, -1), c[..., 1:], deltas.reshape(*lead, -1)], -1
+    ).astype(np.float32)
 
 
 def history_slice(history: int) -> slice:
@@ -72,7 +82,9 @@ def arm_speed(previous: ArrayLike, now: ArrayLike, dt: float) -> np.ndarray:
     return d.sum(-1) / np.maximum(seen.sum(-1), 1) / max(dt, 1e-9)
 
 
-def memory_step(memory: np.ndarray, speed: ArrayLike, dt: float, memory_s: Sequence[float]) -> np.ndarray:
+def memory_step(
+    memory: np.ndarray, speed: ArrayLike, dt: float, memory_s: Sequence[float]
+) -> np.ndarray:
     """One causal update of the motion memory ``(..., P, M)`` with arm speeds ``(..., P)`` after ``dt`` seconds."""
     keep = np.exp(-dt / np.asarray(memory_s, np.float64))
     return memory * keep + (1.0 - keep) * np.asarray(speed, np.float64)[..., None]
@@ -93,8 +105,12 @@ def motion_memory(participants: ArrayLike, fps: float, memory_s: Sequence[float]
     return out
 
 
-def group_tokens(now: ArrayLike, lagged: Sequence[ArrayLike], facilitator_pose: ArrayLike,
-                 memory: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+def group_tokens(
+    now: ArrayLike,
+    lagged: Sequence[ArrayLike],
+    facilitator_pose: ArrayLike,
+    memory: ArrayLike | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Participant tokens ``(..., P, F)`` and presence mask ``(..., P)``.
 
     ``now`` is ``(..., P, J, 3)``, ``lagged`` a list of arrays of the same
@@ -119,11 +135,15 @@ def group_tokens(now: ArrayLike, lagged: Sequence[ArrayLike], facilitator_pose: 
     return tokens.astype(np.float32), present
 
 
-def pad_people(tokens: np.ndarray, mask: np.ndarray, max_people: int) -> tuple[np.ndarray, np.ndarray]:
+def pad_people(
+    tokens: np.ndarray, mask: np.ndarray, max_people: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Keep the ``max_people`` most visible people (pad with empty tokens)."""
     n = tokens.shape[-2]
     if n > max_people:
-        keep = np.sort(np.argsort(-mask.astype(np.float32), axis=-1, kind='stable')[..., :max_people], -1)
+        keep = np.sort(
+            np.argsort(-mask.astype(np.float32), axis=-1, kind='stable')[..., :max_people], -1
+        )
         tokens = np.take_along_axis(tokens, keep[..., None], -2)
         mask = np.take_along_axis(mask, keep, -1)
     elif n < max_people:

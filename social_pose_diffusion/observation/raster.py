@@ -6,20 +6,34 @@
 - ``raw`` observation: the camera frame resized to 128x128;
 - :func:`draw_skeleton`: one person onto a camera frame for previews.
 """
+
 import cv2
 import numpy as np
 
 from social_pose_diffusion.core.skeleton import BONES, JOINT, JOINT_NAMES, NUM_JOINTS, wrap_u
 
 IMAGE_SIZE = 128
-PLOT_BAND = (0.35, 0.75)  # v plotted: 27 deg above to 45 deg below the horizon, where seated people appear
-SUBPIXEL_BITS = 4  # plotted at 1/16 pixel, anti-aliased: motions smaller than a pixel still change the image
+PLOT_BAND = (
+    0.35,
+    0.75,
+)  # v plotted: 27 deg above to 45 deg below the horizon, where seated people appear
+SUBPIXEL_BITS = (
+    4  # plotted at 1/16 pixel, anti-aliased: motions smaller than a pixel still change the image
+)
 FACILITATOR_COLOUR = (0, 0, 255)
 # Participants' joints (and the bone to each from its parent) in BGR, one colour per body part as keypoint
 # renderers draw them: head purple, left arm blue, right arm green/yellow, shoulders black, hips grey.
-_PART = {'nose': (0, 0, 0), 'eye': (160, 0, 120), 'ear': (220, 0, 220), 'shoulder': (0, 0, 0),
-         'left_elbow': (255, 140, 0), 'left_wrist': (255, 0, 0), 'right_elbow': (0, 170, 0),
-         'right_wrist': (0, 200, 220), 'hip': (130, 130, 130)}
+_PART = {
+    'nose': (0, 0, 0),
+    'eye': (160, 0, 120),
+    'ear': (220, 0, 220),
+    'shoulder': (0, 0, 0),
+    'left_elbow': (255, 140, 0),
+    'left_wrist': (255, 0, 0),
+    'right_elbow': (0, 170, 0),
+    'right_wrist': (0, 200, 220),
+    'hip': (130, 130, 130),
+}
 PART_COLOURS = [_PART.get(name, _PART.get(name.split('_')[-1])) for name in JOINT_NAMES]
 
 
@@ -51,7 +65,9 @@ def draw_skeleton(img, keypoints, colour, thickness=2, radius=3, min_conf=0.05):
 def _pixels(uv, size):
     """Canvas pixels of (u, v): u over the whole width, v over :data:`PLOT_BAND` top to bottom."""
     top, bottom = PLOT_BAND
-    return np.stack([np.asarray(uv[..., 0]) * size, (np.asarray(uv[..., 1]) - top) / (bottom - top) * size], -1)
+    return np.stack(
+        [np.asarray(uv[..., 0]) * size, (np.asarray(uv[..., 1]) - top) / (bottom - top) * size], -1
+    )
 
 
 def plot_people(participants, facilitator_pose, size=IMAGE_SIZE):
@@ -62,15 +78,21 @@ def plot_people(participants, facilitator_pose, size=IMAGE_SIZE):
     """
     img = np.full((size, size, 3), 255, np.uint8)
     people = [(p, PART_COLOURS) for p in np.asarray(participants, np.float64)]
-    fac = np.concatenate([np.asarray(facilitator_pose, np.float64)[:, :2], np.ones((NUM_JOINTS, 1))], -1)
+    fac = np.concatenate(
+        [np.asarray(facilitator_pose, np.float64)[:, :2], np.ones((NUM_JOINTS, 1))], -1
+    )
     for person, colours in people + [(fac, [FACILITATOR_COLOUR] * NUM_JOINTS)]:
         seen = person[:, 2] > 0
         px = np.round(_pixels(person, size) * (1 << SUBPIXEL_BITS)).astype(int)
         for a, b in BONES:
             if seen[a] and seen[b] and abs(person[a, 0] - person[b, 0]) < 0.5:
-                cv2.line(img, tuple(px[a]), tuple(px[b]), colours[b], 1, cv2.LINE_AA, SUBPIXEL_BITS)
+                cv2.line(
+                    img, tuple(px[a]), tuple(px[b]), colours[b], 1, cv2.LINE_AA, SUBPIXEL_BITS
+                )
         for j in np.flatnonzero(seen):
-            cv2.circle(img, tuple(px[j]), 1 << SUBPIXEL_BITS, colours[j], -1, cv2.LINE_AA, SUBPIXEL_BITS)
+            cv2.circle(
+                img, tuple(px[j]), 1 << SUBPIXEL_BITS, colours[j], -1, cv2.LINE_AA, SUBPIXEL_BITS
+            )
     return img
 
 

@@ -24,9 +24,16 @@ and ``external`` (the extractors), ``facilitator``, ``validate``;
 ``composite``, ``meeting``, ``reference`` and ``evaluation`` build and score
 real-photo test scenes. No ROS imports here.
 """
+
 from social_pose_diffusion.perception.facilitator import identify_facilitator
 from social_pose_diffusion.perception.factory import BACKENDS, make_extractor
 from social_pose_diffusion.perception.validate import PerceptionError
 from social_pose_diffusion.perception.verify import DEFAULT_MIN_CONFIDENCE
 
-__all__ = ['BACKENDS', 'DEFAULT_MIN_CONFIDENCE', 'PerceptionError', 'identify_facilitator', 'make_extractor']
+__all__ = [
+    'BACKENDS',
+    'DEFAULT_MIN_CONFIDENCE',
+    'PerceptionError',
+    'identify_facilitator',
+    'make_extractor',
+]

@@ -4,6 +4,7 @@ Used by the tests, the benchmark and the recall measurement: a photo placed
 as ``View(u, v, fov_deg)`` has known ground truth, since a point at normalised
 photo coordinates ``xy`` lands at ``view.to_uv(xy)``.
 """
+
 import cv2
 import numpy as np
 
@@ -23,10 +24,16 @@ def place_photo(pano, photo, u, v=0.5, fov_deg=40.0):
     """
     h, w = photo.shape[:2]
     side = max(h, w)
-    square = cv2.copyMakeBorder(photo, (side - h) // 2, side - h - (side - h) // 2,
-                                (side - w) // 2, side - w - (side - w) // 2, cv2.BORDER_CONSTANT)
+    square = cv2.copyMakeBorder(
+        photo,
+        (side - h) // 2,
+        side - h - (side - h) // 2,
+        (side - w) // 2,
+        side - w - (side - w) // 2,
+        cv2.BORDER_CONSTANT,
+    )
     inside = np.zeros((side, side), np.uint8)
-    inside[(side - h) // 2:(side - h) // 2 + h, (side - w) // 2:(side - w) // 2 + w] = 255
+    inside[(side - h) // 2 : (side - h) // 2 + h, (side - w) // 2 : (side - w) // 2 + w] = 255
     view = View(float(u) % 1.0, float(v), float(fov_deg) * side / w, side)
     ph, pw = pano.shape[:2]
     grid = np.stack(np.meshgrid((np.arange(pw) + 0.5) / pw, (np.arange(ph) + 0.5) / ph), axis=-1)
@@ -61,7 +68,12 @@ def ring_scene(photos, count, height=960, seed=0, fov_deg=40.0):
     placed = []
     for k in range(count):
         index = k % len(photos)
-        view = place_photo(pano, photos[index], start + k / count, 0.5 + rng.uniform(-0.02, 0.02),
-                           fov * rng.uniform(0.85, 1.0))
+        view = place_photo(
+            pano,
+            photos[index],
+            start + k / count,
+            0.5 + rng.uniform(-0.02, 0.02),
+            fov * rng.uniform(0.85, 1.0),
+        )
         placed.append((index, view))
     return pano, placed

@@ -8,6 +8,7 @@ the detector runs again, so a neighbour comes out in the next pass.
 Candidates seen in several overlapping views are merged by position on the
 sphere.
 """
+
 import cv2
 import numpy as np
 
@@ -22,7 +23,9 @@ MERGE_FRACTION = 0.35  # candidates closer than this fraction of the ROI radius 
 def ring_views(fov_deg, size, step_deg, pitch_deg=0.0):
     """Views around the horizon (tilted by ``pitch_deg``, up positive), at most ``step_deg`` apart."""
     count = int(np.ceil(360.0 / step_deg - 1e-9))
-    return [View((0.5 + k / count) % 1.0, 0.5 - pitch_deg / 180.0, fov_deg, size) for k in range(count)]
+    return [
+        View((0.5 + k / count) % 1.0, 0.5 - pitch_deg / 180.0, fov_deg, size) for k in range(count)
+    ]
 
 
 def _mask_faces(rgb, boxes):
@@ -34,7 +37,7 @@ def _mask_faces(rgb, boxes):
         mx, my = (x1 - x0) * FACE_MARGIN, (y1 - y0) * FACE_MARGIN
         a = np.clip(np.array([x0 - mx, y0 - my]) * size, 0, size).astype(int)
         b = np.clip(np.array([x1 + mx, y1 + my]) * size, 0, size).astype(int)
-        out[a[1]:b[1], a[0]:b[0]] = fill
+        out[a[1] : b[1], a[0] : b[0]] = fill
     return out
 
 
@@ -79,8 +82,10 @@ def merge(candidates, occupied=()):
     out = []
     for score, roi in sorted(candidates, key=lambda c: -c[0]):
         ray = uv_to_ray((roi.u, roi.v))
-        if all(angle_between(ray, uv_to_ray((o.u, o.v))) > MERGE_FRACTION * max(roi.radius, o.radius)
-               for o in kept):
+        if all(
+            angle_between(ray, uv_to_ray((o.u, o.v))) > MERGE_FRACTION * max(roi.radius, o.radius)
+            for o in kept
+        ):
             kept.append(roi)
             out.append((score, roi))
     return out

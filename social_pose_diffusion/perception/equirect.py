@@ -7,6 +7,7 @@ one ``cv2.remap``; views straddling the left/right seam sample across it.
 View coordinates are normalised to [0, 1] across the view (MediaPipe's
 convention), with pixel i's centre at (i + 0.5) / size.
 """
+
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -103,7 +104,9 @@ GRID_KNOT_SPACING = 16  # view pixels between exactly projected grid knots; bili
 def _interpolation(size):
     """(size, knots) matrix that linearly interpolates values at the knots to every pixel, and the knots."""
     knots = np.linspace(0, size - 1, int(np.ceil((size - 1) / GRID_KNOT_SPACING)) + 1)
-    weights = np.stack([np.interp(np.arange(size), knots, np.eye(len(knots))[k]) for k in range(len(knots))], 1)
+    weights = np.stack(
+        [np.interp(np.arange(size), knots, np.eye(len(knots))[k]) for k in range(len(knots))], 1
+    )
     return weights, knots
 
 

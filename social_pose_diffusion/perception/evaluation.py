@@ -1,4 +1,5 @@
 """Scoring extracted people against known ground truth (composites of real photos)."""
+
 import numpy as np
 
 from social_pose_diffusion.core.skeleton import JOINT
@@ -12,7 +13,9 @@ def joint_errors(frame, truth):
     """Angular error (radians) of every joint of the detected person nearest to ``truth`` (J, >=2); None if nobody."""
     if not len(frame):
         return None
-    errors = angle_between(uv_to_ray(frame.keypoints[..., :2]), uv_to_ray(np.asarray(truth)[None, :, :2]))
+    errors = angle_between(
+        uv_to_ray(frame.keypoints[..., :2]), uv_to_ray(np.asarray(truth)[None, :, :2])
+    )
     return errors[int(np.argmin(errors[:, KEY_JOINTS].mean(axis=1)))]
 
 
@@ -53,7 +56,9 @@ def match(frame, truths, tolerance=0.5):
         truth = np.asarray(truths[k], np.float64)
         keys = [j for j in KEY_JOINTS if truth[j, 2] > 0] or KEY_JOINTS
         cols = [KEY_JOINTS.index(j) for j in keys]
-        errors = angle_between(rays[:, cols], uv_to_ray(truth[keys, :2])[None]) / (tolerance * size(truth))
+        errors = angle_between(rays[:, cols], uv_to_ray(truth[keys, :2])[None]) / (
+            tolerance * size(truth)
+        )
         cost[i] = np.where(errors.max(axis=1) < 1, errors.mean(axis=1), np.inf)
     used = set()
     for i, j in zip(*np.unravel_index(np.argsort(cost, axis=None), cost.shape)):

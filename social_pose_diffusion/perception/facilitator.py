@@ -1,4 +1,5 @@
 """Which tracked person is the facilitator, for turning a real recording into training data."""
+
 import numpy as np
 
 from social_pose_diffusion.core.frames import GroupFrame
@@ -16,7 +17,9 @@ def identify_facilitator(frame, seat_u=None, tolerance=0.05, facilitator_id=None
     by default) or ``facilitator_id`` (a tracked id known from a config).
     """
     if (seat_u is None) == (facilitator_id is None):
-        raise PerceptionError('identify the facilitator by seat_u or by facilitator_id (exactly one)')
+        raise PerceptionError(
+            'identify the facilitator by seat_u or by facilitator_id (exactly one)'
+        )
     hit = None
     if facilitator_id is not None:
         rows = np.flatnonzero(frame.ids == int(facilitator_id))

@@ -1,4 +1,5 @@
 """Choosing a perception backend by name."""
+
 from social_pose_diffusion.perception.validate import PerceptionError
 
 BACKENDS = ('mediapipe', 'external')
@@ -36,7 +37,9 @@ def make_extractor(backend='mediapipe', **options):
     elif backend == 'external':
         from social_pose_diffusion.perception.external import ExternalExtractor as cls
     else:
-        raise PerceptionError(f'unknown perception backend {backend!r} (choose from {", ".join(BACKENDS)})')
+        raise PerceptionError(
+            f'unknown perception backend {backend!r} (choose from {", ".join(BACKENDS)})'
+        )
     try:
         return cls(**options)
     except TypeError as exc:

@@ -1,4 +1,5 @@
 """The MediaPipe extractor: discovery over two rings of views, landmark updates scheduled within a time budget."""
+
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -7,19 +8,39 @@ import numpy as np
 
 from social_pose_diffusion.core.frames import GroupFrame
 from social_pose_diffusion.core.skeleton import MEDIAPIPE_INDEX, NUM_JOINTS
-from social_pose_diffusion.perception.discovery import MERGE_FRACTION, detect_in_view, merge, ring_views
+from social_pose_diffusion.perception.discovery import (
+    MERGE_FRACTION,
+    detect_in_view,
+    merge,
+    ring_views,
+)
 from social_pose_diffusion.perception.equirect import angle_between, uv_to_ray
-from social_pose_diffusion.perception.mediapipe_models import LANDMARK_SIZE, ROI_CENTRE, ROI_SCALE_POINT, LandmarkModel, PoseDetector
+from social_pose_diffusion.perception.mediapipe_models import (
+    LANDMARK_SIZE,
+    ROI_CENTRE,
+    ROI_SCALE_POINT,
+    LandmarkModel,
+    PoseDetector,
+)
 from social_pose_diffusion.perception.people import centre, same_person, scale, upright
 from social_pose_diffusion.perception.roi import Roi, RoiTrack
 from social_pose_diffusion.perception.schedule import FrameBudget
 from social_pose_diffusion.perception.tracks import TrackSet
 from social_pose_diffusion.perception.validate import check_options, check_panorama
-from social_pose_diffusion.perception.verify import DEFAULT_MIN_CONFIDENCE, TENTATIVE_MARGIN, evidence, plausible
+from social_pose_diffusion.perception.verify import (
+    DEFAULT_MIN_CONFIDENCE,
+    TENTATIVE_MARGIN,
+    evidence,
+    plausible,
+)
 
 DEFAULT_INTERVAL_NS = 33_000_000  # frame interval assumed until two frames have been seen
-MAX_JUMP = 0.75  # a tracked person's centre moves less than this many shoulder widths between updates
-REJECT_MEMORY_NS = 1_000_000_000  # a rejected candidate is not checked again for this long (the ring comes back)
+MAX_JUMP = (
+    0.75  # a tracked person's centre moves less than this many shoulder widths between updates
+)
+REJECT_MEMORY_NS = (
+    1_000_000_000  # a rejected candidate is not checked again for this long (the ring comes back)
+)
 
 
 class MediaPipeExtractor:
@@ -44,22 +65,54 @@ class MediaPipeExtractor:
     (seat-aware: a person found again where they sat gets their old id).
     """
 
-    def __init__(self, max_people=16, min_confidence=DEFAULT_MIN_CONFIDENCE, track_confidence=0.2,
-                 discovery_period=30, view_fov_deg=60.0, view_size=256, view_step_deg=20.0, view_pitch_deg=0.0,
-                 zoom_fov_deg=30.0, zoom_step_deg=15.0, zoom_pitch_deg=-3.0, detect_passes=3, refine_passes=1,
-                 confirm_frames=2, hold_s=1.0, budget_ms=50.0, max_staleness_ms=200.0, track_timeout_s=2.0,
-                 seat_memory_s=600.0, match_distance_deg=8.0, workers=2, clock=time.perf_counter):
-        check_options(max_people=(max_people, 1, 1000), min_confidence=(min_confidence, 0.0, 1.0),
-                      track_confidence=(track_confidence, 0.0, 1.0),
-                      discovery_period=(discovery_period, 0, 10 ** 9), view_fov_deg=(view_fov_deg, 10.0, 150.0),
-                      view_size=(view_size, 64, 2048), view_step_deg=(view_step_deg, 1.0, 360.0),
-                      view_pitch_deg=(view_pitch_deg, -60.0, 60.0), zoom_fov_deg=(zoom_fov_deg, 0.0, 150.0),
-                      zoom_step_deg=(zoom_step_deg, 1.0, 360.0), zoom_pitch_deg=(zoom_pitch_deg, -60.0, 60.0),
-                      detect_passes=(detect_passes, 1, 10), refine_passes=(refine_passes, 0, 10),
-                      confirm_frames=(confirm_frames, 0, 100), hold_s=(hold_s, 0.0, 60.0),
-                      budget_ms=(budget_ms, 0.0, 10000.0), max_staleness_ms=(max_staleness_ms, 1.0, 60000.0),
-                      track_timeout_s=(track_timeout_s, 0.0, 3600.0), seat_memory_s=(seat_memory_s, 0.0, 86400.0),
-                      match_distance_deg=(match_distance_deg, 0.0, 180.0), workers=(workers, 1, 16))
+    def __init__(
+        self,
+        max_people=16,
+        min_confidence=DEFAULT_MIN_CONFIDENCE,
+        track_confidence=0.2,
+        discovery_period=30,
+        view_fov_deg=60.0,
+        view_size=256,
+        view_step_deg=20.0,
+        view_pitch_deg=0.0,
+        zoom_fov_deg=30.0,
+        zoom_step_deg=15.0,
+        zoom_pitch_deg=-3.0,
+        detect_passes=3,
+        refine_passes=1,
+        confirm_frames=2,
+        hold_s=1.0,
+        budget_ms=50.0,
+        max_staleness_ms=200.0,
+        track_timeout_s=2.0,
+        seat_memory_s=600.0,
+        match_distance_deg=8.0,
+        workers=2,
+        clock=time.perf_counter,
+    ):
+        check_options(
+            max_people=(max_people, 1, 1000),
+            min_confidence=(min_confidence, 0.0, 1.0),
+            track_confidence=(track_confidence, 0.0, 1.0),
+            discovery_period=(discovery_period, 0, 10**9),
+            view_fov_deg=(view_fov_deg, 10.0, 150.0),
+            view_size=(view_size, 64, 2048),
+            view_step_deg=(view_step_deg, 1.0, 360.0),
+            view_pitch_deg=(view_pitch_deg, -60.0, 60.0),
+            zoom_fov_deg=(zoom_fov_deg, 0.0, 150.0),
+            zoom_step_deg=(zoom_step_deg, 1.0, 360.0),
+            zoom_pitch_deg=(zoom_pitch_deg, -60.0, 60.0),
+            detect_passes=(detect_passes, 1, 10),
+            refine_passes=(refine_passes, 0, 10),
+            confirm_frames=(confirm_frames, 0, 100),
+            hold_s=(hold_s, 0.0, 60.0),
+            budget_ms=(budget_ms, 0.0, 10000.0),
+            max_staleness_ms=(max_staleness_ms, 1.0, 60000.0),
+            track_timeout_s=(track_timeout_s, 0.0, 3600.0),
+            seat_memory_s=(seat_memory_s, 0.0, 86400.0),
+            match_distance_deg=(match_distance_deg, 0.0, 180.0),
+            workers=(workers, 1, 16),
+        )
         self.max_people, self.min_confidence = int(max_people), float(min_confidence)
         self.track_confidence, self.confirm_frames = float(track_confidence), int(confirm_frames)
         self.detect_passes, self.refine_passes = int(detect_passes), int(refine_passes)
@@ -68,27 +121,42 @@ class MediaPipeExtractor:
         if zoom_fov_deg > 0:
             self.views += ring_views(zoom_fov_deg, int(view_size), zoom_step_deg, zoom_pitch_deg)
         period = int(discovery_period)
-        self.views_per_frame = len(self.views) / period if period > 0 else 0.0  # fractional: carried over
+        self.views_per_frame = (
+            len(self.views) / period if period > 0 else 0.0
+        )  # fractional: carried over
         self.tracks = TrackSet(match_distance_deg, track_timeout_s, seat_memory_s)
         self.budget = FrameBudget(float(budget_ms), float(max_staleness_ms), clock)
         self._detector = PoseDetector()
         self._models = [LandmarkModel() for _ in range(int(workers))]
-        self._pool = ThreadPoolExecutor(int(workers), thread_name_prefix='landmarks') if workers > 1 else None
+        self._pool = (
+            ThreadPoolExecutor(int(workers), thread_name_prefix='landmarks')
+            if workers > 1
+            else None
+        )
         self.stats, self.person_stamps = {}, {}
         self.reset()
 
     def reset(self):
         """Forget every track and seat; the next frame runs discovery over every view."""
         self.tracks.reset()
-        self._next_view, self._scan_credit, self._last_stamp, self._interval_ns = None, 0.0, None, None
+        self._next_view, self._scan_credit, self._last_stamp, self._interval_ns = (
+            None,
+            0.0,
+            None,
+            None,
+        )
         self._rejected = []  # (stamp_ns, Roi) of candidates that failed verification
 
     def landmarks(self, pano, roi, model=None):
         """``(presence, keypoints (J, 3), next Roi)`` of the person in ``roi`` (presence: the pose flag)."""
         view = roi.view(LANDMARK_SIZE)
-        presence, lm = (model or self._models[0])(cv2.cvtColor(view.render(pano), cv2.COLOR_BGR2RGB))
+        presence, lm = (model or self._models[0])(
+            cv2.cvtColor(view.render(pano), cv2.COLOR_BGR2RGB)
+        )
         uv = view.to_uv(lm[:, :2])
-        keypoints = np.concatenate([uv[list(MEDIAPIPE_INDEX)], lm[list(MEDIAPIPE_INDEX), 2:3]], axis=1)
+        keypoints = np.concatenate(
+            [uv[list(MEDIAPIPE_INDEX)], lm[list(MEDIAPIPE_INDEX), 2:3]], axis=1
+        )
         return presence, keypoints, Roi.from_points(uv[ROI_CENTRE], uv[ROI_SCALE_POINT])
 
     def follow(self, pano, state, model=None):
@@ -104,8 +172,10 @@ class MediaPipeExtractor:
         if self._pool is None or len(items) < 2:
             return [work(item, self._models[0]) for item in items]
         n = len(self._models)
-        jobs = [self._pool.submit(lambda k: [work(item, self._models[k]) for item in items[k::n]], k)
-                for k in range(n)]
+        jobs = [
+            self._pool.submit(lambda k: [work(item, self._models[k]) for item in items[k::n]], k)
+            for k in range(n)
+        ]
         results = [job.result() for job in jobs]
         return [results[i % n][i // n] for i in range(len(items))]
 
@@ -132,8 +202,11 @@ class MediaPipeExtractor:
     def discover(self, pano, views, known=()):
         """New ``[(score, Roi)]`` candidates from the detector in ``views``, away from ``known`` (keypoints, Roi)."""
         people = [k for k, _ in known]
-        candidates = [c for view in views for c in detect_in_view(self._detector, pano, view, self.detect_passes,
-                                                                  people)]
+        candidates = [
+            c
+            for view in views
+            for c in detect_in_view(self._detector, pano, view, self.detect_passes, people)
+        ]
         return merge(candidates, [roi for _, roi in known])
 
     def _views_due(self, full):
@@ -151,11 +224,23 @@ class MediaPipeExtractor:
     def _update_tracks(self, pano, stamp_ns, full):
         """Landmark updates for the people the budget picks (everyone after a reset); returns how many ran."""
         tracks = self.tracks.tracks
-        ages = {i: stamp_ns - (t.tried_ns if t.tried_ns is not None else t.last_seen_ns) for i, t in tracks.items()}
+        ages = {
+            i: stamp_ns - (t.tried_ns if t.tried_ns is not None else t.last_seen_ns)
+            for i, t in tracks.items()
+        }
         urgent = {i for i, t in tracks.items() if not t.confirmed or t.misses == 1}
         reserve = self.budget.view_cost.value if self._scan_credit >= 1 else 0.0
-        picked = list(tracks) if full else self.budget.pick(ages, self._interval_ns or DEFAULT_INTERVAL_NS, urgent,
-                                                            {i: t.speed() for i, t in tracks.items()}, reserve)
+        picked = (
+            list(tracks)
+            if full
+            else self.budget.pick(
+                ages,
+                self._interval_ns or DEFAULT_INTERVAL_NS,
+                urgent,
+                {i: t.speed() for i, t in tracks.items()},
+                reserve,
+            )
+        )
         start = self.budget.clock()
         chosen = [tracks[i] for i in picked]
         results = zip(chosen, self._map(lambda t, model: self.follow(pano, t.roi, model), chosen))
@@ -163,8 +248,9 @@ class MediaPipeExtractor:
         for track, (_, keypoints, state) in results:
             track.tried_ns = stamp_ns
             expected = centre(track.predict(stamp_ns))
-            if keypoints is not None and angle_between(centre(keypoints), expected) < MAX_JUMP * scale(
-                    track.keypoints):
+            if keypoints is not None and angle_between(
+                centre(keypoints), expected
+            ) < MAX_JUMP * scale(track.keypoints):
                 track.measured(keypoints, stamp_ns, state)
                 track.confirmed = track.confirmed or track.hits > self.confirm_frames
             elif not track.confirmed:
@@ -180,7 +266,9 @@ class MediaPipeExtractor:
         order = sorted(tracks, key=lambda i: (not tracks[i].confirmed, i))
         kept = []
         for i in order:
-            if i in updated and any(same_person(tracks[i].keypoints, tracks[j].keypoints) for j in kept):
+            if i in updated and any(
+                same_person(tracks[i].keypoints, tracks[j].keypoints) for j in kept
+            ):
                 self.tracks.drop([i])
             else:
                 kept.append(i)
@@ -205,9 +293,15 @@ class MediaPipeExtractor:
         for value, keypoints, state in sorted(verified, key=lambda r: -r[0]):
             if any(same_person(keypoints, t.keypoints) for t in self.tracks.tracks.values()):
                 continue
-            track = self.tracks.add(keypoints, stamp_ns, state, confirmed=value >= self.min_confidence or
-                                    self.confirm_frames == 0)
-            track.tried_ns = stamp_ns  # lost only after attempts fail, however long the next frame takes
+            track = self.tracks.add(
+                keypoints,
+                stamp_ns,
+                state,
+                confirmed=value >= self.min_confidence or self.confirm_frames == 0,
+            )
+            track.tried_ns = (
+                stamp_ns  # lost only after attempts fail, however long the next frame takes
+            )
             added += 1
         return added, len(candidates) - len(fresh)
 
@@ -215,7 +309,9 @@ class MediaPipeExtractor:
         """Frame interval bookkeeping and the rolling scan's credit for this frame."""
         if self._last_stamp is not None and stamp_ns > self._last_stamp:
             dt = stamp_ns - self._last_stamp
-            self._interval_ns = dt if self._interval_ns is None else int(0.8 * self._interval_ns + 0.2 * dt)
+            self._interval_ns = (
+                dt if self._interval_ns is None else int(0.8 * self._interval_ns + 0.2 * dt)
+            )
         self._last_stamp = stamp_ns
         self._scan_credit = min(self._scan_credit + self.views_per_frame, float(len(self.views)))
 
@@ -247,26 +343,52 @@ class MediaPipeExtractor:
         frame = self._output(stamp_ns)
         end = self.budget.clock()
         staleness = {int(i): 1e-6 * (stamp_ns - s) for i, s in self.person_stamps.items()}
-        self.stats = {'views_scanned': len(views), 'tracking_ms': 1e3 * (tracked - start),
-                      'discovery_ms': 1e3 * (end - tracked), 'total_ms': 1e3 * (end - start),
-                      'candidates': len(candidates), 'added': added, 'skipped': skipped, 'updated': updated,
-                      'people': len(frame), 'tracks': len(self.tracks.tracks),
-                      'staleness_ms': staleness, 'staleness_ms_max': max(staleness.values(), default=0.0),
-                      'update_interval_ms': {int(t.id): 1e3 * t.interval_s for t in self.tracks.tracks.values()
-                                             if t.id in self.person_stamps and t.interval_s is not None}}
+        self.stats = {
+            'views_scanned': len(views),
+            'tracking_ms': 1e3 * (tracked - start),
+            'discovery_ms': 1e3 * (end - tracked),
+            'total_ms': 1e3 * (end - start),
+            'candidates': len(candidates),
+            'added': added,
+            'skipped': skipped,
+            'updated': updated,
+            'people': len(frame),
+            'tracks': len(self.tracks.tracks),
+            'staleness_ms': staleness,
+            'staleness_ms_max': max(staleness.values(), default=0.0),
+            'update_interval_ms': {
+                int(t.id): 1e3 * t.interval_s
+                for t in self.tracks.tracks.values()
+                if t.id in self.person_stamps and t.interval_s is not None
+            },
+        }
         return frame
 
     def _output(self, stamp_ns):
         """Confirmed people not missed for more than ``hold_s``, keypoints carried forward; sets person_stamps."""
-        shown = [t for t in self.tracks.tracks.values() if t.confirmed and t.missing_ns(stamp_ns) <= self.hold_ns]
-        shown = sorted(sorted(shown, key=lambda t: (t.misses, -t.hits))[:self.max_people], key=lambda t: t.id)
+        shown = [
+            t
+            for t in self.tracks.tracks.values()
+            if t.confirmed and t.missing_ns(stamp_ns) <= self.hold_ns
+        ]
+        shown = sorted(
+            sorted(shown, key=lambda t: (t.misses, -t.hits))[: self.max_people], key=lambda t: t.id
+        )
         self.person_stamps = {t.id: t.last_seen_ns for t in shown}
         if not shown:
-            return GroupFrame(stamp_ns, np.zeros(0, np.int32), np.zeros((0, NUM_JOINTS, 3), np.float32))
-        keypoints = np.stack([t.keypoints if t.last_seen_ns == stamp_ns else t.predict(stamp_ns) for t in shown])
-        return GroupFrame(stamp_ns, np.array([t.id for t in shown], np.int32), keypoints.astype(np.float32))
+            return GroupFrame(
+                stamp_ns, np.zeros(0, np.int32), np.zeros((0, NUM_JOINTS, 3), np.float32)
+            )
+        keypoints = np.stack(
+            [t.keypoints if t.last_seen_ns == stamp_ns else t.predict(stamp_ns) for t in shown]
+        )
+        return GroupFrame(
+            stamp_ns, np.array([t.id for t in shown], np.int32), keypoints.astype(np.float32)
+        )
 
 
 def _near(a, b):
     """True when two ROIs are one candidate (as :func:`discovery.merge` decides)."""
-    return angle_between(uv_to_ray((a.u, a.v)), uv_to_ray((b.u, b.v))) <= MERGE_FRACTION * max(a.radius, b.radius)
+    return angle_between(uv_to_ray((a.u, a.v)), uv_to_ray((b.u, b.v))) <= MERGE_FRACTION * max(
+        a.radius, b.radius
+    )

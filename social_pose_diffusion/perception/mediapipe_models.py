@@ -7,17 +7,20 @@ landmark model (``pose_landmark_full.tflite``) runs on a 256x256 person view
 through MediaPipe's inference calculator (XNNPACK), returning the pose flag's
 value too. A tracked person costs one inference and no detection.
 """
+
 import numpy as np
 
 LANDMARK_SIZE = 256
-NUM_LANDMARKS = 39  # the model's output: 33 body landmarks, 2 ROI points (33: centre, 34: scale), 4 unused
+NUM_LANDMARKS = (
+    39  # the model's output: 33 body landmarks, 2 ROI points (33: centre, 34: scale), 4 unused
+)
 ROI_CENTRE, ROI_SCALE_POINT = 33, 34
-DETECTION_GRAPH = '''
+DETECTION_GRAPH = """
 input_stream: "image"
 output_stream: "detections"
 node { calculator: "PoseDetectionCpu" input_stream: "IMAGE:image" output_stream: "DETECTIONS:detections" }
-'''
-LANDMARK_GRAPH = '''
+"""
+LANDMARK_GRAPH = """
 input_stream: "image"
 output_stream: "landmarks"
 output_stream: "flag"
@@ -47,7 +50,7 @@ node {
   calculator: "TensorsToFloatsCalculator" input_stream: "TENSORS:landmark_tensor" output_stream: "FLOATS:landmarks"
 }
 node { calculator: "TensorsToFloatsCalculator" input_stream: "TENSORS:flag_tensor" output_stream: "FLOATS:flag" }
-'''
+"""
 
 
 def _sigmoid(x):
@@ -59,6 +62,7 @@ def _graph(text, outputs, side_inputs=None):
     from google.protobuf import text_format
     from mediapipe.framework import calculator_pb2
     from mediapipe.python.solution_base import SolutionBase
+
     config = text_format.Parse(text, calculator_pb2.CalculatorGraphConfig())
     return SolutionBase(graph_config=config, side_inputs=side_inputs, outputs=outputs)
 
@@ -79,8 +83,13 @@ class PoseDetector:
             loc = det.location_data
             box = loc.relative_bounding_box
             kps = np.array([(k.x, k.y) for k in loc.relative_keypoints], np.float64)
-            out.append((float(det.score[0]), kps,
-                        (box.xmin, box.ymin, box.xmin + box.width, box.ymin + box.height)))
+            out.append(
+                (
+                    float(det.score[0]),
+                    kps,
+                    (box.xmin, box.ymin, box.xmin + box.width, box.ymin + box.height),
+                )
+            )
         return out
 
     def close(self):
@@ -104,7 +113,9 @@ class LandmarkModel:
 
     def __call__(self, rgb):
         out = self._graph.process({'image': rgb})
-        raw = np.asarray(out.landmarks, np.float64).reshape(NUM_LANDMARKS, 5)[:ROI_SCALE_POINT + 1]
+        raw = np.asarray(out.landmarks, np.float64).reshape(NUM_LANDMARKS, 5)[
+            : ROI_SCALE_POINT + 1
+        ]
         landmarks = np.empty((len(raw), 4), np.float64)
         landmarks[:, :2] = raw[:, :2] / LANDMARK_SIZE
         landmarks[:, 2] = _sigmoid(raw[:, 3])

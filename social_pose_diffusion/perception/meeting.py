@@ -10,6 +10,7 @@ time (sway, a face covered for a while, someone leaving and coming back) for
 tracking measurements. Ground truth is MediaPipe on the clean photo, moved
 with the photo's crop: hidden joints keep their true place.
 """
+
 from dataclasses import dataclass, field
 
 import cv2
@@ -19,7 +20,10 @@ from social_pose_diffusion.core.skeleton import JOINT
 from social_pose_diffusion.perception.composite import blank_panorama, photo_to_uv, place_photo
 
 VARIANTS = ('plain', 'laptop', 'mask', 'hand', 'turned', 'cut_left', 'cut_right')
-MIN_HEIGHT, MAX_HEIGHT = 35 / 640, 140 / 640  # person (photo) height as a share of the panorama height
+MIN_HEIGHT, MAX_HEIGHT = (
+    35 / 640,
+    140 / 640,
+)  # person (photo) height as a share of the panorama height
 TURNED_WIDTH = 0.6  # a torso turned ~50 deg away looks this much narrower
 CUT = 0.3  # share of the photo's width a neighbour hides
 SIZE_BANDS_PX = (70, 90, 120)  # at 640 px panorama height: < 70, 70-90, 90-120, >= 120
@@ -60,14 +64,18 @@ def vary(photo, truth, variant):
         top = int(0.68 * h)
         lid = np.array([[0.18 * w, top], [0.82 * w, top], [0.88 * w, h], [0.12 * w, h]], np.int32)
         cv2.fillConvexPoly(image, lid, (196, 198, 202), cv2.LINE_AA)
-        cv2.circle(image, (w // 2, (top + h) // 2), max(2, w // 30), (235, 235, 235), -1, cv2.LINE_AA)
+        cv2.circle(
+            image, (w // 2, (top + h) // 2), max(2, w // 30), (235, 235, 235), -1, cv2.LINE_AA
+        )
     elif variant in ('mask', 'hand'):
         ears = truth[[JOINT['left_ear'], JOINT['right_ear']], :2] * (w, h)
         nose = truth[JOINT['nose'], :2] * (w, h)
         half = max(3.0, 0.5 * abs(ears[0, 0] - ears[1, 0]))
         centre = (int(nose[0]), int(nose[1] + 0.7 * half))
         colour = (235, 225, 215) if variant == 'mask' else (120, 150, 205)
-        cv2.ellipse(image, centre, (int(0.95 * half), int(0.75 * half)), 0, 0, 360, colour, -1, cv2.LINE_AA)
+        cv2.ellipse(
+            image, centre, (int(0.95 * half), int(0.75 * half)), 0, 0, 360, colour, -1, cv2.LINE_AA
+        )
     elif variant == 'turned':
         image = cv2.resize(image, (max(8, int(TURNED_WIDTH * w)), h), interpolation=cv2.INTER_AREA)
     elif variant in ('cut_left', 'cut_right'):
@@ -93,14 +101,23 @@ def cluttered_room(height, clutter, seed=0):
     rng = np.random.default_rng(seed)
     pano = blank_panorama(height)
     w = 2 * height
-    ramp = np.linspace(0.75, 1.2, w)[None, :, None] * (1 + 0.1 * np.sin(np.linspace(0, 6, height)))[:, None, None]
+    ramp = (
+        np.linspace(0.75, 1.2, w)[None, :, None]
+        * (1 + 0.1 * np.sin(np.linspace(0, 6, height)))[:, None, None]
+    )
     pano[:] = np.clip(pano * ramp + rng.normal(0, 3, (1, w, 3)), 0, 255).astype(np.uint8)
-    pano[int(0.72 * height):] = (60, 80, 100)  # the table top
+    pano[int(0.72 * height) :] = (60, 80, 100)  # the table top
     for k in range(8):
         x = int(rng.uniform(0, w - 0.1 * w))
         y = int(rng.uniform(0.2, 0.4) * height)
         colour = tuple(int(c) for c in rng.integers(40, 220, 3))
-        cv2.rectangle(pano, (x, y), (x + int(rng.uniform(0.02, 0.06) * w), y + int(0.08 * height)), colour, -1)
+        cv2.rectangle(
+            pano,
+            (x, y),
+            (x + int(rng.uniform(0.02, 0.06) * w), y + int(0.08 * height)),
+            colour,
+            -1,
+        )
     for k in range(4 if clutter is not None else 0):
         place_photo(pano, clutter, rng.uniform(), rng.uniform(0.76, 0.85), rng.uniform(12, 20))
     return pano
@@ -119,10 +136,19 @@ def _place(pano, photos, photo, variant, u, height, top, max_width_deg):
         width_deg = height_deg * image.shape[1] / h
     view = place_photo(pano, image, u, top + 0.5 * height, width_deg)
     uv = photo_to_uv(view, image.shape, truth[:, :2])
-    return Person(photo, variant, float(u) % 1.0, float(height), float(top), np.concatenate([uv, truth[:, 2:]], axis=1))
+    return Person(
+        photo,
+        variant,
+        float(u) % 1.0,
+        float(height),
+        float(top),
+        np.concatenate([uv, truth[:, 2:]], axis=1),
+    )
 
 
-def meeting_scene(photos, count=13, height=640, seed=0, clutter=None, variants=VARIANTS, seam=True):
+def meeting_scene(
+    photos, count=13, height=640, seed=0, clutter=None, variants=VARIANTS, seam=True
+):
     """A meeting of ``count`` people (photos cycled) around the camera: ``(panorama, [Person])``.
 
     ``photos`` are ``[(bgr, truth (J, 3))]`` (truth: MediaPipe on the photo,
@@ -140,8 +166,18 @@ def meeting_scene(photos, count=13, height=640, seed=0, clutter=None, variants=V
     people = []
     for k in range(count):
         u = start + k * spacing + rng.uniform(-0.08, 0.08) * spacing
-        people.append(_place(pano, photos, k % len(photos), variants[(k + offset) % len(variants)], u,
-                             heights[k], 0.5 - heights[k] * rng.uniform(0.15, 0.3), 0.95 * 360 * spacing))
+        people.append(
+            _place(
+                pano,
+                photos,
+                k % len(photos),
+                variants[(k + offset) % len(variants)],
+                u,
+                heights[k],
+                0.5 - heights[k] * rng.uniform(0.15, 0.3),
+                0.95 * 360 * spacing,
+            )
+        )
     return pano, people
 
 
@@ -154,8 +190,17 @@ class MeetingSequence:
     :meth:`frame` returns ``(panorama, [truth (J, 3) or None when absent])``.
     """
 
-    def __init__(self, photos, count=13, height=640, seed=0, clutter=None, fps=30.0, away=(4.0, 5.0),
-                 covered=(2.0, 3.5)):
+    def __init__(
+        self,
+        photos,
+        count=13,
+        height=640,
+        seed=0,
+        clutter=None,
+        fps=30.0,
+        away=(4.0, 5.0),
+        covered=(2.0, 3.5),
+    ):
         self.fps, self.height = float(fps), int(height)
         self.background = cluttered_room(height, clutter, seed)
         _, self.people = meeting_scene(photos, count, height, seed, clutter)
@@ -172,8 +217,16 @@ class MeetingSequence:
     def _patch(self, photos, person, variant=None):
         """``(x0, y0, pixels, mask)`` of one person alone on an empty canvas (x0 may be negative: the seam)."""
         canvas = np.zeros_like(self.background)
-        _place(canvas, photos, person.photo, variant or person.variant, person.u, person.height, person.top,
-               0.95 * 360.0 / len(self.people))
+        _place(
+            canvas,
+            photos,
+            person.photo,
+            variant or person.variant,
+            person.u,
+            person.height,
+            person.top,
+            0.95 * 360.0 / len(self.people),
+        )
         w = canvas.shape[1]
         shift = w // 2 - int(person.u * w)  # centre the person so the patch never wraps
         rolled = np.roll(canvas, shift, axis=1)
@@ -186,7 +239,12 @@ class MeetingSequence:
         return len(self.people)
 
     def _dx(self, k, t):
-        return int(round(self.sway_px[k] * np.sin(2 * np.pi * self.rate_hz[k] * t / self.fps + self.phase[k])))
+        return int(
+            round(
+                self.sway_px[k]
+                * np.sin(2 * np.pi * self.rate_hz[k] * t / self.fps + self.phase[k])
+            )
+        )
 
     def frame(self, t):
         """Panorama at frame ``t`` and each person's truth (None while away)."""
@@ -202,9 +260,9 @@ class MeetingSequence:
             x0, y0, pixels, mask = (self._covered if covered else self._patches)[k]
             dx = self._dx(k, t)
             cols = (x0 + dx + np.arange(pixels.shape[1])) % w
-            region = pano[y0:y0 + pixels.shape[0], cols]
+            region = pano[y0 : y0 + pixels.shape[0], cols]
             region[mask] = pixels[mask]
-            pano[y0:y0 + pixels.shape[0], cols] = region
+            pano[y0 : y0 + pixels.shape[0], cols] = region
             truth = person.truth.copy()
             truth[:, 0] = (truth[:, 0] + dx / w) % 1.0
             truths.append(truth)

@@ -1,4 +1,5 @@
 """Where a person is on the sphere, and whether two keypoint sets are the same person."""
+
 import cv2
 import numpy as np
 
@@ -62,7 +63,9 @@ def same_person(a, b, fraction=0.6):
     pose hallucinated on a body).
     """
     size = max(scale(a), scale(b))
-    if angle_between(centre(a), centre(b)) > FAR * size:  # cheap: bodies this far apart cannot overlap
+    if (
+        angle_between(centre(a), centre(b)) > FAR * size
+    ):  # cheap: bodies this far apart cannot overlap
         return False
     limit = fraction * size
     ua = np.asarray(a, dtype=np.float64)[UPPER]
@@ -70,8 +73,12 @@ def same_person(a, b, fraction=0.6):
     both = (ua[:, 2] >= SEEN) & (ub[:, 2] >= SEEN)
     rows = both if both.sum() >= 3 else slice(None)
     gap = float(np.mean(angle_between(uv_to_ray(ua[rows, :2]), uv_to_ray(ub[rows, :2]))))
-    return (gap < limit or max(inside(a, b), inside(b, a)) >= INSIDE_FRACTION
-            or head_in_torso(a, b) or head_in_torso(b, a))
+    return (
+        gap < limit
+        or max(inside(a, b), inside(b, a)) >= INSIDE_FRACTION
+        or head_in_torso(a, b)
+        or head_in_torso(b, a)
+    )
 
 
 def unique(people, key):

@@ -1,4 +1,5 @@
 """A person's region of interest on the sphere: MediaPipe's rotated square ROI as a perspective view."""
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,14 +28,20 @@ class Roi:
 
     def view(self, size):
         """The perspective view the landmark model sees."""
-        return View(self.u, self.v, float(np.degrees(2 * np.arctan(self.half_tan))), size, self.roll)
+        return View(
+            self.u, self.v, float(np.degrees(2 * np.arctan(self.half_tan))), size, self.roll
+        )
 
     def follow(self, new):
         """``new``, or ``self`` when ``new`` is within the hold tolerances (a still person's ROI stops jittering)."""
         shift = angle_between(uv_to_ray((self.u, self.v)), uv_to_ray((new.u, new.v)))
         roll = abs((new.roll - self.roll + np.pi) % (2 * np.pi) - np.pi)
         size = abs(np.log(new.half_tan / self.half_tan))
-        return self if shift < HOLD_SHIFT * self.radius and roll < HOLD_ROLL and size < HOLD_SHIFT else new
+        return (
+            self
+            if shift < HOLD_SHIFT * self.radius and roll < HOLD_ROLL and size < HOLD_SHIFT
+            else new
+        )
 
     @classmethod
     def from_points(cls, centre_uv, scale_uv):

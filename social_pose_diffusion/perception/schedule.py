@@ -15,6 +15,7 @@ staleness grows, instead of every frame updating everyone. The
 costs are running means of measured wall time, read from an injectable
 ``clock`` so the policy can be tested without timing anything.
 """
+
 import math
 import time
 
@@ -40,7 +41,10 @@ class FrameBudget:
         self.budget_s = budget_ms / 1e3
         self.max_staleness_ns = int(max_staleness_ms * 1e6)
         self.clock = clock
-        self.update_cost, self.view_cost = RunningCost(INITIAL_UPDATE_S), RunningCost(INITIAL_VIEW_S)
+        self.update_cost, self.view_cost = (
+            RunningCost(INITIAL_UPDATE_S),
+            RunningCost(INITIAL_VIEW_S),
+        )
         self._start = clock()
 
     def start(self):
@@ -61,16 +65,20 @@ class FrameBudget:
         for the detector.
         """
         motion = motion or {}
-        rank = sorted(ages_ns, key=lambda i: (i not in urgent, -ages_ns[i] * (1.0 + motion.get(i, 0.0))))
+        rank = sorted(
+            ages_ns, key=lambda i: (i not in urgent, -ages_ns[i] * (1.0 + motion.get(i, 0.0)))
+        )
         if self.budget_s <= 0:
             return rank
-        due = sum(1 for i in rank if i in urgent or ages_ns[i] + interval_ns >= self.max_staleness_ns)
+        due = sum(
+            1 for i in rank if i in urgent or ages_ns[i] + interval_ns >= self.max_staleness_ns
+        )
         steady = math.ceil(len(rank) * interval_ns / self.max_staleness_ns)
         # What is due never takes more than a whole budget (when updates are that slow, the frame rate
         # wins over staleness: more updates would make every frame, and so every interval, longer).
         must = min(max(due, steady), max(int(self.budget_s / self.update_cost.value), 1))
         affordable = int(max(self.remaining() - reserve_s, 0.0) / self.update_cost.value)
-        return rank[:max(must, affordable)]
+        return rank[: max(must, affordable)]
 
     def views(self, wanted):
         """How many of ``wanted`` detector views fit in what is left of the frame."""

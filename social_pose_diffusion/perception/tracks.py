@@ -5,6 +5,7 @@ hidden, gone for a coffee) and found again where they sat gets their old id
 back from the seat memory, and a new id is never taken from a seat a
 neighbour is still using.
 """
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,8 +29,11 @@ def rotate(keypoints, rotation):
         return kp.copy()
     k = np.asarray(rotation, np.float64) / angle
     rays = uv_to_ray(kp[:, :2])
-    turned = (rays * np.cos(angle) + np.cross(k, rays) * np.sin(angle)
-              + np.outer(rays @ k, k) * (1 - np.cos(angle)))
+    turned = (
+        rays * np.cos(angle)
+        + np.cross(k, rays) * np.sin(angle)
+        + np.outer(rays @ k, k) * (1 - np.cos(angle))
+    )
     return np.concatenate([ray_to_uv(turned), kp[:, 2:]], axis=1)
 
 
@@ -48,7 +52,9 @@ class Track:
     keypoints: np.ndarray
     last_seen_ns: int
     roi: object = None
-    velocity: np.ndarray = field(default_factory=lambda: np.zeros(3))  # rad/s rotation vector of the centre
+    velocity: np.ndarray = field(
+        default_factory=lambda: np.zeros(3)
+    )  # rad/s rotation vector of the centre
     hits: int = 1  # landmark updates that found them
     misses: int = 0  # consecutive updates that did not
     confirmed: bool = True
@@ -59,8 +65,11 @@ class Track:
         """A new landmark result: velocity from the centre's move since the last one."""
         dt = (stamp_ns - self.last_seen_ns) * 1e-9
         if dt > 0:
-            self.interval_s = dt if self.interval_s is None else self.interval_s + VELOCITY_SMOOTHING * (
-                dt - self.interval_s)
+            self.interval_s = (
+                dt
+                if self.interval_s is None
+                else self.interval_s + VELOCITY_SMOOTHING * (dt - self.interval_s)
+            )
             speed = rotation_between(centre(self.keypoints), centre(keypoints)) / dt
             norm = np.linalg.norm(speed)
             speed = speed if norm <= MAX_SPEED else speed * MAX_SPEED / norm
@@ -128,7 +137,9 @@ class TrackSet:
                 del self.tracks[i]
                 if t.confirmed:
                     self.seats[i] = (centre(t.keypoints), scale(t.keypoints), t.last_seen_ns)
-        self.seats = {i: s for i, s in self.seats.items() if stamp_ns - s[2] <= self.seat_memory_ns}
+        self.seats = {
+            i: s for i, s in self.seats.items() if stamp_ns - s[2] <= self.seat_memory_ns
+        }
         return jumped
 
     def new_id(self, keypoints):
@@ -147,8 +158,13 @@ class TrackSet:
 
     def add(self, keypoints, stamp_ns, roi=None, confirmed=True):
         """A newly found person as a track (a seat's id or a new one)."""
-        track = Track(self.new_id(keypoints), np.asarray(keypoints, np.float32), int(stamp_ns), roi,
-                      confirmed=confirmed)
+        track = Track(
+            self.new_id(keypoints),
+            np.asarray(keypoints, np.float32),
+            int(stamp_ns),
+            roi,
+            confirmed=confirmed,
+        )
         self.tracks[track.id] = track
         return track
 

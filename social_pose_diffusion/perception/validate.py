@@ -1,4 +1,5 @@
 """Input checks shared by the backends: what counts as a usable panorama or keypoint frame."""
+
 import numpy as np
 
 from social_pose_diffusion.core.frames import GroupFrame
@@ -30,10 +31,14 @@ def check_panorama(bgr):
         raise PerceptionError(f'expected uint8 pixels, got {bgr.dtype}')
     h, w = bgr.shape[:2]
     if h < MIN_HEIGHT:
-        raise PerceptionError(f'image {w}x{h} is too small: an equirectangular frame needs at least '
-                              f'{2 * MIN_HEIGHT}x{MIN_HEIGHT} pixels')
+        raise PerceptionError(
+            f'image {w}x{h} is too small: an equirectangular frame needs at least '
+            f'{2 * MIN_HEIGHT}x{MIN_HEIGHT} pixels'
+        )
     if abs(w - 2 * h) > ASPECT_TOLERANCE * w:
-        raise PerceptionError(f'image {w}x{h} is not equirectangular: width must be twice the height')
+        raise PerceptionError(
+            f'image {w}x{h} is not equirectangular: width must be twice the height'
+        )
     return np.ascontiguousarray(bgr)
 
 
@@ -48,8 +53,9 @@ def clean_keypoints(frame):
     kp = np.asarray(frame.keypoints, dtype=np.float64)
     ids = np.asarray(frame.ids)
     if kp.ndim != 3 or kp.shape[1:] != (NUM_JOINTS, 3) or len(ids) != len(kp):
-        raise PerceptionError(f'expected ids (N,) and keypoints (N, {NUM_JOINTS}, 3), '
-                              f'got {ids.shape} and {kp.shape}')
+        raise PerceptionError(
+            f'expected ids (N,) and keypoints (N, {NUM_JOINTS}, 3), got {ids.shape} and {kp.shape}'
+        )
     good = np.isfinite(kp).all(-1) & (kp[..., 1] >= 0) & (kp[..., 1] <= 1) & (kp[..., 2] > 0)
     kp = np.where(good[..., None], kp, 0.0)
     kp[..., 0] %= 1.0

@@ -9,14 +9,19 @@ plausible: upright, torso over hips, not smaller than a far seated person.
 Candidates just below the bar are tracked unconfirmed and become people when
 the next frames find them again (temporal confirmation).
 """
+
 import numpy as np
 
 from social_pose_diffusion.perception.people import torso_upright, upright
 
-DEFAULT_MIN_CONFIDENCE = 0.5  # evidence that accepts a new person at once: the one default (node, extract)
+DEFAULT_MIN_CONFIDENCE = (
+    0.5  # evidence that accepts a new person at once: the one default (node, extract)
+)
 HEAD, SHOULDERS, ARMS = slice(0, 5), slice(5, 7), slice(7, 11)
 WEIGHTS = {'presence': 0.5, 'detector': 0.2, 'visibility': 0.3}
-MIN_RADIUS = np.radians(5.0)  # ROI radius (about body height) of a person far across a meeting table
+MIN_RADIUS = np.radians(
+    5.0
+)  # ROI radius (about body height) of a person far across a meeting table
 TENTATIVE_MARGIN = 0.2  # evidence this far below min_confidence: tracked unconfirmed
 
 
@@ -28,8 +33,11 @@ def visibility(keypoints):
 
 def evidence(presence, detector_score, keypoints):
     """Weighted evidence in [0, 1] that a candidate is a person (see :data:`WEIGHTS`)."""
-    return (WEIGHTS['presence'] * float(presence) + WEIGHTS['detector'] * float(detector_score)
-            + WEIGHTS['visibility'] * visibility(keypoints))
+    return (
+        WEIGHTS['presence'] * float(presence)
+        + WEIGHTS['detector'] * float(detector_score)
+        + WEIGHTS['visibility'] * visibility(keypoints)
+    )
 
 
 def plausible(keypoints, roi):

@@ -5,18 +5,25 @@ executed poses (its proprioception) and an :class:`Integrator` with the
 facilitator's bone lengths. The ROS policy node and the offline rollouts of
 :mod:`.evaluate` both use it.
 """
+
 from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
+from social_pose_diffusion.core.frames import GroupFrame
+from social_pose_diffusion.core.skeleton import NUM_JOINTS, joint_distance, wrap_u
+from social_pose_diffusion.observation.features import (
+    arm_speed,
+    centroid,
+    group_tokens,
+    memory_step,
+    pad_people,
+    proprioception,
+    with_style,
+)
 from social_pose_diffusion.planning.follower import interpolate
 from social_pose_diffusion.planning.integrator import Integrator
-from social_pose_diffusion.core.frames import GroupFrame
-from social_pose_diffusion.observation.features import (arm_speed, centroid, group_tokens,
-                                                        memory_step, pad_people, proprioception,
-                                                        with_style)
-from social_pose_diffusion.core.skeleton import NUM_JOINTS, joint_distance, wrap_u
 
 HOME_PULL = 0.3  # per second: a rest posture that bounds the drift of open-loop rollouts
 SNAP_NS = 1e6  # a frame time this close to a commit takes that commit's pose exactly
@@ -49,7 +56,9 @@ def joint_spread(samples, centre):
 
 def medoid_index(samples):
     """Index (...) of the sample in ``samples`` (..., k, H, J, 2) with the least total distance to the others."""
-    d = joint_distance(samples[..., :, None, :, :, :], samples[..., None, :, :, :, :]).mean((-1, -2))
+    d = joint_distance(samples[..., :, None, :, :, :], samples[..., None, :, :, :, :]).mean(
+        (-1, -2)
+    )
     return np.argmin(d.sum(-1), -1)
 
 
@@ -68,8 +77,18 @@ class FacilitatorAgent:
     step toward the pose given to :meth:`reset`, bounding open-loop drift.
     """
 
-    def __init__(self, policy, fps=30.0, samples=1, sampler=None, steps=None, reanchor=0.0, home_pull=HOME_PULL,
-                 style=None, hold_noise=True):
+    def __init__(
+        self,
+        policy,
+        fps=30.0,
+        samples=1,
+        sampler=None,
+        steps=None,
+        reanchor=0.0,
+        home_pull=HOME_PULL,
+        style=None,
+        hold_noise=True,
+    ):
         if samples < 1:
             raise ValueError('samples must be >= 1')
         self.policy, self.fps, self.samples = policy, float(fps), int(samples)
@@ -77,7 +96,9 @@ class FacilitatorAgent:
         self.leak = float(home_pull) / self.fps
         styles = policy.config.styles
         if style is not None and style not in styles:
-            raise ValueError(f'style {style!r} is not one the model knows ({", ".join(styles) or "none"})')
+            raise ValueError(
+                f'style {style!r} is not one the model knows ({", ".join(styles) or "none"})'
+            )
         self.style, self.hold_noise = style, bool(hold_noise)
         c = policy.config
         self.max_speed = np.asarray(c.max_speed, np.float64)
@@ -87,7 +108,9 @@ class FacilitatorAgent:
 
     def reset(self, initial_pose=None):
         """Forget history; start from ``initial_pose`` (J, 2|3) and its bone lengths, or the model's neutral pose."""
-        pose = self.neutral if initial_pose is None else np.asarray(initial_pose, np.float64)[:, :2]
+        pose = (
+            self.neutral if initial_pose is None else np.asarray(initial_pose, np.float64)[:, :2]
+        )
         if pose.shape != (NUM_JOINTS, 2) or not np.isfinite(pose).all():
             raise ValueError(f'initial pose must be a finite ({NUM_JOINTS}, 2|3) array')
         self.integrator = Integrator.for_pose(pose, self.max_speed, self.leak)
@@ -96,6 +119,7 @@ class FacilitatorAgent:
         self._noise = None
         if self.hold_noise:  # one draw per episode, see plan()
             import torch
+
             c = self.policy.config
             self._noise = c.noise_scale * torch.randn((self.samples, c.horizon, c.action_dim))
         self._frames.clear()
@@ -114,8 +138,9 @@ class FacilitatorAgent:
         """
         if self._stamps and stamp_ns <= self._stamps[-1]:
             if stamp_ns < self._stamps[-1]:
-                raise ValueError(f'commit stamps must not go back: {stamp_ns} after '
-                                 f'{self._stamps[-1]}')
+                raise ValueError(
+                    f'commit stamps must not go back: {stamp_ns} after {self._stamps[-1]}'
+                )
             self._stamps.pop()  # a second pose at the same time replaces the first
             self._executed.pop()
         self._stamps.append(int(stamp_ns))
@@ -152,12 +177,17 @@ class FacilitatorAgent:
         memory_s = self.policy.config.memory_s
         if memory_s:
             previous = self._frames[-1] if self._frames else None
-            dt = (frame.stamp_ns - previous.stamp_ns) * 1e-9 if previous is not None else 1.0 / self.fps
+            dt = (
+                (frame.stamp_ns - previous.stamp_ns) * 1e-9
+                if previous is not None
+                else 1.0 / self.fps
+            )
             for pid, kp in zip(frame.ids, frame.keypoints):
                 before = previous.person(pid) if previous is not None else None
                 speed = arm_speed(before, kp, dt) if before is not None else 0.0
-                self._memory[int(pid)] = memory_step(self._memory.get(int(pid), np.zeros(len(memory_s))),
-                                                     speed, dt, memory_s)
+                self._memory[int(pid)] = memory_step(
+                    self._memory.get(int(pid), np.zeros(len(memory_s))), speed, dt, memory_s
+                )
         self._frames.append(frame)
 
     def _lagged(self, frame, lag):
@@ -178,9 +208,12 @@ class FacilitatorAgent:
         now = np.asarray(frame.keypoints, np.float64).reshape(-1, NUM_JOINTS, 3)
         memory = None
         if c.memory_s:
-            memory = np.stack([self._memory.get(int(pid), np.zeros(len(c.memory_s))) for pid in frame.ids]
-                              ).reshape(len(frame.ids), len(c.memory_s))
-        tokens, mask = group_tokens(now, [self._lagged(frame, lag) for lag in c.lags], self.pose, memory)
+            memory = np.stack(
+                [self._memory.get(int(pid), np.zeros(len(c.memory_s))) for pid in frame.ids]
+            ).reshape(len(frame.ids), len(c.memory_s))
+        tokens, mask = group_tokens(
+            now, [self._lagged(frame, lag) for lag in c.lags], self.pose, memory
+        )
         tokens, mask = pad_people(tokens, mask, c.max_people)
         proprio = with_style(proprioception(self.history()), c.styles, self.style)
         obs = {'proprio': proprio[None], 'tokens': tokens[None], 'mask': mask[None]}
@@ -192,7 +225,9 @@ class FacilitatorAgent:
     def plan(self, frame: GroupFrame, image=None, observed=None):
         """A :class:`Plan` of the next ``H`` poses from ``frame.stamp_ns``; ``observed`` (J, 2|3) re-anchors."""
         if observed is not None and self.reanchor_weight > 0:
-            pose = self.integrator.reanchor(self.pose, np.asarray(observed)[:, :2], self.reanchor_weight)
+            pose = self.integrator.reanchor(
+                self.pose, np.asarray(observed)[:, :2], self.reanchor_weight
+            )
             if self._executed:
                 self._executed[-1] = pose
             else:
@@ -200,11 +235,18 @@ class FacilitatorAgent:
         obs = self.observation(frame, image)
         if self._noise is not None and len(self._noise) != self.samples:  # samples changed live
             import torch
+
             self._noise = torch.randn((self.samples,) + tuple(self._noise.shape[1:]))
         # With held noise, consecutive plans of the same situation agree: the executed poses follow
         # the observations instead of random-walking with fresh sampling noise at every frame.
-        deltas = self.policy.sample(obs, self.samples, self.sampler, self.steps, noise=self._noise)[0]
-        poses = self.integrator.rollout(np.broadcast_to(self.pose, (self.samples, NUM_JOINTS, 2)), deltas)
+        deltas = self.policy.sample(
+            obs, self.samples, self.sampler, self.steps, noise=self._noise
+        )[0]
+        poses = self.integrator.rollout(
+            np.broadcast_to(self.pose, (self.samples, NUM_JOINTS, 2)), deltas
+        )
         centre = medoid(poses) if self.samples > 1 else poses[0]
-        stamps = frame.stamp_ns + np.round(np.arange(1, len(centre) + 1) * 1e9 / self.fps).astype(np.int64)
+        stamps = frame.stamp_ns + np.round(np.arange(1, len(centre) + 1) * 1e9 / self.fps).astype(
+            np.int64
+        )
         return Plan(stamps, centre, joint_spread(poses, centre), poses)

@@ -7,6 +7,7 @@ out or before the first one, and refuses non-finite plans so nothing
 non-finite is ever executed. A clock that goes back forgets everything: the
 caller resets its agent too. Counters feed the node's diagnostics.
 """
+
 import threading
 from dataclasses import dataclass
 
@@ -48,11 +49,11 @@ class PlanFollower:
         if not np.isfinite(period_ns) or period_ns <= 0:
             raise ValueError(f'control period must be finite and > 0 ns, not {period_ns!r}')
         self.period_ns = float(period_ns)
-        self.late_dropped = 0       # plan entries whose time passed before their first tick
-        self.held_no_plan = 0       # ticks that repeated the last pose: no plan (yet, or refused)
-        self.held_exhausted = 0     # ticks past the plan's last entry
-        self.refused = 0            # non-finite plans refused
-        self.time_resets = 0        # ticks earlier than the previous one
+        self.late_dropped = 0  # plan entries whose time passed before their first tick
+        self.held_no_plan = 0  # ticks that repeated the last pose: no plan (yet, or refused)
+        self.held_exhausted = 0  # ticks past the plan's last entry
+        self.refused = 0  # non-finite plans refused
+        self.time_resets = 0  # ticks earlier than the previous one
         self.reset()
 
     def reset(self) -> None:
@@ -110,9 +111,12 @@ class PlanFollower:
                 self.late_dropped += later - 1
             a, b = stamps[later - 1], stamps[later]
             w = (now_ns - a) / max(b - a, 1)
-            self.last = Tick(interpolate(stamps, poses, now_ns),
-                             (1 - w) * spread[later - 1] + w * spread[later], obs)
-            self._plan = (stamps[later - 1:], poses[later - 1:], spread[later - 1:], obs)
+            self.last = Tick(
+                interpolate(stamps, poses, now_ns),
+                (1 - w) * spread[later - 1] + w * spread[later],
+                obs,
+            )
+            self._plan = (stamps[later - 1 :], poses[later - 1 :], spread[later - 1 :], obs)
         self._fresh = False
         return self.last
 
@@ -186,8 +190,9 @@ class Controller:
         with self._lock:
             if self._reset_pending or self.agent is not agent:
                 return 'stale'
-            if not self.follower.set_plan(plan.stamps_ns + shift, plan.poses, plan.spread,
-                                          frame.stamp_ns + shift):
+            if not self.follower.set_plan(
+                plan.stamps_ns + shift, plan.poses, plan.spread, frame.stamp_ns + shift
+            ):
                 self.follower.hold(agent.pose, frame.stamp_ns + shift)  # the start, if nothing yet
                 return 'refused'
             if not shift:
@@ -216,8 +221,11 @@ class Controller:
     def counts(self) -> dict:
         """Counters for diagnostics (over the controller's life)."""
         f = self.follower
-        return {'plan entries dropped (late)': f.late_dropped,
-                'held ticks (no plan)': f.held_no_plan,
-                'held ticks (plan exhausted)': f.held_exhausted,
-                'non-finite plans refused': f.refused, 'state resets': self.resets,
-                'plans timed by arrival (clock offset)': self.timed_by_arrival}
+        return {
+            'plan entries dropped (late)': f.late_dropped,
+            'held ticks (no plan)': f.held_no_plan,
+            'held ticks (plan exhausted)': f.held_exhausted,
+            'non-finite plans refused': f.refused,
+            'state resets': self.resets,
+            'plans timed by arrival (clock offset)': self.timed_by_arrival,
+        }

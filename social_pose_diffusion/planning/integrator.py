@@ -9,21 +9,35 @@ open-loop integration; it moves the whole body, never its shape, so head
 turns and gestures the policy holds are not pulled back. Vectorised over
 leading dimensions (samples, batch).
 """
+
 import numpy as np
 from numpy.typing import ArrayLike
 
-from social_pose_diffusion.core.skeleton import apply_delta, bone_lengths, joint_distance, pose_delta, project_to_bones
+from social_pose_diffusion.core.skeleton import (
+    apply_delta,
+    bone_lengths,
+    joint_distance,
+    pose_delta,
+    project_to_bones,
+)
 from social_pose_diffusion.observation.features import centroid
 
 
 class Integrator:
     """Integrates deltas for one person with fixed ``lengths`` (radians) and ``max_speed`` (per joint, per frame)."""
 
-    def __init__(self, lengths: ArrayLike, max_speed: ArrayLike, home: ArrayLike | None = None,
-                 leak: float = 0.0):
+    def __init__(
+        self,
+        lengths: ArrayLike,
+        max_speed: ArrayLike,
+        home: ArrayLike | None = None,
+        leak: float = 0.0,
+    ):
         self.lengths = np.asarray(lengths, dtype=np.float64)
         self.max_speed = np.asarray(max_speed, dtype=np.float64)
-        self.home_centre = None if home is None else centroid(np.asarray(home, dtype=np.float64)[..., :2])
+        self.home_centre = (
+            None if home is None else centroid(np.asarray(home, dtype=np.float64)[..., :2])
+        )
         self.leak = float(leak) if home is not None else 0.0
 
     @classmethod
@@ -61,13 +75,17 @@ class Integrator:
         Without a leak and a clamp (the usual unclamped case) this is a
         cumulative sum; otherwise it is stepped frame by frame.
         """
-        if not self.leak and np.all(np.linalg.norm(deltas, axis=-1, keepdims=True) <= self.max_speed[:, None]):
+        if not self.leak and np.all(
+            np.linalg.norm(deltas, axis=-1, keepdims=True) <= self.max_speed[:, None]
+        ):
             return np.cumsum(deltas, -3)
         offsets = np.empty(deltas.shape)
         offset = np.zeros(deltas.shape[:-3] + deltas.shape[-2:])
         for i in range(deltas.shape[-3]):
             current = apply_delta(pose, offset)
-            offset = offsets[..., i, :, :] = offset + self._clamp(deltas[..., i, :, :] + self._pull(current))
+            offset = offsets[..., i, :, :] = offset + self._clamp(
+                deltas[..., i, :, :] + self._pull(current)
+            )
         return offsets
 
     def rollout(self, pose: ArrayLike, deltas: ArrayLike) -> np.ndarray:
@@ -80,9 +98,14 @@ class Integrator:
         pose = np.asarray(pose, dtype=np.float64)[..., :2]
         deltas = np.asarray(deltas, dtype=np.float64)
         start = pose[..., None, :, :]
-        out = project_to_bones(apply_delta(start, self._offsets(pose, deltas)), self.lengths, reference=start)
+        out = project_to_bones(
+            apply_delta(start, self._offsets(pose, deltas)), self.lengths, reference=start
+        )
         path = np.concatenate([np.broadcast_to(start, out.shape[:-3] + start.shape[-3:]), out], -3)
-        if np.all(joint_distance(path[..., :-1, :, :], path[..., 1:, :, :]) <= self.max_speed * (1 + 1e-9)):
+        if np.all(
+            joint_distance(path[..., :-1, :, :], path[..., 1:, :, :])
+            <= self.max_speed * (1 + 1e-9)
+        ):
             return out
         steps = []
         for i in range(deltas.shape[-3]):
@@ -93,4 +116,6 @@ class Integrator:
     def reanchor(self, pose: ArrayLike, observed: ArrayLike, weight: float) -> np.ndarray:
         """Blend ``pose`` toward an observed pose by ``weight`` in [0, 1], then project."""
         pose = np.asarray(pose, dtype=np.float64)[..., :2]
-        return project_to_bones(apply_delta(pose, weight * pose_delta(pose, observed)), self.lengths, reference=pose)
+        return project_to_bones(
+            apply_delta(pose, weight * pose_delta(pose, observed)), self.lengths, reference=pose
+        )

@@ -6,14 +6,26 @@ normalisation, config copy in the metadata) and ``<stem>.json`` (the
 ``.json`` path, the stem itself (``models/default``) or a directory holding
 ``model.safetensors`` + ``model.json`` (what ``social-pose train --out DIR`` writes).
 """
+
 import json
 from pathlib import Path
 
 from social_pose_diffusion.policy.config import ENCODERS, FAMILIES, SAMPLERS, PolicyConfig
 from social_pose_diffusion.policy.modeling import ModelError, Policy, resolve_device
 
-__all__ = ['ENCODERS', 'FAMILIES', 'MAX_CONFIG_BYTES', 'SAMPLERS', 'ModelError', 'Policy',
-           'PolicyConfig', 'load_config', 'load_policy', 'model_paths', 'resolve_device']
+__all__ = [
+    'ENCODERS',
+    'FAMILIES',
+    'MAX_CONFIG_BYTES',
+    'SAMPLERS',
+    'ModelError',
+    'Policy',
+    'PolicyConfig',
+    'load_config',
+    'load_policy',
+    'model_paths',
+    'resolve_device',
+]
 
 MAX_CONFIG_BYTES = 1 << 20  # a model.json is a few kB; anything above 1 MB is not one
 
@@ -39,8 +51,10 @@ def load_config(path) -> PolicyConfig:
         if not path.is_file():
             raise ModelError(f'{path}: not a regular file')
         if size > MAX_CONFIG_BYTES:
-            raise ModelError(f'{path}: {size} bytes, more than a model config may hold '
-                             f'({MAX_CONFIG_BYTES} bytes)')
+            raise ModelError(
+                f'{path}: {size} bytes, more than a model config may hold '
+                f'({MAX_CONFIG_BYTES} bytes)'
+            )
         with path.open('rb') as f:
             text = f.read(MAX_CONFIG_BYTES + 1)
         if len(text) > MAX_CONFIG_BYTES:
@@ -59,11 +73,14 @@ def load_policy(path, device='auto'):
     import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
+
     weights, config_path = model_paths(path)
     for p in (weights, config_path):
         if not p.is_file():
-            raise ModelError(f'model file {p} not found (expected <stem>.safetensors + '
-                             '<stem>.json, or a directory with model.safetensors + model.json)')
+            raise ModelError(
+                f'model file {p} not found (expected <stem>.safetensors + '
+                '<stem>.json, or a directory with model.safetensors + model.json)'
+            )
     config = load_config(config_path)
     try:
         state = load_file(str(weights))
@@ -75,8 +92,10 @@ def load_policy(path, device='auto'):
     extra = sorted(set(state) - set(expected))
     wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
     if missing or extra or wrong:
-        raise ModelError(f'{weights} does not match {config_path.name}: missing {missing[:5]}, '
-                         f'unexpected {extra[:5]}, wrong shape {wrong[:5]}')
+        raise ModelError(
+            f'{weights} does not match {config_path.name}: missing {missing[:5]}, '
+            f'unexpected {extra[:5]}, wrong shape {wrong[:5]}'
+        )
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise ModelError(f'{weights} holds non-finite values in {bad[:5]}')

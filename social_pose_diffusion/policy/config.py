@@ -5,6 +5,7 @@ model file with a wrong type, a non-finite number or a misshapen pose is
 refused when it is loaded, naming the field, instead of failing inside torch
 or publishing NaN poses later.
 """
+
 import math
 from dataclasses import asdict, dataclass, field, fields
 from numbers import Real
@@ -35,8 +36,9 @@ def _number(value, low=-math.inf, high=math.inf, positive=False):
     if not math.isfinite(value):
         raise ValueError(f'must be finite, got {value}')
     if not low <= value <= high or (positive and value <= 0):
-        raise ValueError(f'must be {"> 0 and " if positive else ""}in [{low}, {high}], '
-                         f'got {value}')
+        raise ValueError(
+            f'must be {"> 0 and " if positive else ""}in [{low}, {high}], got {value}'
+        )
     return value
 
 
@@ -44,8 +46,10 @@ def _sequence(value, length=None, most=None):
     if not isinstance(value, (list, tuple)):
         raise ValueError(f'must be a list, not {type(value).__name__}')
     if (length is not None and len(value) != length) or (most is not None and len(value) > most):
-        raise ValueError(f'must have {length if length is not None else f"at most {most}"} '
-                         f'entries, got {len(value)}')
+        raise ValueError(
+            f'must have {length if length is not None else f"at most {most}"} '
+            f'entries, got {len(value)}'
+        )
     return value
 
 
@@ -54,6 +58,7 @@ def _choice(names):
         if not isinstance(value, str) or value not in names:
             raise ValueError(f'must be one of {", ".join(names)}, not {value!r}')
         return value
+
     return check
 
 
@@ -84,7 +89,9 @@ SCHEMA = {
     'horizon': lambda v: _integer(v, 1, 1000),
     'history': lambda v: _integer(v, 1, 1000),
     'lags': lambda v: tuple(_integer(x, 1, 100_000) for x in _sequence(v, most=16)),
-    'memory_s': lambda v: tuple(_number(x, 0.0, 3600.0, positive=True) for x in _sequence(v, most=8)),
+    'memory_s': lambda v: tuple(
+        _number(x, 0.0, 3600.0, positive=True) for x in _sequence(v, most=8)
+    ),
     'styles': lambda v: tuple(_name(x) for x in _sequence(v, most=64)),
     'max_people': lambda v: _integer(v, 1, 256),
     'fps': lambda v: _number(v, 0.0, 1000.0, positive=True),
@@ -115,30 +122,32 @@ class PolicyConfig:
 
     encoder: str = 'vector'
     policy: str = 'flow'
-    horizon: int = 16            # action chunk: H future per-frame deltas
-    history: int = 4             # proprioception: the facilitator's last K deltas
-    lags: tuple = (6, 30, 60)    # participant motion over these many frames
-    memory_s: tuple = ()         # participants' motion memory: time constants in seconds
-    styles: tuple = ()           # styles the policy can be asked for (a one-hot in its proprioception)
+    horizon: int = 16  # action chunk: H future per-frame deltas
+    history: int = 4  # proprioception: the facilitator's last K deltas
+    lags: tuple = (6, 30, 60)  # participant motion over these many frames
+    memory_s: tuple = ()  # participants' motion memory: time constants in seconds
+    styles: tuple = ()  # styles the policy can be asked for (a one-hot in its proprioception)
     max_people: int = 8
     fps: float = 30.0
     d_model: int = 64
     layers: int = 2
     heads: int = 4
-    timesteps: int = 50          # DDPM T (linear beta 1e-4..0.02)
-    extra_steps: int = 8         # Diffusion-X M
+    timesteps: int = 50  # DDPM T (linear beta 1e-4..0.02)
+    extra_steps: int = 8  # Diffusion-X M
     beta_start: float = 1e-4
     beta_end: float = 0.02
-    sampler: str = ''            # default sampler ('' = the family's first)
-    steps: int = 4               # sampler steps: network evaluations of ddim and euler
-    group_dropout: float = 0.0   # training: share of samples that see nobody (classifier-free guidance)
-    guidance: float = 1.0        # sampling: w in v_nobody + w (v_group - v_nobody); 1 = conditional
-    neutral_pose: list = field(default_factory=list)   # (J, 2) rest pose, training bone lengths
-    max_speed: list = field(default_factory=list)      # (J,) per-frame joint speed limit
-    prior: str = 'none'          # 'damped_velocity': the network predicts the rest of the chunk
-    prior_decay_s: float = 0.3   # the prior's velocity time constant in seconds
-    noise_scale: float = 1.0     # initial sampling noise (< 1 samples nearer the mode)
-    residual_gain: float = 1.0   # with a prior: chunk = prior + gain * network (calibrated)
+    sampler: str = ''  # default sampler ('' = the family's first)
+    steps: int = 4  # sampler steps: network evaluations of ddim and euler
+    group_dropout: float = (
+        0.0  # training: share of samples that see nobody (classifier-free guidance)
+    )
+    guidance: float = 1.0  # sampling: w in v_nobody + w (v_group - v_nobody); 1 = conditional
+    neutral_pose: list = field(default_factory=list)  # (J, 2) rest pose, training bone lengths
+    max_speed: list = field(default_factory=list)  # (J,) per-frame joint speed limit
+    prior: str = 'none'  # 'damped_velocity': the network predicts the rest of the chunk
+    prior_decay_s: float = 0.3  # the prior's velocity time constant in seconds
+    noise_scale: float = 1.0  # initial sampling noise (< 1 samples nearer the mode)
+    residual_gain: float = 1.0  # with a prior: chunk = prior + gain * network (calibrated)
     format: str = FORMAT
 
     def __post_init__(self):
@@ -195,6 +204,8 @@ class PolicyConfig:
             raise ValueError(f'unknown keys {unknown}')
         missing = [k for k in ('neutral_pose', 'max_speed') if not d.get(k)]
         if missing:
-            raise ValueError(f'{" and ".join(missing)} missing: a trained model has both '
-                             f'for its {NUM_JOINTS} joints')
+            raise ValueError(
+                f'{" and ".join(missing)} missing: a trained model has both '
+                f'for its {NUM_JOINTS} joints'
+            )
         return cls(**d)

@@ -6,6 +6,7 @@ generative: they denoise a noisy chunk with one of their samplers; ``bc``
 trained in :mod:`social_pose_diffusion.learning.train`) regress one chunk.
 Everything else asks :data:`FAMILIES` instead of comparing names.
 """
+
 import torch
 
 from social_pose_diffusion.policy.objectives import bc_loss, diffusion_loss, flow_loss
@@ -17,7 +18,7 @@ class Family:
 
     name = ''
     generative = False  # the network denoises (inputs a noisy chunk and a time)
-    critic = False      # training needs DBC's state-action critic
+    critic = False  # training needs DBC's state-action critic
 
     @property
     def samplers(self) -> tuple:
@@ -27,8 +28,9 @@ class Family:
     def sampler(self, name: str) -> Sampler:
         """The sampler ``name``; a ValueError names the ones this family has."""
         if name not in self.samplers:
-            raise ValueError(f'a {self.name} policy samples with {", ".join(self.samplers)}, '
-                             f'not {name!r}')
+            raise ValueError(
+                f'a {self.name} policy samples with {", ".join(self.samplers)}, not {name!r}'
+            )
         return SAMPLERS[name]
 
 
@@ -43,8 +45,13 @@ class Diffusion(Family):
 
     def loss(self, policy, cond, actions, generator=None, weight=None):
         """The training loss on normalised action chunks (B, H, A) given conditioning tokens."""
-        return diffusion_loss(lambda x, t: policy.net(cond, x, self.time(policy, t)), actions,
-                              policy.schedule, generator, weight)
+        return diffusion_loss(
+            lambda x, t: policy.net(cond, x, self.time(policy, t)),
+            actions,
+            policy.schedule,
+            generator,
+            weight,
+        )
 
     def generate(self, policy, cond, k: int, sampler: Sampler, run: Run, uncond=None, noise=None):
         """Normalised action chunks (B * k, H, A): k per observation's conditioning tokens.
@@ -63,8 +70,9 @@ class Diffusion(Family):
             x = noise.to(cond.device)
         if uncond is not None:
             uncond = uncond.repeat_interleave(k, 0)
-            return sampler.run(lambda y, t: policy.guided(cond, uncond, y, self.time(policy, t)), x,
-                               run)
+            return sampler.run(
+                lambda y, t: policy.guided(cond, uncond, y, self.time(policy, t)), x, run
+            )
         return sampler.run(lambda y, t: policy.denoise(cond, y, self.time(policy, t)), x, run)
 
 
@@ -92,6 +100,7 @@ class BC(Family):
         def once(x, t):
             policy.evaluations += 1
             return policy.net(cond)
+
         return sampler.run(once, None, run).repeat_interleave(k, 0)
 
 

@@ -1,4 +1,5 @@
 """The policy: observation encoder + action network + normalisation, with sampling, saving and loading."""
+
 import json
 import warnings
 from numbers import Integral
@@ -9,11 +10,11 @@ import torch
 from torch import nn
 
 from social_pose_diffusion.core.atomic import write_bytes
-from social_pose_diffusion.observation.features import proprio_size, token_size
 from social_pose_diffusion.core.skeleton import NUM_JOINTS
+from social_pose_diffusion.observation.features import proprio_size, token_size
 from social_pose_diffusion.policy import samplers
-from social_pose_diffusion.policy.prior import decay_per_frame, last_delta, prior_deltas
 from social_pose_diffusion.policy.networks import ActionTransformer, ObservationEncoder
+from social_pose_diffusion.policy.prior import decay_per_frame, last_delta, prior_deltas
 
 
 class ModelError(ValueError):
@@ -40,10 +41,15 @@ class Policy(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.encoder = ObservationEncoder(c.encoder_spec, proprio_size(c.history, c.styles),
-                                          token_size(c.lags, c.memory_s), c.d_model)
-        self.net = ActionTransformer(c.action_dim, c.horizon, c.d_model, c.layers, c.heads,
-                                     generative=c.family.generative)
+        self.encoder = ObservationEncoder(
+            c.encoder_spec,
+            proprio_size(c.history, c.styles),
+            token_size(c.lags, c.memory_s),
+            c.d_model,
+        )
+        self.net = ActionTransformer(
+            c.action_dim, c.horizon, c.d_model, c.layers, c.heads, generative=c.family.generative
+        )
         self.schedule = samplers.Schedule(c.timesteps, c.beta_start, c.beta_end)
         self.register_buffer('action_scale', torch.ones(c.action_dim))
         self.register_buffer('proprio_mean', torch.zeros(proprio_size(c.history, c.styles)))
@@ -59,9 +65,11 @@ class Policy(nn.Module):
 
     def set_normalisation(self, actions, proprio, tokens, mask):
         """Per-coordinate scales from training arrays (numpy)."""
+
         def stats(x):
             x = torch.as_tensor(np.asarray(x, np.float64).reshape(-1, x.shape[-1]))
             return x.mean(0).float(), x.std(0).clamp(min=1e-4).float()
+
         _, scale = stats(np.asarray(actions).reshape(-1, self.config.action_dim))
         self.action_scale.copy_(scale)
         for name, arr in (('proprio', proprio), ('token', np.asarray(tokens)[np.asarray(mask)])):
@@ -72,8 +80,10 @@ class Policy(nn.Module):
     def tensors(self, obs):
         """Normalised torch tensors on the policy's device from a numpy observation batch."""
         proprio = torch.as_tensor(obs['proprio'], device=self.device)
-        return {'proprio': (proprio - self.proprio_mean) / self.proprio_std,
-                **self.config.encoder_spec.tensors(obs, self)}
+        return {
+            'proprio': (proprio - self.proprio_mean) / self.proprio_std,
+            **self.config.encoder_spec.tensors(obs, self),
+        }
 
     def normalise(self, actions):
         """(B, H, J, 2) numpy deltas -> (B, H, A) tensor in units of the training std."""
@@ -95,7 +105,9 @@ class Policy(nn.Module):
         if key not in self._traces:
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
-                self._traces[key] = torch.jit.trace(getattr(self, name), args, check_trace=False, strict=False)
+                self._traces[key] = torch.jit.trace(
+                    getattr(self, name), args, check_trace=False, strict=False
+                )
         return self._traces[key](*args)
 
     def denoise(self, cond, x, t):
@@ -129,11 +141,16 @@ class Policy(nn.Module):
             weight = weight.repeat_interleave(2, -1)
         p = self.config.group_dropout
         if p > 0 and 'mask' in obs:
-            keep = torch.rand(obs['mask'].shape[0], generator=generator, device=obs['mask'].device) >= p
+            keep = (
+                torch.rand(obs['mask'].shape[0], generator=generator, device=obs['mask'].device)
+                >= p
+            )
             obs = {**obs, 'mask': obs['mask'] & keep[:, None]}
         return self.config.family.loss(self, self.encoder(obs), actions, generator, weight)
 
-    def generate(self, cond, k=1, sampler=None, steps=None, generator=None, uncond=None, noise=None):
+    def generate(
+        self, cond, k=1, sampler=None, steps=None, generator=None, uncond=None, noise=None
+    ):
         """Normalised action chunks (B * k, H, A) from conditioning tokens (repeated k times).
 
         ``sampler`` and ``steps`` (sampler steps: evaluations of ddim and euler)
@@ -161,7 +178,8 @@ class Policy(nn.Module):
 
     def prior(self, obs):
         """The config's prior chunk (B, H, J, 2) from the proprioception (numpy), or 0 without
-        one."""
+        one.
+        """
         c = self.config
         if c.prior == 'none':
             return 0.0
@@ -191,6 +209,7 @@ class Policy(nn.Module):
     def save(self, path):
         """Atomically write ``path`` (.safetensors) and its config (same stem, .json)."""
         from safetensors.torch import save
+
         path = Path(path)
         text = json.dumps(self.config.to_dict(), indent=2)
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}

@@ -3,6 +3,7 @@
 The observation encoder runs once per frame; its tokens condition every
 denoising step of the action network.
 """
+
 import math
 
 import torch
@@ -12,7 +13,9 @@ from torch import nn
 def timestep_embedding(t, dim):
     """Sinusoidal embedding of a (B,) float timestep in [0, 1]."""
     half = dim // 2
-    freqs = torch.exp(-math.log(1000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    freqs = torch.exp(
+        -math.log(1000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / half
+    )
     args = t.float()[:, None] * 1000.0 * freqs[None]
     return torch.cat([torch.sin(args), torch.cos(args)], -1)
 
@@ -35,11 +38,21 @@ class ImageEncoder(nn.Module):
     def __init__(self, d):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(3, 16, 5, stride=4, padding=2), nn.GroupNorm(4, 16), nn.SiLU(),
-            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.GroupNorm(8, 32), nn.SiLU(),
-            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.GroupNorm(8, 64), nn.SiLU(),
-            nn.Conv2d(64, 64, 3, stride=2, padding=1), nn.GroupNorm(8, 64), nn.SiLU(),
-            nn.Flatten(), nn.Linear(64 * 4 * 4, d))
+            nn.Conv2d(3, 16, 5, stride=4, padding=2),
+            nn.GroupNorm(4, 16),
+            nn.SiLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),
+            nn.GroupNorm(8, 32),
+            nn.SiLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1),
+            nn.GroupNorm(8, 64),
+            nn.SiLU(),
+            nn.Conv2d(64, 64, 3, stride=2, padding=1),
+            nn.GroupNorm(8, 64),
+            nn.SiLU(),
+            nn.Flatten(),
+            nn.Linear(64 * 4 * 4, d),
+        )
 
     def forward(self, image):
         return self.net(image.permute(0, 3, 1, 2).float() / 127.5 - 1.0)
@@ -96,19 +109,24 @@ class ActionTransformer(nn.Module):
         if generative:
             self.action_in = nn.Linear(action_dim, d)
             self.time = mlp([d, d, d])
-        layer = nn.TransformerEncoderLayer(d, heads, 2 * d, dropout=0.0, activation='gelu',
-                                           batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            d, heads, 2 * d, dropout=0.0, activation='gelu', batch_first=True, norm_first=True
+        )
         self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, action_dim))
 
     def forward(self, cond, x=None, t=None):
         b = cond.shape[0]
         if self.generative:
-            tokens = [cond, self.time(timestep_embedding(t, self.d))[:, None], self.action_in(x) + self.position]
+            tokens = [
+                cond,
+                self.time(timestep_embedding(t, self.d))[:, None],
+                self.action_in(x) + self.position,
+            ]
         else:
             tokens = [cond, self.position.expand(b, -1, -1)]
         h = self.blocks(torch.cat(tokens, 1))
-        return self.head(h[:, -self.position.shape[1]:])
+        return self.head(h[:, -self.position.shape[1] :])
 
 
 class StateActionDenoiser(nn.Module):

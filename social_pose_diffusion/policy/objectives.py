@@ -1,11 +1,13 @@
 """Training objectives on normalised action chunks ``(B, H, A)``."""
+
 import torch
 import torch.nn.functional as F
 
 
 def masked_mse(pred, target, weight=None):
     """MSE; with ``weight`` (same shape, 0 = unknown target) the weighted mean over the known
-    elements."""
+    elements.
+    """
     if weight is None:
         return F.mse_loss(pred, target)
     return ((pred - target) ** 2 * weight).sum() / weight.sum().clamp(min=1.0)
@@ -23,8 +25,9 @@ def flow_loss(velocity_fn, x0, generator=None, weight=None):
     tau = torch.rand((x0.shape[0],), generator=generator, device=x0.device)
     noise = torch.randn(x0.shape, generator=generator, device=x0.device)
     shape = (-1,) + (1,) * (x0.dim() - 1)
-    return masked_mse(velocity_fn(tau.view(shape) * noise + (1 - tau.view(shape)) * x0, tau),
-                      noise - x0, weight)
+    return masked_mse(
+        velocity_fn(tau.view(shape) * noise + (1 - tau.view(shape)) * x0, tau), noise - x0, weight
+    )
 
 
 def bc_loss(pred, target, weight=None):
@@ -36,7 +39,9 @@ def state_action_losses(critic, schedule, state, agent_action, expert_action, ge
     """Per-sample diffusion losses of [state, agent action] and [state, expert action], same noise and t."""
     agent = torch.cat([state, agent_action.flatten(1)], -1)
     expert = torch.cat([state, expert_action.flatten(1)], -1)
-    t = torch.randint(1, schedule.T + 1, (state.shape[0],), generator=generator, device=state.device)
+    t = torch.randint(
+        1, schedule.T + 1, (state.shape[0],), generator=generator, device=state.device
+    )
     noise = torch.randn(agent.shape, generator=generator, device=state.device)
     tt = t.float() / schedule.T
     l_agent = ((critic(schedule.noised(agent, t, noise), tt) - noise) ** 2).mean(-1)

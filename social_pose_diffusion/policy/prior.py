@@ -6,6 +6,7 @@ constant ``decay_s`` (seconds, so one value fits every frame rate). On
 real tracks this beats holding the pose at short horizons and converges to
 holding at long ones.
 """
+
 import numpy as np
 
 # Velocity time constants (s) a damped constant-velocity baseline is fitted from; a prior may also
@@ -22,14 +23,17 @@ def decay_per_frame(fps: float, decay_s: float) -> float:
 
 def prior_deltas(last_delta, horizon: int, decay: float) -> np.ndarray:
     """(..., H, J, 2) deltas ``v d, v d^2, ...`` from the last per-frame delta ``v`` (..., J,
-    2)."""
+    2).
+    """
     powers = float(decay) ** np.arange(1, int(horizon) + 1)
     return np.asarray(last_delta, np.float64)[..., None, :, :] * powers[:, None, None]
 
 
 def last_delta(proprio) -> np.ndarray:
     """The newest per-frame delta (..., J, 2) held in proprioception vectors (see
-    observation.features)."""
+    observation.features).
+    """
     from social_pose_diffusion.core.skeleton import NUM_JOINTS
+
     proprio = np.asarray(proprio, np.float64)
-    return proprio[..., -NUM_JOINTS * 2:].reshape(proprio.shape[:-1] + (NUM_JOINTS, 2))
+    return proprio[..., -NUM_JOINTS * 2 :].reshape(proprio.shape[:-1] + (NUM_JOINTS, 2))

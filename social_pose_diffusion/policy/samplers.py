@@ -6,8 +6,9 @@ epsilon-prediction); ``velocity(x, tau)`` is a flow-matching field with
 to 0 (data). A new sampler is one function here plus one :data:`SAMPLERS`
 entry naming the policy families it serves.
 """
+
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import torch
 
@@ -28,7 +29,9 @@ class Schedule:
 
     def _reverse(self, x, e, t):
         """The DDPM posterior mean from ``x_t`` and predicted noise (no noise added)."""
-        return (x - self.beta[t - 1].item() / (1 - self.alpha_bar[t - 1].item()) ** 0.5 * e) / self.alpha[t - 1].item() ** 0.5
+        return (
+            x - self.beta[t - 1].item() / (1 - self.alpha_bar[t - 1].item()) ** 0.5 * e
+        ) / self.alpha[t - 1].item() ** 0.5
 
 
 def _steps(b, t, device):
@@ -59,9 +62,9 @@ def ddim(eps, x, schedule, steps):
     for i, t in enumerate(ts):
         e = eps(x, _steps(x.shape[0], t, x.device))
         ab = schedule.alpha_bar[t - 1].item()
-        x0 = (x - (1 - ab) ** 0.5 * e) / ab ** 0.5
+        x0 = (x - (1 - ab) ** 0.5 * e) / ab**0.5
         ab_next = schedule.alpha_bar[ts[i + 1] - 1].item() if i + 1 < len(ts) else 1.0
-        x = ab_next ** 0.5 * x0 + (1 - ab_next) ** 0.5 * e
+        x = ab_next**0.5 * x0 + (1 - ab_next) ** 0.5 * e
     return x
 
 
@@ -83,9 +86,9 @@ class Run:
     """What one generation may use besides the denoiser closure and the start noise."""
 
     schedule: Schedule
-    steps: int                 # evaluations of the few-step samplers (ddim, euler)
-    extra_steps: int           # Diffusion-X M
-    generator: Optional[torch.Generator] = None
+    steps: int  # evaluations of the few-step samplers (ddim, euler)
+    extra_steps: int  # Diffusion-X M
+    generator: torch.Generator | None = None
 
 
 @dataclass(frozen=True)
@@ -94,18 +97,21 @@ class Sampler:
 
     families: tuple
     run: Callable
-    evaluations: Callable      # (Run) -> network evaluations per generation
+    evaluations: Callable  # (Run) -> network evaluations per generation
 
 
 SAMPLERS = {
-    'diffusion_x': Sampler(('diffusion',),
-                           lambda f, x, r: diffusion_x(f, x, r.schedule, r.extra_steps,
-                                                       r.generator),
-                           lambda r: r.schedule.T + r.extra_steps),
-    'ddpm': Sampler(('diffusion',), lambda f, x, r: ddpm(f, x, r.schedule, r.generator),
-                    lambda r: r.schedule.T),
-    'ddim': Sampler(('diffusion',), lambda f, x, r: ddim(f, x, r.schedule, r.steps),
-                    lambda r: r.steps),
+    'diffusion_x': Sampler(
+        ('diffusion',),
+        lambda f, x, r: diffusion_x(f, x, r.schedule, r.extra_steps, r.generator),
+        lambda r: r.schedule.T + r.extra_steps,
+    ),
+    'ddpm': Sampler(
+        ('diffusion',), lambda f, x, r: ddpm(f, x, r.schedule, r.generator), lambda r: r.schedule.T
+    ),
+    'ddim': Sampler(
+        ('diffusion',), lambda f, x, r: ddim(f, x, r.schedule, r.steps), lambda r: r.steps
+    ),
     'euler': Sampler(('flow',), lambda f, x, r: euler(f, x, r.steps), lambda r: r.steps),
     'direct': Sampler(('bc', 'dbc'), direct, lambda r: 1),
 }

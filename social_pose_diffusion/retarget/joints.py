@@ -22,11 +22,19 @@ toward someone. Angles are computed on the sphere's tangent plane at the
 shoulders' midpoint (see :func:`skeleton.tangent_offset`), so they do not
 depend on where around the camera the facilitator sits.
 """
+
 import numpy as np
 
 from social_pose_diffusion.core.skeleton import JOINT, from_tangent, tangent_offset
 
-JOINT_NAMES = ('head_yaw', 'head_pitch', 'left_shoulder', 'right_shoulder', 'left_elbow', 'right_elbow')
+JOINT_NAMES = (
+    'head_yaw',
+    'head_pitch',
+    'left_shoulder',
+    'right_shoulder',
+    'left_elbow',
+    'right_elbow',
+)
 LIMITS = {
     'head_yaw': (-1.40, 1.40),
     'head_pitch': (-0.60, 0.80),
@@ -73,7 +81,9 @@ def joint_angles(pose):
     radius = HEAD_RADIUS * width
     angles = {
         'head_yaw': float(np.arcsin(np.clip(nose @ left / radius, -1.0, 1.0))),
-        'head_pitch': float(np.arcsin(np.clip((nose @ down + NOSE_HEIGHT * width) / radius, -1.0, 1.0))),
+        'head_pitch': float(
+            np.arcsin(np.clip((nose @ down + NOSE_HEIGHT * width) / radius, -1.0, 1.0))
+        ),
     }
     for side, out in (('left', left), ('right', -left)):
         upper = p[JOINT[f'{side}_elbow']] - p[JOINT[f'{side}_shoulder']]
@@ -103,7 +113,10 @@ def limit_velocity(previous, target, max_velocity, dt):
     if previous is None or max_velocity <= 0 or dt <= 0:
         return dict(target)
     step = max_velocity * dt
-    return {name: previous[name] + float(np.clip(target[name] - previous[name], -step, step)) for name in target}
+    return {
+        name: previous[name] + float(np.clip(target[name] - previous[name], -step, step))
+        for name in target
+    }
 
 
 def retarget(pose):

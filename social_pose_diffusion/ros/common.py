@@ -1,4 +1,5 @@
 """What every node shares: QoS profiles, rolling statistics, /diagnostics, the process's main()."""
+
 import signal
 import sys
 import threading
@@ -21,6 +22,7 @@ def relative(topic):
     """A graph topic as the nodes name it: relative, so ``namespace:=`` and remaps apply."""
     return topic.lstrip('/')
 
+
 # Group keypoints and facilitator poses: small, every message matters for the
 # consumer's state, but a late one is useless: reliable with a short history.
 STATE_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
@@ -30,12 +32,14 @@ def sensor_qos(reliability='best_effort'):
     """qos_profile_sensor_data (keep last 5, volatile) with the reliability a parameter chose."""
     if reliability not in ('best_effort', 'reliable'):
         raise ValueError(f"reliability must be 'best_effort' or 'reliable', not {reliability!r}")
-    return QoSProfile(history=qos_profile_sensor_data.history, depth=qos_profile_sensor_data.depth,
-                      durability=qos_profile_sensor_data.durability,
-                      reliability=ReliabilityPolicy.BEST_EFFORT if reliability == 'best_effort'
-                      else ReliabilityPolicy.RELIABLE)
-
-
+    return QoSProfile(
+        history=qos_profile_sensor_data.history,
+        depth=qos_profile_sensor_data.depth,
+        durability=qos_profile_sensor_data.durability,
+        reliability=ReliabilityPolicy.BEST_EFFORT
+        if reliability == 'best_effort'
+        else ReliabilityPolicy.RELIABLE,
+    )
 
 
 class Stats:
@@ -89,9 +93,11 @@ class Stats:
         for name, label in durations:
             s = self.summary(name)
             if s is not None:
-                values += [(f'{label} mean (ms)', f'{s[0]:.1f}'),
-                           (f'{label} p95 (ms)', f'{s[1]:.1f}'),
-                           (f'{label} max (ms)', f'{s[2]:.1f}')]
+                values += [
+                    (f'{label} mean (ms)', f'{s[0]:.1f}'),
+                    (f'{label} p95 (ms)', f'{s[1]:.1f}'),
+                    (f'{label} max (ms)', f'{s[2]:.1f}'),
+                ]
         with self._lock:
             values += [(k, str(v)) for k, v in sorted(self.counters.items())]
         return values
@@ -99,9 +105,13 @@ class Stats:
 
 def diagnostic_array(node, level, message, values):
     """A DiagnosticArray holding one status named after the node."""
-    status = DiagnosticStatus(level=level, name=node.get_fully_qualified_name(),
-                              message=message, hardware_id=PACKAGE,
-                              values=[KeyValue(key=k, value=v) for k, v in values])
+    status = DiagnosticStatus(
+        level=level,
+        name=node.get_fully_qualified_name(),
+        message=message,
+        hardware_id=PACKAGE,
+        values=[KeyValue(key=k, value=v) for k, v in values],
+    )
     msg = DiagnosticArray(status=[status])
     msg.header.stamp = node.get_clock().now().to_msg()
     return msg
@@ -127,9 +137,11 @@ class Diagnostics:
         if 'diagnostics_period' in changed:
             if self.timer is not None:
                 self._node.destroy_timer(self.timer)
-            self.timer = self._node.create_timer(self._node.params['diagnostics_period'],
-                                                 self._publish,
-                                                 clock=Clock(clock_type=ClockType.STEADY_TIME))
+            self.timer = self._node.create_timer(
+                self._node.params['diagnostics_period'],
+                self._publish,
+                clock=Clock(clock_type=ClockType.STEADY_TIME),
+            )
 
     def _publish(self):
         level, message, values = self._status()
@@ -197,8 +209,12 @@ class Worker:
 
     def start(self):
         self._slot, self.running = LatestSlot(), True
-        self._thread = threading.Thread(target=self._slot.serve, name=self._name, daemon=True,
-                                        args=(self._handle, lambda: self.running, self._on_error))
+        self._thread = threading.Thread(
+            target=self._slot.serve,
+            name=self._name,
+            daemon=True,
+            args=(self._handle, lambda: self.running, self._on_error),
+        )
         self._thread.start()
 
     def put(self, item):

@@ -6,6 +6,7 @@ read from the node specification (:mod:`social_pose_diffusion.ros.spec`). Used b
 ``social-pose demo``, ``social-pose evaluate --replay`` and ``social-pose
 benchmark pipeline``; DDS settings come from the caller's environment.
 """
+
 import json
 import os
 import shutil
@@ -43,7 +44,11 @@ def _value(value):
     if isinstance(value, (list, tuple)):
         return '[' + ', '.join(_value(v) for v in value) + ']'
     if isinstance(value, str):
-        return json.dumps(value) if value == '' or ':' in value or value.lower() in ('true', 'false') else value
+        return (
+            json.dumps(value)
+            if value == '' or ':' in value or value.lower() in ('true', 'false')
+            else value
+        )
     return repr(value)
 
 
@@ -73,13 +78,24 @@ class Graph:
     ``<node>.log`` (a temporary directory when omitted).
     """
 
-    def __init__(self, params_files=None, overrides=None, nodes=NODE_NAMES, remaps=None, env=None,
-                 log_dir=None):
+    def __init__(
+        self,
+        params_files=None,
+        overrides=None,
+        nodes=NODE_NAMES,
+        remaps=None,
+        env=None,
+        log_dir=None,
+    ):
         self.params_files = [Path(p) for p in (params_files or launch_params())]
         for path in self.params_files:
             if not path.is_file():
                 raise FileNotFoundError(f'parameter file {path} not found')
-        self.nodes, self.overrides, self.remaps = tuple(nodes), dict(overrides or {}), dict(remaps or {})
+        self.nodes, self.overrides, self.remaps = (
+            tuple(nodes),
+            dict(overrides or {}),
+            dict(remaps or {}),
+        )
         self.env = dict(os.environ if env is None else env)
         self.env.setdefault('PYTHONUNBUFFERED', '1')
         large_message_env(self.env)
@@ -94,8 +110,13 @@ class Graph:
     def start(self):
         for name in self.nodes:
             log = open(self.log_dir / f'{name}.log', 'w')
-            self.procs[name] = subprocess.Popen(self.command(name), env=self.env, stdout=log,
-                                                stderr=subprocess.STDOUT, start_new_session=True)
+            self.procs[name] = subprocess.Popen(
+                self.command(name),
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             log.close()
         return self
 
@@ -107,8 +128,12 @@ class Graph:
         """Raise RuntimeError naming any node whose process has ended, with the end of its log."""
         dead = [name for name, ok in self.alive().items() if not ok]
         if dead:
-            raise RuntimeError('; '.join(f'{n} exited with {self.procs[n].returncode}:\n{self.log_tail(n)}'
-                                         for n in dead))
+            raise RuntimeError(
+                '; '.join(
+                    f'{n} exited with {self.procs[n].returncode}:\n{self.log_tail(n)}'
+                    for n in dead
+                )
+            )
 
     def log(self, name):
         path = self.log_dir / f'{name}.log'

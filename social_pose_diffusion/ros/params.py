@@ -11,6 +11,7 @@ An invalid value at start-up (a parameter file, ``-p``) raises
 :class:`ParameterError` with one line naming the parameter; ``run_node`` logs
 it and exits with status 2.
 """
+
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -91,16 +92,19 @@ def descriptor(spec: Spec) -> ParameterDescriptor:
     if spec.choices is not None:
         rules.append('one of ' + ', '.join(repr(c) for c in spec.choices))
     text = spec.description + (f' (applies {spec.applies})' if spec.applies else '')
-    d = ParameterDescriptor(description=text, additional_constraints='; '.join(rules),
-                            read_only=spec.read_only)
+    d = ParameterDescriptor(
+        description=text, additional_constraints='; '.join(rules), read_only=spec.read_only
+    )
     scalar = not isinstance(spec.default, list) and not isinstance(spec.default, bool)
     if scalar and spec.low is not None and spec.high is not None:
         if isinstance(spec.default, float):
-            d.floating_point_range = [FloatingPointRange(from_value=float(spec.low),
-                                                         to_value=float(spec.high), step=0.0)]
+            d.floating_point_range = [
+                FloatingPointRange(from_value=float(spec.low), to_value=float(spec.high), step=0.0)
+            ]
         elif isinstance(spec.default, int):
-            d.integer_range = [IntegerRange(from_value=int(spec.low), to_value=int(spec.high),
-                                            step=1)]
+            d.integer_range = [
+                IntegerRange(from_value=int(spec.low), to_value=int(spec.high), step=1)
+            ]
     return d
 
 
@@ -112,9 +116,13 @@ class Parameters:
     samplers of the loaded model) and returns a reason or None.
     """
 
-    def __init__(self, node, specs: dict[str, Spec],
-                 on_change: Callable[[set], None] | None = None,
-                 extra_check: Callable[[str, Any], str | None] | None = None):
+    def __init__(
+        self,
+        node,
+        specs: dict[str, Spec],
+        on_change: Callable[[set], None] | None = None,
+        extra_check: Callable[[str, Any], str | None] | None = None,
+    ):
         self._node, self._specs = node, specs
         self._on_change, self._extra_check = on_change, extra_check
         self._values: dict[str, Any] = {}
@@ -124,8 +132,9 @@ class Parameters:
             try:
                 node.declare_parameter(name, spec.default, descriptor(spec))
             except ParameterException as exc:
-                raise ParameterError(node.get_name(),
-                                     f'invalid parameter {name}: {_reason(name, exc)}') from None
+                raise ParameterError(
+                    node.get_name(), f'invalid parameter {name}: {_reason(name, exc)}'
+                ) from None
             self._values[name] = node.get_parameter(name).value
         node.add_post_set_parameters_callback(self._applied)
 
@@ -141,10 +150,14 @@ class Parameters:
         value = given.value
         if isinstance(value, int) and not isinstance(value, bool):
             overrides[name] = Parameter(name, Parameter.Type.DOUBLE, float(value))
-        elif isinstance(value, (list, tuple)) and value and all(
-                isinstance(v, int) and not isinstance(v, bool) for v in value):
-            overrides[name] = Parameter(name, Parameter.Type.DOUBLE_ARRAY,
-                                        [float(v) for v in value])
+        elif (
+            isinstance(value, (list, tuple))
+            and value
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        ):
+            overrides[name] = Parameter(
+                name, Parameter.Type.DOUBLE_ARRAY, [float(v) for v in value]
+            )
 
     def _validate(self, parameters: Iterable[Parameter]) -> SetParametersResult:
         for p in parameters:
@@ -193,6 +206,7 @@ def _known_sampler(value: str) -> str | None:
     if not value:
         return None
     from social_pose_diffusion.policy.samplers import SAMPLERS
+
     known = sorted(SAMPLERS)
     return None if value in known else f'{value!r} is not one of {", ".join(known)}'
 
@@ -203,77 +217,169 @@ DIAGNOSTICS_PERIOD = Spec(1.0, 'seconds between /diagnostics messages', low=0.05
 
 # Inputs and the perception core are built once: read-only. The rest applies live.
 KEYPOINTS = {
-    'input': Spec('image', "'image': run the perception core on camera frames; 'keypoints': take "
-                           "an external detector's keypoint cloud instead",
-                  choices=('image', 'keypoints'), read_only=True),
-    'image_topic': Spec('/camera/image_raw', 'camera topic; compressed transport subscribes to '
-                                             '<image_topic>/compressed', read_only=True),
-    'image_transport': Spec('raw', "'raw' (sensor_msgs/Image) or 'compressed' "
-                                   '(sensor_msgs/CompressedImage)',
-                            choices=('raw', 'compressed'), read_only=True),
-    'image_reliability': Spec('best_effort', "subscription reliability: 'best_effort' (sensor "
-                                             "data) or 'reliable'",
-                              choices=('best_effort', 'reliable'), read_only=True),
-    'external_topic': Spec('/humans/keypoints_external', 'keypoint cloud of an external detector '
-                                                         "(input 'keypoints')", read_only=True),
-    'backend': Spec('mediapipe', 'perception backend for camera frames (make_extractor)',
-                    choices=BACKENDS, read_only=True),
+    'input': Spec(
+        'image',
+        "'image': run the perception core on camera frames; 'keypoints': take "
+        "an external detector's keypoint cloud instead",
+        choices=('image', 'keypoints'),
+        read_only=True,
+    ),
+    'image_topic': Spec(
+        '/camera/image_raw',
+        'camera topic; compressed transport subscribes to <image_topic>/compressed',
+        read_only=True,
+    ),
+    'image_transport': Spec(
+        'raw',
+        "'raw' (sensor_msgs/Image) or 'compressed' (sensor_msgs/CompressedImage)",
+        choices=('raw', 'compressed'),
+        read_only=True,
+    ),
+    'image_reliability': Spec(
+        'best_effort',
+        "subscription reliability: 'best_effort' (sensor data) or 'reliable'",
+        choices=('best_effort', 'reliable'),
+        read_only=True,
+    ),
+    'external_topic': Spec(
+        '/humans/keypoints_external',
+        "keypoint cloud of an external detector (input 'keypoints')",
+        read_only=True,
+    ),
+    'backend': Spec(
+        'mediapipe',
+        'perception backend for camera frames (make_extractor)',
+        choices=BACKENDS,
+        read_only=True,
+    ),
     'max_people': Spec(16, 'most people tracked per frame', low=1, high=64, read_only=True),
-    'min_confidence': Spec(0.5, 'MediaPipe pose presence needed to keep a person',
-                           low=0.0, high=1.0, read_only=True),
-    'discovery_period': Spec(30, 'frames between MediaPipe detector scans for new people (0: only '
-                                 'after a reset)', low=0, high=10**9, read_only=True),
-    'facilitator_seat_u': Spec(-1.0, 'azimuth (u in [0, 1)) of a facilitator the camera sees, '
-                                     'published apart on /facilitator/observed and left out of '
-                                     'the group; -1: nobody', low=-1.0, high=1.0, check=seat_u),
+    'min_confidence': Spec(
+        0.5, 'MediaPipe pose presence needed to keep a person', low=0.0, high=1.0, read_only=True
+    ),
+    'discovery_period': Spec(
+        30,
+        'frames between MediaPipe detector scans for new people (0: only after a reset)',
+        low=0,
+        high=10**9,
+        read_only=True,
+    ),
+    'facilitator_seat_u': Spec(
+        -1.0,
+        'azimuth (u in [0, 1)) of a facilitator the camera sees, '
+        'published apart on /facilitator/observed and left out of '
+        'the group; -1: nobody',
+        low=-1.0,
+        high=1.0,
+        check=seat_u,
+    ),
     'require_equirect': Spec(True, 'reject frames that are not 2:1 equirectangular'),
-    'max_image_pixels': Spec(MAX_PIXELS, 'largest decoded image (pixels) accepted; compressed '
-                                         'images are checked from their header before decoding',
-                             low=1, high=10**10),
+    'max_image_pixels': Spec(
+        MAX_PIXELS,
+        'largest decoded image (pixels) accepted; compressed '
+        'images are checked from their header before decoding',
+        low=1,
+        high=10**10,
+    ),
     'frame_id': Spec('', 'frame_id of the output; empty keeps the input header frame_id'),
     'diagnostics_period': DIAGNOSTICS_PERIOD,
 }
 
 CONFIGURE, ACTIVATE, PLAN = 'at the next configure', 'at the next activate', 'at the next plan'
 POLICY = {
-    'model_path': Spec('', 'policy model (stem, .safetensors/.json or directory); empty: the '
-                           'packaged default', applies=CONFIGURE),
-    'device': Spec('auto', "'auto' (cuda when available), 'cpu', 'cuda' or 'cuda:N'",
-                   applies=CONFIGURE,
-                   check=lambda v: None if re.fullmatch(r'auto|cpu|cuda(:\d+)?', v) else
-                   f'{v!r} is not auto, cpu, cuda or cuda:N'),
-    'samples': Spec(4, 'plans sampled per observation: their medoid is executed, their spread is '
-                       'the per-joint uncertainty (1: no uncertainty)', low=1, high=64,
-                    applies=PLAN),
-    'sampler': Spec('', "sampler override (e.g. 'ddim', 'diffusion_x', 'euler'); empty: the "
-                        "model's default", check=_known_sampler, applies=PLAN),
-    'steps': Spec(0, 'evaluations of a few-step sampler; 0: the model default', low=0,
-                  high=10000, applies=PLAN),
-    'control_rate': Spec(30.0, 'rate of the control loop publishing /facilitator/pose (Hz)',
-                         low=0.1, high=1000.0, applies=ACTIVATE),
-    'publish_on_plan': Spec(True, 'publish a new plan at once and restart the control period from '
-                                  'it (lower latency; intervals then vary between a quarter and '
-                                  'one period); false: strictly fixed-rate output'),
-    'torch_threads': Spec(0, 'intra-op threads for torch; 0 leaves the default', low=0, high=256,
-                          applies=CONFIGURE),
-    'max_clock_offset': Spec(5.0, 'observations stamped further than this (s) from the node clock '
-                                  'are timed by their arrival instead (a bag played without '
-                                  'use_sim_time)', low=0.001, high=1e6),
-    'reanchor': Spec(0.0, 'pull the integrated pose toward /facilitator/observed by this weight '
-                          'per plan', low=0.0, high=1.0),
-    'facilitator_seat_u': Spec(-1.0, "the facilitator's (robot's) azimuth u in [0, 1) in the "
-                                     "camera frame: the model's neutral pose placed there starts "
-                                     'every episode; -1: unknown', low=-1.0, high=1.0,
-                               check=seat_u, applies='at the next reset'),
-    'init_from_observed': Spec(False, 'start (and restart after a reset) from the observed '
-                                      'facilitator pose (/facilitator/observed) once one arrived',
-                               applies='at the next reset'),
+    'model_path': Spec(
+        '',
+        'policy model (stem, .safetensors/.json or directory); empty: the packaged default',
+        applies=CONFIGURE,
+    ),
+    'device': Spec(
+        'auto',
+        "'auto' (cuda when available), 'cpu', 'cuda' or 'cuda:N'",
+        applies=CONFIGURE,
+        check=lambda v: (
+            None
+            if re.fullmatch(r'auto|cpu|cuda(:\d+)?', v)
+            else f'{v!r} is not auto, cpu, cuda or cuda:N'
+        ),
+    ),
+    'samples': Spec(
+        4,
+        'plans sampled per observation: their medoid is executed, their spread is '
+        'the per-joint uncertainty (1: no uncertainty)',
+        low=1,
+        high=64,
+        applies=PLAN,
+    ),
+    'sampler': Spec(
+        '',
+        "sampler override (e.g. 'ddim', 'diffusion_x', 'euler'); empty: the model's default",
+        check=_known_sampler,
+        applies=PLAN,
+    ),
+    'steps': Spec(
+        0,
+        'evaluations of a few-step sampler; 0: the model default',
+        low=0,
+        high=10000,
+        applies=PLAN,
+    ),
+    'control_rate': Spec(
+        30.0,
+        'rate of the control loop publishing /facilitator/pose (Hz)',
+        low=0.1,
+        high=1000.0,
+        applies=ACTIVATE,
+    ),
+    'publish_on_plan': Spec(
+        True,
+        'publish a new plan at once and restart the control period from '
+        'it (lower latency; intervals then vary between a quarter and '
+        'one period); false: strictly fixed-rate output',
+    ),
+    'torch_threads': Spec(
+        0, 'intra-op threads for torch; 0 leaves the default', low=0, high=256, applies=CONFIGURE
+    ),
+    'max_clock_offset': Spec(
+        5.0,
+        'observations stamped further than this (s) from the node clock '
+        'are timed by their arrival instead (a bag played without '
+        'use_sim_time)',
+        low=0.001,
+        high=1e6,
+    ),
+    'reanchor': Spec(
+        0.0,
+        'pull the integrated pose toward /facilitator/observed by this weight per plan',
+        low=0.0,
+        high=1.0,
+    ),
+    'facilitator_seat_u': Spec(
+        -1.0,
+        "the facilitator's (robot's) azimuth u in [0, 1) in the "
+        "camera frame: the model's neutral pose placed there starts "
+        'every episode; -1: unknown',
+        low=-1.0,
+        high=1.0,
+        check=seat_u,
+        applies='at the next reset',
+    ),
+    'init_from_observed': Spec(
+        False,
+        'start (and restart after a reset) from the observed '
+        'facilitator pose (/facilitator/observed) once one arrived',
+        applies='at the next reset',
+    ),
     'frame_id': Spec('camera', 'frame_id of /facilitator/pose'),
-    'image_topic': Spec('/camera/image_raw', 'camera topic, used only by policies observing raw '
-                                             "frames ('raw' encoder)", applies=CONFIGURE),
-    'image_transport': Spec('raw', "'raw' or 'compressed' (<image_topic>/compressed), for "
-                                   "'raw'-encoder policies", choices=('raw', 'compressed'),
-                            applies=CONFIGURE),
+    'image_topic': Spec(
+        '/camera/image_raw',
+        "camera topic, used only by policies observing raw frames ('raw' encoder)",
+        applies=CONFIGURE,
+    ),
+    'image_transport': Spec(
+        'raw',
+        "'raw' or 'compressed' (<image_topic>/compressed), for 'raw'-encoder policies",
+        choices=('raw', 'compressed'),
+        applies=CONFIGURE,
+    ),
     'autostart': Spec(True, 'configure and activate on start-up', read_only=True),
     'diagnostics_period': DIAGNOSTICS_PERIOD,
 }
@@ -285,34 +391,53 @@ def unknown_start(values: Any, name: str = '', value: Any = None) -> str | None:
     if name in values:
         values[name] = value
     if values['facilitator_seat_u'] == -1.0 and not values['init_from_observed']:
-        return ("the facilitator's start is unknown: set facilitator_seat_u (its azimuth u in "
-                '[0, 1) in the camera frame) or init_from_observed (start from '
-                '/facilitator/observed)')
+        return (
+            "the facilitator's start is unknown: set facilitator_seat_u (its azimuth u in "
+            '[0, 1) in the camera frame) or init_from_observed (start from '
+            '/facilitator/observed)'
+        )
     return None
 
 
 RETARGET = {
-    'max_velocity': Spec(6.0, 'largest joint speed sent to the body (rad/s); 0 disables the '
-                              'limit', low=0.0, high=1000.0),
-    'joint_prefix': Spec('', 'prefix of every joint name (several bodies in one robot '
-                             'description)'),
+    'max_velocity': Spec(
+        6.0,
+        'largest joint speed sent to the body (rad/s); 0 disables the limit',
+        low=0.0,
+        high=1000.0,
+    ),
+    'joint_prefix': Spec(
+        '', 'prefix of every joint name (several bodies in one robot description)'
+    ),
     'diagnostics_period': DIAGNOSTICS_PERIOD,
 }
 
 # Every parameter applies live, at the next message.
 VISUALIZER = {
-    'radius': Spec(2.0, 'distance (m) from the camera at which keypoints are drawn',
-                   low=0.01, high=1000.0),
-    'max_rate': Spec(15.0, 'most MarkerArray messages per second per input topic',
-                     low=0.1, high=1000.0),
-    'lifetime': Spec(0.5, 'seconds a skeleton stays when its person is no longer published',
-                     low=0.0, high=3600.0),
-    'group_color': Spec([0.2, 0.6, 1.0, 1.0], 'RGBA of the group skeletons',
-                        low=0.0, high=1.0, length=4),
-    'facilitator_color': Spec([1.0, 0.5, 0.0, 1.0], 'RGBA of the generated facilitator',
-                              low=0.0, high=1.0, length=4),
+    'radius': Spec(
+        2.0, 'distance (m) from the camera at which keypoints are drawn', low=0.01, high=1000.0
+    ),
+    'max_rate': Spec(
+        15.0, 'most MarkerArray messages per second per input topic', low=0.1, high=1000.0
+    ),
+    'lifetime': Spec(
+        0.5,
+        'seconds a skeleton stays when its person is no longer published',
+        low=0.0,
+        high=3600.0,
+    ),
+    'group_color': Spec(
+        [0.2, 0.6, 1.0, 1.0], 'RGBA of the group skeletons', low=0.0, high=1.0, length=4
+    ),
+    'facilitator_color': Spec(
+        [1.0, 0.5, 0.0, 1.0], 'RGBA of the generated facilitator', low=0.0, high=1.0, length=4
+    ),
     'min_confidence': Spec(0.1, 'joints below this confidence are not drawn', low=0.0, high=1.0),
 }
 
-NODES = {'keypoints_node': KEYPOINTS, 'policy_node': POLICY, 'retarget_node': RETARGET,
-         'visualizer_node': VISUALIZER}
+NODES = {
+    'keypoints_node': KEYPOINTS,
+    'policy_node': POLICY,
+    'retarget_node': RETARGET,
+    'visualizer_node': VISUALIZER,
+}

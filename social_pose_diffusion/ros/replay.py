@@ -8,6 +8,7 @@ an output bag and scores them with :mod:`social_pose_diffusion.evaluation.live`.
 ``live=True`` instead stamps frames with the wall clock like a camera driver
 (no /clock): what ``social-pose benchmark pipeline`` measures.
 """
+
 import threading
 import time
 from contextlib import contextmanager
@@ -26,16 +27,30 @@ from social_pose_diffusion.core.frames import single_person
 from social_pose_diffusion.evaluation.live import OUTPUT_TYPES, score, write_outputs
 from social_pose_diffusion.msgs.images import bgr_to_compressed, bgr_to_image, message_to_bgr
 from social_pose_diffusion.msgs.keypoint_cloud import cloud_to_frame, frame_to_cloud, stamp_ns
-from social_pose_diffusion.msgs.topics import (CAMERA_TOPIC, COMPRESSED_SUFFIX, EXTERNAL_KEYPOINTS_TOPIC,
-                                               GROUP_TOPIC, OBSERVED_TOPIC)
+from social_pose_diffusion.msgs.topics import (
+    CAMERA_TOPIC,
+    COMPRESSED_SUFFIX,
+    EXTERNAL_KEYPOINTS_TOPIC,
+    GROUP_TOPIC,
+    OBSERVED_TOPIC,
+)
 from social_pose_diffusion.ros.common import STATE_QOS, sensor_qos
 from social_pose_diffusion.ros.launcher import Graph, large_message_env, launch_params
 from social_pose_diffusion.ros.messages import RCLPY
 from social_pose_diffusion.ros.spec import overrides as overrides_of
-from social_pose_diffusion.sources.bags import IMAGE, camera_topic, read_messages, read_session, topic_counts
+from social_pose_diffusion.sources.bags import (
+    IMAGE,
+    camera_topic,
+    read_messages,
+    read_session,
+    topic_counts,
+)
 
-_CLASSES = {'sensor_msgs/msg/PointCloud2': PointCloud2, 'sensor_msgs/msg/JointState': JointState,
-            'diagnostic_msgs/msg/DiagnosticArray': DiagnosticArray}
+_CLASSES = {
+    'sensor_msgs/msg/PointCloud2': PointCloud2,
+    'sensor_msgs/msg/JointState': JointState,
+    'diagnostic_msgs/msg/DiagnosticArray': DiagnosticArray,
+}
 
 
 class ReplayNode(Node):
@@ -49,7 +64,9 @@ class ReplayNode(Node):
         self._lock = threading.Lock()
         self.clock_pub = self.create_publisher(Clock, '/clock', 10) if sim_time else None
         if input_kind == 'keypoints':
-            self.input_pub = self.create_publisher(PointCloud2, EXTERNAL_KEYPOINTS_TOPIC, STATE_QOS)
+            self.input_pub = self.create_publisher(
+                PointCloud2, EXTERNAL_KEYPOINTS_TOPIC, STATE_QOS
+            )
             self.observed_pub = self.create_publisher(PointCloud2, OBSERVED_TOPIC, STATE_QOS)
         else:
             msg_type = CompressedImage if input_kind == 'compressed' else Image
@@ -57,8 +74,13 @@ class ReplayNode(Node):
             self.input_pub = self.create_publisher(msg_type, topic, sensor_qos('reliable'))
         for topic, type_name in OUTPUT_TYPES.items():
             msg_type = _CLASSES[type_name]
-            self.create_subscription(msg_type, topic, lambda raw, t=topic: self._record(t, raw),
-                                     STATE_QOS if msg_type is PointCloud2 else 10, raw=True)
+            self.create_subscription(
+                msg_type,
+                topic,
+                lambda raw, t=topic: self._record(t, raw),
+                STATE_QOS if msg_type is PointCloud2 else 10,
+                raw=True,
+            )
         self.get_state = self.create_client(GetState, '/policy_node/get_state')
 
     def _record(self, topic, raw):
@@ -108,7 +130,9 @@ def _build(node, input_kind, payload, stamp):
         return frame_to_cloud(payload, header, RCLPY)
     if input_kind == 'compressed':
         if hasattr(payload, 'format'):
-            return CompressedImage(header=header, format=payload.format, data=RCLPY.buffer(payload.data.tobytes()))
+            return CompressedImage(
+                header=header, format=payload.format, data=RCLPY.buffer(payload.data.tobytes())
+            )
         return bgr_to_compressed(message_to_bgr(payload), header, RCLPY)
     return bgr_to_image(message_to_bgr(payload), header, RCLPY)
 
@@ -125,14 +149,20 @@ def wait_ready(node, graph, timeout=180.0, progress=print):
             return time.monotonic() - start
         if state in ('unconfigured', 'inactive') and 'policy_node' in graph.procs:
             # autostart runs before the node answers: it stopped short of active (see its log)
-            raise RuntimeError(f'policy_node is {state} after start-up:\n{graph.log_tail("policy_node")}')
+            raise RuntimeError(
+                f'policy_node is {state} after start-up:\n{graph.log_tail("policy_node")}'
+            )
         if time.monotonic() - start > timeout:
-            raise RuntimeError(f'graph not ready after {timeout:.0f} s (input subscribed: {subscribed}, '
-                               f'policy state: {state}, pose publisher: {poses})')
+            raise RuntimeError(
+                f'graph not ready after {timeout:.0f} s (input subscribed: {subscribed}, '
+                f'policy state: {state}, pose publisher: {poses})'
+            )
         time.sleep(0.2)
 
 
-def play(node, items, input_kind, rate=1.0, clock_period=0.01, drain_s=1.5, observed=None, progress=None):
+def play(
+    node, items, input_kind, rate=1.0, clock_period=0.01, drain_s=1.5, observed=None, progress=None
+):
     """Publish ``items`` in real time (times ``rate``); returns ``{sent stamp: publish monotonic s}``."""
     sent = {}
     first = items[0][0]
@@ -158,8 +188,11 @@ def play(node, items, input_kind, rate=1.0, clock_period=0.01, drain_s=1.5, obse
         out_stamp = stamp if node.sim_time else time.time_ns()
         msg = _build(node, input_kind, payload, out_stamp)
         if observed is not None and n in observed:
-            node.observed_pub.publish(frame_to_cloud(single_person(out_stamp, observed[n]),
-                                                     RCLPY.header(out_stamp), RCLPY))
+            node.observed_pub.publish(
+                frame_to_cloud(
+                    single_person(out_stamp, observed[n]), RCLPY.header(out_stamp), RCLPY
+                )
+            )
         sent[out_stamp] = time.monotonic()
         node.input_pub.publish(msg)
         if progress:
@@ -172,8 +205,20 @@ def play(node, items, input_kind, rate=1.0, clock_period=0.01, drain_s=1.5, obse
     return sent
 
 
-def replay(bag, out=None, input_kind='image', model=None, rate=1.0, max_frames=None, env=None, log_dir=None,
-           overrides=None, progress=True, live=False, ready_timeout=180.0):
+def replay(
+    bag,
+    out=None,
+    input_kind='image',
+    model=None,
+    rate=1.0,
+    max_frames=None,
+    env=None,
+    log_dir=None,
+    overrides=None,
+    progress=True,
+    live=False,
+    ready_timeout=180.0,
+):
     """Run the graph on ``bag`` and return the report dict; ``out`` receives the output bag.
 
     ``input_kind``: ``'image'`` (the camera stream as recorded: raw or compressed),
@@ -182,6 +227,7 @@ def replay(bag, out=None, input_kind='image', model=None, rate=1.0, max_frames=N
     the policy without perception).
     """
     from tqdm import tqdm
+
     bag = Path(bag)
     session = read_session(bag)
     if input_kind == 'image':
@@ -207,29 +253,56 @@ def replay(bag, out=None, input_kind='image', model=None, rate=1.0, max_frames=N
         raise ValueError(f'{bag} holds no input messages to play')
     observed = None
     if input_kind == 'keypoints':  # an external detector would see the facilitator too
-        observed = {n: session.facilitator[min(np.searchsorted(session.stamps_ns, s), len(session) - 1)]
-                    for n, (s, _) in enumerate(items[:3])}
-    with running_graph(input_kind, node_overrides, params, live=live, env=env, log_dir=log_dir,
-                       first_stamp=items[0][0] - int(0.2e9), ready_timeout=ready_timeout) as (node, graph, ready_s):
+        observed = {
+            n: session.facilitator[min(np.searchsorted(session.stamps_ns, s), len(session) - 1)]
+            for n, (s, _) in enumerate(items[:3])
+        }
+    with running_graph(
+        input_kind,
+        node_overrides,
+        params,
+        live=live,
+        env=env,
+        log_dir=log_dir,
+        first_stamp=items[0][0] - int(0.2e9),
+        ready_timeout=ready_timeout,
+    ) as (node, graph, ready_s):
         bar = tqdm(total=len(items), desc='replay', unit='frame', disable=not progress)
-        sent = play(node, items, input_kind, rate, observed=observed, progress=lambda n: bar.update(1))
+        sent = play(
+            node, items, input_kind, rate, observed=observed, progress=lambda n: bar.update(1)
+        )
         bar.close()
         graph.check()
         with node._lock:
             received = list(node.received)
-        report = {'bag': str(bag), 'input': input_kind,
-                  'mode': ('live camera: frames stamped with the wall clock' if live else
-                           f'{rate:g}x real time, simulated time from /clock (use_sim_time)'),
-                  'graph_ready_s': round(ready_s, 2), 'nodes_alive': graph.alive(),
-                  **score(received, sent, None if live else session)}
+        report = {
+            'bag': str(bag),
+            'input': input_kind,
+            'mode': (
+                'live camera: frames stamped with the wall clock'
+                if live
+                else f'{rate:g}x real time, simulated time from /clock (use_sim_time)'
+            ),
+            'graph_ready_s': round(ready_s, 2),
+            'nodes_alive': graph.alive(),
+            **score(received, sent, None if live else session),
+        }
         if out:
             report['output_bag'] = str(write_outputs(out, received, None if live else bag))
     return report
 
 
 @contextmanager
-def running_graph(input_kind, overrides, params_files, live=False, env=None, log_dir=None, first_stamp=0,
-                  ready_timeout=180.0):
+def running_graph(
+    input_kind,
+    overrides,
+    params_files,
+    live=False,
+    env=None,
+    log_dir=None,
+    first_stamp=0,
+    ready_timeout=180.0,
+):
     """The graph started and ready, with a :class:`ReplayNode` spinning here: yields ``(node, graph, ready_s)``."""
     large_message_env()
     rclpy.init()
@@ -257,6 +330,7 @@ def evaluate_command(args):
 
     from social_pose_diffusion.core.atomic import write_json
     from social_pose_diffusion.policy import model_paths
+
     bag = Path(args.replay)
     if not bag.is_dir():
         raise FileNotFoundError(f'session bag {bag} not found')
@@ -265,8 +339,13 @@ def evaluate_command(args):
         model = None  # not run from the source tree: the installed default model
     report_path = Path(args.report)
     out = report_path.with_name(report_path.stem + '_outputs')
-    report = replay(bag, out=out, input_kind=args.replay_input, model=model,
-                    log_dir=report_path.with_name(report_path.stem + '_logs'))
+    report = replay(
+        bag,
+        out=out,
+        input_kind=args.replay_input,
+        model=model,
+        log_dir=report_path.with_name(report_path.stem + '_logs'),
+    )
     write_json(report_path, report)
     print(json.dumps(report, indent=2))
     print(f'wrote {report_path} and {out}')

@@ -7,6 +7,7 @@ ROS import: launch files import it, and CI checks it without a ROS install.
 Launch arguments are strings; an empty one is "not given" and leaves the
 parameter files in charge, a given one is coerced to its parameter's type.
 """
+
 from __future__ import annotations
 
 import re
@@ -52,9 +53,13 @@ NODES = (
 )
 NODE_NAMES = tuple(node.name for node in NODES)
 OPTIONAL_NODES = (
-    NodeSpec('robot_state_publisher', 'robot_state_publisher', 'facilitator_state_publisher',
-             remaps=(('joint_states', 'facilitator/joint_states'),),
-             condition='robot_state_publisher'),
+    NodeSpec(
+        'robot_state_publisher',
+        'robot_state_publisher',
+        'facilitator_state_publisher',
+        remaps=(('joint_states', 'facilitator/joint_states'),),
+        condition='robot_state_publisher',
+    ),
     NodeSpec('rviz2', 'rviz2', 'rviz2', condition='rviz'),
 )
 
@@ -67,31 +72,65 @@ PARAMS_FILES = {
 _SEAT = (('keypoints_node', 'facilitator_seat_u'), ('policy_node', 'facilitator_seat_u'))
 _GRAPH_ARGUMENTS = (
     Argument('namespace', '', 'ROS namespace of the whole graph (two graphs side by side)'),
-    Argument('camera_topic', '', 'equirectangular camera topic (sensor_msgs/Image; compressed '
-             'transport: <camera_topic>/compressed); empty: the parameter file',
-             (('keypoints_node', 'image_topic'), ('policy_node', 'image_topic'))),
-    Argument('image_transport', '', 'raw | compressed; empty: the parameter file',
-             (('keypoints_node', 'image_transport'), ('policy_node', 'image_transport')),
-             choices=('raw', 'compressed')),
-    Argument('device', '', 'policy device: auto | cpu | cuda; empty: the parameter file',
-             (('policy_node', 'device'),), choices=('auto', 'cpu', 'cuda')),
-    Argument('model_path', '', 'policy model; empty: the parameter file (default: packaged model)',
-             (('policy_node', 'model_path'),)),
-    Argument('facilitator_seat_u', '', "the facilitator's (robot's) azimuth in the camera frame, "
-             '0..1 or -1 for unknown; empty: the parameter file', _SEAT, float),
-    Argument('use_sim_time', '', 'follow /clock: true | false; empty: the parameter file',
-             tuple((name, 'use_sim_time') for name in NODE_NAMES), bool),
+    Argument(
+        'camera_topic',
+        '',
+        'equirectangular camera topic (sensor_msgs/Image; compressed '
+        'transport: <camera_topic>/compressed); empty: the parameter file',
+        (('keypoints_node', 'image_topic'), ('policy_node', 'image_topic')),
+    ),
+    Argument(
+        'image_transport',
+        '',
+        'raw | compressed; empty: the parameter file',
+        (('keypoints_node', 'image_transport'), ('policy_node', 'image_transport')),
+        choices=('raw', 'compressed'),
+    ),
+    Argument(
+        'device',
+        '',
+        'policy device: auto | cpu | cuda; empty: the parameter file',
+        (('policy_node', 'device'),),
+        choices=('auto', 'cpu', 'cuda'),
+    ),
+    Argument(
+        'model_path',
+        '',
+        'policy model; empty: the parameter file (default: packaged model)',
+        (('policy_node', 'model_path'),),
+    ),
+    Argument(
+        'facilitator_seat_u',
+        '',
+        "the facilitator's (robot's) azimuth in the camera frame, "
+        '0..1 or -1 for unknown; empty: the parameter file',
+        _SEAT,
+        float,
+    ),
+    Argument(
+        'use_sim_time',
+        '',
+        'follow /clock: true | false; empty: the parameter file',
+        tuple((name, 'use_sim_time') for name in NODE_NAMES),
+        bool,
+    ),
 )
 ARGUMENTS = {
     'facilitator': (
-        Argument('params_file', '', 'parameters of every node, loaded after '
-                 'config/facilitator.yaml'),
+        Argument(
+            'params_file', '', 'parameters of every node, loaded after config/facilitator.yaml'
+        ),
         *_GRAPH_ARGUMENTS,
-        Argument('rviz', 'true', 'start rviz2 (skipped with a warning when not installed)',
-                 kind=bool),
-        Argument('robot_state_publisher', 'true', 'publish the reference body '
-                 '(config/facilitator.urdf; skipped with a warning when not installed)',
-                 kind=bool),
+        Argument(
+            'rviz', 'true', 'start rviz2 (skipped with a warning when not installed)', kind=bool
+        ),
+        Argument(
+            'robot_state_publisher',
+            'true',
+            'publish the reference body '
+            '(config/facilitator.urdf; skipped with a warning when not installed)',
+            kind=bool,
+        ),
     ),
     'replay': (
         Argument('bag', '', 'session bag directory (social-pose simulate --out)'),
@@ -99,13 +138,20 @@ ARGUMENTS = {
         *_GRAPH_ARGUMENTS,
         Argument('rate', '1.0', 'playback rate', kind=float),
         Argument('out', 'replay_out', 'bag of the graph outputs (must not exist)'),
-        Argument('rviz', 'false', 'start rviz2 (skipped with a warning when not installed)',
-                 kind=bool),
+        Argument(
+            'rviz', 'false', 'start rviz2 (skipped with a warning when not installed)', kind=bool
+        ),
     ),
 }
 # What replay.launch.py records: the graph's outputs, relative to its namespace.
-RECORDED = ('humans/keypoints', 'facilitator/observed', 'facilitator/pose',
-            'facilitator/joint_states', 'facilitator/markers', 'diagnostics')
+RECORDED = (
+    'humans/keypoints',
+    'facilitator/observed',
+    'facilitator/pose',
+    'facilitator/joint_states',
+    'facilitator/markers',
+    'diagnostics',
+)
 TRANSPORT_SUFFIX = {'raw': '', 'compressed': '/compressed'}
 
 
@@ -206,6 +252,7 @@ def rviz_config(text: str, camera_topic: str, transport: str, namespace: str) ->
             display['Topic']['Value'] = topic(namespace, display['Topic']['Value'])
     for display in config['Visualization Manager']['Displays']:
         if 'Description Topic' in display:
-            display['Description Topic']['Value'] = topic(namespace,
-                                                          display['Description Topic']['Value'])
+            display['Description Topic']['Value'] = topic(
+                namespace, display['Description Topic']['Value']
+            )
     return yaml.safe_dump(config, sort_keys=False)

@@ -5,6 +5,7 @@ replay.launch.py starts ``ros2 bag play`` when this exits 0. It asks the node's
 ``transition_event``: a node that activates itself (``autostart``) may do so before
 a listener has matched, and the event is then lost. Exit 1 after ``--timeout``.
 """
+
 import argparse
 import sys
 import time
@@ -44,8 +45,10 @@ def main(argv=None) -> int:
         ok = wait_active(args.node, args.timeout)
     finally:
         rclpy.try_shutdown()
-    print(f'{args.node} is active' if ok else f'{args.node} not active after {args.timeout:g} s',
-          flush=True)
+    print(
+        f'{args.node} is active' if ok else f'{args.node} not active after {args.timeout:g} s',
+        flush=True,
+    )
     return 0 if ok else 1
 
 

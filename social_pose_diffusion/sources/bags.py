@@ -9,6 +9,7 @@ Topics of a session bag (layouts in the README):
 - ``/session/state`` (std_msgs/String, JSON): speaker, invitation, hand;
 - ``/session/info`` (std_msgs/String, JSON, once): style, fps, seed, seats.
 """
+
 import json
 import os
 import shutil
@@ -21,22 +22,42 @@ from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from social_pose_diffusion.core.frames import GroupFrame, single_person
 from social_pose_diffusion.core.session import Session
 from social_pose_diffusion.core.skeleton import NUM_JOINTS
 from social_pose_diffusion.msgs.images import bgr_to_compressed, bgr_to_image, message_to_bgr
-from social_pose_diffusion.msgs.keypoint_cloud import MessageKit, cloud_to_frame, frame_to_cloud, stamp_ns
-from social_pose_diffusion.msgs.topics import (CAMERA_TOPIC, COMPRESSED_SUFFIX, FACILITATOR_TOPIC, GROUP_TOPIC,
-                                               INFO_TOPIC, STATE_TOPIC)
+from social_pose_diffusion.msgs.keypoint_cloud import (
+    MessageKit,
+    cloud_to_frame,
+    frame_to_cloud,
+    stamp_ns,
+)
+from social_pose_diffusion.msgs.topics import (
+    CAMERA_TOPIC,
+    COMPRESSED_SUFFIX,
+    FACILITATOR_TOPIC,
+    GROUP_TOPIC,
+    INFO_TOPIC,
+    STATE_TOPIC,
+)
 
 TYPESTORE = get_typestore(Stores.ROS2_KILTED)
 _T = TYPESTORE.types
-IMAGE, COMPRESSED, CLOUD, STRING = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage',
-                                    'sensor_msgs/msg/PointCloud2', 'std_msgs/msg/String')
+IMAGE, COMPRESSED, CLOUD, STRING = (
+    'sensor_msgs/msg/Image',
+    'sensor_msgs/msg/CompressedImage',
+    'sensor_msgs/msg/PointCloud2',
+    'std_msgs/msg/String',
+)
 # The rosbags message kit: what :mod:`social_pose_diffusion.msgs` builds for bags.
-ROSBAGS = MessageKit(Header=_T['std_msgs/msg/Header'], Time=_T['builtin_interfaces/msg/Time'],
-                     PointCloud2=_T[CLOUD], PointField=_T['sensor_msgs/msg/PointField'], Image=_T[IMAGE],
-                     CompressedImage=_T[COMPRESSED], buffer=lambda data: np.frombuffer(data, np.uint8))
+ROSBAGS = MessageKit(
+    Header=_T['std_msgs/msg/Header'],
+    Time=_T['builtin_interfaces/msg/Time'],
+    PointCloud2=_T[CLOUD],
+    PointField=_T['sensor_msgs/msg/PointField'],
+    Image=_T[IMAGE],
+    CompressedImage=_T[COMPRESSED],
+    buffer=lambda data: np.frombuffer(data, np.uint8),
+)
 
 
 class BagError(ValueError):
@@ -79,8 +100,9 @@ class SessionWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._staging = Path(tempfile.mkdtemp(dir=self.path.parent, prefix=f'.{self.path.name}.'))
         try:
-            self._writer = Writer(self._staging / self.path.name, version=9,
-                                  storage_plugin=self._plugin)
+            self._writer = Writer(
+                self._staging / self.path.name, version=9, storage_plugin=self._plugin
+            )
             if self._plugin == StoragePlugin.MCAP:
                 self._writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
             self._writer.open()
@@ -113,7 +135,12 @@ class SessionWriter:
 
     def keypoints(self, topic, frame):
         """A :class:`GroupFrame` as PointCloud2."""
-        self.write(topic, CLOUD, frame.stamp_ns, frame_to_cloud(frame, ROSBAGS.header(frame.stamp_ns), ROSBAGS))
+        self.write(
+            topic,
+            CLOUD,
+            frame.stamp_ns,
+            frame_to_cloud(frame, ROSBAGS.header(frame.stamp_ns), ROSBAGS),
+        )
 
     def text(self, topic, stamp, payload):
         """A JSON payload as std_msgs/String."""
@@ -189,7 +216,14 @@ def read_session(path, group_topic=GROUP_TOPIC, facilitator_topic=FACILITATOR_TO
     st = [states.get(int(s), empty) for s in stamps]
     hand = np.array([{'left': 0, 'right': 1}.get(s['hand'], -1) for s in st], np.int64)
     attend = np.array([s.get('attend', -1) for s in st], np.int64)
-    return Session(stamps, ids.astype(np.int32), group, np.stack([facilitator[s] for s in stamps]),
-                   np.array([s['speaker'] for s in st], np.int64), np.array([s['invite'] for s in st], np.int64),
-                   hand, info, attend if any('attend' in s for s in st) else None)
-
+    return Session(
+        stamps,
+        ids.astype(np.int32),
+        group,
+        np.stack([facilitator[s] for s in stamps]),
+        np.array([s['speaker'] for s in st], np.int64),
+        np.array([s['invite'] for s in st], np.int64),
+        hand,
+        info,
+        attend if any('attend' in s for s in st) else None,
+    )

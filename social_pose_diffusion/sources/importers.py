@@ -7,6 +7,7 @@ and splits off the facilitator; :func:`write_bag` writes the session bag with
 ``/session/info``. Every point that is not imported is counted with its
 reason, never silently dropped; joints the source lacks are confidence 0.
 """
+
 import csv
 import json
 import shutil
@@ -20,15 +21,35 @@ import numpy as np
 from social_pose_diffusion.core.frames import GroupFrame, single_person
 from social_pose_diffusion.core.skeleton import JOINT, NUM_JOINTS
 
-COCO_JOINTS = ('nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear', 'left_shoulder',
-               'right_shoulder',
-               'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist', 'left_hip', 'right_hip',
-               'left_knee', 'right_knee', 'left_ankle', 'right_ankle')
+COCO_JOINTS = (
+    'nose',
+    'left_eye',
+    'right_eye',
+    'left_ear',
+    'right_ear',
+    'left_shoulder',
+    'right_shoulder',
+    'left_elbow',
+    'right_elbow',
+    'left_wrist',
+    'right_wrist',
+    'left_hip',
+    'right_hip',
+    'left_knee',
+    'right_knee',
+    'left_ankle',
+    'right_ankle',
+)
 PROJECTIONS = ('equirect', 'cylindrical')
-TABLE_COLUMNS = {'stamp': ('stamp', 'time', 'timestamp'), 'frame': ('frame', 'frame_id',
-                                                                    'frame_index'),
-                 'track': ('track', 'track_id', 'id'), 'joint': ('joint', 'keypoint'),
-                 'x': ('x',), 'y': ('y',), 'conf': ('conf', 'confidence', 'score')}
+TABLE_COLUMNS = {
+    'stamp': ('stamp', 'time', 'timestamp'),
+    'frame': ('frame', 'frame_id', 'frame_index'),
+    'track': ('track', 'track_id', 'id'),
+    'joint': ('joint', 'keypoint'),
+    'x': ('x',),
+    'y': ('y',),
+    'conf': ('conf', 'confidence', 'score'),
+}
 
 
 @dataclass
@@ -54,7 +75,8 @@ class Detections:
 @dataclass
 class Projection:
     """Pixels of a 360-degree panorama to normalised (u, v): equirectangular or cylindrical with a
-    vertical FOV."""
+    vertical FOV.
+    """
 
     kind: str
     width: int
@@ -67,13 +89,16 @@ class Projection:
         if self.width <= 0 or self.height <= 0:
             raise ValueError(f'image size must be positive, not {self.width}x{self.height}')
         if self.kind == 'cylindrical' and not 0.0 < self.vfov_deg < 180.0:
-            raise ValueError(f'a cylindrical panorama needs its vertical field of view in (0, '
-                             f'180) degrees, '
-                             f'not {self.vfov_deg}')
+            raise ValueError(
+                f'a cylindrical panorama needs its vertical field of view in (0, '
+                f'180) degrees, '
+                f'not {self.vfov_deg}'
+            )
 
     def to_uv(self, x, y):
         """(u, v) arrays and a mask of the points inside the image rows (x wraps: the panorama is
-        360 degrees)."""
+        360 degrees).
+        """
         x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
         inside = (y >= 0) & (y <= self.height)
         u = (x / self.width) % 1.0
@@ -87,13 +112,15 @@ class Projection:
 
 def joint_map(names):
     """Our joint index per source joint name (-1: not one of ours, e.g. knees or a centre-shoulder
-    joint)."""
+    joint).
+    """
     return np.array([JOINT.get(str(n).strip().lower(), -1) for n in names], np.int64)
 
 
 def _confidence(values):
     """COCO visibility flags (0, 1, 2) as confidence 0, 0.5, 1; detector scores clipped to [0,
-    1]."""
+    1].
+    """
     values = np.asarray(values, np.float64)
     finite = values[np.isfinite(values)]
     if len(finite) and np.isin(finite, (0.0, 1.0, 2.0)).all() and (finite == 2.0).any():
@@ -135,37 +162,60 @@ def read_coco(path, joints=None):
     for n, ann in enumerate(annotations):
         kp = np.asarray(ann.get('keypoints', ()), np.float64).reshape(-1)
         if len(kp) != 3 * len(joints):
-            raise ValueError(f'{path}: annotation {n} has {len(kp)} keypoint values, expected 3 x '
-                               f'{len(joints)} joints ({", ".join(joints)}); give the joint order')
+            raise ValueError(
+                f'{path}: annotation {n} has {len(kp)} keypoint values, expected 3 x '
+                f'{len(joints)} joints ({", ".join(joints)}); give the joint order'
+            )
         if 'track_id' not in ann:
-            raise ValueError(f'{path}: annotation {n} has no track_id (tracks are needed to '
-                             f'follow people)')
+            raise ValueError(
+                f'{path}: annotation {n} has no track_id (tracks are needed to follow people)'
+            )
         image = ann.get('image_id')
         frame = images.get(image, image) if images else image
         if frame is None:
             raise ValueError(f'{path}: annotation {n} has no image_id')
         kp = kp.reshape(-1, 3)
-        rows.append(np.column_stack([np.full(len(kp), int(frame)), np.full(len(kp),
-                                                                           int(ann['track_id'])),
-                                     np.arange(len(kp)), kp]))
+        rows.append(
+            np.column_stack(
+                [
+                    np.full(len(kp), int(frame)),
+                    np.full(len(kp), int(ann['track_id'])),
+                    np.arange(len(kp)),
+                    kp,
+                ]
+            )
+        )
     if not rows:
         raise ValueError(f'{path}: no annotations')
     r = np.concatenate(rows)
-    return Detections(r[:, 0].astype(np.int64), r[:, 1].astype(np.int64), r[:, 2].astype(np.int64),
-                      r[:, 3], r[:, 4], _confidence(r[:, 5]), joints, stamps or None, size)
+    return Detections(
+        r[:, 0].astype(np.int64),
+        r[:, 1].astype(np.int64),
+        r[:, 2].astype(np.int64),
+        r[:, 3],
+        r[:, 4],
+        _confidence(r[:, 5]),
+        joints,
+        stamps or None,
+        size,
+    )
 
 
 def _table_columns(names, path):
     """Which given column holds each field (stamp or frame, track, joint, x, y, conf)."""
     lower = {str(n).strip().lower(): n for n in names}
-    found = {key: next((lower[a] for a in aliases if a in lower), None) for key,
-             aliases in TABLE_COLUMNS.items()}
+    found = {
+        key: next((lower[a] for a in aliases if a in lower), None)
+        for key, aliases in TABLE_COLUMNS.items()
+    }
     missing = [k for k in ('track', 'joint', 'x', 'y', 'conf') if found[k] is None]
     if found['stamp'] is None and found['frame'] is None:
         missing.insert(0, 'stamp or frame')
     if missing:
-        raise ValueError(f'{path}: table lacks column(s) {", ".join(missing)} (has '
-                         f'{", ".join(map(str, names))})')
+        raise ValueError(
+            f'{path}: table lacks column(s) {", ".join(missing)} (has '
+            f'{", ".join(map(str, names))})'
+        )
     return found
 
 
@@ -195,8 +245,9 @@ def read_table(path, joints=None):
         index = names.astype(np.int64)
         joints = tuple(joints or COCO_JOINTS)
         if index.min() < 0 or index.max() >= len(joints):
-            raise ValueError(f'{path}: joint indices must be in 0..{len(joints) - 1} '
-                             f'({", ".join(joints)})')
+            raise ValueError(
+                f'{path}: joint indices must be in 0..{len(joints) - 1} ({", ".join(joints)})'
+            )
     except ValueError:
         joints = tuple(dict.fromkeys(str(n) for n in names))
         index = np.array([joints.index(str(n)) for n in names], np.int64)
@@ -211,9 +262,17 @@ def read_table(path, joints=None):
             frame, stamps = cols[found['frame']].astype(np.int64), None
     except ValueError as exc:
         raise ValueError(f'{path}: non-numeric stamp, frame, track, x, y or conf: {exc}') from exc
-    return Detections(frame.astype(np.int64), track, index, num['x'], num['y'],
-                      np.clip(num['conf'], 0, 1),
-                      joints, stamps, None)
+    return Detections(
+        frame.astype(np.int64),
+        track,
+        index,
+        num['x'],
+        num['y'],
+        np.clip(num['conf'], 0, 1),
+        joints,
+        stamps,
+        None,
+    )
 
 
 def _stamps_ns(frames, detections, fps, start_s):
@@ -233,9 +292,16 @@ def _stamps_ns(frames, detections, fps, start_s):
     return stamps
 
 
-def to_frames(detections, projection, fps=None, start_s=0.0, facilitator_id=None,
-              facilitator_seat=None,
-              seat_tolerance=0.05, min_confidence=0.0):
+def to_frames(
+    detections,
+    projection,
+    fps=None,
+    start_s=0.0,
+    facilitator_id=None,
+    facilitator_seat=None,
+    seat_tolerance=0.05,
+    min_confidence=0.0,
+):
     """(GroupFrames of the participants, {stamp: facilitator (J, 3)}, report) from
     :class:`Detections`.
 
@@ -243,6 +309,7 @@ def to_frames(detections, projection, fps=None, start_s=0.0, facilitator_id=None
     ``facilitator_seat`` (u) in each frame; frames without them are gaps.
     """
     from social_pose_diffusion.perception.facilitator import identify_facilitator
+
     d, drops = detections, Counter()
     ours = joint_map(d.joints)[d.joint]
     unused = sorted({d.joints[j] for j in np.unique(d.joint[ours < 0])})
@@ -269,20 +336,27 @@ def to_frames(detections, projection, fps=None, start_s=0.0, facilitator_id=None
         present = kp[..., 2].max(-1) > 0
         frame = GroupFrame(stamps[f], tracks[present].astype(np.int32), kp[present])
         if facilitator_id is not None or facilitator_seat is not None:
-            frame, fac = identify_facilitator(frame, seat_u=facilitator_seat,
-                                              tolerance=seat_tolerance,
-                                              facilitator_id=facilitator_id)
+            frame, fac = identify_facilitator(
+                frame,
+                seat_u=facilitator_seat,
+                tolerance=seat_tolerance,
+                facilitator_id=facilitator_id,
+            )
             if fac is not None:
                 facilitator[stamps[f]] = fac
         out.append(frame)
     drops['duplicate_joint_in_frame'] = int(duplicates)
-    report = {'frames': len(frames), 'tracks': int(len(np.unique(d.track))),
-              'points': int(len(d.frame)),
-              'imported_points': int(keep.sum()) - int(duplicates), 'dropped': dict(drops),
-              'source_joints_not_used': unused,
-              'missing_joints': [n for n in JOINT if n not in {str(j).lower() for j in d.joints}],
-              'facilitator_frames': len(facilitator),
-              'facilitator_gaps': len(frames) - len(facilitator)}
+    report = {
+        'frames': len(frames),
+        'tracks': int(len(np.unique(d.track))),
+        'points': int(len(d.frame)),
+        'imported_points': int(keep.sum()) - int(duplicates),
+        'dropped': dict(drops),
+        'source_joints_not_used': unused,
+        'missing_joints': [n for n in JOINT if n not in {str(j).lower() for j in d.joints}],
+        'facilitator_frames': len(facilitator),
+        'facilitator_gaps': len(frames) - len(facilitator),
+    }
     return out, facilitator, report
 
 
@@ -293,12 +367,14 @@ def write_bag(out, frames, facilitator, info):
     """
     from social_pose_diffusion.msgs.topics import FACILITATOR_TOPIC, GROUP_TOPIC, INFO_TOPIC
     from social_pose_diffusion.sources.bags import SessionWriter
+
     out = Path(out)
     if out.exists():
         raise ValueError(f'{out} already exists; rosbag2 writes a new directory')
     if not facilitator:
-        raise ValueError('the facilitator was found in no frame: check --facilitator-id or '
-                         '--facilitator-seat')
+        raise ValueError(
+            'the facilitator was found in no frame: check --facilitator-id or --facilitator-seat'
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.', dir=out.parent))
     try:
@@ -307,8 +383,10 @@ def write_bag(out, frames, facilitator, info):
             for frame in frames:
                 bag.keypoints(GROUP_TOPIC, frame)
                 if frame.stamp_ns in facilitator:
-                    bag.keypoints(FACILITATOR_TOPIC, single_person(frame.stamp_ns,
-                                                                   facilitator[frame.stamp_ns]))
+                    bag.keypoints(
+                        FACILITATOR_TOPIC,
+                        single_person(frame.stamp_ns, facilitator[frame.stamp_ns]),
+                    )
         (tmp / 'bag').rename(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -329,8 +407,9 @@ def import_file(path, out, projection, fps=None, joints=None, **who):
     elif path.suffix.lower() in ('.csv', '.npz'):
         detections, fmt = read_table(path, joints), 'table'
     else:
-        raise ValueError(f'{path}: unknown keypoint format (use .json for COCO-style, .csv or '
-                         f'.npz for a table)')
+        raise ValueError(
+            f'{path}: unknown keypoint format (use .json for COCO-style, .csv or .npz for a table)'
+        )
     if callable(projection):  # the image size may come from the file
         projection = projection(detections.size)
     frames, facilitator, report = to_frames(detections, projection, fps, **who)
@@ -338,13 +417,20 @@ def import_file(path, out, projection, fps=None, joints=None, **who):
     if len(stamps) < 2:
         raise ValueError(f'{path}: needs at least two frames, has {len(stamps)}')
     rate = float(1e9 / np.median(np.diff(stamps)))
-    info = {'source': str(path), 'format': fmt, 'fps': round(rate, 6),
-            'projection': projection.kind,
-            'width': projection.width, 'height': projection.height,
-            **({'vfov_deg': projection.vfov_deg} if projection.kind == 'cylindrical' else {}),
-            'import': report}
-    for key, name in (('facilitator_id', 'facilitator_id'), ('facilitator_seat',
-                                                             'facilitator_seat_u')):
+    info = {
+        'source': str(path),
+        'format': fmt,
+        'fps': round(rate, 6),
+        'projection': projection.kind,
+        'width': projection.width,
+        'height': projection.height,
+        **({'vfov_deg': projection.vfov_deg} if projection.kind == 'cylindrical' else {}),
+        'import': report,
+    }
+    for key, name in (
+        ('facilitator_id', 'facilitator_id'),
+        ('facilitator_seat', 'facilitator_seat_u'),
+    ):
         if who.get(key) is not None:
             info[name] = who[key]
     write_bag(out, frames, facilitator, info)

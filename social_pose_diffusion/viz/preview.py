@@ -1,4 +1,5 @@
 """Pictures people would rather see than read: GIFs and contact sheets of frames with skeletons."""
+
 from pathlib import Path
 
 import cv2
@@ -27,15 +28,21 @@ def contact_sheet(frames, columns=2, width=960):
     tiles = [cv2.resize(f, (tile_w, tile_w * f.shape[0] // f.shape[1])) for f in frames]
     while len(tiles) % columns:
         tiles.append(np.zeros_like(tiles[0]))
-    rows = [np.hstack(tiles[i:i + columns]) for i in range(0, len(tiles), columns)]
+    rows = [np.hstack(tiles[i : i + columns]) for i in range(0, len(tiles), columns)]
     return np.vstack(rows)
 
 
 def save_gif(frames, path, fps=10.0, width=480):
     """An animated GIF of BGR frames, written atomically."""
     path = Path(path)
-    images = [Image.fromarray(cv2.cvtColor(cv2.resize(f, (width, width * f.shape[0] // f.shape[1])),
-                                           cv2.COLOR_BGR2RGB)) for f in frames]
+    images = [
+        Image.fromarray(
+            cv2.cvtColor(
+                cv2.resize(f, (width, width * f.shape[0] // f.shape[1])), cv2.COLOR_BGR2RGB
+            )
+        )
+        for f in frames
+    ]
     tmp = path.with_suffix('.tmp.gif')
     images[0].save(tmp, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
     tmp.replace(path)

@@ -8,6 +8,7 @@ stamped with the input's header. Only the newest input is processed: a frame
 that arrives while the perception core is busy replaces the waiting one and is
 counted as dropped.
 """
+
 import time
 
 from rclpy.node import Node
@@ -36,23 +37,27 @@ from social_pose_diffusion.ros.params import KEYPOINTS, Parameters
 
 
 class KeypointsNode(Node):
-
     def __init__(self):
         super().__init__('keypoints_node')
-        self.params = p = Parameters(self, KEYPOINTS,
-                                     on_change=lambda changed: self._diagnostics.apply(changed))
+        self.params = p = Parameters(
+            self, KEYPOINTS, on_change=lambda changed: self._diagnostics.apply(changed)
+        )
         if p['input'] == 'image':
-            self._extractor = make_extractor(p['backend'], max_people=p['max_people'],
-                                             min_confidence=p['min_confidence'],
-                                             discovery_period=p['discovery_period'])
+            self._extractor = make_extractor(
+                p['backend'],
+                max_people=p['max_people'],
+                min_confidence=p['min_confidence'],
+                discovery_period=p['discovery_period'],
+            )
         else:
             self._extractor = make_extractor('external', max_people=p['max_people'])
         self._stats = Stats()
         self._report = Reporter(self.get_logger())
         self._last_stamp = None
         self._pub = self.create_publisher(PointCloud2, relative(GROUP_TOPIC), STATE_QOS)
-        self._observed_pub = self.create_publisher(PointCloud2, relative(OBSERVED_TOPIC),
-                                                   STATE_QOS)
+        self._observed_pub = self.create_publisher(
+            PointCloud2, relative(OBSERVED_TOPIC), STATE_QOS
+        )
         if p['input'] == 'keypoints':
             topic, msg_type, qos = p['external_topic'], PointCloud2, STATE_QOS
         elif p['image_transport'] == 'compressed':
@@ -64,8 +69,10 @@ class KeypointsNode(Node):
         self._worker.start()
         self._sub = self.create_subscription(msg_type, topic, self._on_input, qos)
         self._diagnostics = Diagnostics(self, self._status)
-        self.get_logger().info(f"{p['input']} input on {topic} ({msg_type.__name__}), "
-                               f'output on {self._pub.topic_name}')
+        self.get_logger().info(
+            f'{p["input"]} input on {topic} ({msg_type.__name__}), '
+            f'output on {self._pub.topic_name}'
+        )
 
     def _on_input(self, msg):
         self._stats.event('input')
@@ -85,8 +92,11 @@ class KeypointsNode(Node):
                 return
             # A looping bag or a restarted driver: trackers and MediaPipe need increasing time.
             back = (self._last_stamp - stamp) * 1e-9
-            self._report('jump', f'input time jumped back by {back:.3f} s; '
-                                 'resetting perception state', 'warning')
+            self._report(
+                'jump',
+                f'input time jumped back by {back:.3f} s; resetting perception state',
+                'warning',
+            )
             self._extractor.reset()
             self._stats.count('time resets')
         start = time.perf_counter()
@@ -105,8 +115,12 @@ class KeypointsNode(Node):
             return
         except Exception as exc:  # keep serving: one bad frame must not end the node
             self._stats.count('perception errors')
-            self._report('crash', f'perception failed on input stamped {stamp * 1e-9:.3f} s: '
-                                  f'{type(exc).__name__}: {exc}', 'error')
+            self._report(
+                'crash',
+                f'perception failed on input stamped {stamp * 1e-9:.3f} s: '
+                f'{type(exc).__name__}: {exc}',
+                'error',
+            )
             return
         self._last_stamp = stamp
         frame.stamp_ns = stamp
@@ -114,11 +128,13 @@ class KeypointsNode(Node):
         if self.params['frame_id']:
             header.frame_id = self.params['frame_id']
         if self.params['facilitator_seat_u'] >= 0.0:
-            frame, facilitator = identify_facilitator(frame,
-                                                      seat_u=self.params['facilitator_seat_u'])
+            frame, facilitator = identify_facilitator(
+                frame, seat_u=self.params['facilitator_seat_u']
+            )
             if facilitator is not None:
-                self._observed_pub.publish(frame_to_cloud(single_person(stamp, facilitator),
-                                                          header, RCLPY))
+                self._observed_pub.publish(
+                    frame_to_cloud(single_person(stamp, facilitator), header, RCLPY)
+                )
         self._pub.publish(frame_to_cloud(frame, header, RCLPY))
         self._stats.duration('processing', time.perf_counter() - start)
         self._stats.event('output')
@@ -134,8 +150,10 @@ class KeypointsNode(Node):
             level, message = WARN, 'no input'
         if self._worker.failed():
             level, message = ERROR, 'perception worker stopped'
-        values = self._stats.key_values(rates=(('input', 'input rate'), ('output', 'output rate')),
-                                        durations=(('processing', 'processing time'),))
+        values = self._stats.key_values(
+            rates=(('input', 'input rate'), ('output', 'output rate')),
+            durations=(('processing', 'processing time'),),
+        )
         return level, message, values
 
     def shutdown(self):

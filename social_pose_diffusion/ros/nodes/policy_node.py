@@ -8,6 +8,7 @@ the period). Configure checks the facilitator's start and loads the model,
 activate warms the agent up and starts the loops; failures leave the node in
 its state with a clear error. Parameters: :data:`~social_pose_diffusion.ros.params.POLICY`.
 """
+
 import threading
 import time
 from functools import partial
@@ -43,13 +44,16 @@ SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FA
 
 
 class PolicyNode(LifecycleNode):
-
     def __init__(self):
         super().__init__('policy_node')
         self._policy = self._timer = None
         self._observed = self._image = self._pose_pub = None
-        self.params = Parameters(self, POLICY, extra_check=self._check,
-                                 on_change=lambda changed: self._diagnostics.apply(changed))
+        self.params = Parameters(
+            self,
+            POLICY,
+            extra_check=self._check,
+            on_change=lambda changed: self._diagnostics.apply(changed),
+        )
         self._stats, self._report = Stats(), Reporter(self.get_logger())
         self._lock = threading.Lock()
         self._planner = Worker('planner', lambda item: self._plan_once(*item), self._failed)
@@ -62,13 +66,15 @@ class PolicyNode(LifecycleNode):
             return None
         family = self._policy.config.family
         if name == 'sampler' and value and value not in family.samplers:
-            return (f'a {family.name} policy samples with {", ".join(family.samplers)}, '
-                    f'not {value!r}')
+            return (
+                f'a {family.name} policy samples with {", ".join(family.samplers)}, not {value!r}'
+            )
         return unknown_start(self.params, name, value)
 
     # -- lifecycle ---------------------------------------------------------
     def on_configure(self, state):
         from social_pose_diffusion.policy import load_policy
+
         p = self.params
         path = p['model_path'] or str(default_model())
         try:
@@ -76,32 +82,44 @@ class PolicyNode(LifecycleNode):
                 raise ValueError(unknown_start(p))
             if p['torch_threads'] > 0:
                 import torch
+
                 torch.set_num_threads(p['torch_threads'])
             start = time.perf_counter()
             self._policy = load_policy(path, device=p['device'])
             if self._check('sampler', p['sampler']):
-                raise ValueError(f"sampler: {self._check('sampler', p['sampler'])}")
+                raise ValueError(f'sampler: {self._check("sampler", p["sampler"])}')
         except Exception as exc:  # ModelError is a ValueError; anything else names its type
             self._policy = None
             kind = '' if isinstance(exc, ValueError) else f'{type(exc).__name__}: '
             self.get_logger().error(f'configure failed, node stays unconfigured: {kind}{exc}')
             return FAILURE
         c = self._policy.config
-        self.get_logger().info(f'loaded {path}: {c.policy}/{c.sampler} {c.encoder} encoder, '
-                               f'horizon {c.horizon}, on {self._policy.device} in '
-                               f'{time.perf_counter() - start:.2f} s')
+        self.get_logger().info(
+            f'loaded {path}: {c.policy}/{c.sampler} {c.encoder} encoder, '
+            f'horizon {c.horizon}, on {self._policy.device} in '
+            f'{time.perf_counter() - start:.2f} s'
+        )
         self._label = 'inactive'
-        self._pose_pub = self.create_lifecycle_publisher(PointCloud2, relative(POSE_TOPIC),
-                                                         STATE_QOS)
-        self._subs = [self.create_subscription(PointCloud2, topic, callback, STATE_QOS)
-                      for topic, callback in ((relative(GROUP_TOPIC), self._on_keypoints),
-                                              (relative(OBSERVED_TOPIC), self._on_observed))]
+        self._pose_pub = self.create_lifecycle_publisher(
+            PointCloud2, relative(POSE_TOPIC), STATE_QOS
+        )
+        self._subs = [
+            self.create_subscription(PointCloud2, topic, callback, STATE_QOS)
+            for topic, callback in (
+                (relative(GROUP_TOPIC), self._on_keypoints),
+                (relative(OBSERVED_TOPIC), self._on_observed),
+            )
+        ]
         if c.encoder_spec.needs_camera:  # raw-frame observation: keep the newest camera frame
             compressed = p['image_transport'] == 'compressed'
-            self._subs.append(self.create_subscription(
-                CompressedImage if compressed else Image,
-                p['image_topic'] + ('/compressed' if compressed else ''),
-                partial(setattr, self, '_image'), sensor_qos()))  # decoded when a plan needs it
+            self._subs.append(
+                self.create_subscription(
+                    CompressedImage if compressed else Image,
+                    p['image_topic'] + ('/compressed' if compressed else ''),
+                    partial(setattr, self, '_image'),
+                    sensor_qos(),
+                )
+            )  # decoded when a plan needs it
         return SUCCESS
 
     def on_activate(self, state):
@@ -111,8 +129,9 @@ class PolicyNode(LifecycleNode):
             raw = self._policy.config.encoder_spec.needs_camera
             agent.plan(GroupFrame(0), image=np.zeros((480, 960, 3), np.uint8) if raw else None)
         except Exception as exc:
-            self.get_logger().error(f'activate failed in the warm-up inference: '
-                                    f'{type(exc).__name__}: {exc}')
+            self.get_logger().error(
+                f'activate failed in the warm-up inference: {type(exc).__name__}: {exc}'
+            )
             return FAILURE
         took = time.perf_counter() - start
         self.get_logger().info(f'warm-up inference took {1e3 * took:.0f} ms')
@@ -163,6 +182,7 @@ class PolicyNode(LifecycleNode):
         self._control.stop()
         if self._policy is not None and self._policy.device.type == 'cuda':
             import torch
+
             torch.cuda.empty_cache()  # the agent's memory goes back to other processes
 
     # -- inputs and planning -------------------------------------------------
@@ -178,8 +198,11 @@ class PolicyNode(LifecycleNode):
             return
         back = self._control.observed(frame.stamp_ns)
         if back:  # a looping bag or a restarted driver: the state belongs to another timeline
-            self._report('jump', f'observation time jumped back by {back:.3f} s; resetting the '
-                                 'facilitator state', 'warning')
+            self._report(
+                'jump',
+                f'observation time jumped back by {back:.3f} s; resetting the facilitator state',
+                'warning',
+            )
         if self._planner.put((self.get_clock().now().nanoseconds, frame)):
             self._stats.count('dropped observations (planner busy)')
 
@@ -197,8 +220,11 @@ class PolicyNode(LifecycleNode):
             return self._observed
         if self.params['facilitator_seat_u'] != -1.0:
             return seated(agent.neutral, self.params['facilitator_seat_u'])
-        self._report('start', 'waiting for /facilitator/observed to place the facilitator '
-                              '(facilitator_seat_u is -1: unknown)')
+        self._report(
+            'start',
+            'waiting for /facilitator/observed to place the facilitator '
+            '(facilitator_seat_u is -1: unknown)',
+        )
         return None
 
     def _failed(self, exc):
@@ -218,20 +244,28 @@ class PolicyNode(LifecycleNode):
                 return self._report('image', 'waiting for a camera frame: the policy sees them')
             image = message_to_bgr(self._image)
         began = time.perf_counter()
-        status = self._control.plan(frame, arrival, p['max_clock_offset'] * 1e9, image=image,
-                                    observed=self._observed if p['reanchor'] > 0 else None)
+        status = self._control.plan(
+            frame,
+            arrival,
+            p['max_clock_offset'] * 1e9,
+            image=image,
+            observed=self._observed if p['reanchor'] > 0 else None,
+        )
         if status in ('waiting', 'stale'):
             return
         self._stats.duration('planning', time.perf_counter() - began)
         self._stats.event('plan')
         self._stats.count('plans')
         if status == 'refused':
-            return self._report('finite', 'refused a non-finite plan: holding the last good pose',
-                                'error')
+            return self._report(
+                'finite', 'refused a non-finite plan: holding the last good pose', 'error'
+            )
         if status == 'by arrival':  # logged once per episode, counted always
             offset = (arrival - frame.stamp_ns) * 1e-9
-            self.get_logger().warning(f'observation stamps are {offset:.1f} s from the node '
-                                      'clock; timing plans by arrival (use_sim_time for bags?)')
+            self.get_logger().warning(
+                f'observation stamps are {offset:.1f} s from the node '
+                'clock; timing plans by arrival (use_sim_time for bags?)'
+            )
         if p['publish_on_plan']:
             self._publish(early=True)
 
@@ -244,8 +278,11 @@ class PolicyNode(LifecycleNode):
             now = self.get_clock().now().nanoseconds
             tick, back = self._control.tick(now, early)
             if back:
-                self._report('clock', f'node clock jumped back by {back:.3f} s; resetting the '
-                                      'facilitator state', 'warning')
+                self._report(
+                    'clock',
+                    f'node clock jumped back by {back:.3f} s; resetting the facilitator state',
+                    'warning',
+                )
             if tick is None:
                 return
             header = RCLPY.header(now, self.params['frame_id'])
@@ -265,10 +302,11 @@ class PolicyNode(LifecycleNode):
             level, message = ERROR, 'planner thread stopped'
         for name, value in self._control.counts().items():
             self._stats.set(name, value)
-        values = self._stats.key_values(rates=(('input', 'input rate'), ('plan', 'plan rate'),
-                                               ('control', 'control rate')),
-                                        durations=(('planning', 'policy latency'),))
-        values.append(('control rate target (Hz)', f"{self.params['control_rate']:.1f}"))
+        values = self._stats.key_values(
+            rates=(('input', 'input rate'), ('plan', 'plan rate'), ('control', 'control rate')),
+            durations=(('planning', 'policy latency'),),
+        )
+        values.append(('control rate target (Hz)', f'{self.params["control_rate"]:.1f}'))
         return level, message, values
 
 

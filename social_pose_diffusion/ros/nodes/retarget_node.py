@@ -4,6 +4,7 @@ Reference consumer for a robot or virtual agent: joints, axes and limits are
 those of :mod:`social_pose_diffusion.retarget` and ``config/facilitator.urdf``,
 so ``robot_state_publisher`` and rviz show the body directly.
 """
+
 import time
 
 from rclpy.node import Node
@@ -26,7 +27,6 @@ from social_pose_diffusion.ros.params import RETARGET, Parameters
 
 
 class RetargetNode(Node):
-
     def __init__(self):
         super().__init__('retarget_node')
         self.params = Parameters(self, RETARGET, on_change=self._apply)
@@ -73,8 +73,9 @@ class RetargetNode(Node):
         level, message = OK, 'ok'
         if self._stats.rate('input') == 0:
             level, message = WARN, 'no facilitator pose input'
-        values = self._stats.key_values(rates=(('input', 'input rate'),),
-                                        durations=(('processing', 'processing time'),))
+        values = self._stats.key_values(
+            rates=(('input', 'input rate'),), durations=(('processing', 'processing time'),)
+        )
         return level, message, values
 
 

@@ -6,6 +6,7 @@ generated facilitator in orange with a translucent sphere per joint whose
 diameter shows that joint's uncertainty (the plan spread). Marker ids follow
 ``person_id * 100 + k``.
 """
+
 from functools import partial
 
 import numpy as np
@@ -24,7 +25,6 @@ from social_pose_diffusion.ros.params import VISUALIZER, Parameters
 
 
 class VisualizerNode(Node):
-
     def __init__(self):
         super().__init__('visualizer_node')
         self.params = Parameters(self, VISUALIZER)
@@ -32,8 +32,9 @@ class VisualizerNode(Node):
         self._last = {}
         self._pub = self.create_publisher(MarkerArray, relative(MARKERS_TOPIC), 5)
         for topic, kind in ((GROUP_TOPIC, 'group'), (POSE_TOPIC, 'facilitator')):
-            self.create_subscription(PointCloud2, relative(topic),
-                                     partial(self._on_cloud, kind=kind), STATE_QOS)
+            self.create_subscription(
+                PointCloud2, relative(topic), partial(self._on_cloud, kind=kind), STATE_QOS
+            )
 
     def _on_cloud(self, msg, kind):
         now = self.get_clock().now()
@@ -80,8 +81,14 @@ class VisualizerNode(Node):
         markers = []
         for j, (p, s) in enumerate(zip(xyz, spread)):
             # spread is in normalised equirect units; pi * spread is roughly the angle it spans.
-            m = self._marker(header, 'facilitator_uncertainty', j, Marker.SPHERE,
-                             max(0.02, float(2 * np.pi * s * self.params['radius'])), halo)
+            m = self._marker(
+                header,
+                'facilitator_uncertainty',
+                j,
+                Marker.SPHERE,
+                max(0.02, float(2 * np.pi * s * self.params['radius'])),
+                halo,
+            )
             m.pose.position = Point(x=float(p[0]), y=float(p[1]), z=float(p[2]))
             markers.append(m)
         return markers

@@ -1,4 +1,5 @@
 """The synthetic group-discussion world: turn-taking, skeletons, a rendered 360 camera and session bags."""
+
 from social_pose_diffusion.sources.sim.bag import write_session_bag
 from social_pose_diffusion.sources.sim.render import Renderer
 from social_pose_diffusion.sources.sim.styles import STYLES

@@ -1,4 +1,5 @@
 """Facilitator styles, mirroring the paper's three sessions."""
+
 from dataclasses import dataclass
 
 
@@ -24,6 +25,8 @@ class Style:
 
 STYLES = {
     'teacher': Style('teacher', amplitude=1.0, reaction_s=0.25, response_s=0.25, nod_rate_hz=0.6),
-    'music_teacher': Style('music_teacher', amplitude=0.6, reaction_s=0.35, response_s=0.35, nod_rate_hz=0.45),
+    'music_teacher': Style(
+        'music_teacher', amplitude=0.6, reaction_s=0.35, response_s=0.35, nod_rate_hz=0.45
+    ),
     'musician': Style('musician', amplitude=0.3, reaction_s=0.45, response_s=0.5, nod_rate_hz=0.3),
 }

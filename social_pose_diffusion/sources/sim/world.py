@@ -24,10 +24,11 @@ from the group:
   seconds (a bounded window the policy's motion memory covers; ties broken at
   random).
 """
+
 import numpy as np
 
 from social_pose_diffusion.core.session import Session
-from social_pose_diffusion.core.skeleton import NUM_JOINTS, JOINT, from_tangent, wrap_u
+from social_pose_diffusion.core.skeleton import JOINT, NUM_JOINTS, from_tangent, wrap_u
 from social_pose_diffusion.sources.sim.styles import STYLES
 
 FACILITATOR_ID = 0
@@ -47,7 +48,9 @@ def _approach(x, target, dt, tau):
 
 def _bump(phase):
     """Raised-cosine pulse on [0, 1], 0 outside."""
-    return np.where((phase >= 0) & (phase <= 1), 0.5 - 0.5 * np.cos(2 * np.pi * np.clip(phase, 0, 1)), 0.0)
+    return np.where(
+        (phase >= 0) & (phase <= 1), 0.5 - 0.5 * np.cos(2 * np.pi * np.clip(phase, 0, 1)), 0.0
+    )
 
 
 def _turns(rng, frames, fps, participants, reaction):
@@ -66,12 +69,12 @@ def _turns(rng, frames, fps, participants, reaction):
     while t < frames:
         if current >= 0 and rng.random() < 0.35:
             t += int(SILENCE_BEFORE_INVITE_S * fps)
-            recent = speaker[max(0, t - window):t]
+            recent = speaker[max(0, t - window) : t]
             spoken = np.array([np.sum(recent == p) for p in range(participants)])
             current = int(rng.choice(np.flatnonzero(spoken == spoken.min())))
             delays[t] = delay = reaction()
             n = int(sum(INVITE_S) * fps) + delay
-            invite[t:t + n], hand[t:t + n] = current, rng.integers(2)
+            invite[t : t + n], hand[t : t + n] = current, rng.integers(2)
             t += int((INVITE_S[0] + INVITE_S[1]) * fps) + delay
         else:
             if current >= 0:
@@ -79,7 +82,7 @@ def _turns(rng, frames, fps, participants, reaction):
             choices = [p for p in range(participants) if p != current]
             current = int(rng.choice(choices))
         n = int(rng.uniform(2.5, 6.0) * fps)
-        speaker[t:t + n] = current
+        speaker[t : t + n] = current
         t += n
     return speaker, invite, hand, delays
 
@@ -90,7 +93,7 @@ def _delayed(target, delays, reaction):
     changes = np.flatnonzero(np.r_[True, target[1:] != target[:-1]])
     starts = [c + (delays[c] if c in delays else reaction()) for c in changes] + [len(target)]
     for i, c in enumerate(changes):
-        out[starts[i]:starts[i + 1]] = target[c]
+        out[starts[i] : starts[i + 1]] = target[c]
     return out
 
 
@@ -107,7 +110,9 @@ class _Body:
         self.seat_u = seat_u
         self.v = 0.53 + rng.normal(0, 0.008)
         self.scale = rng.uniform(0.85, 1.15)
-        self.lengths = self.scale * np.array([SHOULDER_W, UPPER_ARM, FOREARM, TORSO, NECK, NOSE_EYE, EYE_EAR])
+        self.lengths = self.scale * np.array(
+            [SHOULDER_W, UPPER_ARM, FOREARM, TORSO, NECK, NOSE_EYE, EYE_EAR]
+        )
         self.phase = rng.uniform(0, 2 * np.pi, 4)
 
     def skeleton(self, head_x, head_y, lean, left_arm, right_arm):
@@ -126,9 +131,13 @@ class _Body:
         pose[:, JOINT['right_shoulder']] = from_tangent(ls, rot(-sw, 0.0))
         for side, sign, (alpha, beta) in (('left', 1.0, left_arm), ('right', -1.0, right_arm)):
             shoulder = pose[:, JOINT[f'{side}_shoulder']]
-            elbow = from_tangent(shoulder, rot(sign * upper * np.sin(alpha), upper * np.cos(alpha)))
+            elbow = from_tangent(
+                shoulder, rot(sign * upper * np.sin(alpha), upper * np.cos(alpha))
+            )
             pose[:, JOINT[f'{side}_elbow']] = elbow
-            pose[:, JOINT[f'{side}_wrist']] = from_tangent(elbow, rot(sign * fore * np.sin(beta), fore * np.cos(beta)))
+            pose[:, JOINT[f'{side}_wrist']] = from_tangent(
+                elbow, rot(sign * fore * np.sin(beta), fore * np.cos(beta))
+            )
             hip_dir = np.array([-sign * 0.12, 1.0]) / np.hypot(0.12, 1.0)
             pose[:, JOINT[f'{side}_hip']] = from_tangent(shoulder, rot(*(torso * hip_dir)))
         nose = from_tangent(mid, rot(head_x, -neck + head_y))
@@ -146,8 +155,9 @@ def _nods(rng, frames, fps, rate_hz, listening):
     starts = np.flatnonzero((rng.random(frames) < rate_hz / fps) & listening)
     width = int(0.6 * fps)
     for start in starts:
-        depth[start:start + width] = np.maximum(depth[start:start + width],
-                                                _bump(np.arange(min(width, frames - start)) / width))
+        depth[start : start + width] = np.maximum(
+            depth[start : start + width], _bump(np.arange(min(width, frames - start)) / width)
+        )
     return depth
 
 
@@ -179,7 +189,9 @@ def simulate(style='music_teacher', participants=4, seconds=20.0, fps=30.0, seed
         body = bodies[p + 1]
         talking = speaker == p
         toward = np.where(speaker >= 0, seat_of[np.maximum(speaker, 0)], body.seat_u)
-        look = np.where(talking | (speaker < 0), 0.0, 0.06 * np.sin(np.pi * wrap_u(toward - body.seat_u)))
+        look = np.where(
+            talking | (speaker < 0), 0.0, 0.06 * np.sin(np.pi * wrap_u(toward - body.seat_u))
+        )
         gesture, head_x = np.zeros(frames), np.zeros(frames)
         for k in range(1, frames):
             gesture[k] = _approach(gesture[k - 1], float(talking[k]), dt, 0.4)
@@ -187,9 +199,15 @@ def simulate(style='music_teacher', participants=4, seconds=20.0, fps=30.0, seed
         wave = np.sin(2 * np.pi * 1.3 * t + body.phase[0])
         nod = 0.02 * _nods(rng, frames, fps, 0.4, ~talking & (speaker >= 0))
         bob = 0.008 * gesture * np.sin(2 * np.pi * 2.1 * t + body.phase[1])
-        left = (REST_ARM[0] + gesture * (0.25 + 0.15 * wave), REST_ARM[1] - gesture * (1.1 + 0.4 * wave))
+        left = (
+            REST_ARM[0] + gesture * (0.25 + 0.15 * wave),
+            REST_ARM[1] - gesture * (1.1 + 0.4 * wave),
+        )
         wave_r = np.sin(2 * np.pi * 1.1 * t + body.phase[2])
-        right = (REST_ARM[0] + gesture * (0.2 + 0.15 * wave_r), REST_ARM[1] - gesture * (0.9 + 0.4 * wave_r))
+        right = (
+            REST_ARM[0] + gesture * (0.2 + 0.15 * wave_r),
+            REST_ARM[1] - gesture * (0.9 + 0.4 * wave_r),
+        )
         lean = 0.03 * np.sin(2 * np.pi * 0.11 * t + body.phase[3])
         people[:, p] = body.skeleton(head_x, nod + bob, lean, left, right)
 
@@ -201,7 +219,9 @@ def simulate(style='music_teacher', participants=4, seconds=20.0, fps=30.0, seed
     for k in range(1, frames):
         held[k] = held[k] if held[k] >= 0 else held[k - 1]
     held = _delayed(held, delays, reaction)
-    rel = np.where(held >= 0, np.sin(np.pi * wrap_u(seat_of[np.maximum(held, 0)] - body.seat_u)), 0.0)
+    rel = np.where(
+        held >= 0, np.sin(np.pi * wrap_u(seat_of[np.maximum(held, 0)] - body.seat_u)), 0.0
+    )
     head_x, lean = np.zeros(frames), np.zeros(frames)
     for k in range(1, frames):
         head_x[k] = _approach(head_x[k - 1], 0.10 * amp * rel[k], dt, st.response_s)
@@ -212,26 +232,50 @@ def simulate(style='music_teacher', participants=4, seconds=20.0, fps=30.0, seed
     for start in np.flatnonzero((invite >= 0) & (np.r_[-1, invite[:-1]] < 0)):
         k = np.arange(frames) - start - delays[start]
         rise, hold, lower = (int(s * fps) for s in INVITE_S)
-        raise_ = np.maximum(raise_, np.clip(np.minimum(k / rise, (rise + hold + lower - k) / lower), 0, 1))
+        raise_ = np.maximum(
+            raise_, np.clip(np.minimum(k / rise, (rise + hold + lower - k) / lower), 0, 1)
+        )
     reach = (0.5 + 0.5 * amp) * (0.5 - 0.5 * np.cos(np.pi * raise_))
     arms = []
     for h in (0, 1):  # 0 left, 1 right
         r = reach * (hand == h)
-        arms.append((REST_ARM[0] + r * (INVITE_ARM[0] - REST_ARM[0]) + 0.02 * amp * np.sin(2 * np.pi * 0.2 * t + h),
-                     REST_ARM[1] + r * (INVITE_ARM[1] - REST_ARM[1])))
+        arms.append(
+            (
+                REST_ARM[0]
+                + r * (INVITE_ARM[0] - REST_ARM[0])
+                + 0.02 * amp * np.sin(2 * np.pi * 0.2 * t + h),
+                REST_ARM[1] + r * (INVITE_ARM[1] - REST_ARM[1]),
+            )
+        )
     facilitator = body.skeleton(head_x, nod + breath, lean, arms[0], arms[1])
 
     conf = np.ones((frames, 1), np.float32)
     stamps = (np.arange(frames) * 1e9 / fps).astype(np.int64) + 1_700_000_000 * 1_000_000_000
-    info = {'style': style, 'fps': fps, 'seed': seed, 'seconds': seconds, 'participants': participants,
-            'facilitator_id': FACILITATOR_ID, 'facilitator_seat_u': float(seats[0]),
-            'participant_seats_u': [float(u) for u in seat_of], 'scales': [b.scale for b in bodies],
-            'reaction_s': st.reaction_s, 'invite_window_s': INVITE_WINDOW_S}
+    info = {
+        'style': style,
+        'fps': fps,
+        'seed': seed,
+        'seconds': seconds,
+        'participants': participants,
+        'facilitator_id': FACILITATOR_ID,
+        'facilitator_seat_u': float(seats[0]),
+        'participant_seats_u': [float(u) for u in seat_of],
+        'scales': [b.scale for b in bodies],
+        'reaction_s': st.reaction_s,
+        'invite_window_s': INVITE_WINDOW_S,
+    }
     return Session(
         stamps_ns=stamps,
         participant_ids=np.arange(1, participants + 1, dtype=np.int32),
-        participants=np.concatenate([people, np.broadcast_to(conf[:, None, :, None], people.shape[:-1] + (1,))],
-                                    -1).astype(np.float32),
-        facilitator=np.concatenate([facilitator, np.broadcast_to(conf[..., None], facilitator.shape[:-1] + (1,))],
-                                   -1).astype(np.float32),
-        speaker=speaker, invite=invite, invite_hand=hand, info=info, attend=held)
+        participants=np.concatenate(
+            [people, np.broadcast_to(conf[:, None, :, None], people.shape[:-1] + (1,))], -1
+        ).astype(np.float32),
+        facilitator=np.concatenate(
+            [facilitator, np.broadcast_to(conf[..., None], facilitator.shape[:-1] + (1,))], -1
+        ).astype(np.float32),
+        speaker=speaker,
+        invite=invite,
+        invite_hand=hand,
+        info=info,
+        attend=held,
+    )
