@@ -87,7 +87,7 @@ class FacilitatorAgent:
         reanchor=0.0,
         home_pull=HOME_PULL,
         style=None,
-        hold_noise=True,
+        hold_noise=False,
     ):
         if samples < 1:
             raise ValueError('samples must be >= 1')
