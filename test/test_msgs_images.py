@@ -1,4 +1,7 @@
-"""The one image decoder: every supported encoding gives the reference pixels, for rclpy and rosbags messages."""
+"""The one image decoder: every supported encoding gives the reference pixels.
+
+For rclpy and rosbags messages alike.
+"""
 
 import cv2
 import numpy as np
@@ -21,7 +24,10 @@ PAIRS = np.repeat(BGR[:, ::2], 2, axis=1)
 
 
 def yuv422(bgr, order):
-    """Packed 4:2:2 bytes (2 per pixel) of a BGR image, by the BT.601 formulas, ``order`` 'uyvy' or 'yuyv'."""
+    """Packed 4:2:2 bytes (2 per pixel) of a BGR image by the BT.601 formulas.
+
+    ``order`` is 'uyvy' or 'yuyv'.
+    """
     b, g, r = (bgr[..., i].astype(np.float64) for i in range(3))
     y = 0.299 * r + 0.587 * g + 0.114 * b
     u = (b - y) * 0.564 + 128
@@ -56,7 +62,7 @@ CASES = {
 
 
 def raw_message(pixels, encoding, kit=ROSBAGS, pad=4, bigendian=False):
-    """A sensor_msgs/Image of ``pixels`` with ``pad`` bytes after every row (a step wider than the row)."""
+    """A sensor_msgs/Image of ``pixels``, ``pad`` bytes after every row (a step wider than a row)."""
     data = np.ascontiguousarray(pixels)
     if bigendian:
         data = data.astype('>u2')
