@@ -82,7 +82,10 @@ class View:
         return ray_to_uv(self.to_rays(xy))
 
     def from_uv(self, uv):
-        """Normalised view coordinates of equirect points, and a mask of those in front of the view."""
+        """Normalised view coordinates of equirect points.
+
+        Also a mask of those in front of the view.
+        """
         forward, right, down = self.axes
         ray = uv_to_ray(uv)
         depth = ray @ forward
@@ -102,7 +105,10 @@ GRID_KNOT_SPACING = 16  # view pixels between exactly projected grid knots; bili
 
 @lru_cache(maxsize=8)
 def _interpolation(size):
-    """(size, knots) matrix that linearly interpolates values at the knots to every pixel, and the knots."""
+    """(size, knots) matrix and the knots.
+
+    The matrix linearly interpolates values at the knots to every pixel.
+    """
     knots = np.linspace(0, size - 1, int(np.ceil((size - 1) / GRID_KNOT_SPACING)) + 1)
     weights = np.stack(
         [np.interp(np.arange(size), knots, np.eye(len(knots))[k]) for k in range(len(knots))], 1

@@ -10,7 +10,10 @@ KEY_JOINTS = [JOINT[n] for n in ('nose', 'left_shoulder', 'right_shoulder')]
 
 
 def joint_errors(frame, truth):
-    """Angular error (radians) of every joint of the detected person nearest to ``truth`` (J, >=2); None if nobody."""
+    """Angular error (radians) of every joint of the detected person nearest to ``truth``.
+
+    ``truth`` is (J, >=2); None if nobody.
+    """
     if not len(frame):
         return None
     errors = angle_between(
@@ -20,13 +23,18 @@ def joint_errors(frame, truth):
 
 
 def found(frame, truth, tolerance=0.5):
-    """True when someone's nose and shoulders lie within ``tolerance`` shoulder widths of ``truth``'s."""
+    """True when someone's nose and shoulders lie near ``truth``'s.
+
+    Near: within ``tolerance`` shoulder widths.
+    """
     errors = joint_errors(frame, truth)
     return errors is not None and bool(np.all(errors[KEY_JOINTS] < tolerance * scale(truth)))
 
 
 def size(truth):
-    """A person's size for error tolerances (radians): shoulder width, or the neck's length when more.
+    """A person's size for error tolerances (radians).
+
+    Shoulder width, or the neck's length when more.
 
     Shoulder width alone vanishes for people in profile, so a tolerance
     based on it would ask for sub-pixel accuracy exactly where MediaPipe is
@@ -40,7 +48,9 @@ def size(truth):
 
 
 def match(frame, truths, tolerance=0.5):
-    """``(detection row or None per truth, unmatched detection rows)``: one-to-one, closest pairs first.
+    """``(detection row or None per truth, unmatched detection rows)``.
+
+    One-to-one, closest pairs first.
 
     A pair matches when the truth's key joints (nose and shoulders; those a
     crop hid, visibility 0, are skipped) lie within ``tolerance`` times its

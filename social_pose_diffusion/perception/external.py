@@ -1,4 +1,7 @@
-"""The external backend: keypoints from another detector (e.g. a GPU model), validated and given stable ids."""
+"""The external backend: keypoints from another detector (e.g. a GPU model).
+
+They are validated and given stable ids.
+"""
 
 import time
 
@@ -11,7 +14,9 @@ from social_pose_diffusion.perception.validate import (
 
 
 class ExternalExtractor:
-    """Tracks keypoints computed elsewhere; ids in the input are ignored and replaced by tracked ones.
+    """Tracks keypoints computed elsewhere.
+
+    Ids in the input are ignored and replaced by tracked ones.
 
     Feed :meth:`process_keypoints` a :class:`GroupFrame` per camera frame:
     joints with NaN/inf or v outside [0, 1] are zeroed, u is wrapped, people

@@ -10,12 +10,17 @@ SEEN = 0.5  # a joint counts as seen at this confidence
 MIN_SCALE = np.radians(2.0)
 UPPER = list(UPPER_BODY)
 INSIDE_FRACTION = 0.6
-FAR = 5.0  # centres more than this many shoulder widths apart are never one person (arms and hips included)
+# centres more than this many shoulder widths apart are never one person (arms and hips
+# included)
+FAR = 5.0
 SHOULDERS, HIPS = ('left_shoulder', 'right_shoulder'), ('left_hip', 'right_hip')
 
 
 def centre(keypoints):
-    """Unit ray through the mean of a person's seen upper-body joints (any with confidence if none is seen)."""
+    """Unit ray through the mean of a person's seen upper-body joints.
+
+    Any with confidence if none is seen.
+    """
     kp = np.asarray(keypoints, dtype=np.float64)[UPPER, :]
     seen = kp[:, 2] >= SEEN
     if not seen.any():
@@ -82,7 +87,10 @@ def same_person(a, b, fraction=0.6):
 
 
 def unique(people, key):
-    """Indices of ``people`` (sequence of (J, 3)) kept after dropping duplicates, best ``key`` first."""
+    """Indices of ``people`` kept after dropping duplicates, best ``key`` first.
+
+    ``people`` is a sequence of (J, 3).
+    """
     kept = []
     for i in sorted(range(len(people)), key=key):
         if not any(same_person(people[i], people[j]) for j in kept):
@@ -96,18 +104,27 @@ def _midpoint(kp, names):
 
 
 def _tilt_deg(below, above):
-    """Angle of ``above`` seen from ``below`` away from straight up on the local tangent plane (degrees)."""
+    """Angle of ``above`` seen from ``below`` away from straight up (degrees).
+
+    Measured on the local tangent plane.
+    """
     x, y = tangent_offset(below, above)
     return float(np.degrees(np.arctan2(abs(x), -y)))
 
 
 def upright(keypoints, max_tilt_deg=120.0):
-    """False for an upside-down pose: the nose more than ``max_tilt_deg`` from straight above the shoulders."""
+    """False for an upside-down pose.
+
+    Upside down: the nose more than ``max_tilt_deg`` from straight above the shoulders.
+    """
     kp = np.asarray(keypoints, dtype=np.float64)
     return _tilt_deg(_midpoint(kp, SHOULDERS), kp[JOINT['nose'], :2]) <= max_tilt_deg
 
 
 def torso_upright(keypoints, max_tilt_deg=60.0):
-    """True when the shoulders sit within ``max_tilt_deg`` of straight above the hips (sitting or standing)."""
+    """True when the shoulders sit within ``max_tilt_deg`` of straight above the hips.
+
+    Sitting or standing.
+    """
     kp = np.asarray(keypoints, dtype=np.float64)
     return _tilt_deg(_midpoint(kp, HIPS), _midpoint(kp, SHOULDERS)) <= max_tilt_deg

@@ -1,4 +1,6 @@
-"""Is a detector candidate a person? Evidence from several cues, not one threshold on the pose flag.
+"""Is a detector candidate a person? Evidence from several cues.
+
+Not one threshold on the pose flag.
 
 The landmark model's pose flag drops for people in profile, turned away,
 masked, with a hand over the mouth or half behind a laptop or a neighbour,
