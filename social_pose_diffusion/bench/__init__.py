@@ -1,4 +1,7 @@
-"""Speed measurements behind `social-pose benchmark`: one module per target with ``add_arguments(parser)`` and ``run(args) -> dict``."""
+"""Speed measurements behind `social-pose benchmark`.
+
+One module per target with ``add_arguments(parser)`` and ``run(args) -> dict``.
+"""
 
 import os
 import platform

@@ -1,4 +1,6 @@
-"""Perception on meeting-like scenes where every person is a real photo: recall, ids over time, ms per frame.
+"""Perception on meeting-like scenes of real photos: recall, ids over time, ms per frame.
+
+Every person in the scenes is a real photo.
 
 Scenes (perception.meeting): 13 people (photos in test/data and their
 mirror images) 35-140 px tall at 1280 x 640, in profile, squeezed as if
@@ -68,7 +70,10 @@ def add_arguments(parser):
 
 
 def load_photos(pattern):
-    """Person photos and their mirror images with MediaPipe's keypoints on each: ``[(bgr, (J, 3))]``."""
+    """Person photos and their mirror images with MediaPipe's keypoints on each.
+
+    Returns ``[(bgr, (J, 3))]``.
+    """
     import cv2
 
     from social_pose_diffusion.perception.reference import photo_keypoints
@@ -98,7 +103,10 @@ def _rate(hits, total):
 
 
 def single_frame(photos, clutter, height, scenes):
-    """Recall (overall, by size band, by variant) and precision of one ``process`` call per fresh scene."""
+    """Recall and precision of one ``process`` call per fresh scene.
+
+    Recall overall, by size band and by variant.
+    """
     from social_pose_diffusion.perception import make_extractor
     from social_pose_diffusion.perception.meeting import meeting_scene
 
@@ -171,7 +179,10 @@ def _run(extractor, render, calls, live, fps=30.0):
 
 
 def _update_gaps(runs, fps=30.0):
-    """Per person: the longest time (ms, camera time) between landmark update attempts in ``runs``."""
+    """Per person: the longest time between landmark update attempts in ``runs``.
+
+    In ms of camera time.
+    """
     last, gaps = {}, {}
     for t, _, _, _, tried, _ in runs:
         for i in tried:
@@ -209,7 +220,10 @@ def sequence(photos, clutter, height, frames):
 
 
 def _score_sequence(runs, truths, people, tolerance):
-    """Tracking recall from the second second on, false positives per frame, id changes per person."""
+    """Tracking recall from the second second on, false positives, id changes.
+
+    False positives per frame, id changes per person.
+    """
     from social_pose_diffusion.perception.evaluation import match
 
     last, changes = {}, [0] * people
@@ -234,7 +248,10 @@ def _score_sequence(runs, truths, people, tolerance):
 
 
 def speed(photos, clutter, count, height, frames):
-    """Steady state with ``count`` people: ms per frame, people tracked, update intervals and staleness."""
+    """Steady state with ``count`` people: ms per frame, people tracked.
+
+    Also update intervals and staleness.
+    """
     import numpy as np
 
     from social_pose_diffusion.perception import make_extractor

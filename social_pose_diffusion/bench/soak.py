@@ -1,13 +1,16 @@
-"""Soak test of the node graph: 10k frames at 30 Hz, memory and latency over time (not a unit test).
+"""Soak test of the node graph: 10k frames at 30 Hz, memory and latency over time.
 
-    ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_DOMAIN_ID=57 social-pose benchmark soak --frames 10000
+Not a unit test. Run as:
 
-The graph runs as separate processes (social_pose_diffusion.ros.launcher, config/facilitator.yaml). By default
-the input is a looping simulated session's keypoints on the external-detector topic (perception would
-make the run CPU-bound on 2 cores); ``--input raw`` publishes 960x480 camera frames instead. The session
-loops (people jump back to their poses of the loop's start). Every ``--window`` frames the report
-holds each node's resident memory (from /proc) and the latency of that window, so a leak or a
-growing queue shows as a trend.
+    export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_DOMAIN_ID=57
+    social-pose benchmark soak --frames 10000
+
+The graph runs as separate processes (social_pose_diffusion.ros.launcher, config/facilitator.yaml).
+By default the input is a looping simulated session's keypoints on the external-detector topic
+(perception would make the run CPU-bound on 2 cores); ``--input raw`` publishes 960x480 camera
+frames instead. The session loops (people jump back to their poses of the loop's start). Every
+``--window`` frames the report holds each node's resident memory (from /proc) and the latency of
+that window, so a leak or a growing queue shows as a trend.
 """
 
 import json
