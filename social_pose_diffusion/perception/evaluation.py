@@ -1,6 +1,7 @@
 """Scoring extracted people against known ground truth (composites of real photos)."""
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from social_pose_diffusion.core.skeleton import JOINT
 from social_pose_diffusion.perception.equirect import angle_between, uv_to_ray
@@ -31,7 +32,7 @@ def found(frame, truth, tolerance=0.5):
     return errors is not None and bool(np.all(errors[KEY_JOINTS] < tolerance * scale(truth)))
 
 
-def size(truth):
+def size(truth: ArrayLike) -> float:
     """A person's size for error tolerances (radians).
 
     Shoulder width, or the neck's length when more.

@@ -13,7 +13,7 @@ class PerceptionError(ValueError):
     """An input the extractor cannot use; the message says what was wrong."""
 
 
-def check_options(**ranges):
+def check_options(**ranges: tuple[float, float, float]) -> None:
     """Raise :class:`PerceptionError` for an option outside its range.
 
     ``name=(value, low, high)``, inclusive.
@@ -23,7 +23,7 @@ def check_options(**ranges):
             raise PerceptionError(f'option {name}={value!r} is outside [{low}, {high}]')
 
 
-def check_panorama(bgr):
+def check_panorama(bgr: np.ndarray) -> np.ndarray:
     """``bgr`` as a contiguous array.
 
     :class:`PerceptionError` unless it is a uint8 H x 2H x 3 equirectangular image.
@@ -48,7 +48,7 @@ def check_panorama(bgr):
     return np.ascontiguousarray(bgr)
 
 
-def clean_keypoints(frame):
+def clean_keypoints(frame: GroupFrame) -> GroupFrame:
     """Keypoints of a :class:`GroupFrame` made safe.
 
     u wrapped, bad joints zeroed, empty people dropped.
