@@ -9,16 +9,19 @@ photo coordinates ``xy`` lands at ``view.to_uv(xy)``.
 
 import cv2
 import numpy as np
+from numpy.typing import ArrayLike
 
 from social_pose_diffusion.perception.equirect import View
 
 
-def blank_panorama(height=960, grey=110):
+def blank_panorama(height: int = 960, grey: int = 110) -> np.ndarray:
     """A plain H x 2H BGR canvas."""
     return np.full((height, 2 * height, 3), grey, np.uint8)
 
 
-def place_photo(pano, photo, u, v=0.5, fov_deg=40.0):
+def place_photo(
+    pano: np.ndarray, photo: np.ndarray, u: float, v: float = 0.5, fov_deg: float = 40.0
+) -> View:
     """Paste ``photo`` (BGR, any aspect) in place into ``pano``; returns the View.
 
     The view is centred on (u, v).
@@ -50,7 +53,7 @@ def place_photo(pano, photo, u, v=0.5, fov_deg=40.0):
     return view
 
 
-def photo_to_uv(view, photo_shape, xy):
+def photo_to_uv(view: View, photo_shape: tuple[int, ...], xy: ArrayLike) -> np.ndarray:
     """Equirect (u, v) of normalised coordinates ``xy``.
 
     ``xy`` are coordinates of a photo placed by :func:`place_photo`.

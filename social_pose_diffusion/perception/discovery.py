@@ -11,6 +11,8 @@ Candidates seen in several overlapping views are merged by position on the
 sphere.
 """
 
+from collections.abc import Iterable
+
 import cv2
 import numpy as np
 
@@ -22,7 +24,7 @@ FACE_MARGIN = 0.25  # masked face box grows by this fraction on each side
 MERGE_FRACTION = 0.35  # candidates closer than this fraction of the ROI radius are one person
 
 
-def ring_views(fov_deg, size, step_deg, pitch_deg=0.0):
+def ring_views(fov_deg: float, size: int, step_deg: float, pitch_deg: float = 0.0) -> list[View]:
     """Views around the horizon, at most ``step_deg`` apart.
 
     They are tilted by ``pitch_deg``, up positive.
@@ -86,7 +88,9 @@ def detect_in_view(detector, pano, view, passes, known=()):
     return found
 
 
-def merge(candidates, occupied=()):
+def merge(
+    candidates: Iterable[tuple[float, Roi]], occupied: Iterable[Roi] = ()
+) -> list[tuple[float, Roi]]:
     """Best-scoring candidates ``[(score, Roi)]``.
 
     Those kept are not near each other or near an ``occupied`` Roi.

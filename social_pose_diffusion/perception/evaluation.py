@@ -3,6 +3,7 @@
 import numpy as np
 from numpy.typing import ArrayLike
 
+from social_pose_diffusion.core.frames import GroupFrame
 from social_pose_diffusion.core.skeleton import JOINT
 from social_pose_diffusion.perception.equirect import angle_between, uv_to_ray
 from social_pose_diffusion.perception.people import scale
@@ -10,7 +11,7 @@ from social_pose_diffusion.perception.people import scale
 KEY_JOINTS = [JOINT[n] for n in ('nose', 'left_shoulder', 'right_shoulder')]
 
 
-def joint_errors(frame, truth):
+def joint_errors(frame: GroupFrame, truth: ArrayLike) -> np.ndarray | None:
     """Angular error (radians) of every joint of the detected person nearest to ``truth``.
 
     ``truth`` is (J, >=2); None if nobody.
@@ -23,7 +24,7 @@ def joint_errors(frame, truth):
     return errors[int(np.argmin(errors[:, KEY_JOINTS].mean(axis=1)))]
 
 
-def found(frame, truth, tolerance=0.5):
+def found(frame: GroupFrame, truth: ArrayLike, tolerance: float = 0.5) -> bool:
     """True when someone's nose and shoulders lie near ``truth``'s.
 
     Near: within ``tolerance`` shoulder widths.

@@ -11,6 +11,7 @@ neighbour is still using.
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from social_pose_diffusion.core.frames import GroupFrame
 from social_pose_diffusion.core.skeleton import NUM_JOINTS
@@ -23,7 +24,7 @@ MAX_PREDICT_S = 0.3  # keypoints are carried forward by their velocity for at mo
 MAX_SPEED = np.radians(60.0)  # rad/s: faster estimates are noise (seated people)
 
 
-def rotate(keypoints, rotation):
+def rotate(keypoints: ArrayLike, rotation: ArrayLike) -> np.ndarray:
     """(J, 3) keypoints turned rigidly on the sphere by a rotation vector (radians).
 
     Bone angles are kept.
@@ -42,7 +43,7 @@ def rotate(keypoints, rotation):
     return np.concatenate([ray_to_uv(turned), kp[:, 2:]], axis=1)
 
 
-def rotation_between(a, b):
+def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Rotation vector turning unit ray ``a`` onto ``b``."""
     axis = np.cross(a, b)
     norm = np.linalg.norm(axis)
@@ -86,7 +87,7 @@ class Track:
         self.roi = roi if roi is not None else self.roi
         self.hits, self.misses = self.hits + 1, 0
 
-    def predict(self, stamp_ns):
+    def predict(self, stamp_ns: int) -> np.ndarray:
         """Keypoints at ``stamp_ns``: the last measured ones moved on by the velocity.
 
         At most MAX_PREDICT_S.
@@ -94,7 +95,7 @@ class Track:
         dt = min(max((stamp_ns - self.last_seen_ns) * 1e-9, 0.0), MAX_PREDICT_S)
         return rotate(self.keypoints, self.velocity * dt).astype(np.float32)
 
-    def missing_ns(self, stamp_ns):
+    def missing_ns(self, stamp_ns: int) -> int:
         """How long the person has been looked for in vain.
 
         To the last attempt, or to ``stamp_ns`` if none.
@@ -102,7 +103,7 @@ class Track:
         until = self.tried_ns if self.tried_ns is not None else stamp_ns
         return max(until - self.last_seen_ns, 0)
 
-    def speed(self):
+    def speed(self) -> float:
         """Angular speed in own shoulder widths per second (for scheduling updates by motion)."""
         return float(np.linalg.norm(self.velocity)) / scale(self.keypoints)
 
