@@ -9,7 +9,7 @@ import platform
 TARGETS = ('policy', 'perception', 'pipeline', 'soak')
 
 
-def machine():
+def machine() -> dict:
     """What the numbers were measured on."""
     import torch
 

@@ -195,7 +195,7 @@ def _pooled_invitation(row):
     return out
 
 
-def findings(rows):
+def findings(rows: list[dict]) -> dict:
     """Results 1-5 the paper table checks (see :func:`markdown`), computed on the grid."""
     by = {(r['encoder'], r['label']): r for r in rows}
     dx = ROWS[0][3]
@@ -258,7 +258,7 @@ def findings(rows):
     return out
 
 
-def markdown(table):
+def markdown(table: dict) -> str:
     """The paper-style Markdown table."""
     rows, f = table['rows'], table['findings']
     lines = [
@@ -350,7 +350,9 @@ def markdown(table):
     return '\n'.join(lines) + '\n'
 
 
-def run_table(out, quick=False, device='cpu', seed=0, test_seed=1000):
+def run_table(
+    out: str | Path, quick: bool = False, device: str = 'cpu', seed: int = 0, test_seed: int = 1000
+) -> dict:
     """Run the grid and write ``out`` (.json) and its .md; returns the table dict."""
     from social_pose_diffusion.bench import machine
 

@@ -30,6 +30,7 @@ The machine's 2 cores may be shared, so timings are noisy:
 load_average_1min is the machine's load before and after.
 """
 
+import argparse
 import glob
 import os
 import statistics
@@ -39,7 +40,7 @@ SIZE_BANDS = ('<70px', '70-90px', '90-120px', '>=120px')
 TOLERANCES = (0.5, 1.0)
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     default = ' (default: %(default)s)'
     parser.add_argument(
         '--photos', default='test/data/person_*.jpg', help='glob of real person photos' + default
@@ -286,7 +287,7 @@ def speed(photos, clutter, count, height, frames):
     }
 
 
-def run(args):
+def run(args: argparse.Namespace) -> dict:
     photos = load_photos(args.photos)
     clutter = load_clutter(args.clutter)
     load_before = os.getloadavg()[0]

@@ -26,6 +26,7 @@ dropped while busy, and the nodes' own diagnostics (perception time, policy
 latency). The machine's 2 cores may be shared with other work: numbers are noisy.
 """
 
+import argparse
 import json
 import tempfile
 from pathlib import Path
@@ -34,7 +35,7 @@ TARGET_CONTROL_HZ = 30.0
 TARGET_LATENCY_P95_MS = 150.0
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--seconds', type=float, default=20.0, help='camera stream per row (default: %(default)s)'
     )
@@ -175,7 +176,7 @@ def _tracked(report):
     return None if value is None else int(float(value)) + 1
 
 
-def run(args):
+def run(args: argparse.Namespace) -> dict:
     from social_pose_diffusion.core.frames import GroupFrame
     from social_pose_diffusion.core.resources import config_path, default_model
     from social_pose_diffusion.evaluation.live import score

@@ -22,6 +22,7 @@ Timing does not depend on the weights, so the paper configurations use
 freshly initialised networks.
 """
 
+import argparse
 import time
 
 ROWS = ('fast', 'node_default')
@@ -40,7 +41,7 @@ DESCRIPTIONS = {
 }
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--model', default='models/default', help='fast model (default: %(default)s)'
     )
@@ -131,7 +132,7 @@ def _interleaved(steps, frames, warmup=3):
     return times
 
 
-def run(args):
+def run(args: argparse.Namespace) -> dict:
     import torch
 
     from social_pose_diffusion.evaluation.metrics import timing

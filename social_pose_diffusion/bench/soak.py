@@ -13,12 +13,13 @@ frames instead. The session loops (people jump back to their poses of the loop's
 that window, so a leak or a growing queue shows as a trend.
 """
 
+import argparse
 import json
 import time
 from pathlib import Path
 
 
-def rss_mb(pid):
+def rss_mb(pid: int) -> float | None:
     """Resident memory of a process in MB (Linux), or None."""
     try:
         for line in Path(f'/proc/{pid}/status').read_text().splitlines():
@@ -29,7 +30,7 @@ def rss_mb(pid):
     return None
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--frames', type=int, default=10000, help='frames in all (default: %(default)s)'
     )
@@ -45,7 +46,7 @@ def add_arguments(parser):
     )
 
 
-def run(args):
+def run(args: argparse.Namespace) -> dict:
     from social_pose_diffusion.core.frames import GroupFrame
     from social_pose_diffusion.core.resources import config_path
     from social_pose_diffusion.evaluation.live import score
