@@ -3,9 +3,11 @@
 MediaPipe's rotated square ROI as a perspective view.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from social_pose_diffusion.perception.equirect import View, angle_between, tangent_basis, uv_to_ray
 
@@ -29,17 +31,17 @@ class Roi:
     half_tan: float
 
     @property
-    def radius(self):
+    def radius(self) -> float:
         """Angle (radians) from the centre to the scale point: about the person's height."""
         return float(np.arctan(self.half_tan / ROI_SCALE))
 
-    def view(self, size):
+    def view(self, size: int) -> View:
         """The perspective view the landmark model sees."""
         return View(
             self.u, self.v, float(np.degrees(2 * np.arctan(self.half_tan))), size, self.roll
         )
 
-    def follow(self, new):
+    def follow(self, new: 'Roi') -> 'Roi':
         """``new``, or ``self`` when ``new`` is within the hold tolerances.
 
         A still person's ROI stops jittering.
@@ -54,7 +56,7 @@ class Roi:
         )
 
     @classmethod
-    def from_points(cls, centre_uv, scale_uv):
+    def from_points(cls, centre_uv: np.ndarray | Sequence[float], scale_uv: ArrayLike) -> 'Roi':
         """MediaPipe's alignment: ``scale_uv`` straight above ``centre_uv``.
 
         The side is 2.5x their distance.

@@ -49,11 +49,11 @@ class FrameBudget:
         )
         self._start = clock()
 
-    def start(self):
+    def start(self) -> None:
         """Start timing a frame."""
         self._start = self.clock()
 
-    def remaining(self):
+    def remaining(self) -> float:
         """Seconds left of this frame's budget (infinite without a budget)."""
         return self.budget_s - (self.clock() - self._start) if self.budget_s > 0 else float('inf')
 
@@ -83,7 +83,7 @@ class FrameBudget:
         affordable = int(max(self.remaining() - reserve_s, 0.0) / self.update_cost.value)
         return rank[: max(must, affordable)]
 
-    def views(self, wanted):
+    def views(self, wanted: int) -> int:
         """How many of ``wanted`` detector views fit in what is left of the frame."""
         if self.budget_s <= 0:
             return wanted
