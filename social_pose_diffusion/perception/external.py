@@ -5,6 +5,7 @@ They are validated and given stable ids.
 
 import time
 
+from social_pose_diffusion.core.frames import GroupFrame
 from social_pose_diffusion.perception.tracks import TrackSet
 from social_pose_diffusion.perception.validate import (
     PerceptionError,
@@ -36,11 +37,11 @@ class ExternalExtractor:
         self.tracks = TrackSet(match_distance_deg, track_timeout_s, seat_memory_s)
         self.stats = {}
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget every track and seat."""
         self.tracks.reset()
 
-    def process_keypoints(self, frame):
+    def process_keypoints(self, frame: GroupFrame) -> GroupFrame:
         """The same people as ``frame`` with stable ids, as a :class:`GroupFrame`."""
         start = time.perf_counter()
         clean = clean_keypoints(frame)

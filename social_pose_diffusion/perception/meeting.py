@@ -46,11 +46,11 @@ class Person:
     truth: np.ndarray = field(repr=False)
 
     @property
-    def height_px(self):
+    def height_px(self) -> float:
         """Height in pixels of a 640 px tall panorama (the issue's size bands)."""
         return 640 * self.height
 
-    def band(self):
+    def band(self) -> int:
         """Size band index (0: < 70 px ... 3: >= 120 px at 640 px panorama height)."""
         return int(np.searchsorted(SIZE_BANDS_PX, self.height_px, side='right'))
 
