@@ -1,4 +1,7 @@
-"""The per-frame time budget's scheduling with an injected clock, forward prediction, option checks (no models)."""
+"""The per-frame time budget's scheduling with an injected clock.
+
+Also forward prediction and option checks (no models).
+"""
 
 import numpy as np
 import pytest
@@ -32,7 +35,10 @@ def bones(keypoints):
 
 
 def schedule(budget, people, frames, cost_s, urgent_of=lambda t: ()):
-    """Run ``frames`` frames in which each update costs ``cost_s``; returns each person's update stamps."""
+    """Run ``frames`` frames in which each update costs ``cost_s``.
+
+    Returns each person's update stamps.
+    """
     clock = budget.clock
     last = {i: 0 for i in range(people)}
     stamps = {i: [] for i in range(people)}

@@ -1,4 +1,7 @@
-"""`social-pose extract` on a real-photo composite: image to JSON/overlay, bag to bag, argument errors."""
+"""`social-pose extract` on a real-photo composite.
+
+Image to JSON/overlay, bag to bag, argument errors.
+"""
 
 import json
 from pathlib import Path

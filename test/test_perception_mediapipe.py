@@ -37,7 +37,10 @@ def extractor():
 
 
 def scene(photos, placements, height=960):
-    """Panorama with ``[(name, u, fov_deg)]`` pasted in, and each person's equirect ground truth (J, 3)."""
+    """Panorama with ``[(name, u, fov_deg)]`` pasted in.
+
+    Also each person's equirect ground truth (J, 3).
+    """
     pano = blank_panorama(height)
     truths = []
     for name, u, fov in placements:

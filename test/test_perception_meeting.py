@@ -1,4 +1,6 @@
-"""The MediaPipe backend on meeting-like composites of real photos: small, profile, occluded people; budget; seats.
+"""The MediaPipe backend on meeting-like composites of real photos.
+
+Small, profile, occluded people; budget; seats.
 
 Scenes come from perception.meeting (photos in test/data, mirrored, changed
 by laptops, masks, hands, squeezing, neighbours' crops). Ground truth is

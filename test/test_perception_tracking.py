@@ -1,4 +1,7 @@
-"""Stable ids, input validation, the external backend and facilitator identification (no models needed)."""
+"""Stable ids, input validation, the external backend and facilitator identification.
+
+No models needed.
+"""
 
 import numpy as np
 import pytest

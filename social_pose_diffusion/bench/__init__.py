@@ -1,4 +1,7 @@
-"""Speed measurements behind `social-pose benchmark`: one module per target with ``add_arguments(parser)`` and ``run(args) -> dict``."""
+"""Speed measurements behind `social-pose benchmark`.
+
+One module per target with ``add_arguments(parser)`` and ``run(args) -> dict``.
+"""
 
 import os
 import platform
@@ -6,7 +9,7 @@ import platform
 TARGETS = ('policy', 'perception', 'pipeline', 'soak')
 
 
-def machine():
+def machine() -> dict:
     """What the numbers were measured on."""
     import torch
 

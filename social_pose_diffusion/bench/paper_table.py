@@ -1,4 +1,6 @@
-"""The paper-style table in one run: {raw, plotted, vector} x {Diffusion-X, fast sampler, MSE-BC, DBC} on three styles.
+"""The paper-style table in one run, on three styles.
+
+{raw, plotted, vector} x {Diffusion-X, fast sampler, MSE-BC, DBC}.
 
 A control row trains the image network on blank frames (representation
 ``none``): what the facilitator's own history alone reaches.
@@ -33,7 +35,8 @@ from social_pose_diffusion.policy import FAMILIES
 
 STYLES = ('teacher', 'musician', 'music_teacher')
 ENCODERS = ('raw', 'plotted', 'vector')
-NO_IMAGE = 'none'  # control: the raw-image network fed a blank frame, i.e. what an image adds to proprioception
+# control: the raw-image network fed a blank frame, i.e. what an image adds to proprioception
+NO_IMAGE = 'none'
 BLANK = np.full((IMAGE_SIZE, IMAGE_SIZE, 3), 255, np.uint8)
 # (policy, sampler, steps, row label); the diffusion model is trained once and sampled two ways.
 ROWS = (
@@ -83,7 +86,9 @@ def _plan_times(policy, session, sampler, steps, frames, raw_frame):
 
 
 def _models():
-    """(encoder, policy) pairs to train: flow only with the vector encoder (our fast configuration), and the
+    """(encoder, policy) pairs to train.
+
+    Flow only with the vector encoder (our fast configuration), and the
     no-image control with Diffusion-X.
     """
     return [
@@ -168,7 +173,10 @@ def run_grid(budget, device='cpu', seed=0, test_seed=1000, progress=True):
 
 
 def _pooled_invitation(row):
-    """The invitation test pooled over the three styles' onsets (shares weighted by gesture counts)."""
+    """The invitation test pooled over the three styles' onsets.
+
+    Shares are weighted by gesture counts.
+    """
     cells = [c['invitation'] for c in row['styles'].values() if c.get('invitation')]
     if not cells:
         return {}
@@ -187,7 +195,7 @@ def _pooled_invitation(row):
     return out
 
 
-def findings(rows):
+def findings(rows: list[dict]) -> dict:
     """Results 1-5 the paper table checks (see :func:`markdown`), computed on the grid."""
     by = {(r['encoder'], r['label']): r for r in rows}
     dx = ROWS[0][3]
@@ -250,29 +258,30 @@ def findings(rows):
     return out
 
 
-def markdown(table):
+def markdown(table: dict) -> str:
     """The paper-style Markdown table."""
     rows, f = table['rows'], table['findings']
     lines = [
         '# Paper table (simulated sessions, one run)',
         '',
-        f'Sessions: {table["budget"]["copies"]} of {table["seconds"]:.0f} s per style (seeds from {table["seed"]}), '
-        f'trained on the first 80 % of all of them (+ mirror images), evaluated per style on the last 20 % of '
-        f'the first; '
+        f'Sessions: {table["budget"]["copies"]} of {table["seconds"]:.0f} s per style '
+        f'(seeds from {table["seed"]}), trained on the first 80 % of all of them (+ mirror '
+        'images), evaluated per style on the last 20 % of the first; '
         f'invitations on held-out sessions (seeds from {table["test_seed"]}). '
         f'Total run time {table["run_s"] / 60:.1f} min on {table["machine"]}.',
         '',
-        'MPJPE = teacher-forced one-step error of one sample (normalised equirect units, u wraps); improvement '
-        'vs raw with the same sampler/policy; medoid = the same for the medoid of '
-        f'{table["budget"]["k"]} samples, the plan the agent executes; '
-        'ms = agent.plan per frame (batch 1, p95 in brackets). Representation `none` is a control: the '
-        "raw-image network trained and evaluated on a blank frame, so it sees only the facilitator's own "
-        'history.',
+        'MPJPE = teacher-forced one-step error of one sample (normalised equirect units, u '
+        'wraps); improvement vs raw with the same sampler/policy; medoid = the same for the '
+        f'medoid of {table["budget"]["k"]} samples, the plan the agent executes; '
+        'ms = agent.plan per frame (batch 1, p95 in brackets). Representation `none` is a '
+        'control: the raw-image network trained and evaluated on a blank frame, so it sees only '
+        "the facilitator's own history.",
         '',
-        f'Rollouts (result 5): {table["budget"]["starts"]} starts per style, 10 s open loop, the agent run as the '
-        f'policy node runs it ({table["budget"]["k"]} plans per step, medoid executed, a new plan every '
-        f'{table["budget"]["replan"]} frames); noise floor = mean distance between two true poses at random '
-        f'held-out times. Invitations (result 4): {table["budget"]["invite_k"]} chunks sampled per onset '
+        f'Rollouts (result 5): {table["budget"]["starts"]} starts per style, 10 s open loop, '
+        f'the agent run as the policy node runs it ({table["budget"]["k"]} plans per step, '
+        f'medoid executed, a new plan every {table["budget"]["replan"]} frames); noise floor = '
+        'mean distance between two true poses at random held-out times. Invitations (result 4): '
+        f'{table["budget"]["invite_k"]} chunks sampled per onset '
         '(see README, evaluation).',
         '',
         '| representation | policy / sampler | evals | '
@@ -314,7 +323,8 @@ def markdown(table):
     met_by = f['3_fast_within_5pct_of_diffusion_x']['met_by']
     for k, v in f['3_fast_within_5pct_of_diffusion_x']['excess_pct'].items():
         lines.append(
-            f'- (3) {k} vs Diffusion-X, as the agent runs both (medoid of {table["budget"]["k"]}): '
+            f'- (3) {k} vs Diffusion-X, as the agent runs both '
+            f'(medoid of {table["budget"]["k"]}): '
             + ', '.join(f'{st} {x:+.1f} %' for st, x in v['medoid'].items())
             + '; one sample each: '
             + ', '.join(f'{st} {x:+.1f} %' for st, x in v['one_sample'].items())
@@ -323,20 +333,26 @@ def markdown(table):
     for k, v in f['4_invitation_hands'].items():
         if v:
             lines.append(
-                f'- (4) {k}: of {100 * v["gesture_rate"]:.0f} % gesturing samples left {v["left"]:.2f}, '
-                f"right {v['right']:.2f}, in-between {v['between']:.2f}; both hands among one onset's "
+                f'- (4) {k}: of {100 * v["gesture_rate"]:.0f} % gesturing samples '
+                f'left {v["left"]:.2f}, '
+                f'right {v["right"]:.2f}, in-between {v["between"]:.2f}; '
+                "both hands among one onset's "
                 f'samples at {100 * v["both_hands"]:.0f} % of {v["onsets"]} onsets — '
                 f'{"met" if v["met"] else "NOT met"}'
             )
     for k, v in f['5_rollouts'].items():
         lines.append(
-            f'- (5) {k}: bone error {v["bone_length_error_pct"]:.4f} %, 10 s MPJPE {v["mpjpe_10s"]:.5f} '
-            f'(hold {v["hold_10s"]:.5f}, noise floor {v["noise_floor"]:.5f}) — {"met" if v["met"] else "NOT met"}'
+            f'- (5) {k}: bone error {v["bone_length_error_pct"]:.4f} %, '
+            f'10 s MPJPE {v["mpjpe_10s"]:.5f} '
+            f'(hold {v["hold_10s"]:.5f}, noise floor {v["noise_floor"]:.5f}) — '
+            f'{"met" if v["met"] else "NOT met"}'
         )
     return '\n'.join(lines) + '\n'
 
 
-def run_table(out, quick=False, device='cpu', seed=0, test_seed=1000):
+def run_table(
+    out: str | Path, quick: bool = False, device: str = 'cpu', seed: int = 0, test_seed: int = 1000
+) -> dict:
     """Run the grid and write ``out`` (.json) and its .md; returns the table dict."""
     from social_pose_diffusion.bench import machine
 
@@ -352,7 +368,8 @@ def run_table(out, quick=False, device='cpu', seed=0, test_seed=1000):
         'rows': rows,
         'findings': findings(rows),
         'run_s': time.perf_counter() - start,
-        'machine': f'{mach["cpu_count"]} CPUs, torch {mach["torch"]}, {mach["torch_threads"]} thread(s)',
+        'machine': f'{mach["cpu_count"]} CPUs, torch {mach["torch"]}, '
+        f'{mach["torch_threads"]} thread(s)',
     }
     write_json(out, table)
     md = Path(out).with_suffix('.md')

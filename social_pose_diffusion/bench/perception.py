@@ -1,4 +1,6 @@
-"""Perception on meeting-like scenes where every person is a real photo: recall, ids over time, ms per frame.
+"""Perception on meeting-like scenes of real photos: recall, ids over time, ms per frame.
+
+Every person in the scenes is a real photo.
 
 Scenes (perception.meeting): 13 people (photos in test/data and their
 mirror images) 35-140 px tall at 1280 x 640, in profile, squeezed as if
@@ -28,6 +30,7 @@ The machine's 2 cores may be shared, so timings are noisy:
 load_average_1min is the machine's load before and after.
 """
 
+import argparse
 import glob
 import os
 import statistics
@@ -37,7 +40,7 @@ SIZE_BANDS = ('<70px', '70-90px', '90-120px', '>=120px')
 TOLERANCES = (0.5, 1.0)
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     default = ' (default: %(default)s)'
     parser.add_argument(
         '--photos', default='test/data/person_*.jpg', help='glob of real person photos' + default
@@ -68,7 +71,10 @@ def add_arguments(parser):
 
 
 def load_photos(pattern):
-    """Person photos and their mirror images with MediaPipe's keypoints on each: ``[(bgr, (J, 3))]``."""
+    """Person photos and their mirror images with MediaPipe's keypoints on each.
+
+    Returns ``[(bgr, (J, 3))]``.
+    """
     import cv2
 
     from social_pose_diffusion.perception.reference import photo_keypoints
@@ -98,7 +104,10 @@ def _rate(hits, total):
 
 
 def single_frame(photos, clutter, height, scenes):
-    """Recall (overall, by size band, by variant) and precision of one ``process`` call per fresh scene."""
+    """Recall and precision of one ``process`` call per fresh scene.
+
+    Recall overall, by size band and by variant.
+    """
     from social_pose_diffusion.perception import make_extractor
     from social_pose_diffusion.perception.meeting import meeting_scene
 
@@ -171,7 +180,10 @@ def _run(extractor, render, calls, live, fps=30.0):
 
 
 def _update_gaps(runs, fps=30.0):
-    """Per person: the longest time (ms, camera time) between landmark update attempts in ``runs``."""
+    """Per person: the longest time between landmark update attempts in ``runs``.
+
+    In ms of camera time.
+    """
     last, gaps = {}, {}
     for t, _, _, _, tried, _ in runs:
         for i in tried:
@@ -209,7 +221,10 @@ def sequence(photos, clutter, height, frames):
 
 
 def _score_sequence(runs, truths, people, tolerance):
-    """Tracking recall from the second second on, false positives per frame, id changes per person."""
+    """Tracking recall from the second second on, false positives, id changes.
+
+    False positives per frame, id changes per person.
+    """
     from social_pose_diffusion.perception.evaluation import match
 
     last, changes = {}, [0] * people
@@ -234,7 +249,10 @@ def _score_sequence(runs, truths, people, tolerance):
 
 
 def speed(photos, clutter, count, height, frames):
-    """Steady state with ``count`` people: ms per frame, people tracked, update intervals and staleness."""
+    """Steady state with ``count`` people: ms per frame, people tracked.
+
+    Also update intervals and staleness.
+    """
     import numpy as np
 
     from social_pose_diffusion.perception import make_extractor
@@ -269,7 +287,7 @@ def speed(photos, clutter, count, height, frames):
     }
 
 
-def run(args):
+def run(args: argparse.Namespace) -> dict:
     photos = load_photos(args.photos)
     clutter = load_clutter(args.clutter)
     load_before = os.getloadavg()[0]

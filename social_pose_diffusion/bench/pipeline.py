@@ -1,4 +1,6 @@
-"""End-to-end speed of the node graph: camera frame published -> facilitator pose received, and the control-loop rate.
+"""End-to-end speed of the node graph: image to facilitator pose, and the control-loop rate.
+
+Latency runs from a camera frame published to the facilitator pose received.
 
 The nodes run as separate processes (social_pose_diffusion.graph: the launch
 files' executables and config/facilitator.yaml) on real DDS. This process acts
@@ -24,6 +26,7 @@ dropped while busy, and the nodes' own diagnostics (perception time, policy
 latency). The machine's 2 cores may be shared with other work: numbers are noisy.
 """
 
+import argparse
 import json
 import tempfile
 from pathlib import Path
@@ -32,7 +35,7 @@ TARGET_CONTROL_HZ = 30.0
 TARGET_LATENCY_P95_MS = 150.0
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--seconds', type=float, default=20.0, help='camera stream per row (default: %(default)s)'
     )
@@ -47,7 +50,8 @@ def add_arguments(parser):
         '--scene',
         choices=('composite', 'rendered'),
         default='composite',
-        help='camera stream: real photos composited, or the simulator drawn (default: %(default)s)',
+        help='camera stream: real photos composited, or the simulator drawn '
+        '(default: %(default)s)',
     )
     parser.add_argument(
         '--photos',
@@ -93,7 +97,10 @@ def add_arguments(parser):
 
 
 def _paper_model(directory, default_model):
-    """An untrained model of the paper's configuration (timing only), with the default model's body."""
+    """An untrained model of the paper's configuration (timing only).
+
+    It has the default model's body.
+    """
     from social_pose_diffusion.policy import Policy, PolicyConfig, model_paths
 
     default = json.loads(model_paths(default_model)[1].read_text())
@@ -121,7 +128,10 @@ def _stage(report, node, key):
 
 
 def _rendered(args, clip):
-    """The simulator's discussion drawn: frames, participants' (ids, keypoints) per frame, facilitator seat u."""
+    """The simulator's discussion drawn.
+
+    Frames, participants' (ids, keypoints) per frame, facilitator seat u.
+    """
     from social_pose_diffusion.sources.sim import Renderer, simulate
 
     session = simulate('music_teacher', args.people - 1, clip / args.fps + 1.0, args.fps, seed=0)
@@ -158,12 +168,15 @@ def _composite(args, clip):
 
 
 def _tracked(report):
-    """People the keypoints node published in its last frame, plus the facilitator split off by seat."""
+    """People the keypoints node published in its last frame.
+
+    Plus the facilitator, split off by seat.
+    """
     value = report.get('diagnostics', {}).get('/keypoints_node', {}).get('people (last frame)')
     return None if value is None else int(float(value)) + 1
 
 
-def run(args):
+def run(args: argparse.Namespace) -> dict:
     from social_pose_diffusion.core.frames import GroupFrame
     from social_pose_diffusion.core.resources import config_path, default_model
     from social_pose_diffusion.evaluation.live import score
@@ -269,7 +282,8 @@ def run(args):
             'transport': args.transport,
             'seconds_per_row': args.seconds,
             'clip_frames': clip,
-            'latency': 'image published (wall-clock stamp) -> first /facilitator/pose planned from it '
+            'latency': 'image published (wall-clock stamp) -> first /facilitator/pose planned '
+            'from it '
             'received (obs_age field), same host',
             'targets': {
                 'control_rate_hz': TARGET_CONTROL_HZ,

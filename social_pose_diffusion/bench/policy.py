@@ -1,4 +1,6 @@
-"""Policy step time per frame: the fast configuration vs the paper's (image encoder + Diffusion-X T=50+M=8).
+"""Policy step time per frame: the fast configuration vs the paper's (image encoder + Diffusion-X).
+
+The paper's sampler is Diffusion-X T=50+M=8.
 
 Each configuration plans on the same simulated group frames, one frame at a
 time, through :class:`FacilitatorAgent` (observation, sampling, integration):
@@ -20,23 +22,26 @@ Timing does not depend on the weights, so the paper configurations use
 freshly initialised networks.
 """
 
+import argparse
 import time
 
 ROWS = ('fast', 'node_default')
 DESCRIPTIONS = {
-    'fast': 'shipped model: vector set encoder + flow, Euler steps, 1 sample per frame (Policy.sample, traced networks)',
-    'node_default': 'the shipped model as the policy node runs it by default: 4 samples per frame, their medoid executed',
-    'paper_plotted': 'plotted-image encoder + Diffusion-X T=50+M=8 (58 evaluations), 64-d 2-block denoiser, '
+    'fast': 'shipped model: vector set encoder + flow, Euler steps, 1 sample per frame '
+    '(Policy.sample, traced networks)',
+    'node_default': 'the shipped model as the policy node runs it by default: '
+    '4 samples per frame, their medoid executed',
+    'paper_plotted': 'plotted-image encoder + Diffusion-X T=50+M=8 (58 evaluations), '
+    '64-d 2-block denoiser, image encoded once per frame (same Policy.sample path as fast)',
+    'paper_raw': 'raw camera frames (resized inside the step) + Diffusion-X T=50+M=8, '
     'image encoded once per frame (same Policy.sample path as fast)',
-    'paper_raw': 'raw camera frames (resized inside the step) + Diffusion-X T=50+M=8, image encoded once per frame '
-    '(same Policy.sample path as fast)',
-    'paper_as_published': "the paper's configuration as published: 128-d 4-block 16-head denoiser, plotted-image "
-    'encoder re-run at each of the 58 Diffusion-X steps, eager PyTorch modules; timed '
-    'observation + sampling (no integration of the plan)',
+    'paper_as_published': "the paper's configuration as published: 128-d 4-block 16-head "
+    'denoiser, plotted-image encoder re-run at each of the 58 Diffusion-X steps, eager PyTorch '
+    'modules; timed observation + sampling (no integration of the plan)',
 }
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--model', default='models/default', help='fast model (default: %(default)s)'
     )
@@ -56,7 +61,10 @@ def add_arguments(parser):
 
 
 class _AgentStep:
-    """Times ``agent.plan`` of frame ``t`` (then commits the plan's first pose) and counts network evaluations."""
+    """Times ``agent.plan`` of frame ``t`` and counts network evaluations.
+
+    Then commits the plan's first pose.
+    """
 
     def __init__(self, agent, session, raw_frame=None):
         self.agent, self.session, self.raw_frame = agent, session, raw_frame
@@ -77,7 +85,10 @@ class _AgentStep:
 
 
 def _published_step(policy, agent, session):
-    """Times Diffusion-X on frame ``t`` with the observation encoder inside every denoising step (the published code)."""
+    """Times Diffusion-X on frame ``t``, the observation encoder inside every denoising step.
+
+    As in the published code.
+    """
     import torch
 
     from social_pose_diffusion.evaluation.offline import group_frame
@@ -102,13 +113,15 @@ def _published_step(policy, agent, session):
 
 
 def _interleaved(steps, frames, warmup=3):
-    """Seconds of ``steps[name](t)`` for ``frames[name]`` frames each after ``warmup`` untimed ones, taking turns.
+    """Seconds of ``steps[name](t)`` for ``frames[name]`` frames each, taking turns.
+
+    The timed frames follow ``warmup`` untimed ones of each.
 
     Every configuration's timed frames are spread evenly over the same
     stretch of wall-clock time.
     """
     times = {name: [] for name in steps}
-    for name, step in steps.items():
+    for _, step in steps.items():
         for t in range(warmup):
             step(t)
     n = max(frames.values())
@@ -119,7 +132,7 @@ def _interleaved(steps, frames, warmup=3):
     return times
 
 
-def run(args):
+def run(args: argparse.Namespace) -> dict:
     import torch
 
     from social_pose_diffusion.evaluation.metrics import timing

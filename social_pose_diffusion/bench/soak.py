@@ -1,21 +1,25 @@
-"""Soak test of the node graph: 10k frames at 30 Hz, memory and latency over time (not a unit test).
+"""Soak test of the node graph: 10k frames at 30 Hz, memory and latency over time.
 
-    ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_DOMAIN_ID=57 social-pose benchmark soak --frames 10000
+Not a unit test. Run as:
 
-The graph runs as separate processes (social_pose_diffusion.ros.launcher, config/facilitator.yaml). By default
-the input is a looping simulated session's keypoints on the external-detector topic (perception would
-make the run CPU-bound on 2 cores); ``--input raw`` publishes 960x480 camera frames instead. The session
-loops (people jump back to their poses of the loop's start). Every ``--window`` frames the report
-holds each node's resident memory (from /proc) and the latency of that window, so a leak or a
-growing queue shows as a trend.
+    export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_DOMAIN_ID=57
+    social-pose benchmark soak --frames 10000
+
+The graph runs as separate processes (social_pose_diffusion.ros.launcher, config/facilitator.yaml).
+By default the input is a looping simulated session's keypoints on the external-detector topic
+(perception would make the run CPU-bound on 2 cores); ``--input raw`` publishes 960x480 camera
+frames instead. The session loops (people jump back to their poses of the loop's start). Every
+``--window`` frames the report holds each node's resident memory (from /proc) and the latency of
+that window, so a leak or a growing queue shows as a trend.
 """
 
+import argparse
 import json
 import time
 from pathlib import Path
 
 
-def rss_mb(pid):
+def rss_mb(pid: int) -> float | None:
     """Resident memory of a process in MB (Linux), or None."""
     try:
         for line in Path(f'/proc/{pid}/status').read_text().splitlines():
@@ -26,7 +30,7 @@ def rss_mb(pid):
     return None
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--frames', type=int, default=10000, help='frames in all (default: %(default)s)'
     )
@@ -42,7 +46,7 @@ def add_arguments(parser):
     )
 
 
-def run(args):
+def run(args: argparse.Namespace) -> dict:
     from social_pose_diffusion.core.frames import GroupFrame
     from social_pose_diffusion.core.resources import config_path
     from social_pose_diffusion.evaluation.live import score

@@ -1,9 +1,10 @@
 """Perception: everyone's keypoints in 360 degree equirectangular frames, tracked with stable ids.
 
 >>> extractor = make_extractor('mediapipe', discovery_period=30)
->>> frame = extractor.process(bgr, stamp_ns)          # GroupFrame: ids (N,), keypoints (N, J, 3) u, v, conf
+>>> # a GroupFrame: ids (N,), keypoints (N, J, 3) u, v, conf
+>>> frame = extractor.process(bgr, stamp_ns)
 >>> participants, facilitator = identify_facilitator(frame, seat_u=0.5)
->>> extractor.reset()                                  # e.g. a looping bag; a stamp going back also resets
+>>> extractor.reset()  # e.g. a looping bag; a stamp going back also resets
 
 ``process`` raises :class:`PerceptionError` (a ValueError) for an unusable
 image (not H x 2H x 3 uint8, smaller than 128 x 64) and returns an empty

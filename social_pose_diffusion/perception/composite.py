@@ -1,4 +1,6 @@
-"""Synthetic 360 scenes from real photos: a photo pasted into an equirectangular frame as a perspective view.
+"""Synthetic 360 scenes from real photos.
+
+A photo pasted into an equirectangular frame as a perspective view.
 
 Used by the tests, the benchmark and the recall measurement: a photo placed
 as ``View(u, v, fov_deg)`` has known ground truth, since a point at normalised
@@ -7,17 +9,22 @@ photo coordinates ``xy`` lands at ``view.to_uv(xy)``.
 
 import cv2
 import numpy as np
+from numpy.typing import ArrayLike
 
 from social_pose_diffusion.perception.equirect import View
 
 
-def blank_panorama(height=960, grey=110):
+def blank_panorama(height: int = 960, grey: int = 110) -> np.ndarray:
     """A plain H x 2H BGR canvas."""
     return np.full((height, 2 * height, 3), grey, np.uint8)
 
 
-def place_photo(pano, photo, u, v=0.5, fov_deg=40.0):
-    """Paste ``photo`` (BGR, any aspect) in place into ``pano`` as a view centred on (u, v); returns the View.
+def place_photo(
+    pano: np.ndarray, photo: np.ndarray, u: float, v: float = 0.5, fov_deg: float = 40.0
+) -> View:
+    """Paste ``photo`` (BGR, any aspect) in place into ``pano``; returns the View.
+
+    The view is centred on (u, v).
 
     ``fov_deg`` is the photo's horizontal field of view; a non-square photo
     is padded square (the view's coordinates are those of the padded square).
@@ -46,8 +53,11 @@ def place_photo(pano, photo, u, v=0.5, fov_deg=40.0):
     return view
 
 
-def photo_to_uv(view, photo_shape, xy):
-    """Equirect (u, v) of normalised coordinates ``xy`` of a photo placed by :func:`place_photo`."""
+def photo_to_uv(view: View, photo_shape: tuple[int, ...], xy: ArrayLike) -> np.ndarray:
+    """Equirect (u, v) of normalised coordinates ``xy``.
+
+    ``xy`` are coordinates of a photo placed by :func:`place_photo`.
+    """
     h, w = photo_shape[:2]
     side = max(h, w)
     pixels = np.asarray(xy, dtype=np.float64) * (w, h) + ((side - w) // 2, (side - h) // 2)
@@ -55,7 +65,9 @@ def photo_to_uv(view, photo_shape, xy):
 
 
 def ring_scene(photos, count, height=960, seed=0, fov_deg=40.0):
-    """``count`` photos (cycled) evenly around the horizon of a fresh panorama, random start azimuth.
+    """``count`` photos (cycled) evenly around the horizon of a fresh panorama.
+
+    The start azimuth is random.
 
     Each is at most ``fov_deg`` wide and at most 90% of the spacing, so
     neighbours sit close without covering each other. Returns the panorama

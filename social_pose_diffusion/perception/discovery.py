@@ -1,4 +1,6 @@
-"""Finding people: the pose detector over overlapping views around the horizon, repeated with found faces masked.
+"""Finding people: the pose detector over overlapping views around the horizon.
+
+Repeated with found faces masked.
 
 MediaPipe's detector is anchored on faces and keeps the strongest of
 neighbouring detections, so a view holding two neighbours often reports one.
@@ -8,6 +10,8 @@ the detector runs again, so a neighbour comes out in the next pass.
 Candidates seen in several overlapping views are merged by position on the
 sphere.
 """
+
+from collections.abc import Iterable
 
 import cv2
 import numpy as np
@@ -20,8 +24,11 @@ FACE_MARGIN = 0.25  # masked face box grows by this fraction on each side
 MERGE_FRACTION = 0.35  # candidates closer than this fraction of the ROI radius are one person
 
 
-def ring_views(fov_deg, size, step_deg, pitch_deg=0.0):
-    """Views around the horizon (tilted by ``pitch_deg``, up positive), at most ``step_deg`` apart."""
+def ring_views(fov_deg: float, size: int, step_deg: float, pitch_deg: float = 0.0) -> list[View]:
+    """Views around the horizon, at most ``step_deg`` apart.
+
+    They are tilted by ``pitch_deg``, up positive.
+    """
     count = int(np.ceil(360.0 / step_deg - 1e-9))
     return [
         View((0.5 + k / count) % 1.0, 0.5 - pitch_deg / 180.0, fov_deg, size) for k in range(count)
@@ -42,7 +49,10 @@ def _mask_faces(rgb, boxes):
 
 
 def face_boxes(view, people):
-    """Boxes (x0, y0, x1, y1, normalised to ``view``) around the head joints of known people's (J, 3) keypoints."""
+    """Boxes around the head joints of known people's (J, 3) keypoints.
+
+    Boxes are (x0, y0, x1, y1), normalised to ``view``.
+    """
     boxes = []
     for keypoints in people:
         xy, front = view.from_uv(np.asarray(keypoints)[:HEAD_JOINTS, :2])
@@ -56,7 +66,9 @@ def face_boxes(view, people):
 
 
 def detect_in_view(detector, pano, view, passes, known=()):
-    """``[(score, Roi)]`` of new people the detector finds in one view within ``passes`` masked passes.
+    """``[(score, Roi)]`` of new people the detector finds in one view.
+
+    At most ``passes`` masked passes.
 
     ``known`` holds the (J, 3) keypoints of people already found, whose faces are masked first.
     """
@@ -76,8 +88,13 @@ def detect_in_view(detector, pano, view, passes, known=()):
     return found
 
 
-def merge(candidates, occupied=()):
-    """Best-scoring candidates ``[(score, Roi)]`` that are not near each other or near an ``occupied`` Roi."""
+def merge(
+    candidates: Iterable[tuple[float, Roi]], occupied: Iterable[Roi] = ()
+) -> list[tuple[float, Roi]]:
+    """Best-scoring candidates ``[(score, Roi)]``.
+
+    Those kept are not near each other or near an ``occupied`` Roi.
+    """
     kept = list(occupied)
     out = []
     for score, roi in sorted(candidates, key=lambda c: -c[0]):

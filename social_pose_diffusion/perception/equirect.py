@@ -13,18 +13,19 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
+from numpy.typing import ArrayLike
 
 from social_pose_diffusion.core.skeleton import unit_sphere, wrap_u
 
 UP = np.array([0.0, 0.0, 1.0])
 
 
-def uv_to_ray(uv):
+def uv_to_ray(uv: ArrayLike) -> np.ndarray:
     """Unit rays (camera frame, REP-103) of normalised equirect coordinates."""
     return unit_sphere(uv)
 
 
-def ray_to_uv(ray):
+def ray_to_uv(ray: ArrayLike) -> np.ndarray:
     """Normalised equirect (u, v) of rays (need not be unit length); u in [0, 1)."""
     ray = np.asarray(ray, dtype=np.float64)
     azimuth = np.arctan2(ray[..., 1], ray[..., 0])
@@ -32,7 +33,7 @@ def ray_to_uv(ray):
     return np.stack([(0.5 - azimuth / (2 * np.pi)) % 1.0, polar / np.pi], axis=-1)
 
 
-def angle_between(a, b):
+def angle_between(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """Angle (radians) between rays ``a`` and ``b`` (broadcasting)."""
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
@@ -40,7 +41,7 @@ def angle_between(a, b):
     return np.arctan2(cross, np.sum(a * b, axis=-1))
 
 
-def tangent_basis(forward):
+def tangent_basis(forward: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(right, down) unit vectors of an upright image plane facing ``forward``."""
     right = np.cross(forward, UP)
     norm = np.linalg.norm(right)
@@ -82,7 +83,10 @@ class View:
         return ray_to_uv(self.to_rays(xy))
 
     def from_uv(self, uv):
-        """Normalised view coordinates of equirect points, and a mask of those in front of the view."""
+        """Normalised view coordinates of equirect points.
+
+        Also a mask of those in front of the view.
+        """
         forward, right, down = self.axes
         ray = uv_to_ray(uv)
         depth = ray @ forward
@@ -102,7 +106,10 @@ GRID_KNOT_SPACING = 16  # view pixels between exactly projected grid knots; bili
 
 @lru_cache(maxsize=8)
 def _interpolation(size):
-    """(size, knots) matrix that linearly interpolates values at the knots to every pixel, and the knots."""
+    """(size, knots) matrix and the knots.
+
+    The matrix linearly interpolates values at the knots to every pixel.
+    """
     knots = np.linspace(0, size - 1, int(np.ceil((size - 1) / GRID_KNOT_SPACING)) + 1)
     weights = np.stack(
         [np.interp(np.arange(size), knots, np.eye(len(knots))[k]) for k in range(len(knots))], 1

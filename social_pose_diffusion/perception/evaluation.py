@@ -1,7 +1,9 @@
 """Scoring extracted people against known ground truth (composites of real photos)."""
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from social_pose_diffusion.core.frames import GroupFrame
 from social_pose_diffusion.core.skeleton import JOINT
 from social_pose_diffusion.perception.equirect import angle_between, uv_to_ray
 from social_pose_diffusion.perception.people import scale
@@ -9,8 +11,11 @@ from social_pose_diffusion.perception.people import scale
 KEY_JOINTS = [JOINT[n] for n in ('nose', 'left_shoulder', 'right_shoulder')]
 
 
-def joint_errors(frame, truth):
-    """Angular error (radians) of every joint of the detected person nearest to ``truth`` (J, >=2); None if nobody."""
+def joint_errors(frame: GroupFrame, truth: ArrayLike) -> np.ndarray | None:
+    """Angular error (radians) of every joint of the detected person nearest to ``truth``.
+
+    ``truth`` is (J, >=2); None if nobody.
+    """
     if not len(frame):
         return None
     errors = angle_between(
@@ -19,14 +24,19 @@ def joint_errors(frame, truth):
     return errors[int(np.argmin(errors[:, KEY_JOINTS].mean(axis=1)))]
 
 
-def found(frame, truth, tolerance=0.5):
-    """True when someone's nose and shoulders lie within ``tolerance`` shoulder widths of ``truth``'s."""
+def found(frame: GroupFrame, truth: ArrayLike, tolerance: float = 0.5) -> bool:
+    """True when someone's nose and shoulders lie near ``truth``'s.
+
+    Near: within ``tolerance`` shoulder widths.
+    """
     errors = joint_errors(frame, truth)
     return errors is not None and bool(np.all(errors[KEY_JOINTS] < tolerance * scale(truth)))
 
 
-def size(truth):
-    """A person's size for error tolerances (radians): shoulder width, or the neck's length when more.
+def size(truth: ArrayLike) -> float:
+    """A person's size for error tolerances (radians).
+
+    Shoulder width, or the neck's length when more.
 
     Shoulder width alone vanishes for people in profile, so a tolerance
     based on it would ask for sub-pixel accuracy exactly where MediaPipe is
@@ -40,7 +50,9 @@ def size(truth):
 
 
 def match(frame, truths, tolerance=0.5):
-    """``(detection row or None per truth, unmatched detection rows)``: one-to-one, closest pairs first.
+    """``(detection row or None per truth, unmatched detection rows)``.
+
+    One-to-one, closest pairs first.
 
     A pair matches when the truth's key joints (nose and shoulders; those a
     crop hid, visibility 0, are skipped) lie within ``tolerance`` times its

@@ -1,7 +1,11 @@
-"""The external backend: keypoints from another detector (e.g. a GPU model), validated and given stable ids."""
+"""The external backend: keypoints from another detector (e.g. a GPU model).
+
+They are validated and given stable ids.
+"""
 
 import time
 
+from social_pose_diffusion.core.frames import GroupFrame
 from social_pose_diffusion.perception.tracks import TrackSet
 from social_pose_diffusion.perception.validate import (
     PerceptionError,
@@ -11,7 +15,9 @@ from social_pose_diffusion.perception.validate import (
 
 
 class ExternalExtractor:
-    """Tracks keypoints computed elsewhere; ids in the input are ignored and replaced by tracked ones.
+    """Tracks keypoints computed elsewhere.
+
+    Ids in the input are ignored and replaced by tracked ones.
 
     Feed :meth:`process_keypoints` a :class:`GroupFrame` per camera frame:
     joints with NaN/inf or v outside [0, 1] are zeroed, u is wrapped, people
@@ -31,11 +37,11 @@ class ExternalExtractor:
         self.tracks = TrackSet(match_distance_deg, track_timeout_s, seat_memory_s)
         self.stats = {}
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget every track and seat."""
         self.tracks.reset()
 
-    def process_keypoints(self, frame):
+    def process_keypoints(self, frame: GroupFrame) -> GroupFrame:
         """The same people as ``frame`` with stable ids, as a :class:`GroupFrame`."""
         start = time.perf_counter()
         clean = clean_keypoints(frame)

@@ -1,4 +1,7 @@
-"""The MediaPipe extractor: discovery over two rings of views, landmark updates scheduled within a time budget."""
+"""The MediaPipe extractor: discovery over two rings of views.
+
+Landmark updates are scheduled within a time budget.
+"""
 
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -44,7 +47,9 @@ REJECT_MEMORY_NS = (
 
 
 class MediaPipeExtractor:
-    """Everyone's keypoints in equirectangular BGR frames (see :func:`make_extractor` for the options).
+    """Everyone's keypoints in equirectangular BGR frames.
+
+    See :func:`make_extractor` for the options.
 
     Tracking: each tracked person's ROI (from their previous landmarks) is
     rendered as an upright 256x256 perspective view for one landmark
@@ -148,7 +153,10 @@ class MediaPipeExtractor:
         self._rejected = []  # (stamp_ns, Roi) of candidates that failed verification
 
     def landmarks(self, pano, roi, model=None):
-        """``(presence, keypoints (J, 3), next Roi)`` of the person in ``roi`` (presence: the pose flag)."""
+        """``(presence, keypoints (J, 3), next Roi)`` of the person in ``roi``.
+
+        presence: the pose flag.
+        """
         view = roi.view(LANDMARK_SIZE)
         presence, lm = (model or self._models[0])(
             cv2.cvtColor(view.render(pano), cv2.COLOR_BGR2RGB)
@@ -160,7 +168,10 @@ class MediaPipeExtractor:
         return presence, keypoints, Roi.from_points(uv[ROI_CENTRE], uv[ROI_SCALE_POINT])
 
     def follow(self, pano, state, model=None):
-        """``(presence, keypoints or None, RoiTrack)``: the person at ``state.next``, else at ``state.good``."""
+        """``(presence, keypoints or None, RoiTrack)``.
+
+        The person at ``state.next``, else at ``state.good``.
+        """
         for roi in dict.fromkeys((state.next, state.good)):
             presence, keypoints, derived = self.landmarks(pano, roi, model)
             if presence >= self.track_confidence and upright(keypoints):
@@ -168,7 +179,10 @@ class MediaPipeExtractor:
         return 0.0, None, state
 
     def _map(self, work, items):
-        """``[work(item, model)]``, the items shared round-robin among the worker threads' landmark models."""
+        """``[work(item, model)]``.
+
+        The items are shared round-robin among the worker threads' landmark models.
+        """
         if self._pool is None or len(items) < 2:
             return [work(item, self._models[0]) for item in items]
         n = len(self._models)
@@ -180,7 +194,9 @@ class MediaPipeExtractor:
         return [results[i % n][i // n] for i in range(len(items))]
 
     def verify(self, pano, score, roi, model=None):
-        """``(evidence, keypoints, RoiTrack)`` of a detector candidate, or None when no pass is plausible.
+        """``(evidence, keypoints, RoiTrack)`` of a detector candidate.
+
+        None when no pass is plausible.
 
         ``1 + refine_passes`` landmark passes, each from the last one's ROI
         (the detector's ROI is rough for people half hidden or cut off, the
@@ -200,7 +216,10 @@ class MediaPipeExtractor:
         return value, passes[best][1], RoiTrack(rois[best + 1], rois[best])
 
     def discover(self, pano, views, known=()):
-        """New ``[(score, Roi)]`` candidates from the detector in ``views``, away from ``known`` (keypoints, Roi)."""
+        """New ``[(score, Roi)]`` candidates from the detector in ``views``.
+
+        Away from ``known`` (keypoints, Roi).
+        """
         people = [k for k, _ in known]
         candidates = [
             c
@@ -210,7 +229,10 @@ class MediaPipeExtractor:
         return merge(candidates, [roi for _, roi in known])
 
     def _views_due(self, full):
-        """Every view after a reset, else the next slice the scan credit and the budget allow (at least one)."""
+        """Every view after a reset, else the next slice.
+
+        The slice is what the scan credit and the budget allow (at least one).
+        """
         if full:
             self._next_view, self._scan_credit = 0, 0.0
             return self.views
@@ -222,7 +244,10 @@ class MediaPipeExtractor:
         return [self.views[(k + i) % len(self.views)] for i in range(count)]
 
     def _update_tracks(self, pano, stamp_ns, full):
-        """Landmark updates for the people the budget picks (everyone after a reset); returns how many ran."""
+        """Landmark updates for the people the budget picks; returns how many ran.
+
+        Everyone is updated after a reset.
+        """
         tracks = self.tracks.tracks
         ages = {
             i: stamp_ns - (t.tried_ns if t.tried_ns is not None else t.last_seen_ns)
@@ -274,7 +299,9 @@ class MediaPipeExtractor:
                 kept.append(i)
 
     def _add_candidates(self, pano, candidates, stamp_ns):
-        """Verified candidates as tracks, best evidence first: confirmed at ``min_confidence``, else unconfirmed.
+        """Verified candidates as tracks, best evidence first.
+
+        Confirmed at ``min_confidence``, else unconfirmed.
 
         A candidate where one was rejected less than a second ago is not
         checked again (a chair or a poster would cost landmark passes on every
@@ -365,7 +392,10 @@ class MediaPipeExtractor:
         return frame
 
     def _output(self, stamp_ns):
-        """Confirmed people not missed for more than ``hold_s``, keypoints carried forward; sets person_stamps."""
+        """Confirmed people not missed for more than ``hold_s``; sets person_stamps.
+
+        Keypoints are carried forward.
+        """
         shown = [
             t
             for t in self.tracks.tracks.values()

@@ -1,4 +1,6 @@
-"""MediaPipe's pose models as used here: every detection of the pose detector, and the landmark model on one view.
+"""MediaPipe's pose models as used here.
+
+Every detection of the pose detector, and the landmark model on one view.
 
 The detector runs through MediaPipe's own ``PoseDetectionCpu`` graph (the
 shipped ``pose_detection.tflite`` with its anchors and NMS), which returns all
@@ -18,7 +20,11 @@ ROI_CENTRE, ROI_SCALE_POINT = 33, 34
 DETECTION_GRAPH = """
 input_stream: "image"
 output_stream: "detections"
-node { calculator: "PoseDetectionCpu" input_stream: "IMAGE:image" output_stream: "DETECTIONS:detections" }
+node {
+  calculator: "PoseDetectionCpu"
+  input_stream: "IMAGE:image"
+  output_stream: "DETECTIONS:detections"
+}
 """
 LANDMARK_GRAPH = """
 input_stream: "image"
@@ -37,19 +43,27 @@ node {
   input_stream: "TENSORS:input"
   output_stream: "TENSORS:output"
   options: { [mediapipe.InferenceCalculatorOptions.ext] {
-      model_path: "mediapipe/modules/pose_landmark/pose_landmark_full.tflite" delegate { xnnpack {} } } }
+      model_path: "mediapipe/modules/pose_landmark/pose_landmark_full.tflite"
+      delegate { xnnpack {} } } }
 }
 node {
   calculator: "SplitTensorVectorCalculator"
   input_stream: "output"
   output_stream: "landmark_tensor"
   output_stream: "flag_tensor"
-  options: { [mediapipe.SplitVectorCalculatorOptions.ext] { ranges: { begin: 0 end: 1 } ranges: { begin: 1 end: 2 } } }
+  options: { [mediapipe.SplitVectorCalculatorOptions.ext] {
+      ranges: { begin: 0 end: 1 } ranges: { begin: 1 end: 2 } } }
 }
 node {
-  calculator: "TensorsToFloatsCalculator" input_stream: "TENSORS:landmark_tensor" output_stream: "FLOATS:landmarks"
+  calculator: "TensorsToFloatsCalculator"
+  input_stream: "TENSORS:landmark_tensor"
+  output_stream: "FLOATS:landmarks"
 }
-node { calculator: "TensorsToFloatsCalculator" input_stream: "TENSORS:flag_tensor" output_stream: "FLOATS:flag" }
+node {
+  calculator: "TensorsToFloatsCalculator"
+  input_stream: "TENSORS:flag_tensor"
+  output_stream: "FLOATS:flag"
+}
 """
 
 
@@ -68,7 +82,9 @@ def _graph(text, outputs, side_inputs=None):
 
 
 class PoseDetector:
-    """All pose detections in an RGB image: ``[(score, keypoints (4, 2), face box (x0, y0, x1, y1))]``.
+    """All pose detections in an RGB image.
+
+    ``[(score, keypoints (4, 2), face box (x0, y0, x1, y1))]``.
 
     Coordinates are normalised to the image. Keypoints: 0 hip centre,
     1 full-body scale/rotation point, 2 shoulder centre, 3 upper-body point.
@@ -97,7 +113,9 @@ class PoseDetector:
 
 
 class LandmarkModel:
-    """BlazePose full landmarks of one upright, person-centred RGB view, with the pose flag's value.
+    """BlazePose full landmarks of one upright, person-centred RGB view.
+
+    Also the pose flag's value.
 
     Runs the shipped ``pose_landmark_full.tflite`` through MediaPipe's own
     inference calculator (XNNPACK) but returns the raw outputs, where

@@ -1,4 +1,6 @@
-"""Meeting-like 360 scenes from real photos: many people of mixed sizes, occluded, turned, across the seam.
+"""Meeting-like 360 scenes from real photos.
+
+Many people of mixed sizes, occluded, turned, across the seam.
 
 A real 360 camera in a discussion group sees people 35-140 px tall (in a
 1280 x 640 frame), some in profile, some behind a laptop, a neighbour or a
@@ -31,7 +33,10 @@ SIZE_BANDS_PX = (70, 90, 120)  # at 640 px panorama height: < 70, 70-90, 90-120,
 
 @dataclass(frozen=True)
 class Person:
-    """One placed person: which photo, how changed, where, how tall; ``truth`` is (J, 3) equirect u, v, visibility."""
+    """One placed person: which photo, how changed, where, how tall.
+
+    ``truth`` is (J, 3) equirect u, v, visibility.
+    """
 
     photo: int
     variant: str
@@ -41,17 +46,19 @@ class Person:
     truth: np.ndarray = field(repr=False)
 
     @property
-    def height_px(self):
+    def height_px(self) -> float:
         """Height in pixels of a 640 px tall panorama (the issue's size bands)."""
         return 640 * self.height
 
-    def band(self):
+    def band(self) -> int:
         """Size band index (0: < 70 px ... 3: >= 120 px at 640 px panorama height)."""
         return int(np.searchsorted(SIZE_BANDS_PX, self.height_px, side='right'))
 
 
 def vary(photo, truth, variant):
-    """``(image, truth (J, 3))`` of a person photo changed by ``variant``; truth x, y stay normalised to the image.
+    """``(image, truth (J, 3))`` of a person photo changed by ``variant``.
+
+    truth x, y stay normalised to the image.
 
     laptop: a silver lid hides the lower third (hips, wrists); mask / hand:
     the lower face covered (face mask, hand over the mouth); turned: the
@@ -88,7 +95,10 @@ def vary(photo, truth, variant):
 
 
 def _crop(image, truth, x0, x1):
-    """Columns x0:x1 of a photo and its truth moved along; joints cut off get visibility 0 (hidden)."""
+    """Columns x0:x1 of a photo and its truth moved along.
+
+    Joints cut off get visibility 0 (hidden).
+    """
     w = image.shape[1]
     truth = truth.copy()
     truth[:, 0] = (truth[:, 0] * w - x0) / (x1 - x0)
@@ -97,7 +107,10 @@ def _crop(image, truth, x0, x1):
 
 
 def cluttered_room(height, clutter, seed=0):
-    """A panorama background: uneven walls, a table band with ``clutter`` photos (no people) and boxes on it."""
+    """A panorama background: uneven walls, a table band with boxes on it.
+
+    The table also holds ``clutter`` photos (no people).
+    """
     rng = np.random.default_rng(seed)
     pano = blank_panorama(height)
     w = 2 * height
@@ -107,7 +120,7 @@ def cluttered_room(height, clutter, seed=0):
     )
     pano[:] = np.clip(pano * ramp + rng.normal(0, 3, (1, w, 3)), 0, 255).astype(np.uint8)
     pano[int(0.72 * height) :] = (60, 80, 100)  # the table top
-    for k in range(8):
+    for _ in range(8):
         x = int(rng.uniform(0, w - 0.1 * w))
         y = int(rng.uniform(0.2, 0.4) * height)
         colour = tuple(int(c) for c in rng.integers(40, 220, 3))
@@ -118,13 +131,16 @@ def cluttered_room(height, clutter, seed=0):
             colour,
             -1,
         )
-    for k in range(4 if clutter is not None else 0):
+    for _ in range(4 if clutter is not None else 0):
         place_photo(pano, clutter, rng.uniform(), rng.uniform(0.76, 0.85), rng.uniform(12, 20))
     return pano
 
 
 def _place(pano, photos, photo, variant, u, height, top, max_width_deg):
-    """Paste one varied photo so it is ``height`` of the panorama tall, its top a little above the horizon."""
+    """Paste one varied photo so it is ``height`` of the panorama tall.
+
+    Its top is a little above the horizon.
+    """
     image, truth = vary(*photos[photo], variant)
     h, w = image.shape[:2]
     height_deg = 180.0 * height
@@ -182,7 +198,9 @@ def meeting_scene(
 
 
 class MeetingSequence:
-    """Consecutive frames of one meeting: everyone sways, one covers their face for a while, one leaves and returns.
+    """Consecutive frames of one meeting.
+
+    Everyone sways, one covers their face for a while, one leaves and returns.
 
     Every person is rendered once into a patch; frame ``t`` pastes the
     patches shifted by whole pixels (a few pixels of sway, each at its own
@@ -215,7 +233,10 @@ class MeetingSequence:
         self._noise = np.random.default_rng(seed + 2)
 
     def _patch(self, photos, person, variant=None):
-        """``(x0, y0, pixels, mask)`` of one person alone on an empty canvas (x0 may be negative: the seam)."""
+        """``(x0, y0, pixels, mask)`` of one person alone on an empty canvas.
+
+        x0 may be negative: the seam.
+        """
         canvas = np.zeros_like(self.background)
         _place(
             canvas,

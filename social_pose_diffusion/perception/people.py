@@ -2,6 +2,7 @@
 
 import cv2
 import numpy as np
+from numpy.typing import ArrayLike
 
 from social_pose_diffusion.core.skeleton import JOINT, UPPER_BODY, tangent_offset
 from social_pose_diffusion.perception.equirect import angle_between, ray_to_uv, uv_to_ray
@@ -10,12 +11,17 @@ SEEN = 0.5  # a joint counts as seen at this confidence
 MIN_SCALE = np.radians(2.0)
 UPPER = list(UPPER_BODY)
 INSIDE_FRACTION = 0.6
-FAR = 5.0  # centres more than this many shoulder widths apart are never one person (arms and hips included)
+# centres more than this many shoulder widths apart are never one person (arms and hips
+# included)
+FAR = 5.0
 SHOULDERS, HIPS = ('left_shoulder', 'right_shoulder'), ('left_hip', 'right_hip')
 
 
-def centre(keypoints):
-    """Unit ray through the mean of a person's seen upper-body joints (any with confidence if none is seen)."""
+def centre(keypoints: ArrayLike) -> np.ndarray:
+    """Unit ray through the mean of a person's seen upper-body joints.
+
+    Any with confidence if none is seen.
+    """
     kp = np.asarray(keypoints, dtype=np.float64)[UPPER, :]
     seen = kp[:, 2] >= SEEN
     if not seen.any():
@@ -25,14 +31,14 @@ def centre(keypoints):
     return mean / max(np.linalg.norm(mean), 1e-12)
 
 
-def scale(keypoints):
+def scale(keypoints: ArrayLike) -> float:
     """A person's size on the sphere (radians): shoulder width, at least 2 degrees."""
     kp = np.asarray(keypoints, dtype=np.float64)
     shoulders = uv_to_ray(kp[[JOINT['left_shoulder'], JOINT['right_shoulder']], :2])
     return max(float(angle_between(shoulders[0], shoulders[1])), MIN_SCALE)
 
 
-def inside(a, b):
+def inside(a: ArrayLike, b: ArrayLike) -> float:
     """Share of ``b``'s seen upper-body joints inside the bounding box of all of ``a``'s joints."""
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)[UPPER]
@@ -44,7 +50,7 @@ def inside(a, b):
     return float(np.mean(np.all((points >= lo) & (points <= hi), axis=1)))
 
 
-def head_in_torso(a, b):
+def head_in_torso(a: ArrayLike, b: ArrayLike) -> bool:
     """True when ``b``'s nose lies inside ``a``'s torso (shoulders and hips quadrilateral)."""
     a = np.asarray(a, dtype=np.float64)
     corners = [JOINT[n] for n in ('left_shoulder', 'right_shoulder', 'right_hip', 'left_hip')]
@@ -54,7 +60,7 @@ def head_in_torso(a, b):
     return cv2.pointPolygonTest(quad, (float(nose[0]), float(nose[1])), False) > 0
 
 
-def same_person(a, b, fraction=0.6):
+def same_person(a: ArrayLike, b: ArrayLike, fraction: float = 0.6) -> bool:
     """True when ``a`` and ``b`` are one person seen twice.
 
     Either their upper-body joints lie within ``fraction`` of a shoulder
@@ -82,7 +88,10 @@ def same_person(a, b, fraction=0.6):
 
 
 def unique(people, key):
-    """Indices of ``people`` (sequence of (J, 3)) kept after dropping duplicates, best ``key`` first."""
+    """Indices of ``people`` kept after dropping duplicates, best ``key`` first.
+
+    ``people`` is a sequence of (J, 3).
+    """
     kept = []
     for i in sorted(range(len(people)), key=key):
         if not any(same_person(people[i], people[j]) for j in kept):
@@ -96,18 +105,27 @@ def _midpoint(kp, names):
 
 
 def _tilt_deg(below, above):
-    """Angle of ``above`` seen from ``below`` away from straight up on the local tangent plane (degrees)."""
+    """Angle of ``above`` seen from ``below`` away from straight up (degrees).
+
+    Measured on the local tangent plane.
+    """
     x, y = tangent_offset(below, above)
     return float(np.degrees(np.arctan2(abs(x), -y)))
 
 
-def upright(keypoints, max_tilt_deg=120.0):
-    """False for an upside-down pose: the nose more than ``max_tilt_deg`` from straight above the shoulders."""
+def upright(keypoints: ArrayLike, max_tilt_deg: float = 120.0) -> bool:
+    """False for an upside-down pose.
+
+    Upside down: the nose more than ``max_tilt_deg`` from straight above the shoulders.
+    """
     kp = np.asarray(keypoints, dtype=np.float64)
     return _tilt_deg(_midpoint(kp, SHOULDERS), kp[JOINT['nose'], :2]) <= max_tilt_deg
 
 
-def torso_upright(keypoints, max_tilt_deg=60.0):
-    """True when the shoulders sit within ``max_tilt_deg`` of straight above the hips (sitting or standing)."""
+def torso_upright(keypoints: ArrayLike, max_tilt_deg: float = 60.0) -> bool:
+    """True when the shoulders sit within ``max_tilt_deg`` of straight above the hips.
+
+    Sitting or standing.
+    """
     kp = np.asarray(keypoints, dtype=np.float64)
     return _tilt_deg(_midpoint(kp, HIPS), _midpoint(kp, SHOULDERS)) <= max_tilt_deg

@@ -1,4 +1,7 @@
-"""Ground truth for composites: MediaPipe's own ``solutions.pose`` run directly on an unwarped photo."""
+"""Ground truth for composites.
+
+MediaPipe's own ``solutions.pose`` run directly on an unwarped photo.
+"""
 
 import cv2
 import numpy as np
@@ -7,7 +10,10 @@ from social_pose_diffusion.core.skeleton import MEDIAPIPE_INDEX
 
 
 def photo_keypoints(bgr):
-    """The 13 joints MediaPipe finds in a photo as (x, y, visibility), x, y normalised; None if nobody."""
+    """The 13 joints MediaPipe finds in a photo as (x, y, visibility).
+
+    x, y normalised; None if nobody.
+    """
     import mediapipe as mp
 
     with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1) as pose:

@@ -1,4 +1,6 @@
-"""The per-frame time budget: which tracked people get a landmark update, and how many detector views fit.
+"""The per-frame time budget.
+
+Which tracked people get a landmark update, and how many detector views fit.
 
 A landmark inference costs about the same for everyone, so with many people
 the frame cost is set by how many are updated, not by how many are there.
@@ -47,11 +49,11 @@ class FrameBudget:
         )
         self._start = clock()
 
-    def start(self):
+    def start(self) -> None:
         """Start timing a frame."""
         self._start = self.clock()
 
-    def remaining(self):
+    def remaining(self) -> float:
         """Seconds left of this frame's budget (infinite without a budget)."""
         return self.budget_s - (self.clock() - self._start) if self.budget_s > 0 else float('inf')
 
@@ -74,13 +76,14 @@ class FrameBudget:
             1 for i in rank if i in urgent or ages_ns[i] + interval_ns >= self.max_staleness_ns
         )
         steady = math.ceil(len(rank) * interval_ns / self.max_staleness_ns)
-        # What is due never takes more than a whole budget (when updates are that slow, the frame rate
-        # wins over staleness: more updates would make every frame, and so every interval, longer).
+        # What is due never takes more than a whole budget (when updates are that slow, the
+        # frame rate wins over staleness: more updates would make every frame, and so every
+        # interval, longer).
         must = min(max(due, steady), max(int(self.budget_s / self.update_cost.value), 1))
         affordable = int(max(self.remaining() - reserve_s, 0.0) / self.update_cost.value)
         return rank[: max(must, affordable)]
 
-    def views(self, wanted):
+    def views(self, wanted: int) -> int:
         """How many of ``wanted`` detector views fit in what is left of the frame."""
         if self.budget_s <= 0:
             return wanted

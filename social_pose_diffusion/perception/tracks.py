@@ -1,4 +1,6 @@
-"""Stable person ids across frames: association on the sphere, motion between updates, seats remembered.
+"""Stable person ids across frames.
+
+Association on the sphere, motion between updates, seats remembered.
 
 People in a discussion sit still: a person lost for a while (turned away,
 hidden, gone for a coffee) and found again where they sat gets their old id
@@ -9,6 +11,7 @@ neighbour is still using.
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from social_pose_diffusion.core.frames import GroupFrame
 from social_pose_diffusion.core.skeleton import NUM_JOINTS
@@ -21,8 +24,11 @@ MAX_PREDICT_S = 0.3  # keypoints are carried forward by their velocity for at mo
 MAX_SPEED = np.radians(60.0)  # rad/s: faster estimates are noise (seated people)
 
 
-def rotate(keypoints, rotation):
-    """(J, 3) keypoints turned rigidly on the sphere by a rotation vector (radians): bone angles are kept."""
+def rotate(keypoints: ArrayLike, rotation: ArrayLike) -> np.ndarray:
+    """(J, 3) keypoints turned rigidly on the sphere by a rotation vector (radians).
+
+    Bone angles are kept.
+    """
     kp = np.asarray(keypoints, np.float64)
     angle = float(np.linalg.norm(rotation))
     if angle < 1e-12:
@@ -37,7 +43,7 @@ def rotate(keypoints, rotation):
     return np.concatenate([ray_to_uv(turned), kp[:, 2:]], axis=1)
 
 
-def rotation_between(a, b):
+def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Rotation vector turning unit ray ``a`` onto ``b``."""
     axis = np.cross(a, b)
     norm = np.linalg.norm(axis)
@@ -46,7 +52,10 @@ def rotation_between(a, b):
 
 @dataclass
 class Track:
-    """One person: keypoints (J, 3) measured at ``last_seen_ns``, their angular velocity, backend state."""
+    """One person: keypoints (J, 3) measured at ``last_seen_ns``.
+
+    Also their angular velocity and backend state.
+    """
 
     id: int
     keypoints: np.ndarray
@@ -58,8 +67,8 @@ class Track:
     hits: int = 1  # landmark updates that found them
     misses: int = 0  # consecutive updates that did not
     confirmed: bool = True
-    tried_ns: int = None  # last landmark update attempt
-    interval_s: float = None  # running mean time between successful updates
+    tried_ns: int | None = None  # last landmark update attempt
+    interval_s: float | None = None  # running mean time between successful updates
 
     def measured(self, keypoints, stamp_ns, roi=None):
         """A new landmark result: velocity from the centre's move since the last one."""
@@ -78,17 +87,23 @@ class Track:
         self.roi = roi if roi is not None else self.roi
         self.hits, self.misses = self.hits + 1, 0
 
-    def predict(self, stamp_ns):
-        """Keypoints at ``stamp_ns``: the last measured ones moved on by the velocity (at most MAX_PREDICT_S)."""
+    def predict(self, stamp_ns: int) -> np.ndarray:
+        """Keypoints at ``stamp_ns``: the last measured ones moved on by the velocity.
+
+        At most MAX_PREDICT_S.
+        """
         dt = min(max((stamp_ns - self.last_seen_ns) * 1e-9, 0.0), MAX_PREDICT_S)
         return rotate(self.keypoints, self.velocity * dt).astype(np.float32)
 
-    def missing_ns(self, stamp_ns):
-        """How long the person has been looked for in vain: to the last attempt, or to ``stamp_ns`` if none."""
+    def missing_ns(self, stamp_ns: int) -> int:
+        """How long the person has been looked for in vain.
+
+        To the last attempt, or to ``stamp_ns`` if none.
+        """
         until = self.tried_ns if self.tried_ns is not None else stamp_ns
         return max(until - self.last_seen_ns, 0)
 
-    def speed(self):
+    def speed(self) -> float:
         """Angular speed in own shoulder widths per second (for scheduling updates by motion)."""
         return float(np.linalg.norm(self.velocity)) / scale(self.keypoints)
 
@@ -116,12 +131,17 @@ class TrackSet:
         self.tracks, self.seats, self.next_id, self.last_stamp = {}, {}, 1, None
 
     def drop(self, ids):
-        """Retire these ids now without keeping their seat (e.g. a track that converged onto someone else)."""
+        """Retire these ids now without keeping their seat.
+
+        E.g. a track that converged onto someone else.
+        """
         for i in ids:
             self.tracks.pop(i, None)
 
     def begin(self, stamp_ns):
-        """Start a frame: reset on a backwards time jump, retire lost tracks to seats; True when it reset.
+        """Start a frame: True when it reset.
+
+        Reset on a backwards time jump, retire lost tracks to seats.
 
         A track is lost when it has not been seen for ``timeout_s``; for a
         track whose updates are attempted (``tried_ns``) that time runs to the
@@ -143,7 +163,10 @@ class TrackSet:
         return jumped
 
     def new_id(self, keypoints):
-        """The id of the free seat this person sits on (within SEAT_MATCH shoulder widths), else a new one."""
+        """The id of the free seat this person sits on, else a new one.
+
+        Within SEAT_MATCH shoulder widths.
+        """
         here, size = centre(keypoints), scale(keypoints)
         best, gap = None, np.inf
         for i, (seat, seat_size, _) in self.seats.items():
@@ -169,7 +192,10 @@ class TrackSet:
         return track
 
     def update(self, people, stamp_ns, claimed=None, rois=None):
-        """Ids for ``people`` (sequence of (J, 3)) seen at ``stamp_ns``, as a :class:`GroupFrame`."""
+        """Ids for ``people`` seen at ``stamp_ns``, as a :class:`GroupFrame`.
+
+        ``people`` is a sequence of (J, 3).
+        """
         n = len(people)
         claimed = list(claimed) if claimed is not None else [None] * n
         rois = list(rois) if rois is not None else [None] * n

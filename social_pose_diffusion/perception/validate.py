@@ -13,15 +13,21 @@ class PerceptionError(ValueError):
     """An input the extractor cannot use; the message says what was wrong."""
 
 
-def check_options(**ranges):
-    """Raise :class:`PerceptionError` for an option outside its range: ``name=(value, low, high)``, inclusive."""
+def check_options(**ranges: tuple[float, float, float]) -> None:
+    """Raise :class:`PerceptionError` for an option outside its range.
+
+    ``name=(value, low, high)``, inclusive.
+    """
     for name, (value, low, high) in ranges.items():
         if not low <= value <= high:
             raise PerceptionError(f'option {name}={value!r} is outside [{low}, {high}]')
 
 
-def check_panorama(bgr):
-    """``bgr`` as a contiguous array; :class:`PerceptionError` unless it is a uint8 H x 2H x 3 equirectangular image."""
+def check_panorama(bgr: np.ndarray) -> np.ndarray:
+    """``bgr`` as a contiguous array.
+
+    :class:`PerceptionError` unless it is a uint8 H x 2H x 3 equirectangular image.
+    """
     if not isinstance(bgr, np.ndarray):
         raise PerceptionError(f'expected a numpy BGR image, got {type(bgr).__name__}')
     if bgr.ndim != 3 or bgr.shape[2] != 3:
@@ -42,8 +48,10 @@ def check_panorama(bgr):
     return np.ascontiguousarray(bgr)
 
 
-def clean_keypoints(frame):
-    """Keypoints of a :class:`GroupFrame` made safe: u wrapped, bad joints zeroed, empty people dropped.
+def clean_keypoints(frame: GroupFrame) -> GroupFrame:
+    """Keypoints of a :class:`GroupFrame` made safe.
+
+    u wrapped, bad joints zeroed, empty people dropped.
 
     A joint is bad when any value is NaN/inf, v lies outside [0, 1] or the
     confidence is not positive; confidences are clipped to [0, 1]. A person

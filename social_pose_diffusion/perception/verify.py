@@ -1,4 +1,6 @@
-"""Is a detector candidate a person? Evidence from several cues, not one threshold on the pose flag.
+"""Is a detector candidate a person? Evidence from several cues.
+
+Not one threshold on the pose flag.
 
 The landmark model's pose flag drops for people in profile, turned away,
 masked, with a hand over the mouth or half behind a laptop or a neighbour,
@@ -11,6 +13,7 @@ the next frames find them again (temporal confirmation).
 """
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from social_pose_diffusion.perception.people import torso_upright, upright
 
@@ -25,13 +28,13 @@ MIN_RADIUS = np.radians(
 TENTATIVE_MARGIN = 0.2  # evidence this far below min_confidence: tracked unconfirmed
 
 
-def visibility(keypoints):
+def visibility(keypoints: ArrayLike) -> float:
     """Mean landmark visibility of head, shoulders and arms (each part weighted alike)."""
     vis = np.asarray(keypoints)[:, 2]
     return float(np.mean([vis[HEAD].mean(), vis[SHOULDERS].mean(), vis[ARMS].mean()]))
 
 
-def evidence(presence, detector_score, keypoints):
+def evidence(presence: float, detector_score: float, keypoints: ArrayLike) -> float:
     """Weighted evidence in [0, 1] that a candidate is a person (see :data:`WEIGHTS`)."""
     return (
         WEIGHTS['presence'] * float(presence)
