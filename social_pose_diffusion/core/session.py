@@ -38,8 +38,9 @@ def stream_fps(stamps_ns) -> float | None:
 def rate_mismatch(
     model_fps: float, stream_rate: float | None, tolerance: float = RATE_TOLERANCE
 ) -> str | None:
-    """A warning when a stream's rate differs from the model's by more than ``tolerance``
-    (relative), else None.
+    """A warning when a stream's rate differs too much from the model's, else None.
+
+    Too much is by more than ``tolerance`` (relative).
 
     The policy times its plans and counts its history in the model's frames,
     so a stream at another rate plays the plan at the wrong speed.
@@ -89,8 +90,9 @@ class Session:
         return rate if rate is not None else float(self.info.get('fps', 30.0))
 
     def segments(self):
-        """``(start, stop)`` frame ranges without gaps: no step inside one is longer than
-        GAP_PERIODS periods.
+        """``(start, stop)`` frame ranges without gaps.
+
+        No step inside one is longer than GAP_PERIODS periods.
         """
         if len(self) < 2:
             return [(0, len(self))]
@@ -111,8 +113,9 @@ class Session:
         return np.asarray(self.facilitator)[..., 2] > 0
 
     def filled(self):
-        """A copy whose unseen facilitator joints have positions, for observations only (confidence
-        stays 0).
+        """A copy whose unseen facilitator joints have positions.
+
+        For observations only (confidence stays 0).
 
         An unseen joint keeps its offset from the seen joints' centre at the
         nearest frame where it was seen; a joint never seen hangs below its
@@ -162,8 +165,9 @@ class Session:
         )
 
     def bone_lengths(self, frames=None):
-        """The facilitator's bone lengths (radians): per bone the median over confidently seen
-        frames.
+        """The facilitator's bone lengths (radians).
+
+        Per bone the median over confidently seen frames.
 
         A bone never seen confidently falls back to any frame where both ends
         have confidence, else to its parent bone's length (an ear's to the

@@ -5,16 +5,16 @@ REP-103 (x forward, y left, z up) and are measured in the person's own frame,
 so the robot's left arm follows the facilitator's left arm whichever way the
 camera sees them:
 
-================= ====== =============== ====================================================
-joint             axis   limits (rad)    what it follows
-================= ====== =============== ====================================================
-head_yaw          +z     -1.40 .. 1.40   nose sideways from above the shoulders (+ = to the left)
-head_pitch        +y     -0.60 .. 0.80   nose below / above its resting height (+ = nodding down)
-left_shoulder     +x     -0.50 .. 3.00   left upper arm in the body plane (0 = hanging, +pi/2 = sideways)
-right_shoulder    -x     -0.50 .. 3.00   mirrored
-left_elbow        +x     -2.50 .. 2.50   left forearm relative to the upper arm, same sense
-right_elbow       -x     -2.50 .. 2.50   mirrored
-================= ====== =============== ====================================================
+============== ==== ============= ================================================================
+joint          axis limits (rad)  what it follows
+============== ==== ============= ================================================================
+head_yaw       +z   -1.40 .. 1.40 nose sideways from above the shoulders (+ = to the left)
+head_pitch     +y   -0.60 .. 0.80 nose below / above its resting height (+ = nodding down)
+left_shoulder  +x   -0.50 .. 3.00 left upper arm in the body plane (0 = hanging, +pi/2 = sideways)
+right_shoulder -x   -0.50 .. 3.00 mirrored
+left_elbow     +x   -2.50 .. 2.50 left forearm relative to the upper arm, same sense
+right_elbow    -x   -2.50 .. 2.50 mirrored
+============== ==== ============= ================================================================
 
 A 2D skeleton has no depth, so the arms move in the body's frontal plane:
 enough for a virtual agent or a robot to turn to a speaker, nod and gesture
@@ -59,7 +59,10 @@ def _wrap(angle):
 
 
 def joint_angles(pose):
-    """Unclamped angles ``{name: radians}`` for one (J, 2|3) facilitator pose; ValueError if not finite."""
+    """Unclamped angles ``{name: radians}`` for one (J, 2|3) facilitator pose.
+
+    ValueError if not finite.
+    """
     pose = np.asarray(pose, dtype=np.float64)[:, :2]
     if pose.shape[0] <= max(JOINT.values()) or not np.all(np.isfinite(pose)):
         raise ValueError('facilitator pose must hold finite (u, v) for every joint')

@@ -12,7 +12,10 @@ GROUP_COLOUR, TRUE_COLOUR, GENERATED_COLOUR = (60, 200, 60), (40, 40, 230), (230
 
 
 def overlay(bgr, group=(), true=None, generated=None):
-    """A copy of ``bgr`` with group skeletons (green), the true (red) and generated (blue) facilitator."""
+    """A copy of ``bgr`` with skeletons drawn.
+
+    Group skeletons (green), the true (red) and generated (blue) facilitator.
+    """
     img = bgr.copy()
     for person in group:
         draw_skeleton(img, person, GROUP_COLOUR)
