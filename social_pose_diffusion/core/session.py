@@ -9,6 +9,7 @@ splits into segments so no delta ever spans it.
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from social_pose_diffusion.core.skeleton import (
     BONES,
@@ -24,7 +25,7 @@ SEEN = 0.5  # a joint counts as confidently seen at this confidence
 RATE_TOLERANCE = 0.1
 
 
-def stream_fps(stamps_ns) -> float | None:
+def stream_fps(stamps_ns: ArrayLike) -> float | None:
     """Frame rate of a stream from its stamps (median period, robust to gaps), to 1e-3 fps.
 
     None under two frames. The rounding absorbs stamps truncated to whole
@@ -80,16 +81,16 @@ class Session:
     info: dict = field(default_factory=dict)
     attend: np.ndarray | None = None
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.stamps_ns)
 
     @property
-    def fps(self):
+    def fps(self) -> float:
         """Frame rate from the stamps (the data's), else the metadata's, else 30."""
         rate = stream_fps(self.stamps_ns)
         return rate if rate is not None else float(self.info.get('fps', 30.0))
 
-    def segments(self):
+    def segments(self) -> list[tuple[int, int]]:
         """``(start, stop)`` frame ranges without gaps.
 
         No step inside one is longer than GAP_PERIODS periods.
@@ -101,18 +102,18 @@ class Session:
         edges = np.r_[0, cuts, len(self)]
         return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
 
-    def segment_bounds(self):
+    def segment_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Per frame: the first and one-past-last frame of its segment, (T,) each."""
         start, stop = np.zeros(len(self), np.int64), np.zeros(len(self), np.int64)
         for a, b in self.segments():
             start[a:b], stop[a:b] = a, b
         return start, stop
 
-    def seen(self):
+    def seen(self) -> np.ndarray:
         """(T, J) bool: the facilitator's joint was detected (confidence > 0)."""
         return np.asarray(self.facilitator)[..., 2] > 0
 
-    def filled(self):
+    def filled(self) -> 'Session':
         """A copy whose unseen facilitator joints have positions.
 
         For observations only (confidence stays 0).
@@ -164,7 +165,7 @@ class Session:
             self.info,
         )
 
-    def bone_lengths(self, frames=None):
+    def bone_lengths(self, frames=None) -> np.ndarray:
         """The facilitator's bone lengths (radians).
 
         Per bone the median over confidently seen frames.
@@ -191,7 +192,7 @@ class Session:
                 out[b] = out[index[p]] if p in index and np.isfinite(out[index[p]]) else fallback
         return out
 
-    def bone_variation(self, frames=None):
+    def bone_variation(self, frames=None) -> float:
         """Mean relative deviation of the data's own confident bones from :meth:`bone_lengths`.
 
         Real 2D bones change with pose and detector noise (13-19 % on real

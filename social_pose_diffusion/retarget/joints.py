@@ -24,6 +24,7 @@ depend on where around the camera the facilitator sits.
 """
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from social_pose_diffusion.core.skeleton import JOINT, from_tangent, tangent_offset
 
@@ -58,7 +59,7 @@ def _wrap(angle):
     return (angle + np.pi) % (2 * np.pi) - np.pi
 
 
-def joint_angles(pose):
+def joint_angles(pose: ArrayLike) -> dict[str, float]:
     """Unclamped angles ``{name: radians}`` for one (J, 2|3) facilitator pose.
 
     ValueError if not finite.
@@ -100,7 +101,7 @@ def joint_angles(pose):
     return angles
 
 
-def clamp(angles):
+def clamp(angles: dict[str, float]) -> tuple[dict[str, float], list[str]]:
     """Angles clipped to :data:`LIMITS`; returns ``(clamped dict, names that were clipped)``."""
     out, clipped = {}, []
     for name, value in angles.items():
@@ -111,7 +112,12 @@ def clamp(angles):
     return out, clipped
 
 
-def limit_velocity(previous, target, max_velocity, dt):
+def limit_velocity(
+    previous: dict[str, float] | None,
+    target: dict[str, float],
+    max_velocity: float,
+    dt: float,
+) -> dict[str, float]:
     """Move each angle from ``previous`` toward ``target`` by at most ``max_velocity * dt``."""
     if previous is None or max_velocity <= 0 or dt <= 0:
         return dict(target)
@@ -122,7 +128,7 @@ def limit_velocity(previous, target, max_velocity, dt):
     }
 
 
-def retarget(pose):
+def retarget(pose: ArrayLike) -> list[float]:
     """Clamped joint positions in :data:`JOINT_NAMES` order for one facilitator pose."""
     angles, _ = clamp(joint_angles(pose))
     return [angles[name] for name in JOINT_NAMES]
