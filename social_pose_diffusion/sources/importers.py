@@ -13,6 +13,7 @@ import json
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,7 +115,7 @@ class Projection:
         return u, v, inside
 
 
-def joint_map(names):
+def joint_map(names: Iterable[str]) -> np.ndarray:
     """Our joint index per source joint name.
 
     -1: not one of ours, e.g. knees or a centre-shoulder joint.

@@ -166,7 +166,13 @@ def _nods(rng, frames, fps, rate_hz, listening):
     return depth
 
 
-def simulate(style='music_teacher', participants=4, seconds=20.0, fps=30.0, seed=0):
+def simulate(
+    style: str = 'music_teacher',
+    participants: int = 4,
+    seconds: float = 20.0,
+    fps: float = 30.0,
+    seed: int = 0,
+) -> Session:
     """Simulate one facilitated discussion.
 
     Returns a :class:`Session` (keypoints, speaker, invitations).
