@@ -1,4 +1,7 @@
-"""Shared test fixtures: DDS confined to loopback with a private domain per test, and small simulated sessions."""
+"""Shared test fixtures.
+
+DDS confined to loopback with a private domain per test, and small simulated sessions.
+"""
 
 import os
 import random
@@ -20,7 +23,10 @@ def ros_env():
 
 @pytest.fixture
 def run_python(ros_env):
-    """Start ``python -c CODE`` (or a module) in a child process with :func:`ros_env`; killed at teardown."""
+    """Start ``python -c CODE`` (or a module) in a child process with :func:`ros_env`.
+
+    Killed at teardown.
+    """
     procs = []
 
     def start(code=None, module=None, args=()):

@@ -1,4 +1,7 @@
-"""Real DDS between processes: a camera-sized sensor_msgs/Image goes from a publisher to a subscriber."""
+"""Real DDS between processes.
+
+A camera-sized sensor_msgs/Image goes from a publisher to a subscriber.
+"""
 
 import hashlib
 
@@ -35,7 +38,10 @@ node.create_subscription(Image, '/camera/image_raw', got.append, 10)
 while not got:
     rclpy.spin_once(node, timeout_sec=0.5)
 msg = got[0]
-print('RECEIVED', msg.width, msg.height, msg.encoding, msg.header.frame_id, hashlib.sha1(bytes(msg.data)).hexdigest(), flush=True)
+print(
+    'RECEIVED', msg.width, msg.height, msg.encoding, msg.header.frame_id,
+    hashlib.sha1(bytes(msg.data)).hexdigest(), flush=True,
+)
 """
 
 

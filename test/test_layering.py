@@ -1,4 +1,7 @@
-"""The core stays free of ROS: every module outside ``ros/`` imports with rclpy and its messages unimportable."""
+"""The core stays free of ROS.
+
+Every module outside ``ros/`` imports with rclpy and its messages unimportable.
+"""
 
 import json
 import subprocess

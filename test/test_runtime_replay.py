@@ -1,5 +1,8 @@
-"""`social-pose evaluate --replay`: a simulated session bag played through the whole graph (camera ->
-perception -> policy -> retargeting/markers) in separate processes over DDS, outputs recorded and scored."""
+"""`social-pose evaluate --replay`: a simulated session bag played through the whole graph.
+
+The graph (camera -> perception -> policy -> retargeting/markers) runs in
+separate processes over DDS; its outputs are recorded and scored.
+"""
 
 import json
 import math
@@ -29,7 +32,8 @@ def test_replay_evaluation_scores_the_graph_outputs(run_python, tmp_path):
     assert report['frames_published'] == 150
     assert 0 < report['keypoint_frames_received'] <= 150
     assert report['dropped_frames'] == 150 - report['keypoint_frames_received']
-    # Poses start with the first plan (after MediaPipe's first full scan), then come at the control rate.
+    # Poses start with the first plan (after MediaPipe's first full scan), then come at the
+    # control rate.
     assert report['poses_received'] > 10 and report['poses_scored'] > 10
     assert math.isfinite(report['mpjpe']) and 0 <= report['mpjpe'] < 0.5
     latency = report['latency_ms']
@@ -39,7 +43,8 @@ def test_replay_evaluation_scores_the_graph_outputs(run_python, tmp_path):
     assert {'/keypoints_node', '/policy_node', '/retarget_node'} <= set(report['diagnostics'])
 
     outputs = topic_counts(report['output_bag'])
-    # /facilitator/observed: the seated facilitator the camera sees, split off the group by its seat.
+    # /facilitator/observed: the seated facilitator the camera sees, split off the group by
+    # its seat.
     for topic in (
         '/facilitator/pose',
         '/humans/keypoints',
@@ -64,7 +69,10 @@ def test_replay_evaluation_scores_the_graph_outputs(run_python, tmp_path):
 
 
 def test_policy_node_serves_a_raw_frame_policy(run_python, tmp_path):
-    """The paper's raw-frame observation: the policy node also subscribes to the camera (untrained weights)."""
+    """The paper's raw-frame observation.
+
+    The policy node also subscribes to the camera (untrained weights).
+    """
     from social_pose_diffusion.policy import Policy, PolicyConfig
 
     default = json.loads((ROOT / 'models' / 'default.json').read_text())
@@ -79,7 +87,8 @@ def test_policy_node_serves_a_raw_frame_policy(run_python, tmp_path):
     write_session_bag(simulate('teacher', 3, 3.0, 30.0, 6), bag, progress=False)
     code = (
         'import json; from social_pose_diffusion.ros.replay import replay; '
-        f'r = replay({str(bag)!r}, model={str(tmp_path / "raw")!r}, log_dir={str(tmp_path / "logs")!r}, '
+        f'r = replay({str(bag)!r}, model={str(tmp_path / "raw")!r}, '
+        f'log_dir={str(tmp_path / "logs")!r}, '
         'progress=False); print("REPORT" + json.dumps(r))'
     )
     out, _ = run_python(code=code).communicate(timeout=300)

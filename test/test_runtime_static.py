@@ -1,4 +1,7 @@
-"""The runtime's files without DDS traffic: launch and parameter files, URDF, rviz config, retargeting, conversions."""
+"""The runtime's files without DDS traffic.
+
+Launch and parameter files, URDF, rviz config, retargeting, conversions.
+"""
 
 import ast
 import json
@@ -37,7 +40,10 @@ def entry_points():
 
 @pytest.fixture(scope='module')
 def declared(tmp_path_factory):
-    """Parameters every node declares, read from real node instances in a child process (loopback DDS)."""
+    """Parameters every node declares.
+
+    Read from real node instances in a child process (loopback DDS).
+    """
     import os
     import random
     import subprocess
@@ -52,7 +58,8 @@ def declared(tmp_path_factory):
         'import json, rclpy, importlib\n'
         'rclpy.init()\nout = {}\n'
         f'for mod, cls in {NODE_CLASSES!r}.items():\n'
-        '    node = getattr(importlib.import_module("social_pose_diffusion.ros.nodes." + mod), cls)()\n'
+        '    node = getattr(importlib.import_module('
+        '"social_pose_diffusion.ros.nodes." + mod), cls)()\n'
         '    out[node.get_name()] = node.list_parameters([], 0).names\n'
         '    getattr(node, "shutdown", lambda: None)()\n'
         '    node.destroy_node()\n'

@@ -1,1 +1,4 @@
-"""Subcommands of `social-pose`: each module has ``register(subparsers)`` and keeps heavy imports inside its run function."""
+"""Subcommands of `social-pose`.
+
+Each module has ``register(subparsers)`` and keeps heavy imports inside its run function.
+"""

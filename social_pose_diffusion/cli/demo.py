@@ -160,5 +160,8 @@ def run_graph(args, bag, session, shown):
         'report': str(args.out / 'replay.json'),
         'output_bag': str(out_bag),
         'pictures': [str(args.out / 'graph.gif'), str(args.out / 'graph.png')],
-        'legend': 'green: group as perceived by the graph, red: true facilitator, blue: generated facilitator',
+        'legend': (
+            'green: group as perceived by the graph, red: true facilitator, '
+            'blue: generated facilitator'
+        ),
     }

@@ -1,4 +1,7 @@
-"""`social-pose evaluate`: offline metrics of a model on held-out session time, or the paper table."""
+"""`social-pose evaluate`: offline metrics of a model, or the paper table.
+
+The metrics are measured on held-out session time.
+"""
 
 import sys
 

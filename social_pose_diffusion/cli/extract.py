@@ -1,4 +1,7 @@
-"""`social-pose extract`: everyone's keypoints from a 360 image (JSON) or from a bag's camera stream (new bag)."""
+"""`social-pose extract`: everyone's keypoints from a 360 image or from a bag.
+
+From a 360 image they are written as JSON; from a bag's camera stream, as a new bag.
+"""
 
 import argparse
 import json
@@ -38,7 +41,9 @@ def register(sub):
         '--out',
         required=True,
         type=output_path,
-        help='keypoints JSON (with --image) or bag directory to create (with --bag, must not exist)',
+        help=(
+            'keypoints JSON (with --image) or bag directory to create (with --bag, must not exist)'
+        ),
     )
     p.add_argument(
         '--overlay',
@@ -117,8 +122,10 @@ def run(args):
 
 
 def _extractor(args):
-    """The perception core as the node runs it, but updating everyone every frame (``budget_ms=0``):
-    training data must not depend on how fast this machine is.
+    """The perception core as the node runs it, but updating everyone every frame.
+
+    Every frame means ``budget_ms=0``: training data must not depend on how
+    fast this machine is.
     """
     from social_pose_diffusion.perception import make_extractor
 

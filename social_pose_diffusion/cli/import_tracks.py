@@ -1,5 +1,6 @@
-"""`social-pose import`: another detector's 2D keypoint tracks (COCO JSON or a table) as a session
-bag.
+"""`social-pose import`: another detector's 2D keypoint tracks as a session bag.
+
+The tracks come as COCO JSON or a table.
 """
 
 import argparse

@@ -1,1 +1,4 @@
-"""Conventions every stage shares: the skeleton, frames and sessions, installed resources, atomic files."""
+"""Conventions every stage shares.
+
+The skeleton, frames and sessions, installed resources, atomic files.
+"""

@@ -5,9 +5,10 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
-def write_bytes(path, data):
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` so readers see the old file or the new one, never half.
 
     A failed or interrupted write removes its temp file.
@@ -26,6 +27,6 @@ def write_bytes(path, data):
         raise
 
 
-def write_json(path, payload):
+def write_json(path: str | os.PathLike[str], payload: Any) -> None:
     """Write ``payload`` as indented JSON atomically."""
     write_bytes(path, (json.dumps(payload, indent=2) + '\n').encode())

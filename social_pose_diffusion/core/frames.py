@@ -9,7 +9,10 @@ from social_pose_diffusion.core.skeleton import NUM_JOINTS
 
 @dataclass
 class GroupFrame:
-    """Everyone seen in one camera frame: ``keypoints[n]`` is person ``ids[n]``'s (J, 3) (u, v, conf)."""
+    """Everyone seen in one camera frame.
+
+    ``keypoints[n]`` is person ``ids[n]``'s (J, 3) (u, v, conf).
+    """
 
     stamp_ns: int
     ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))

@@ -29,7 +29,10 @@ def _roots() -> list[Path]:
 
 
 def share_path(*parts: str) -> Path:
-    """The installed file ``share/social_pose_diffusion/<parts>``; FileNotFoundError naming every place tried."""
+    """The installed file ``share/social_pose_diffusion/<parts>``.
+
+    FileNotFoundError names every place tried.
+    """
     tried = []
     for root in _roots():
         candidate = root.joinpath(*parts)
@@ -47,5 +50,8 @@ def config_path(name: str) -> Path:
 
 
 def default_model() -> Path:
-    """The packaged default model's stem (``.../models/default``, next to its .safetensors and .json)."""
+    """The packaged default model's stem (``.../models/default``).
+
+    The stem lies next to its .safetensors and .json.
+    """
     return share_path('models', 'default.safetensors').with_suffix('')

@@ -9,6 +9,7 @@ splits into segments so no delta ever spans it.
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from social_pose_diffusion.core.skeleton import (
     BONES,
@@ -24,7 +25,7 @@ SEEN = 0.5  # a joint counts as confidently seen at this confidence
 RATE_TOLERANCE = 0.1
 
 
-def stream_fps(stamps_ns) -> float | None:
+def stream_fps(stamps_ns: ArrayLike) -> float | None:
     """Frame rate of a stream from its stamps (median period, robust to gaps), to 1e-3 fps.
 
     None under two frames. The rounding absorbs stamps truncated to whole
@@ -38,8 +39,9 @@ def stream_fps(stamps_ns) -> float | None:
 def rate_mismatch(
     model_fps: float, stream_rate: float | None, tolerance: float = RATE_TOLERANCE
 ) -> str | None:
-    """A warning when a stream's rate differs from the model's by more than ``tolerance``
-    (relative), else None.
+    """A warning when a stream's rate differs too much from the model's, else None.
+
+    Too much is by more than ``tolerance`` (relative).
 
     The policy times its plans and counts its history in the model's frames,
     so a stream at another rate plays the plan at the wrong speed.
@@ -79,18 +81,19 @@ class Session:
     info: dict = field(default_factory=dict)
     attend: np.ndarray | None = None
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.stamps_ns)
 
     @property
-    def fps(self):
+    def fps(self) -> float:
         """Frame rate from the stamps (the data's), else the metadata's, else 30."""
         rate = stream_fps(self.stamps_ns)
         return rate if rate is not None else float(self.info.get('fps', 30.0))
 
-    def segments(self):
-        """``(start, stop)`` frame ranges without gaps: no step inside one is longer than
-        GAP_PERIODS periods.
+    def segments(self) -> list[tuple[int, int]]:
+        """``(start, stop)`` frame ranges without gaps.
+
+        No step inside one is longer than GAP_PERIODS periods.
         """
         if len(self) < 2:
             return [(0, len(self))]
@@ -99,20 +102,21 @@ class Session:
         edges = np.r_[0, cuts, len(self)]
         return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
 
-    def segment_bounds(self):
+    def segment_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Per frame: the first and one-past-last frame of its segment, (T,) each."""
         start, stop = np.zeros(len(self), np.int64), np.zeros(len(self), np.int64)
         for a, b in self.segments():
             start[a:b], stop[a:b] = a, b
         return start, stop
 
-    def seen(self):
+    def seen(self) -> np.ndarray:
         """(T, J) bool: the facilitator's joint was detected (confidence > 0)."""
         return np.asarray(self.facilitator)[..., 2] > 0
 
-    def filled(self):
-        """A copy whose unseen facilitator joints have positions, for observations only (confidence
-        stays 0).
+    def filled(self) -> 'Session':
+        """A copy whose unseen facilitator joints have positions.
+
+        For observations only (confidence stays 0).
 
         An unseen joint keeps its offset from the seen joints' centre at the
         nearest frame where it was seen; a joint never seen hangs below its
@@ -161,9 +165,10 @@ class Session:
             self.info,
         )
 
-    def bone_lengths(self, frames=None):
-        """The facilitator's bone lengths (radians): per bone the median over confidently seen
-        frames.
+    def bone_lengths(self, frames=None) -> np.ndarray:
+        """The facilitator's bone lengths (radians).
+
+        Per bone the median over confidently seen frames.
 
         A bone never seen confidently falls back to any frame where both ends
         have confidence, else to its parent bone's length (an ear's to the
@@ -187,7 +192,7 @@ class Session:
                 out[b] = out[index[p]] if p in index and np.isfinite(out[index[p]]) else fallback
         return out
 
-    def bone_variation(self, frames=None):
+    def bone_variation(self, frames=None) -> float:
         """Mean relative deviation of the data's own confident bones from :meth:`bone_lengths`.
 
         Real 2D bones change with pose and detector noise (13-19 % on real

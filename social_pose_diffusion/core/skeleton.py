@@ -156,14 +156,20 @@ def project_to_bones(
 
 
 def head_yaw(pose: ArrayLike) -> np.ndarray:
-    """How far the head is turned: nose u minus the shoulders' midpoint u, wrap-aware; (..., J, 2+) -> (...)."""
+    """How far the head is turned; (..., J, 2+) -> (...).
+
+    Nose u minus the shoulders' midpoint u, wrap-aware.
+    """
     pose = np.asarray(pose, np.float64)
     ls, rs = pose[..., JOINT['left_shoulder'], 0], pose[..., JOINT['right_shoulder'], 0]
     return wrap_u(pose[..., JOINT['nose'], 0] - (ls + 0.5 * wrap_u(rs - ls)))
 
 
 def unit_sphere(uv: ArrayLike) -> np.ndarray:
-    """Points on the unit sphere for (u, v) in the camera frame (REP-103: x forward, y left, z up)."""
+    """Points on the unit sphere for (u, v) in the camera frame.
+
+    The camera frame is REP-103: x forward, y left, z up.
+    """
     uv = np.asarray(uv, dtype=np.float64)
     azimuth = np.pi * (1.0 - 2.0 * uv[..., 0])
     polar = np.pi * uv[..., 1]

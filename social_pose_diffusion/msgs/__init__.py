@@ -1,1 +1,4 @@
-"""Message layouts and conversions shared by rosbags and rclpy messages: keypoint clouds, images, topics."""
+"""Message layouts and conversions shared by rosbags and rclpy messages.
+
+Keypoint clouds, images, topics.
+"""

@@ -81,7 +81,9 @@ FACILITATOR_DTYPE = _dtype(FACILITATOR_FIELDS, FACILITATOR_POINT_STEP)
 
 @dataclass(frozen=True)
 class MessageKit:
-    """The message classes a writer builds: rclpy's (``ros.messages``) or rosbags' (``sources.bags``).
+    """The message classes a writer builds.
+
+    Either rclpy's (``ros.messages``) or rosbags' (``sources.bags``).
 
     ``buffer`` turns payload bytes into what the kit's ``data`` fields take.
     """
@@ -144,7 +146,9 @@ def frame_to_cloud(frame: GroupFrame, header: Any, kit: MessageKit) -> Any:
 def facilitator_cloud(
     pose: np.ndarray, spread: np.ndarray, obs_age_s: float, header: Any, kit: MessageKit
 ) -> Any:
-    """The generated facilitator (id 0, conf 1) with per-joint ``spread`` and the plan's ``obs_age``.
+    """The generated facilitator (id 0, conf 1).
+
+    It carries per-joint ``spread`` and the plan's ``obs_age``.
 
     ``spread`` is the per-joint uncertainty (normalised equirect units, the
     spread of the sampled plans); ``obs_age`` is how old the observation this
@@ -159,13 +163,17 @@ def facilitator_cloud(
 
 
 def _layout(msg: Any) -> dict:
-    """``{name: (offset, datatype)}`` of a cloud's fields after checking them; ValueError says what is wrong."""
+    """``{name: (offset, datatype)}`` of a cloud's fields after checking them.
+
+    ValueError says what is wrong.
+    """
     if msg.is_bigendian:
         raise ValueError('big-endian keypoint clouds are not supported')
     step, count = int(msg.point_step), int(msg.width) * int(msg.height)
     if step <= 0:
         raise ValueError(f'keypoint cloud has point_step {step}')
-    spans, layout = [], {}
+    spans: list[tuple[str, int, int]] = []
+    layout: dict[str, tuple[int, int]] = {}
     for f in msg.fields:
         if f.datatype not in _NUMPY_OF:
             raise ValueError(f'keypoint cloud field {f.name!r} has unknown datatype {f.datatype}')
@@ -189,7 +197,8 @@ def _layout(msg: Any) -> dict:
         if name in layout and layout[name][1] not in kinds:
             kind = 'an integer' if kinds is _INTEGER else 'a floating-point'
             raise ValueError(
-                f'keypoint cloud field {name!r} must be {kind} type, not datatype {layout[name][1]}'
+                f'keypoint cloud field {name!r} must be {kind} type, '
+                f'not datatype {layout[name][1]}'
             )
     if len(msg.data) < step * count:
         raise ValueError(f'keypoint cloud holds {len(msg.data)} bytes, needs {step * count}')
@@ -197,7 +206,10 @@ def _layout(msg: Any) -> dict:
 
 
 def cloud_field(msg: Any, name: str) -> np.ndarray | None:
-    """One floating-point field of every point as float64, or None when the cloud lacks it or is unreadable."""
+    """One floating-point field of every point as float64.
+
+    None when the cloud lacks it or is unreadable.
+    """
     try:
         layout = _layout(msg)
     except ValueError:
@@ -217,7 +229,10 @@ def cloud_field(msg: Any, name: str) -> np.ndarray | None:
 
 
 def cloud_to_frame(msg: Any) -> GroupFrame:
-    """A :class:`GroupFrame` from a PointCloud2 (rclpy or rosbags); ValueError for a layout it cannot read."""
+    """A :class:`GroupFrame` from a PointCloud2 (rclpy or rosbags).
+
+    ValueError for a layout it cannot read.
+    """
     layout = _layout(msg)
     names = [n for n in ('id', 'joint', 'u', 'v', 'conf') if n in layout]
     dt = np.dtype(

@@ -5,16 +5,16 @@ REP-103 (x forward, y left, z up) and are measured in the person's own frame,
 so the robot's left arm follows the facilitator's left arm whichever way the
 camera sees them:
 
-================= ====== =============== ====================================================
-joint             axis   limits (rad)    what it follows
-================= ====== =============== ====================================================
-head_yaw          +z     -1.40 .. 1.40   nose sideways from above the shoulders (+ = to the left)
-head_pitch        +y     -0.60 .. 0.80   nose below / above its resting height (+ = nodding down)
-left_shoulder     +x     -0.50 .. 3.00   left upper arm in the body plane (0 = hanging, +pi/2 = sideways)
-right_shoulder    -x     -0.50 .. 3.00   mirrored
-left_elbow        +x     -2.50 .. 2.50   left forearm relative to the upper arm, same sense
-right_elbow       -x     -2.50 .. 2.50   mirrored
-================= ====== =============== ====================================================
+============== ==== ============= ================================================================
+joint          axis limits (rad)  what it follows
+============== ==== ============= ================================================================
+head_yaw       +z   -1.40 .. 1.40 nose sideways from above the shoulders (+ = to the left)
+head_pitch     +y   -0.60 .. 0.80 nose below / above its resting height (+ = nodding down)
+left_shoulder  +x   -0.50 .. 3.00 left upper arm in the body plane (0 = hanging, +pi/2 = sideways)
+right_shoulder -x   -0.50 .. 3.00 mirrored
+left_elbow     +x   -2.50 .. 2.50 left forearm relative to the upper arm, same sense
+right_elbow    -x   -2.50 .. 2.50 mirrored
+============== ==== ============= ================================================================
 
 A 2D skeleton has no depth, so the arms move in the body's frontal plane:
 enough for a virtual agent or a robot to turn to a speaker, nod and gesture
@@ -24,6 +24,7 @@ depend on where around the camera the facilitator sits.
 """
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from social_pose_diffusion.core.skeleton import JOINT, from_tangent, tangent_offset
 
@@ -58,8 +59,11 @@ def _wrap(angle):
     return (angle + np.pi) % (2 * np.pi) - np.pi
 
 
-def joint_angles(pose):
-    """Unclamped angles ``{name: radians}`` for one (J, 2|3) facilitator pose; ValueError if not finite."""
+def joint_angles(pose: ArrayLike) -> dict[str, float]:
+    """Unclamped angles ``{name: radians}`` for one (J, 2|3) facilitator pose.
+
+    ValueError if not finite.
+    """
     pose = np.asarray(pose, dtype=np.float64)[:, :2]
     if pose.shape[0] <= max(JOINT.values()) or not np.all(np.isfinite(pose)):
         raise ValueError('facilitator pose must hold finite (u, v) for every joint')
@@ -97,7 +101,7 @@ def joint_angles(pose):
     return angles
 
 
-def clamp(angles):
+def clamp(angles: dict[str, float]) -> tuple[dict[str, float], list[str]]:
     """Angles clipped to :data:`LIMITS`; returns ``(clamped dict, names that were clipped)``."""
     out, clipped = {}, []
     for name, value in angles.items():
@@ -108,7 +112,12 @@ def clamp(angles):
     return out, clipped
 
 
-def limit_velocity(previous, target, max_velocity, dt):
+def limit_velocity(
+    previous: dict[str, float] | None,
+    target: dict[str, float],
+    max_velocity: float,
+    dt: float,
+) -> dict[str, float]:
     """Move each angle from ``previous`` toward ``target`` by at most ``max_velocity * dt``."""
     if previous is None or max_velocity <= 0 or dt <= 0:
         return dict(target)
@@ -119,7 +128,7 @@ def limit_velocity(previous, target, max_velocity, dt):
     }
 
 
-def retarget(pose):
+def retarget(pose: ArrayLike) -> list[float]:
     """Clamped joint positions in :data:`JOINT_NAMES` order for one facilitator pose."""
     angles, _ = clamp(joint_angles(pose))
     return [angles[name] for name in JOINT_NAMES]

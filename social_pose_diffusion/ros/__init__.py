@@ -1,1 +1,4 @@
-"""Everything that imports rclpy: node helpers, message kits, the process launcher, replay and the nodes."""
+"""Everything that imports rclpy.
+
+Node helpers, message kits, the process launcher, replay and the nodes.
+"""

@@ -193,8 +193,10 @@ def _with_bag_defaults(given: dict[str, str]) -> dict[str, str]:
 
 
 def _replay_processes(given, keypoints, namespace) -> list:
-    """The recorder; the player (the camera stream only, with /clock) once the policy is active;
-    the end of the launch when the bag has played or the policy cannot start.
+    """The recorder, the player and the end of the launch.
+
+    The player (the camera stream only, with /clock) starts once the policy is
+    active; the launch ends when the bag has played or the policy cannot start.
     """
     camera = keypoints['image_topic'] + spec.TRANSPORT_SUFFIX[keypoints['image_transport']]
     rate = spec.coerce(spec.argument('replay', 'rate'), given['rate'])

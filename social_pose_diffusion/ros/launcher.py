@@ -22,7 +22,9 @@ from social_pose_diffusion.ros.spec import NODE_NAMES, PARAMS_FILES
 
 
 def large_message_env(env=None):
-    """``env`` (default: this process's, changed in place) with the Fast DDS profile for raw camera frames.
+    """``env`` with the Fast DDS profile for raw camera frames.
+
+    ``env`` defaults to this process's, changed in place.
 
     Only when the user has not chosen a profile; must happen before ``rclpy.init``
     in the process it is meant for. See ``config/fastdds.xml``.
@@ -53,7 +55,10 @@ def _value(value):
 
 
 def executable(name):
-    """The command that starts node ``name``: its console script next to this Python, else ``python -m``."""
+    """The command that starts node ``name``.
+
+    Its console script next to this Python, else ``python -m``.
+    """
     found = shutil.which(name, path=str(Path(sys.executable).parent))
     return [found] if found else [sys.executable, '-m', f'social_pose_diffusion.ros.nodes.{name}']
 

@@ -1,4 +1,7 @@
-"""The rclpy message kit: the message classes :mod:`social_pose_diffusion.msgs` builds on a robot."""
+"""The rclpy message kit.
+
+The message classes :mod:`social_pose_diffusion.msgs` builds on a robot.
+"""
 
 from array import array
 

@@ -1,4 +1,6 @@
-"""Live replay evaluation: play a session bag into the running node graph through real DDS and score what it publishes.
+"""Live replay evaluation through real DDS.
+
+Play a session bag into the running node graph and score what it publishes.
 
 The graph (:class:`~social_pose_diffusion.ros.launcher.Graph`: the launch
 files' executables and parameter files) runs with ``use_sim_time``; this
@@ -54,7 +56,10 @@ _CLASSES = {
 
 
 class ReplayNode(Node):
-    """Publishes /clock and the input stream, records the graph's outputs (raw CDR + arrival times)."""
+    """Publishes /clock and the input stream, records the graph's outputs.
+
+    The outputs are recorded as raw CDR + arrival times.
+    """
 
     def __init__(self, input_kind, sim_time=True):
         super().__init__('social_pose_replay')
@@ -138,7 +143,11 @@ def _build(node, input_kind, payload, stamp):
 
 
 def wait_ready(node, graph, timeout=180.0, progress=print):
-    """Block until the graph subscribes to the input, the policy node is active and its pose topic is up."""
+    """Block until the graph is ready.
+
+    Ready: the graph subscribes to the input, the policy node is active and
+    its pose topic is up.
+    """
     start = time.monotonic()
     while True:
         graph.check()
@@ -163,7 +172,10 @@ def wait_ready(node, graph, timeout=180.0, progress=print):
 def play(
     node, items, input_kind, rate=1.0, clock_period=0.01, drain_s=1.5, observed=None, progress=None
 ):
-    """Publish ``items`` in real time (times ``rate``); returns ``{sent stamp: publish monotonic s}``."""
+    """Publish ``items`` in real time (times ``rate``).
+
+    Returns ``{sent stamp: publish monotonic s}``.
+    """
     sent = {}
     first = items[0][0]
     base_sim = first - int(0.1e9)
@@ -303,7 +315,10 @@ def running_graph(
     first_stamp=0,
     ready_timeout=180.0,
 ):
-    """The graph started and ready, with a :class:`ReplayNode` spinning here: yields ``(node, graph, ready_s)``."""
+    """The graph started and ready, with a :class:`ReplayNode` spinning here.
+
+    Yields ``(node, graph, ready_s)``.
+    """
     large_message_env()
     rclpy.init()
     node = ReplayNode(input_kind, sim_time=not live)
@@ -325,7 +340,10 @@ def running_graph(
 
 
 def evaluate_command(args):
-    """``social-pose evaluate --replay BAG``: run :func:`replay`, write ``args.report`` (JSON), print it."""
+    """``social-pose evaluate --replay BAG``: run :func:`replay`.
+
+    Writes ``args.report`` (JSON) and prints it.
+    """
     import json
 
     from social_pose_diffusion.core.atomic import write_json

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Union
 
 import yaml
 
 PACKAGE = 'social_pose_diffusion'
 
-Value = Union[str, float, int, bool]
+Value = str | float | int | bool
 
 
 @dataclass(frozen=True)

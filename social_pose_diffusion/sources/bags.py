@@ -158,13 +158,13 @@ def read_messages(path, topics=None):
             yield conn.topic, t, reader.deserialize(raw, conn.msgtype)
 
 
-def topic_counts(path):
+def topic_counts(path: str | Path) -> dict[str, tuple[str, int]]:
     """``{topic: (msgtype, message count)}`` of a bag; :class:`BagError` if it is unreadable."""
     with _reading(path), AnyReader([Path(path)], default_typestore=TYPESTORE) as reader:
         return {c.topic: (c.msgtype, c.msgcount) for c in reader.connections}
 
 
-def camera_topic(path):
+def camera_topic(path: str | Path) -> str | None:
     """The camera topic a bag holds, preferring raw Image over CompressedImage; None if none."""
     topics = topic_counts(path)
     for topic, (msgtype, _) in topics.items():
@@ -183,7 +183,9 @@ def iter_images(path, topic=None):
             yield stamp_ns(msg), message_to_bgr(msg)
 
 
-def read_session(path, group_topic=GROUP_TOPIC, facilitator_topic=FACILITATOR_TOPIC):
+def read_session(
+    path: str | Path, group_topic: str = GROUP_TOPIC, facilitator_topic: str = FACILITATOR_TOPIC
+) -> Session:
     """A :class:`Session` with one frame per facilitator ground-truth message."""
     frames, facilitator, states, info = {}, {}, {}, {}
     with _reading(path):  # malformed clouds and states name the bag too

@@ -13,6 +13,7 @@ import json
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,8 +55,10 @@ TABLE_COLUMNS = {
 
 @dataclass
 class Detections:
-    """Flat rows: ``frame`` index, ``track`` id, source ``joint`` name index, pixel ``x``, ``y``,
-    ``conf``.
+    """Detections as flat rows.
+
+    Columns: ``frame`` index, ``track`` id, source ``joint`` name index, pixel
+    ``x``, ``y``, ``conf``.
 
     ``joints`` names the source joints; ``stamps_s`` (per frame index, or
     None) the recorded times; ``size`` the image (width, height) if known.
@@ -74,8 +77,9 @@ class Detections:
 
 @dataclass
 class Projection:
-    """Pixels of a 360-degree panorama to normalised (u, v): equirectangular or cylindrical with a
-    vertical FOV.
+    """Pixels of a 360-degree panorama to normalised (u, v).
+
+    Equirectangular, or cylindrical with a vertical FOV.
     """
 
     kind: str
@@ -96,8 +100,9 @@ class Projection:
             )
 
     def to_uv(self, x, y):
-        """(u, v) arrays and a mask of the points inside the image rows (x wraps: the panorama is
-        360 degrees).
+        """(u, v) arrays and a mask of the points inside the image rows.
+
+        x wraps: the panorama is 360 degrees.
         """
         x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
         inside = (y >= 0) & (y <= self.height)
@@ -110,16 +115,18 @@ class Projection:
         return u, v, inside
 
 
-def joint_map(names):
-    """Our joint index per source joint name (-1: not one of ours, e.g. knees or a centre-shoulder
-    joint).
+def joint_map(names: Iterable[str]) -> np.ndarray:
+    """Our joint index per source joint name.
+
+    -1: not one of ours, e.g. knees or a centre-shoulder joint.
     """
     return np.array([JOINT.get(str(n).strip().lower(), -1) for n in names], np.int64)
 
 
 def _confidence(values):
-    """COCO visibility flags (0, 1, 2) as confidence 0, 0.5, 1; detector scores clipped to [0,
-    1].
+    """COCO visibility flags (0, 1, 2) as confidence 0, 0.5, 1.
+
+    Detector scores are clipped to [0, 1].
     """
     values = np.asarray(values, np.float64)
     finite = values[np.isfinite(values)]
@@ -220,8 +227,9 @@ def _table_columns(names, path):
 
 
 def read_table(path, joints=None):
-    """:class:`Detections` of a CSV (with a header) or NPZ table: stamp (s) or frame, track, joint,
-    x, y, conf.
+    """:class:`Detections` of a CSV (with a header) or NPZ table.
+
+    Columns: stamp (s) or frame, track, joint, x, y, conf.
 
     ``joint`` holds names, or indices into ``joints`` (default the COCO order).
     """
@@ -302,8 +310,9 @@ def to_frames(
     seat_tolerance=0.05,
     min_confidence=0.0,
 ):
-    """(GroupFrames of the participants, {stamp: facilitator (J, 3)}, report) from
-    :class:`Detections`.
+    """(GroupFrames of the participants, {stamp: facilitator (J, 3)}, report).
+
+    Computed from :class:`Detections`.
 
     The facilitator is track ``facilitator_id`` or the person nearest
     ``facilitator_seat`` (u) in each frame; frames without them are gaps.
@@ -393,8 +402,9 @@ def write_bag(out, frames, facilitator, info):
 
 
 def import_file(path, out, projection, fps=None, joints=None, **who):
-    """Import a COCO JSON (``.json``) or table (``.csv``/``.npz``) into the session bag ``out``;
-    the report.
+    """Import a COCO JSON (``.json``) or table (``.csv``/``.npz``) into the session bag ``out``.
+
+    Returns the report.
 
     ``who`` selects the facilitator (:func:`to_frames`); the stamps' median
     rate is the session's fps in ``/session/info``.

@@ -1,9 +1,11 @@
 """Pictures people would rather see than read: GIFs and contact sheets of frames with skeletons."""
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
+from numpy.typing import ArrayLike
 from PIL import Image
 
 from social_pose_diffusion.observation.raster import draw_skeleton
@@ -11,8 +13,16 @@ from social_pose_diffusion.observation.raster import draw_skeleton
 GROUP_COLOUR, TRUE_COLOUR, GENERATED_COLOUR = (60, 200, 60), (40, 40, 230), (230, 120, 20)
 
 
-def overlay(bgr, group=(), true=None, generated=None):
-    """A copy of ``bgr`` with group skeletons (green), the true (red) and generated (blue) facilitator."""
+def overlay(
+    bgr: np.ndarray,
+    group: Iterable[ArrayLike] = (),
+    true: ArrayLike | None = None,
+    generated: ArrayLike | None = None,
+) -> np.ndarray:
+    """A copy of ``bgr`` with skeletons drawn.
+
+    Group skeletons (green), the true (red) and generated (blue) facilitator.
+    """
     img = bgr.copy()
     for person in group:
         draw_skeleton(img, person, GROUP_COLOUR)
@@ -22,7 +32,7 @@ def overlay(bgr, group=(), true=None, generated=None):
     return img
 
 
-def contact_sheet(frames, columns=2, width=960):
+def contact_sheet(frames: Sequence[np.ndarray], columns: int = 2, width: int = 960) -> np.ndarray:
     """Frames tiled into one image, each resized to ``width / columns``."""
     tile_w = width // columns
     tiles = [cv2.resize(f, (tile_w, tile_w * f.shape[0] // f.shape[1])) for f in frames]
@@ -32,7 +42,9 @@ def contact_sheet(frames, columns=2, width=960):
     return np.vstack(rows)
 
 
-def save_gif(frames, path, fps=10.0, width=480):
+def save_gif(
+    frames: Sequence[np.ndarray], path: str | Path, fps: float = 10.0, width: int = 480
+) -> None:
     """An animated GIF of BGR frames, written atomically."""
     path = Path(path)
     images = [
@@ -48,7 +60,7 @@ def save_gif(frames, path, fps=10.0, width=480):
     tmp.replace(path)
 
 
-def save_png(img, path):
+def save_png(img: np.ndarray, path: str | Path) -> None:
     """A PNG written atomically."""
     path = Path(path)
     tmp = path.with_suffix('.tmp.png')

@@ -1,4 +1,7 @@
-"""The synthetic group-discussion world: turn-taking, skeletons, a rendered 360 camera and session bags."""
+"""The synthetic group-discussion world.
+
+Turn-taking, skeletons, a rendered 360 camera and session bags.
+"""
 
 from social_pose_diffusion.sources.sim.bag import write_session_bag
 from social_pose_diffusion.sources.sim.render import Renderer

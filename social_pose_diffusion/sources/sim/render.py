@@ -16,7 +16,10 @@ TABLE_V = 0.64
 
 
 def _background(rng, width, height):
-    """A static room seen from the table: walls, windows, furniture, lamps, texture, the table top."""
+    """A static room seen from the table.
+
+    Walls, windows, furniture, lamps, texture, the table top.
+    """
     img = np.zeros((height, width, 3), np.float32)
     wall = rng.uniform(90, 170, 3)
     img[:] = wall * np.linspace(0.8, 1.1, height)[:, None, None]

@@ -54,7 +54,9 @@ def _bump(phase):
 
 
 def _turns(rng, frames, fps, participants, reaction):
-    """Per-frame speaker, invitee and hand from the turn-taking process, and each invitation's delay.
+    """Per-frame speaker, invitee and hand from the turn-taking process.
+
+    Also each invitation's delay.
 
     ``reaction()`` draws a reaction delay in frames; an invitation (the
     ``invite`` label starts when the silence ends) is visible that much later.
@@ -88,7 +90,10 @@ def _turns(rng, frames, fps, participants, reaction):
 
 
 def _delayed(target, delays, reaction):
-    """``target`` with every change taking effect a reaction delay later (``delays`` fixes some, by frame)."""
+    """``target`` with every change taking effect a reaction delay later.
+
+    ``delays`` fixes some, by frame.
+    """
     out = np.full_like(target, -1)
     changes = np.flatnonzero(np.r_[True, target[1:] != target[:-1]])
     starts = [c + (delays[c] if c in delays else reaction()) for c in changes] + [len(target)]
@@ -161,8 +166,17 @@ def _nods(rng, frames, fps, rate_hz, listening):
     return depth
 
 
-def simulate(style='music_teacher', participants=4, seconds=20.0, fps=30.0, seed=0):
-    """Simulate one facilitated discussion; returns a :class:`Session` (keypoints, speaker, invitations)."""
+def simulate(
+    style: str = 'music_teacher',
+    participants: int = 4,
+    seconds: float = 20.0,
+    fps: float = 30.0,
+    seed: int = 0,
+) -> Session:
+    """Simulate one facilitated discussion.
+
+    Returns a :class:`Session` (keypoints, speaker, invitations).
+    """
     if style not in STYLES:
         raise ValueError(f'unknown style {style!r}; choose from {", ".join(STYLES)}')
     if not 3 <= participants <= 6:
