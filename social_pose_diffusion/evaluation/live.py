@@ -1,4 +1,6 @@
-"""Scoring what the live node graph published: the report numbers from recorded output messages (no ROS).
+"""Scoring what the live node graph published.
+
+The report numbers from recorded output messages (no ROS).
 
 :func:`score` turns the serialized outputs a replay recorded (with their
 arrival times) into MPJPE against the session's ground truth, next to holding
@@ -66,7 +68,8 @@ def score(received, sent, session=None, diagnostics=True):
         'keypoint_frames_received': len(clouds & set(sent)),
         'dropped_frames': len(set(sent) - clouds),
     }
-    # Latency: the first pose planned from each image (its source stamp) after the image was published.
+    # Latency: the first pose planned from each image (its source stamp) after the image was
+    # published.
     latency = {}
     for src, arrival in zip(sources, arrivals):
         k = int(np.searchsorted(sent_stamps, src))
@@ -114,7 +117,10 @@ def score(received, sent, session=None, diagnostics=True):
 
 
 def write_outputs(path, received, session_bag=None):
-    """The recorded outputs (log time = simulated receive time) and the bag's ground truth, as mcap."""
+    """The recorded outputs (log time = simulated receive time) and the bag's ground truth.
+
+    As mcap.
+    """
     from rosbags.rosbag2 import StoragePlugin, Writer
 
     path = Path(path)

@@ -34,13 +34,17 @@ def masked_mpjpe(pred, true, weight=None):
 
 
 def one_step_mpjpe(prev_true, delta, next_true, weight=None):
-    """Teacher-forced MPJPE: the previous true pose moved by the predicted delta vs the next true pose."""
+    """Teacher-forced MPJPE.
+
+    The previous true pose moved by the predicted delta vs the next true pose.
+    """
     return masked_mpjpe(apply_delta(prev_true, delta), next_true, weight)
 
 
 def bone_length_error(poses, lengths, weight=None):
-    """Mean relative bone-length error of ``poses`` (..., J, 2) against ``lengths``; ``weight``
-    (..., bones).
+    """Mean relative bone-length error of ``poses`` (..., J, 2) against ``lengths``.
+
+    ``weight`` (..., bones).
 
     Bones shorter than :data:`MIN_BONE` in ``lengths`` are not scored.
     """
@@ -54,8 +58,9 @@ def bone_length_error(poses, lengths, weight=None):
 
 
 def bone_weight(keypoints, seen=0.5):
-    """(..., bones) 1 where both ends of a bone are confidently seen in ``keypoints`` (..., J,
-    3).
+    """(..., bones) 1 where both ends of a bone are confidently seen in ``keypoints``.
+
+    ``keypoints``: (..., J, 3).
     """
     conf = np.asarray(keypoints)[..., 2]
     return np.stack([np.minimum(conf[..., p], conf[..., c]) >= seen for p, c in BONES], -1).astype(
@@ -64,8 +69,9 @@ def bone_weight(keypoints, seen=0.5):
 
 
 def best_of_k_ade(samples, truth, weight=None):
-    """Mean over N of the smallest average displacement error among the k samples (seen joints
-    only).
+    """Mean over N of the smallest average displacement error among the k samples.
+
+    (seen joints only).
     """
     d = joint_distance(samples, np.asarray(truth)[:, None])
     if weight is None:
@@ -92,7 +98,10 @@ def timing(seconds):
 
 
 def wrist_lift(poses, start):
-    """Largest distance (over time) of each wrist from its ``start`` position: (..., 2) for (left, right)."""
+    """Largest distance (over time) of each wrist from its ``start`` position.
+
+    (..., 2) for (left, right).
+    """
     wrists = [JOINT['left_wrist'], JOINT['right_wrist']]
     return joint_distance(poses[..., wrists, :], np.asarray(start)[..., None, wrists, :]).max(-2)
 

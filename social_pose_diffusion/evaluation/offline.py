@@ -1,4 +1,6 @@
-"""Offline evaluation on the held-out last 20 % of each session, with the agent and integrator the nodes use.
+"""Offline evaluation on the held-out last 20 % of each session.
+
+With the agent and integrator the nodes use.
 
 Per session: teacher-forced one-step MPJPE (previous true pose + the first
 predicted delta, of one sample and of the medoid of the k as the agent picks
@@ -73,8 +75,9 @@ def start_agent(policy, session, t, raw_frame=None, **options):
 
 
 def from_true_poses(config, facilitator, frames, deltas):
-    """Sampled chunks ``deltas`` (N, k, H, J, 2) integrated from the true ``facilitator`` poses at
-    ``frames``.
+    """Sampled chunks ``deltas`` integrated from the true ``facilitator`` poses at ``frames``.
+
+    ``deltas``: (N, k, H, J, 2).
 
     Each chunk keeps its start pose's bone lengths, as the agent does when it starts from an
     observed pose.
@@ -96,8 +99,9 @@ def baseline_decay_s(session, config):
 
 
 def chunk_metrics(policy, session, k=8, sampler=None, steps=None, raw_frame=None, batch=128):
-    """Teacher-forced metrics over the evaluation frames (batched sampling), with hold and velocity
-    baselines.
+    """Teacher-forced metrics over the evaluation frames.
+
+    (batched sampling), with hold and velocity baselines.
 
     Only steps whose true joint was seen count (``Samples.weights``).
     """
@@ -158,8 +162,9 @@ def fitting_horizons(session, config, seconds=HORIZONS_S):
 
 
 def _truth_rows(session, stamps):
-    """Per target stamp: the session frame within half a frame of it (-1: none, a gap) and the
-    newest before it.
+    """Per target stamp: the session frame within half a frame of it and the newest before it.
+
+    The first is -1 where there is none (a gap).
     """
     s = np.asarray(session.stamps_ns, np.int64)
     near = np.clip(np.searchsorted(s, stamps), 1, len(s) - 1)
@@ -183,7 +188,9 @@ def rollouts(
     progress=False,
     samples=4,
 ):
-    """Open-loop rollouts from ``starts`` evaluation frames: MPJPE vs time, baselines, bone error, plan times.
+    """Open-loop rollouts from ``starts`` evaluation frames.
+
+    MPJPE vs time, baselines, bone error, plan times.
 
     The agent runs as the policy node does (``samples`` plans per step, their
     medoid executed) at the model's frame rate; each step is scored against
@@ -267,7 +274,10 @@ def rollouts(
 
 
 def invitation_onsets(session, config, frames=None):
-    """Frames where an invitation gesture starts (with the history and a whole chunk inside the session)."""
+    """Frames where an invitation gesture starts.
+
+    (with the history and a whole chunk inside the session).
+    """
     onsets = np.flatnonzero((session.invite >= 0) & (np.r_[-1, session.invite[:-1]] < 0))
     onsets = onsets[
         (onsets >= max(config.history, max(config.lags)))
@@ -387,8 +397,9 @@ ROLLOUT_KEYS = ('mpjpe', 'hold_baseline', 'velocity_baseline')
 
 
 def summary(entries):
-    """Means of the headline numbers over session entries (rollout horizons every rolled session
-    has).
+    """Means of the headline numbers over session entries.
+
+    (rollout horizons every rolled session has).
     """
     out = {key: float(np.nanmean([e[key] for e in entries])) for key in HEADLINE}
     rolled = [e['rollout'] for e in entries if e.get('rollout', {}).get('mpjpe')]
@@ -412,8 +423,9 @@ def summary(entries):
 
 
 def verdict(mean):
-    """Per metric and horizon: the model's error beside the better baseline, and whether it is no
-    worse.
+    """Per metric and horizon.
+
+    The model's error beside the better baseline, and whether it is no worse.
     """
     pairs = {
         'one_step': ('mpjpe_one_step_medoid', 'hold_one_step', 'velocity_one_step'),
@@ -437,7 +449,10 @@ EXAMPLE_JOINTS = ('nose', 'left_wrist', 'right_wrist')
 
 
 def example(policy, session, k=8, sampler=None, steps=None, raw_frame=None):
-    """K integrated plans and the truth at one evaluation frame (an invitation onset if there is one)."""
+    """K integrated plans and the truth at one evaluation frame.
+
+    (an invitation onset if there is one).
+    """
     from social_pose_diffusion.core.skeleton import JOINT
 
     c = policy.config
@@ -509,7 +524,8 @@ def markdown(report):
                     else f'{100 * bone:.2f} % / {100 * (r.get("bone_variation_data") or 0):.1f} %',
                     f'{f(r["time"].get("mean_ms"), 2)} / {f(r["time"].get("p95_ms"), 2)}',
                     (
-                        f'{inv["left"]:.2f}/{inv["right"]:.2f}/{inv["between"]:.2f}, {inv["both_hands"]:.2f}'
+                        f'{inv["left"]:.2f}/{inv["right"]:.2f}/{inv["between"]:.2f}, '
+                        f'{inv["both_hands"]:.2f}'
                     )
                     if inv
                     else '',
@@ -541,7 +557,10 @@ def _save_figure(fig, path):
 
 
 def plots(report, stem):
-    """``<stem>_horizon.png`` (rollout error vs time) and ``<stem>_samples.png`` (plans over the truth); returns paths."""
+    """``<stem>_horizon.png`` (rollout error vs time) and ``<stem>_samples.png``.
+
+    (plans over the truth); returns paths.
+    """
     import matplotlib
 
     matplotlib.use('Agg')
@@ -588,7 +607,10 @@ def plots(report, stem):
 
 
 def write_report(report, path, with_plots=True):
-    """JSON at ``path``, Markdown and plots next to it (same stem), all atomic; returns the written paths."""
+    """JSON at ``path``, Markdown and plots next to it (same stem), all atomic.
+
+    Returns the written paths.
+    """
     from pathlib import Path
 
     path = Path(path)

@@ -8,7 +8,6 @@ stream. The dataset, the agent, the policy and the command line all ask
 here plus one entry.
 """
 
-
 import numpy as np
 
 from social_pose_diffusion.observation.raster import plot_people, resize_frame

@@ -1,4 +1,6 @@
-"""Skeletons in normalised equirect coordinates drawn onto images: observation rasters and previews.
+"""Skeletons in normalised equirect coordinates drawn onto images.
+
+Observation rasters and previews.
 
 - ``plotted`` observation: participants (a colour per body part) and the
   facilitator (red) drawn on a white 128x128 equirectangular canvas (u over
@@ -21,8 +23,9 @@ SUBPIXEL_BITS = (
     4  # plotted at 1/16 pixel, anti-aliased: motions smaller than a pixel still change the image
 )
 FACILITATOR_COLOUR = (0, 0, 255)
-# Participants' joints (and the bone to each from its parent) in BGR, one colour per body part as keypoint
-# renderers draw them: head purple, left arm blue, right arm green/yellow, shoulders black, hips grey.
+# Participants' joints (and the bone to each from its parent) in BGR, one colour per body part as
+# keypoint renderers draw them: head purple, left arm blue, right arm green/yellow, shoulders
+# black, hips grey.
 _PART = {
     'nose': (0, 0, 0),
     'eye': (160, 0, 120),
@@ -41,7 +44,10 @@ NECK = ((JOINT['nose'], JOINT['left_shoulder']), (JOINT['nose'], JOINT['right_sh
 
 
 def draw_skeleton(img, keypoints, colour, thickness=2, radius=3, min_conf=0.05):
-    """Draw one person's (J, 3) or (J, 2) keypoints; a person across the seam is drawn on both edges."""
+    """Draw one person's (J, 3) or (J, 2) keypoints.
+
+    A person across the seam is drawn on both edges.
+    """
     kp = np.asarray(keypoints, np.float64)
     seen = kp[:, 2] > min_conf if kp.shape[1] > 2 else np.ones(len(kp), bool)
     if not seen.any():

@@ -31,7 +31,10 @@ SNAP_NS = 1e6  # a frame time this close to a commit takes that commit's pose ex
 
 @dataclass
 class Plan:
-    """``poses[i]`` (J, 2) is the facilitator's planned pose at ``stamps_ns[i]``; ``spread`` (H, J) its uncertainty."""
+    """``poses[i]`` (J, 2) is the facilitator's planned pose at ``stamps_ns[i]``.
+
+    ``spread`` (H, J) its uncertainty.
+    """
 
     stamps_ns: np.ndarray
     poses: np.ndarray
@@ -40,7 +43,7 @@ class Plan:
 
 
 def seated(pose, seat_u):
-    """``pose`` (J, 2|3) turned about the camera's vertical axis until its centroid is at ``seat_u``.
+    """``pose`` (J, 2|3) turned about the camera's vertical axis so its centroid is at ``seat_u``.
 
     A shift in u is a rotation of the sphere: the bone lengths stay the same.
     """
@@ -50,12 +53,18 @@ def seated(pose, seat_u):
 
 
 def joint_spread(samples, centre):
-    """Per-joint RMS distance (H, J) of ``samples`` (k, H, J, 2) from ``centre`` (H, J, 2); 0 for one sample."""
+    """Per-joint RMS distance (H, J) of ``samples`` (k, H, J, 2) from ``centre`` (H, J, 2).
+
+    0 for one sample.
+    """
     return np.sqrt(np.mean(joint_distance(samples, centre[None]) ** 2, 0))
 
 
 def medoid_index(samples):
-    """Index (...) of the sample in ``samples`` (..., k, H, J, 2) with the least total distance to the others."""
+    """Index (...) of the sample with the least total distance to the others.
+
+    ``samples``: (..., k, H, J, 2).
+    """
     d = joint_distance(samples[..., :, None, :, :, :], samples[..., None, :, :, :, :]).mean(
         (-1, -2)
     )
@@ -107,7 +116,10 @@ class FacilitatorAgent:
         self.reset()
 
     def reset(self, initial_pose=None):
-        """Forget history; start from ``initial_pose`` (J, 2|3) and its bone lengths, or the model's neutral pose."""
+        """Forget history.
+
+        Start from ``initial_pose`` (J, 2|3) and its bone lengths, or the model's neutral pose.
+        """
         pose = (
             self.neutral if initial_pose is None else np.asarray(initial_pose, np.float64)[:, :2]
         )
@@ -223,7 +235,10 @@ class FacilitatorAgent:
         return obs
 
     def plan(self, frame: GroupFrame, image=None, observed=None):
-        """A :class:`Plan` of the next ``H`` poses from ``frame.stamp_ns``; ``observed`` (J, 2|3) re-anchors."""
+        """A :class:`Plan` of the next ``H`` poses from ``frame.stamp_ns``.
+
+        ``observed`` (J, 2|3) re-anchors.
+        """
         if observed is not None and self.reanchor_weight > 0:
             pose = self.integrator.reanchor(
                 self.pose, np.asarray(observed)[:, :2], self.reanchor_weight

@@ -1,4 +1,6 @@
-"""Torch modules: observation encoders, the Transformer action network and DBC's state-action denoiser.
+"""Torch modules.
+
+Observation encoders, the Transformer action network and DBC's state-action denoiser.
 
 The observation encoder runs once per frame; its tokens condition every
 denoising step of the action network.
@@ -130,7 +132,10 @@ class ActionTransformer(nn.Module):
 
 
 class StateActionDenoiser(nn.Module):
-    """DBC's diffusion model of the joint (state, action) vector: predicts the noise of all of it."""
+    """DBC's diffusion model of the joint (state, action) vector.
+
+    Predicts the noise of all of it.
+    """
 
     def __init__(self, dim, hidden=256):
         super().__init__()

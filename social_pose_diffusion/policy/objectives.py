@@ -5,8 +5,9 @@ import torch.nn.functional as F
 
 
 def masked_mse(pred, target, weight=None):
-    """MSE; with ``weight`` (same shape, 0 = unknown target) the weighted mean over the known
-    elements.
+    """MSE.
+
+    With ``weight`` (same shape, 0 = unknown target) the weighted mean over the known elements.
     """
     if weight is None:
         return F.mse_loss(pred, target)
@@ -21,7 +22,10 @@ def diffusion_loss(eps_fn, x0, schedule, generator=None, weight=None):
 
 
 def flow_loss(velocity_fn, x0, generator=None, weight=None):
-    """Flow matching: regress ``noise - x0`` at ``x_tau = tau * noise + (1 - tau) * x0``, tau uniform."""
+    """Flow matching.
+
+    Regress ``noise - x0`` at ``x_tau = tau * noise + (1 - tau) * x0``, tau uniform.
+    """
     tau = torch.rand((x0.shape[0],), generator=generator, device=x0.device)
     noise = torch.randn(x0.shape, generator=generator, device=x0.device)
     shape = (-1,) + (1,) * (x0.dim() - 1)
@@ -36,7 +40,10 @@ def bc_loss(pred, target, weight=None):
 
 
 def state_action_losses(critic, schedule, state, agent_action, expert_action, generator=None):
-    """Per-sample diffusion losses of [state, agent action] and [state, expert action], same noise and t."""
+    """Per-sample diffusion losses of [state, agent action] and [state, expert action].
+
+    Same noise and t.
+    """
     agent = torch.cat([state, agent_action.flatten(1)], -1)
     expert = torch.cat([state, expert_action.flatten(1)], -1)
     t = torch.randint(

@@ -49,7 +49,10 @@ def ddpm(eps, x, schedule, generator=None):
 
 
 def diffusion_x(eps, x, schedule, extra=8, generator=None):
-    """Diffusion-X (Pearce et al. 2023): T DDPM steps, then ``extra`` noise-free steps at t = 1 (T + M evaluations)."""
+    """Diffusion-X (Pearce et al. 2023).
+
+    T DDPM steps, then ``extra`` noise-free steps at t = 1 (T + M evaluations).
+    """
     x = ddpm(eps, x, schedule, generator)
     for _ in range(extra):
         x = schedule._reverse(x, eps(x, _steps(x.shape[0], 1, x.device)), 1)
