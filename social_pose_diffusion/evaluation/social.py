@@ -34,6 +34,7 @@ facilitator that sees only the group (:class:`RuleFacilitator`).
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -110,6 +111,7 @@ class Facilitator:
 
     name = 'facilitator'
     plans: list = []
+    spreads: list[float]  # per-step plan spread, kept by facilitators that sample plans
 
     def start(self, session: Session, t0: int) -> None:
         raise NotImplementedError
@@ -232,7 +234,8 @@ def calibrate_rule(sessions: list[Session], fraction: float = 0.8) -> RuleCalibr
 
     (first ``fraction``) of labelled sessions.
     """
-    yaws, bears, offsets = [], [], {0: [], 1: []}
+    yaws, bears = [], []
+    offsets: dict[int, list[np.ndarray]] = {0: [], 1: []}
     for s in sessions:
         if not has_social_labels(s):
             continue
@@ -443,7 +446,8 @@ def head_metrics(session: Session, frames: np.ndarray, poses: np.ndarray) -> dic
     bearings = seat_bearings(session)
     faced = np.argmin(np.abs((yaw[:, None] - offset) / (slope or 1.0) - bearings[None]), 1)
     known = target >= 0
-    turns, curves = [], []
+    turns: list[dict[str, Any]] = []
+    curves = []
     changes = np.flatnonzero(np.r_[False, target[1:] != target[:-1]] & (target >= 0))
     span = np.ptp(true_yaw) if len(true_yaw) else 0.0
     for i, c in enumerate(changes):
@@ -656,7 +660,7 @@ def evaluate_social(
         VelocityFacilitator(),
         RuleFacilitator(calibration),
     ]
-    report = {
+    report: dict[str, Any] = {
         'setup': {
             'plans': plans,
             'replan_frames': 1,
@@ -665,7 +669,8 @@ def evaluate_social(
         },
         'sessions': [],
     }
-    generated, true_feats, traced, traces = {d.name: [] for d in drivers}, [], {}, {}
+    generated: dict[str, list[np.ndarray]] = {d.name: [] for d in drivers}
+    true_feats, traced, traces = [], {}, {}
     bar = tqdm(labelled, desc='social', unit='session', disable=not progress)
     for i in bar:
         session = sessions[i]
@@ -697,7 +702,9 @@ def evaluate_social(
         if counterfactuals:
             torch.manual_seed(seed + i + 10_000)
             _, resampled = rollout(drivers[0], session)
-            cf = {'resampling_floor_mpjpe': float(joint_distance(resampled, policy_poses).mean())}
+            cf: dict[str, Any] = {
+                'resampling_floor_mpjpe': float(joint_distance(resampled, policy_poses).mean())
+            }
             others = [s for j, s in enumerate(sessions) if j != i and has_social_labels(s)]
             for kind in COUNTERFACTUALS:
                 if kind == 'other' and not others:

@@ -19,7 +19,8 @@ class VectorEncoder:
     name = 'vector'
     needs_camera = False  # observes camera frames: training and the node need the camera stream
     image_input = False  # observations carry a 128x128 BGR ``image``
-    inputs = ('tokens', 'mask')  # observation keys the torch module reads, in call order
+    # observation keys the torch module reads, in call order
+    inputs: tuple[str, ...] = ('tokens', 'mask')
 
     def image(self, participants, facilitator_pose, frame=None) -> np.ndarray | None:
         """The (128, 128, 3) uint8 observation image of one frame, or None without one."""

@@ -58,7 +58,7 @@ class PlanFollower:
 
     def reset(self) -> None:
         """Forget the plan, the last pose and the last tick (a new episode)."""
-        self._plan = None
+        self._plan: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None
         self._fresh = False
         self.last: Tick | None = None
         self.last_tick_ns: int | None = None
