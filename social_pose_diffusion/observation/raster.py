@@ -11,6 +11,7 @@ Observation rasters and previews.
 
 import cv2
 import numpy as np
+from numpy.typing import ArrayLike
 
 from social_pose_diffusion.core.skeleton import BONES, JOINT, JOINT_NAMES, NUM_JOINTS, wrap_u
 
@@ -43,7 +44,14 @@ PART_COLOURS = [_PART.get(name, _PART.get(name.split('_')[-1])) for name in JOIN
 NECK = ((JOINT['nose'], JOINT['left_shoulder']), (JOINT['nose'], JOINT['right_shoulder']))
 
 
-def draw_skeleton(img, keypoints, colour, thickness=2, radius=3, min_conf=0.05):
+def draw_skeleton(
+    img: np.ndarray,
+    keypoints: ArrayLike,
+    colour: tuple[int, int, int],
+    thickness: int = 2,
+    radius: int = 3,
+    min_conf: float = 0.05,
+) -> np.ndarray:
     """Draw one person's (J, 3) or (J, 2) keypoints.
 
     A person across the seam is drawn on both edges.
@@ -76,7 +84,9 @@ def _pixels(uv, size):
     )
 
 
-def plot_people(participants, facilitator_pose, size=IMAGE_SIZE):
+def plot_people(
+    participants: ArrayLike, facilitator_pose: ArrayLike, size: int = IMAGE_SIZE
+) -> np.ndarray:
     """A white ``size`` x ``size`` BGR image with every person's skeleton.
 
     ``participants`` is ``(P, J, 3)``; bones crossing the u seam are skipped.
@@ -102,6 +112,6 @@ def plot_people(participants, facilitator_pose, size=IMAGE_SIZE):
     return img
 
 
-def resize_frame(bgr, size=IMAGE_SIZE):
+def resize_frame(bgr: ArrayLike, size: int = IMAGE_SIZE) -> np.ndarray:
     """The camera frame at ``size`` x ``size`` (area interpolation)."""
     return cv2.resize(np.asarray(bgr), (size, size), interpolation=cv2.INTER_AREA)

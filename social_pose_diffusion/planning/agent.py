@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from social_pose_diffusion.core.frames import GroupFrame
 from social_pose_diffusion.core.skeleton import NUM_JOINTS, joint_distance, wrap_u
@@ -42,7 +43,7 @@ class Plan:
     samples: np.ndarray  # (k, H, J, 2) every sampled plan, integrated
 
 
-def seated(pose, seat_u):
+def seated(pose: ArrayLike, seat_u: float) -> np.ndarray:
     """``pose`` (J, 2|3) turned about the camera's vertical axis so its centroid is at ``seat_u``.
 
     A shift in u is a rotation of the sphere: the bone lengths stay the same.
@@ -52,7 +53,7 @@ def seated(pose, seat_u):
     return pose
 
 
-def joint_spread(samples, centre):
+def joint_spread(samples: np.ndarray, centre: np.ndarray) -> np.ndarray:
     """Per-joint RMS distance (H, J) of ``samples`` (k, H, J, 2) from ``centre`` (H, J, 2).
 
     0 for one sample.
@@ -60,7 +61,7 @@ def joint_spread(samples, centre):
     return np.sqrt(np.mean(joint_distance(samples, centre[None]) ** 2, 0))
 
 
-def medoid_index(samples):
+def medoid_index(samples: np.ndarray) -> np.ndarray:
     """Index (...) of the sample with the least total distance to the others.
 
     ``samples``: (..., k, H, J, 2).
@@ -71,7 +72,7 @@ def medoid_index(samples):
     return np.argmin(d.sum(-1), -1)
 
 
-def medoid(samples):
+def medoid(samples: np.ndarray) -> np.ndarray:
     """The sample (k, H, J, 2) -> (H, J, 2) with the least total distance to the others."""
     return samples[int(medoid_index(samples))]
 
