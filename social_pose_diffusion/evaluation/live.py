@@ -116,7 +116,7 @@ def score(received, sent, session=None, diagnostics=True):
     return report
 
 
-def write_outputs(path, received, session_bag=None):
+def write_outputs(path: str | Path, received: list, session_bag: str | Path | None = None) -> Path:
     """The recorded outputs (log time = simulated receive time) and the bag's ground truth.
 
     As mcap.
@@ -144,7 +144,7 @@ def write_outputs(path, received, session_bag=None):
     return path
 
 
-def recorded_poses(out_bag):
+def recorded_poses(out_bag: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """``(stamps_ns, (N, J, 2) poses)`` of the generated facilitator in an output bag."""
     stamps, poses = [], []
     for _, _, msg in read_messages(out_bag, [POSE_TOPIC]):
@@ -155,7 +155,7 @@ def recorded_poses(out_bag):
     return np.array(stamps, np.int64), (np.stack(poses) if poses else np.zeros((0, NUM_JOINTS, 2)))
 
 
-def recorded_groups(out_bag):
+def recorded_groups(out_bag: str | Path) -> dict[int, np.ndarray]:
     """``{stamp_ns: (N, J, 3) keypoints}`` the graph perceived, from an output bag."""
     return {
         stamp_ns(msg): cloud_to_frame(msg).keypoints
@@ -163,7 +163,7 @@ def recorded_groups(out_bag):
     }
 
 
-def nearest(stamps, stamp, tolerance_ns):
+def nearest(stamps: np.ndarray, stamp: int, tolerance_ns: int) -> int | None:
     """Index of the stamp nearest ``stamp`` within ``tolerance_ns``, or None."""
     if not len(stamps):
         return None

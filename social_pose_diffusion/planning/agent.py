@@ -116,7 +116,7 @@ class FacilitatorAgent:
         self._frames = deque(maxlen=max(c.lags) + 2 * int(round(self.fps)))
         self.reset()
 
-    def reset(self, initial_pose=None):
+    def reset(self, initial_pose: ArrayLike | None = None) -> None:
         """Forget history.
 
         Start from ``initial_pose`` (J, 2|3) and its bone lengths, or the model's neutral pose.
@@ -128,7 +128,8 @@ class FacilitatorAgent:
             raise ValueError(f'initial pose must be a finite ({NUM_JOINTS}, 2|3) array')
         self.integrator = Integrator.for_pose(pose, self.max_speed, self.leak)
         self._rest = pose.copy()  # the executed pose at every time before the first commit
-        self._stamps, self._executed = deque(), deque()
+        self._stamps: deque[int] = deque()
+        self._executed: deque[np.ndarray] = deque()
         self._noise = None
         if self.hold_noise:  # one draw per episode, see plan()
             import torch
@@ -136,14 +137,16 @@ class FacilitatorAgent:
             c = self.policy.config
             self._noise = c.noise_scale * torch.randn((self.samples, c.horizon, c.action_dim))
         self._frames.clear()
-        self._memory = {}  # person id -> motion memory (M,), see observation.features
+        self._memory: dict[
+            int, np.ndarray
+        ] = {}  # person id -> motion memory (M,), see observation.features
 
     @property
-    def pose(self):
+    def pose(self) -> np.ndarray:
         """The last executed pose (J, 2)."""
         return self._executed[-1] if self._executed else self._rest
 
-    def commit(self, stamp_ns, pose):
+    def commit(self, stamp_ns: int, pose: ArrayLike) -> None:
         """Record the pose executed at ``stamp_ns`` (the proprioception of the next plans).
 
         Commits may come at any rate (a control loop, publish-on-plan ticks):
@@ -164,7 +167,7 @@ class FacilitatorAgent:
             self._stamps.popleft()
             self._executed.popleft()
 
-    def history(self):
+    def history(self) -> np.ndarray:
         """The executed poses (K+1, J, 2) at the model's frame times up to the newest commit.
 
         Interpolated between commits; before the first commit, the reset pose.
@@ -183,7 +186,7 @@ class FacilitatorAgent:
             out.append(self._rest if before else interpolate(stamps, executed, t, SNAP_NS))
         return np.stack(out)
 
-    def observe(self, frame):
+    def observe(self, frame: GroupFrame) -> None:
         """Remember a group frame (plan() does this too) and update the people's motion memory."""
         if self._frames and frame.stamp_ns <= self._frames[-1].stamp_ns:
             return
@@ -214,7 +217,7 @@ class FacilitatorAgent:
                 out[n] = kp
         return out
 
-    def observation(self, frame, image=None):
+    def observation(self, frame: GroupFrame, image: np.ndarray | None = None) -> dict:
         """The policy's observation batch (size 1) for ``frame`` and the current history."""
         c = self.policy.config
         self.observe(frame)
@@ -235,7 +238,12 @@ class FacilitatorAgent:
             obs['image'] = picture[None]
         return obs
 
-    def plan(self, frame: GroupFrame, image=None, observed=None):
+    def plan(
+        self,
+        frame: GroupFrame,
+        image: np.ndarray | None = None,
+        observed: ArrayLike | None = None,
+    ) -> Plan:
         """A :class:`Plan` of the next ``H`` poses from ``frame.stamp_ns``.
 
         ``observed`` (J, 2|3) re-anchors.
