@@ -24,7 +24,7 @@ class ModelError(ValueError):
     """A model directory or weights file that is missing, corrupt or does not match its config."""
 
 
-def resolve_device(device='auto'):
+def resolve_device(device: str | torch.device = 'auto') -> torch.device:
     """``auto`` -> cuda when available, else cpu."""
     if device == 'auto':
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')

@@ -7,12 +7,13 @@ denoising step of the action network.
 """
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 
-def timestep_embedding(t, dim):
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal embedding of a (B,) float timestep in [0, 1]."""
     half = dim // 2
     freqs = torch.exp(
@@ -22,7 +23,7 @@ def timestep_embedding(t, dim):
     return torch.cat([torch.sin(args), torch.cos(args)], -1)
 
 
-def mlp(sizes):
+def mlp(sizes: Sequence[int]) -> nn.Sequential:
     layers = []
     for a, b in zip(sizes[:-1], sizes[1:]):
         layers += [nn.Linear(a, b), nn.SiLU()]
