@@ -15,13 +15,15 @@ shown next to the data's own bone variation.
 """
 
 import time
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
 from social_pose_diffusion.core.atomic import write_bytes, write_json
 from social_pose_diffusion.core.frames import GroupFrame
-from social_pose_diffusion.core.session import rate_mismatch
+from social_pose_diffusion.core.session import Session, rate_mismatch
 from social_pose_diffusion.core.skeleton import bone_lengths, joint_distance
 from social_pose_diffusion.evaluation.metrics import (
     best_of_k_ade,
@@ -43,7 +45,7 @@ from social_pose_diffusion.policy.prior import decay_per_frame
 HORIZONS_S = (1.0, 5.0, 10.0)
 
 
-def group_frame(session, t, stamp_ns=None):
+def group_frame(session: Session, t: int, stamp_ns: int | None = None) -> GroupFrame:
     """Frame ``t`` of a session as the GroupFrame a node would receive (optionally restamped)."""
     stamp = int(session.stamps_ns[t] if stamp_ns is None else stamp_ns)
     return GroupFrame(stamp, session.participant_ids, session.participants[t])
@@ -396,12 +398,12 @@ HEADLINE = (
 ROLLOUT_KEYS = ('mpjpe', 'hold_baseline', 'velocity_baseline')
 
 
-def summary(entries):
+def summary(entries: list[dict]) -> dict:
     """Means of the headline numbers over session entries.
 
     (rollout horizons every rolled session has).
     """
-    out = {key: float(np.nanmean([e[key] for e in entries])) for key in HEADLINE}
+    out: dict[str, Any] = {key: float(np.nanmean([e[key] for e in entries])) for key in HEADLINE}
     rolled = [e['rollout'] for e in entries if e.get('rollout', {}).get('mpjpe')]
     if rolled:
         horizons = [h for h in rolled[0]['mpjpe'] if all(h in r['mpjpe'] for r in rolled)]
@@ -422,7 +424,7 @@ def summary(entries):
     return out
 
 
-def verdict(mean):
+def verdict(mean: dict) -> dict:
     """Per metric and horizon.
 
     The model's error beside the better baseline, and whether it is no worse.
@@ -474,7 +476,7 @@ def example(policy, session, k=8, sampler=None, steps=None, raw_frame=None):
     }
 
 
-def markdown(report):
+def markdown(report: dict) -> str:
     """The report as Markdown tables: every error beside its hold / damped-velocity baselines."""
     f = lambda x, p=5: '' if x is None or not np.isfinite(x) else f'{x:.{p}f}'  # noqa: E731
     trio = lambda m, h, v, p=5: f'{f(m, p)} ({f(h, p)} / {f(v, p)})'  # noqa: E731
@@ -556,7 +558,7 @@ def _save_figure(fig, path):
     write_bytes(path, buf.getvalue())
 
 
-def plots(report, stem):
+def plots(report: dict, stem: str) -> list[str]:
     """``<stem>_horizon.png`` (rollout error vs time) and ``<stem>_samples.png``.
 
     (plans over the truth); returns paths.
@@ -606,13 +608,11 @@ def plots(report, stem):
     return paths
 
 
-def write_report(report, path, with_plots=True):
+def write_report(report: dict, path: str | Path, with_plots: bool = True) -> list[str]:
     """JSON at ``path``, Markdown and plots next to it (same stem), all atomic.
 
     Returns the written paths.
     """
-    from pathlib import Path
-
     path = Path(path)
     stem = str(path.with_suffix(''))
     written = plots(report, stem) if with_plots else []
