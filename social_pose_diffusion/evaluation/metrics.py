@@ -76,7 +76,7 @@ def bone_weight(keypoints: ArrayLike, seen: float = 0.5) -> np.ndarray:
 def best_of_k_ade(samples: ArrayLike, truth: ArrayLike, weight: ArrayLike | None = None) -> float:
     """Mean over N of the smallest average displacement error among the k samples.
 
-    (seen joints only).
+    Only seen joints are scored.
     """
     d = joint_distance(samples, np.asarray(truth)[:, None])
     if weight is None:
@@ -105,7 +105,7 @@ def timing(seconds: ArrayLike) -> dict:
 def wrist_lift(poses: np.ndarray, start: ArrayLike) -> np.ndarray:
     """Largest distance (over time) of each wrist from its ``start`` position.
 
-    (..., 2) for (left, right).
+    Shape (..., 2) for (left, right).
     """
     wrists = [JOINT['left_wrist'], JOINT['right_wrist']]
     return joint_distance(poses[..., wrists, :], np.asarray(start)[..., None, wrists, :]).max(-2)

@@ -101,9 +101,9 @@ def baseline_decay_s(session, config):
 
 
 def chunk_metrics(policy, session, k=8, sampler=None, steps=None, raw_frame=None, batch=128):
-    """Teacher-forced metrics over the evaluation frames.
+    """Teacher-forced metrics over the evaluation frames, with hold and velocity baselines.
 
-    (batched sampling), with hold and velocity baselines.
+    Sampling is batched.
 
     Only steps whose true joint was seen count (``Samples.weights``).
     """
@@ -278,7 +278,7 @@ def rollouts(
 def invitation_onsets(session, config, frames=None):
     """Frames where an invitation gesture starts.
 
-    (with the history and a whole chunk inside the session).
+    Only frames with the history and a whole chunk inside the session.
     """
     onsets = np.flatnonzero((session.invite >= 0) & (np.r_[-1, session.invite[:-1]] < 0))
     onsets = onsets[
@@ -401,7 +401,7 @@ ROLLOUT_KEYS = ('mpjpe', 'hold_baseline', 'velocity_baseline')
 def summary(entries: list[dict]) -> dict:
     """Means of the headline numbers over session entries.
 
-    (rollout horizons every rolled session has).
+    Rollout horizons: those every rolled session has.
     """
     out: dict[str, Any] = {key: float(np.nanmean([e[key] for e in entries])) for key in HEADLINE}
     rolled = [e['rollout'] for e in entries if e.get('rollout', {}).get('mpjpe')]
@@ -453,7 +453,7 @@ EXAMPLE_JOINTS = ('nose', 'left_wrist', 'right_wrist')
 def example(policy, session, k=8, sampler=None, steps=None, raw_frame=None):
     """K integrated plans and the truth at one evaluation frame.
 
-    (an invitation onset if there is one).
+    The frame is an invitation onset if there is one.
     """
     from social_pose_diffusion.core.skeleton import JOINT
 
@@ -561,7 +561,7 @@ def _save_figure(fig, path):
 def plots(report: dict, stem: str) -> list[str]:
     """``<stem>_horizon.png`` (rollout error vs time) and ``<stem>_samples.png``.
 
-    (plans over the truth); returns paths.
+    The samples plot shows the plans over the truth; returns paths.
     """
     import matplotlib
 

@@ -195,7 +195,7 @@ class HoldFacilitator(Facilitator):
 class VelocityFacilitator(Facilitator):
     """Constant velocity from the last true step, damped by ``damping`` per frame.
 
-    (so it comes to rest).
+    So it comes to rest.
     """
 
     name = 'constant_velocity'
@@ -230,9 +230,9 @@ class RuleCalibration:
 
 
 def calibrate_rule(sessions: list[Session], fraction: float = 0.8) -> RuleCalibration:
-    """Fit the rule's two constants on the training part.
+    """Fit the rule's two constants on the training part of labelled sessions.
 
-    (first ``fraction``) of labelled sessions.
+    The training part is the first ``fraction``.
     """
     yaws, bears = [], []
     offsets: dict[int, list[np.ndarray]] = {0: [], 1: []}
@@ -881,7 +881,7 @@ def markdown(social: dict) -> str:
 def plots(social: dict, stem: str) -> list[str]:
     """``<stem>_yaw.png`` (yaw over time with the bearing), ``_turns.png`` and ``_lift.png``.
 
-    (event-aligned).
+    The last two are event-aligned.
     """
     import matplotlib
 

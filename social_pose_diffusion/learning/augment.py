@@ -167,9 +167,9 @@ def onset_weights(
 
 
 def hide(obs: dict, config, augmentation: Augmentation, rng: np.random.Generator) -> dict:
-    """A batch where a share of samples hides its past deltas.
+    """A batch where a share of samples hides its past deltas and another its style.
 
-    (standing still) and another its style.
+    Hidden past deltas read as standing still.
     """
     proprio = obs['proprio'].copy()
     columns = np.arange(proprio.shape[1])

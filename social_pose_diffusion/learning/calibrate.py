@@ -43,7 +43,7 @@ def held_back(samples: Samples, horizon: int, fraction: float = HELD_BACK):
 def residual_gain(policy, held: Samples, k: int = 4) -> float:
     """The gain of :data:`GAINS` with the least masked chunk error on ``held``.
 
-    (residual actions).
+    ``held`` holds residual actions.
     """
     obs, residual = held.batch(np.arange(len(held)))
     saved, policy.config.residual_gain = policy.config.residual_gain, 1.0

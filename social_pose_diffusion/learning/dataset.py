@@ -226,9 +226,9 @@ def bag_frames(path, stamps_ns):
 
 
 def mirror(session, raw_frame=None):
-    """The left-right mirrored session.
+    """The left-right mirrored session and its frames.
 
-    (u -> 1 - u, left and right joints and hands swapped) and its frames.
+    Mirrored: u -> 1 - u, left and right joints and hands swapped.
 
     A mirrored discussion is as plausible as the original, so training on both
     balances the invitation hands exactly.
@@ -325,7 +325,7 @@ def build(sessions, config, part='train', stride=1, raw_frames=None):
 def load_sessions(bags=(), styles=(), seconds=90.0, seed=0, participants=4, raw=False, copies=1):
     """Sessions from rosbag2 paths and/or freshly simulated styles.
 
-    (sessions, names, raw_frames or None).
+    Returns (sessions, names, raw_frames or None).
 
     Style ``i`` gives ``copies`` simulated sessions with seeds ``seed + i + 10 j``
     (distinct turn-taking per style), rendered on demand for raw policies.

@@ -54,7 +54,7 @@ def make_config(sessions, **options):
 def critic_state(policy, obs):
     """DBC critic state: normalised proprioception + mean participant token.
 
-    (numpy obs -> tensor).
+    Numpy obs -> tensor.
     """
     d = policy.device
     proprio = (

@@ -43,7 +43,7 @@ def centroid(pose: ArrayLike) -> np.ndarray:
 def proprio_size(history: int, styles: Sequence[str] = ()) -> int:
     """Length of the proprioception vector for ``history`` past deltas.
 
-    (and a style code over ``styles``).
+    Plus a style code over ``styles``.
     """
     return NUM_JOINTS * 2 + 1 + history * NUM_JOINTS * 2 + len(styles)
 

@@ -26,7 +26,7 @@ from social_pose_diffusion.observation.features import centroid
 class Integrator:
     """Integrates deltas for one person with fixed ``lengths`` (radians) and ``max_speed``.
 
-    (per joint, per frame).
+    ``max_speed`` is per joint, per frame.
     """
 
     def __init__(

@@ -189,7 +189,7 @@ class Policy(nn.Module):
     def prior(self, obs):
         """The config's prior chunk (B, H, J, 2) from the proprioception.
 
-        (numpy), or 0 without one.
+        The chunk is numpy, or 0 without a prior.
         """
         c = self.config
         if c.prior == 'none':

@@ -25,7 +25,7 @@ def decay_per_frame(fps: float, decay_s: float) -> float:
 def prior_deltas(last_delta, horizon: int, decay: float) -> np.ndarray:
     """(..., H, J, 2) deltas ``v d, v d^2, ...`` from the last per-frame delta ``v``.
 
-    (..., J, 2).
+    ``v``: (..., J, 2).
     """
     powers = float(decay) ** np.arange(1, int(horizon) + 1)
     return np.asarray(last_delta, np.float64)[..., None, :, :] * powers[:, None, None]
@@ -34,7 +34,7 @@ def prior_deltas(last_delta, horizon: int, decay: float) -> np.ndarray:
 def last_delta(proprio) -> np.ndarray:
     """The newest per-frame delta (..., J, 2) held in proprioception vectors.
 
-    (see observation.features).
+    See observation.features.
     """
     from social_pose_diffusion.core.skeleton import NUM_JOINTS
 
