@@ -119,7 +119,7 @@ def score(received, sent, session=None, diagnostics=True):
 def write_outputs(path: str | Path, received: list, session_bag: str | Path | None = None) -> Path:
     """The recorded outputs (log time = simulated receive time) and the bag's ground truth.
 
-    As mcap.
+    Both are written as mcap.
     """
     from rosbags.rosbag2 import StoragePlugin, Writer
 
