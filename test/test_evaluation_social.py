@@ -1,5 +1,8 @@
-"""The closed-loop social evaluation reads behaviour right: the demonstration scores as itself, holding still scores
-nothing, and a facilitator that follows the group follows a counterfactual group too."""
+"""The closed-loop social evaluation reads behaviour right.
+
+The demonstration scores as itself, holding still scores nothing, and a facilitator that follows
+the group follows a counterfactual group too.
+"""
 
 import numpy as np
 import pytest

@@ -1,4 +1,7 @@
-"""Learning core without training: deltas, observations, integrator, samplers, losses, metrics, model files."""
+"""Learning core without training.
+
+Deltas, observations, integrator, samplers, losses, metrics, model files.
+"""
 
 import json
 
@@ -176,13 +179,15 @@ def test_metrics_against_hand_computed_values():
     moved = np.repeat(start[None], 3, 0)
     moved[-1, JOINT['left_wrist'], 1] -= 0.04
     np.testing.assert_allclose(wrist_lift(moved, start), [0.04, 0.0])
-    # Onset 0: a left, a right and a both-wrists sample; onset 1: two lefts and one too small to count.
+    # Onset 0: a left, a right and a both-wrists sample; onset 1: two lefts and one too small to
+    # count.
     lifts = np.array([[1.0, 0.0], [0.1, 0.9], [0.5, 0.4], [0.6, 0.1], [0.7, 0.2], [0.2, 0.05]])
     c = hand_choice(lifts, np.ones(6), np.array([0, 0, 0, 1, 1, 1]))
     assert c['gesture_rate'] == pytest.approx(5 / 6)
     assert (c['left'], c['right'], c['between']) == pytest.approx((0.6, 0.2, 0.2))
     assert c['both_hands'] == 0.5
-    # The medoid the agent executes: per row, the sample with the least total distance to the others.
+    # The medoid the agent executes: per row, the sample with the least total distance to the
+    # others.
     plans = np.zeros((2, 3, 1, NUM_JOINTS, 2)) + 0.5
     plans[0, :, ..., 1] += np.array([0.0, 0.01, 0.03])[:, None, None]
     plans[1, :, ..., 1] += np.array([0.02, 0.0, 0.03])[:, None, None]

@@ -1,4 +1,7 @@
-"""The fast paths of planning give the results of straightforward references: skeleton, integrator, traced networks."""
+"""The fast paths of planning give the results of straightforward references.
+
+Skeleton, integrator, traced networks.
+"""
 
 import numpy as np
 import pytest
@@ -47,7 +50,10 @@ def ref_project(pose, lengths, reference=None):
 
 
 def ref_rollout(integ, pose, deltas):
-    """Clamp (with the leak) frame by frame, sum, project every pose; step by step if the speed limit breaks."""
+    """Clamp (with the leak) frame by frame, sum, project every pose.
+
+    Step by step if the speed limit breaks.
+    """
     pose = np.broadcast_to(pose, deltas.shape[:-3] + pose.shape[-2:])
     offset, offsets = np.zeros(pose.shape), []
     for i in range(deltas.shape[-3]):
@@ -114,9 +120,8 @@ def test_project_to_bones_matches_bone_by_bone_reference(person, with_reference)
 def test_rollout_matches_frame_by_frame_reference(person, leak, step):
     rng = np.random.default_rng(int(leak * 100) + int(step * 1000))
     speed = np.full(NUM_JOINTS, 0.01)
-    speed[[0, 5]] = (
-        0.004  # the roots are slower than their children, so a clamp keeps the path within the limits
-    )
+    # The roots are slower than their children, so a clamp keeps the path within the limits.
+    speed[[0, 5]] = 0.004
     integ = Integrator.for_pose(person, speed, leak)
     start = ref_project(person + rng.normal(0, 0.01, (4, 1, 2)), integ.lengths)
     angle = rng.uniform(0, 2 * np.pi, (4, 16, 1))

@@ -1,4 +1,6 @@
-"""Scoring what the live node graph published: the report numbers from recorded output messages (no ROS).
+"""Scoring what the live node graph published.
+
+The report numbers from recorded output messages (no ROS).
 
 :func:`score` turns the serialized outputs a replay recorded (with their
 arrival times) into MPJPE against the session's ground truth, next to holding
@@ -66,7 +68,8 @@ def score(received, sent, session=None, diagnostics=True):
         'keypoint_frames_received': len(clouds & set(sent)),
         'dropped_frames': len(set(sent) - clouds),
     }
-    # Latency: the first pose planned from each image (its source stamp) after the image was published.
+    # Latency: the first pose planned from each image (its source stamp) after the image was
+    # published.
     latency = {}
     for src, arrival in zip(sources, arrivals):
         k = int(np.searchsorted(sent_stamps, src))
@@ -113,8 +116,11 @@ def score(received, sent, session=None, diagnostics=True):
     return report
 
 
-def write_outputs(path, received, session_bag=None):
-    """The recorded outputs (log time = simulated receive time) and the bag's ground truth, as mcap."""
+def write_outputs(path: str | Path, received: list, session_bag: str | Path | None = None) -> Path:
+    """The recorded outputs (log time = simulated receive time) and the bag's ground truth.
+
+    Both are written as mcap.
+    """
     from rosbags.rosbag2 import StoragePlugin, Writer
 
     path = Path(path)
@@ -138,7 +144,7 @@ def write_outputs(path, received, session_bag=None):
     return path
 
 
-def recorded_poses(out_bag):
+def recorded_poses(out_bag: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """``(stamps_ns, (N, J, 2) poses)`` of the generated facilitator in an output bag."""
     stamps, poses = [], []
     for _, _, msg in read_messages(out_bag, [POSE_TOPIC]):
@@ -149,7 +155,7 @@ def recorded_poses(out_bag):
     return np.array(stamps, np.int64), (np.stack(poses) if poses else np.zeros((0, NUM_JOINTS, 2)))
 
 
-def recorded_groups(out_bag):
+def recorded_groups(out_bag: str | Path) -> dict[int, np.ndarray]:
     """``{stamp_ns: (N, J, 3) keypoints}`` the graph perceived, from an output bag."""
     return {
         stamp_ns(msg): cloud_to_frame(msg).keypoints
@@ -157,7 +163,7 @@ def recorded_groups(out_bag):
     }
 
 
-def nearest(stamps, stamp, tolerance_ns):
+def nearest(stamps: np.ndarray, stamp: int, tolerance_ns: int) -> int | None:
     """Index of the stamp nearest ``stamp`` within ``tolerance_ns``, or None."""
     if not len(stamps):
         return None

@@ -6,6 +6,7 @@ was not seen) mask what real recordings do not know; None scores everything.
 """
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from social_pose_diffusion.core.skeleton import (
     BONES,
@@ -18,7 +19,7 @@ from social_pose_diffusion.core.skeleton import (
 MIN_BONE = 1e-6  # radians: shorter reference bones are not scored (no division by zero)
 
 
-def masked_mean(values, weight=None):
+def masked_mean(values: ArrayLike, weight: ArrayLike | None = None) -> float:
     """Mean of ``values`` weighted by ``weight`` (NaN when nothing is weighted)."""
     values = np.asarray(values, np.float64)
     if weight is None:
@@ -28,19 +29,27 @@ def masked_mean(values, weight=None):
     return float((values * weight).sum() / total) if total > 0 else float('nan')
 
 
-def masked_mpjpe(pred, true, weight=None):
+def masked_mpjpe(pred: ArrayLike, true: ArrayLike, weight: ArrayLike | None = None) -> float:
     """MPJPE over the weighted (seen) joints."""
     return masked_mean(joint_distance(pred, true), weight)
 
 
-def one_step_mpjpe(prev_true, delta, next_true, weight=None):
-    """Teacher-forced MPJPE: the previous true pose moved by the predicted delta vs the next true pose."""
+def one_step_mpjpe(
+    prev_true: ArrayLike, delta: ArrayLike, next_true: ArrayLike, weight: ArrayLike | None = None
+) -> float:
+    """Teacher-forced MPJPE.
+
+    The previous true pose moved by the predicted delta vs the next true pose.
+    """
     return masked_mpjpe(apply_delta(prev_true, delta), next_true, weight)
 
 
-def bone_length_error(poses, lengths, weight=None):
-    """Mean relative bone-length error of ``poses`` (..., J, 2) against ``lengths``; ``weight``
-    (..., bones).
+def bone_length_error(
+    poses: ArrayLike, lengths: ArrayLike, weight: ArrayLike | None = None
+) -> float:
+    """Mean relative bone-length error of ``poses`` (..., J, 2) against ``lengths``.
+
+    ``weight`` (..., bones).
 
     Bones shorter than :data:`MIN_BONE` in ``lengths`` are not scored.
     """
@@ -53,9 +62,10 @@ def bone_length_error(poses, lengths, weight=None):
     return masked_mean(rel, w)
 
 
-def bone_weight(keypoints, seen=0.5):
-    """(..., bones) 1 where both ends of a bone are confidently seen in ``keypoints`` (..., J,
-    3).
+def bone_weight(keypoints: ArrayLike, seen: float = 0.5) -> np.ndarray:
+    """(..., bones) 1 where both ends of a bone are confidently seen in ``keypoints``.
+
+    ``keypoints``: (..., J, 3).
     """
     conf = np.asarray(keypoints)[..., 2]
     return np.stack([np.minimum(conf[..., p], conf[..., c]) >= seen for p, c in BONES], -1).astype(
@@ -63,9 +73,10 @@ def bone_weight(keypoints, seen=0.5):
     )
 
 
-def best_of_k_ade(samples, truth, weight=None):
-    """Mean over N of the smallest average displacement error among the k samples (seen joints
-    only).
+def best_of_k_ade(samples: ArrayLike, truth: ArrayLike, weight: ArrayLike | None = None) -> float:
+    """Mean over N of the smallest average displacement error among the k samples.
+
+    Only seen joints are scored.
     """
     d = joint_distance(samples, np.asarray(truth)[:, None])
     if weight is None:
@@ -76,7 +87,7 @@ def best_of_k_ade(samples, truth, weight=None):
     return float(ade.min(1).mean())
 
 
-def diversity(samples):
+def diversity(samples: np.ndarray) -> float:
     """Average pairwise distance between the k samples (APD), mean over N; 0 for k = 1."""
     k = samples.shape[1]
     if k < 2:
@@ -85,19 +96,28 @@ def diversity(samples):
     return float(d.sum((1, 2)).mean() / (k * (k - 1)))
 
 
-def timing(seconds):
+def timing(seconds: ArrayLike) -> dict:
     """Mean and p95 in milliseconds."""
     ms = np.asarray(seconds, np.float64) * 1e3
     return {'mean_ms': float(ms.mean()), 'p95_ms': float(np.percentile(ms, 95))} if len(ms) else {}
 
 
-def wrist_lift(poses, start):
-    """Largest distance (over time) of each wrist from its ``start`` position: (..., 2) for (left, right)."""
+def wrist_lift(poses: np.ndarray, start: ArrayLike) -> np.ndarray:
+    """Largest distance (over time) of each wrist from its ``start`` position.
+
+    Shape (..., 2) for (left, right).
+    """
     wrists = [JOINT['left_wrist'], JOINT['right_wrist']]
     return joint_distance(poses[..., wrists, :], np.asarray(start)[..., None, wrists, :]).max(-2)
 
 
-def hand_choice(lifts, reference, onset, gesture=0.3, commit=3.0):
+def hand_choice(
+    lifts: ArrayLike,
+    reference: ArrayLike,
+    onset: ArrayLike,
+    gesture: float = 0.3,
+    commit: float = 3.0,
+) -> dict:
     """Classify sampled invitation gestures by wrist lift relative to the true lift ``reference``.
 
     ``lifts`` (N, 2) left/right wrist lift of N samples, ``onset`` (N,) which

@@ -1,4 +1,6 @@
-"""Offline evaluation on the held-out last 20 % of each session, with the agent and integrator the nodes use.
+"""Offline evaluation on the held-out last 20 % of each session.
+
+With the agent and integrator the nodes use.
 
 Per session: teacher-forced one-step MPJPE (previous true pose + the first
 predicted delta, of one sample and of the medoid of the k as the agent picks
@@ -13,13 +15,15 @@ shown next to the data's own bone variation.
 """
 
 import time
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
 from social_pose_diffusion.core.atomic import write_bytes, write_json
 from social_pose_diffusion.core.frames import GroupFrame
-from social_pose_diffusion.core.session import rate_mismatch
+from social_pose_diffusion.core.session import Session, rate_mismatch
 from social_pose_diffusion.core.skeleton import bone_lengths, joint_distance
 from social_pose_diffusion.evaluation.metrics import (
     best_of_k_ade,
@@ -41,7 +45,7 @@ from social_pose_diffusion.policy.prior import decay_per_frame
 HORIZONS_S = (1.0, 5.0, 10.0)
 
 
-def group_frame(session, t, stamp_ns=None):
+def group_frame(session: Session, t: int, stamp_ns: int | None = None) -> GroupFrame:
     """Frame ``t`` of a session as the GroupFrame a node would receive (optionally restamped)."""
     stamp = int(session.stamps_ns[t] if stamp_ns is None else stamp_ns)
     return GroupFrame(stamp, session.participant_ids, session.participants[t])
@@ -73,8 +77,9 @@ def start_agent(policy, session, t, raw_frame=None, **options):
 
 
 def from_true_poses(config, facilitator, frames, deltas):
-    """Sampled chunks ``deltas`` (N, k, H, J, 2) integrated from the true ``facilitator`` poses at
-    ``frames``.
+    """Sampled chunks ``deltas`` integrated from the true ``facilitator`` poses at ``frames``.
+
+    ``deltas``: (N, k, H, J, 2).
 
     Each chunk keeps its start pose's bone lengths, as the agent does when it starts from an
     observed pose.
@@ -96,8 +101,9 @@ def baseline_decay_s(session, config):
 
 
 def chunk_metrics(policy, session, k=8, sampler=None, steps=None, raw_frame=None, batch=128):
-    """Teacher-forced metrics over the evaluation frames (batched sampling), with hold and velocity
-    baselines.
+    """Teacher-forced metrics over the evaluation frames, with hold and velocity baselines.
+
+    Sampling is batched.
 
     Only steps whose true joint was seen count (``Samples.weights``).
     """
@@ -158,8 +164,9 @@ def fitting_horizons(session, config, seconds=HORIZONS_S):
 
 
 def _truth_rows(session, stamps):
-    """Per target stamp: the session frame within half a frame of it (-1: none, a gap) and the
-    newest before it.
+    """Per target stamp: the session frame within half a frame of it and the newest before it.
+
+    The first is -1 where there is none (a gap).
     """
     s = np.asarray(session.stamps_ns, np.int64)
     near = np.clip(np.searchsorted(s, stamps), 1, len(s) - 1)
@@ -183,7 +190,9 @@ def rollouts(
     progress=False,
     samples=4,
 ):
-    """Open-loop rollouts from ``starts`` evaluation frames: MPJPE vs time, baselines, bone error, plan times.
+    """Open-loop rollouts from ``starts`` evaluation frames.
+
+    MPJPE vs time, baselines, bone error, plan times.
 
     The agent runs as the policy node does (``samples`` plans per step, their
     medoid executed) at the model's frame rate; each step is scored against
@@ -267,7 +276,10 @@ def rollouts(
 
 
 def invitation_onsets(session, config, frames=None):
-    """Frames where an invitation gesture starts (with the history and a whole chunk inside the session)."""
+    """Frames where an invitation gesture starts.
+
+    Only frames with the history and a whole chunk inside the session.
+    """
     onsets = np.flatnonzero((session.invite >= 0) & (np.r_[-1, session.invite[:-1]] < 0))
     onsets = onsets[
         (onsets >= max(config.history, max(config.lags)))
@@ -386,11 +398,12 @@ HEADLINE = (
 ROLLOUT_KEYS = ('mpjpe', 'hold_baseline', 'velocity_baseline')
 
 
-def summary(entries):
-    """Means of the headline numbers over session entries (rollout horizons every rolled session
-    has).
+def summary(entries: list[dict]) -> dict:
+    """Means of the headline numbers over session entries.
+
+    Rollout horizons: those every rolled session has.
     """
-    out = {key: float(np.nanmean([e[key] for e in entries])) for key in HEADLINE}
+    out: dict[str, Any] = {key: float(np.nanmean([e[key] for e in entries])) for key in HEADLINE}
     rolled = [e['rollout'] for e in entries if e.get('rollout', {}).get('mpjpe')]
     if rolled:
         horizons = [h for h in rolled[0]['mpjpe'] if all(h in r['mpjpe'] for r in rolled)]
@@ -411,9 +424,10 @@ def summary(entries):
     return out
 
 
-def verdict(mean):
-    """Per metric and horizon: the model's error beside the better baseline, and whether it is no
-    worse.
+def verdict(mean: dict) -> dict:
+    """Per metric and horizon.
+
+    The model's error beside the better baseline, and whether it is no worse.
     """
     pairs = {
         'one_step': ('mpjpe_one_step_medoid', 'hold_one_step', 'velocity_one_step'),
@@ -437,7 +451,10 @@ EXAMPLE_JOINTS = ('nose', 'left_wrist', 'right_wrist')
 
 
 def example(policy, session, k=8, sampler=None, steps=None, raw_frame=None):
-    """K integrated plans and the truth at one evaluation frame (an invitation onset if there is one)."""
+    """K integrated plans and the truth at one evaluation frame.
+
+    The frame is an invitation onset if there is one.
+    """
     from social_pose_diffusion.core.skeleton import JOINT
 
     c = policy.config
@@ -459,7 +476,7 @@ def example(policy, session, k=8, sampler=None, steps=None, raw_frame=None):
     }
 
 
-def markdown(report):
+def markdown(report: dict) -> str:
     """The report as Markdown tables: every error beside its hold / damped-velocity baselines."""
     f = lambda x, p=5: '' if x is None or not np.isfinite(x) else f'{x:.{p}f}'  # noqa: E731
     trio = lambda m, h, v, p=5: f'{f(m, p)} ({f(h, p)} / {f(v, p)})'  # noqa: E731
@@ -509,7 +526,8 @@ def markdown(report):
                     else f'{100 * bone:.2f} % / {100 * (r.get("bone_variation_data") or 0):.1f} %',
                     f'{f(r["time"].get("mean_ms"), 2)} / {f(r["time"].get("p95_ms"), 2)}',
                     (
-                        f'{inv["left"]:.2f}/{inv["right"]:.2f}/{inv["between"]:.2f}, {inv["both_hands"]:.2f}'
+                        f'{inv["left"]:.2f}/{inv["right"]:.2f}/{inv["between"]:.2f}, '
+                        f'{inv["both_hands"]:.2f}'
                     )
                     if inv
                     else '',
@@ -540,8 +558,11 @@ def _save_figure(fig, path):
     write_bytes(path, buf.getvalue())
 
 
-def plots(report, stem):
-    """``<stem>_horizon.png`` (rollout error vs time) and ``<stem>_samples.png`` (plans over the truth); returns paths."""
+def plots(report: dict, stem: str) -> list[str]:
+    """``<stem>_horizon.png`` (rollout error vs time) and ``<stem>_samples.png``.
+
+    The samples plot shows the plans over the truth; returns paths.
+    """
     import matplotlib
 
     matplotlib.use('Agg')
@@ -587,10 +608,11 @@ def plots(report, stem):
     return paths
 
 
-def write_report(report, path, with_plots=True):
-    """JSON at ``path``, Markdown and plots next to it (same stem), all atomic; returns the written paths."""
-    from pathlib import Path
+def write_report(report: dict, path: str | Path, with_plots: bool = True) -> list[str]:
+    """JSON at ``path``, Markdown and plots next to it (same stem), all atomic.
 
+    Returns the written paths.
+    """
     path = Path(path)
     stem = str(path.with_suffix(''))
     written = plots(report, stem) if with_plots else []

@@ -1,4 +1,6 @@
-"""Closed-loop social evaluation: does the generated facilitator respond to the group?
+"""Closed-loop social evaluation.
+
+Does the generated facilitator respond to the group?
 
 Every facilitator (the policy, and the baselines in the same run) drives
 itself over the whole held-out part of a session: at each frame it sees the
@@ -32,6 +34,7 @@ facilitator that sees only the group (:class:`RuleFacilitator`).
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -101,10 +104,14 @@ def invitation_onsets(session: Session, frames: np.ndarray) -> np.ndarray:
 
 # -- facilitators that drive themselves ------------------------------------------
 class Facilitator:
-    """One closed-loop facilitator: ``start`` with the true history up to frame t0, then one pose per frame."""
+    """One closed-loop facilitator.
+
+    ``start`` with the true history up to frame t0, then one pose per frame.
+    """
 
     name = 'facilitator'
     plans: list = []
+    spreads: list[float]  # per-step plan spread, kept by facilitators that sample plans
 
     def start(self, session: Session, t0: int) -> None:
         raise NotImplementedError
@@ -115,7 +122,10 @@ class Facilitator:
 
 
 class PolicyFacilitator(Facilitator):
-    """The policy as the node runs it: ``plans`` sampled per frame, their medoid's first pose executed."""
+    """The policy as the node runs it.
+
+    ``plans`` sampled per frame, their medoid's first pose executed.
+    """
 
     def __init__(
         self,
@@ -183,7 +193,10 @@ class HoldFacilitator(Facilitator):
 
 
 class VelocityFacilitator(Facilitator):
-    """Constant velocity from the last true step, damped by ``damping`` per frame (so it comes to rest)."""
+    """Constant velocity from the last true step, damped by ``damping`` per frame.
+
+    So it comes to rest.
+    """
 
     name = 'constant_velocity'
 
@@ -204,7 +217,10 @@ class VelocityFacilitator(Facilitator):
 
 @dataclass
 class RuleCalibration:
-    """What the rule facilitator takes from the training demonstrations: yaw per bearing and an invitation arm."""
+    """What the rule facilitator takes from the training demonstrations.
+
+    Yaw per bearing and an invitation arm.
+    """
 
     yaw_per_bearing: float = 0.0
     yaw_at_zero: float = 0.0
@@ -214,8 +230,12 @@ class RuleCalibration:
 
 
 def calibrate_rule(sessions: list[Session], fraction: float = 0.8) -> RuleCalibration:
-    """Fit the rule's two constants on the training part (first ``fraction``) of labelled sessions."""
-    yaws, bears, offsets = [], [], {0: [], 1: []}
+    """Fit the rule's two constants on the training part of labelled sessions.
+
+    The training part is the first ``fraction``.
+    """
+    yaws, bears = [], []
+    offsets: dict[int, list[np.ndarray]] = {0: [], 1: []}
     for s in sessions:
         if not has_social_labels(s):
             continue
@@ -241,7 +261,9 @@ def calibrate_rule(sessions: list[Session], fraction: float = 0.8) -> RuleCalibr
 
 
 class RuleFacilitator(Facilitator):
-    """An observation-only competitor: turn toward whoever moves their arms most; invite the quietest after a silence.
+    """An observation-only competitor: turn toward whoever moves their arms most.
+
+    Invite the quietest after a silence.
 
     Each participant's arm activity is the speed of their wrists and elbows
     (smoothed over ``window_s``); the most active one above ``threshold``
@@ -343,8 +365,10 @@ class RuleFacilitator(Facilitator):
 
 # -- the group the facilitator sees ----------------------------------------------
 def counterfactual_group(session: Session, kind: str, other: Session | None = None) -> np.ndarray:
-    """The participants (T, P, J, 3) of a counterfactual: ``frozen`` at the held-out start, ``mirrored`` about the
-    facilitator, ``nobody`` in view, or ``other`` (another session's group, frame by frame).
+    """The participants (T, P, J, 3) of a counterfactual.
+
+    ``frozen`` at the held-out start, ``mirrored`` about the facilitator, ``nobody`` in view, or
+    ``other`` (another session's group, frame by frame).
     """
     group = np.array(session.participants)
     cut = int(round(len(session) * 0.8))
@@ -378,7 +402,10 @@ def rollout(
     group: np.ndarray | None = None,
     t0: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(frames, poses)``: the facilitator driving itself from frame ``t0`` (held-out start) to the end."""
+    """``(frames, poses)``.
+
+    The facilitator driving itself from frame ``t0`` (held-out start) to the end.
+    """
     group = session.participants if group is None else group
     t0 = int(round(len(session) * 0.8)) if t0 is None else t0
     facilitator.start(session, t0)
@@ -410,7 +437,8 @@ def head_metrics(session: Session, frames: np.ndarray, poses: np.ndarray) -> dic
     yaw, true_yaw = head_yaw(poses), head_yaw(truth)
     bearing = speaker_bearing(session)[frames]
     target = attention_target(session)[frames]
-    # Decode who is faced with the demonstrations' own yaw-bearing line (a fixed decoder for all facilitators).
+    # Decode who is faced with the demonstrations' own yaw-bearing line (a fixed decoder for all
+    # facilitators).
     slope, offset = (
         _gain(true_yaw, bearing),
         float(true_yaw.mean() - _gain(true_yaw, bearing) * bearing.mean()),
@@ -418,7 +446,8 @@ def head_metrics(session: Session, frames: np.ndarray, poses: np.ndarray) -> dic
     bearings = seat_bearings(session)
     faced = np.argmin(np.abs((yaw[:, None] - offset) / (slope or 1.0) - bearings[None]), 1)
     known = target >= 0
-    turns, curves = [], []
+    turns: list[dict[str, Any]] = []
+    curves = []
     changes = np.flatnonzero(np.r_[False, target[1:] != target[:-1]] & (target >= 0))
     span = np.ptp(true_yaw) if len(true_yaw) else 0.0
     for i, c in enumerate(changes):
@@ -466,7 +495,10 @@ def head_metrics(session: Session, frames: np.ndarray, poses: np.ndarray) -> dic
 
 
 def _rise(poses, t0, t1, wrist):
-    """Largest upward move (v decreasing) of a wrist over ``[t0, t1)`` from its height at ``t0``."""
+    """Largest upward move of a wrist over ``[t0, t1)`` from its height at ``t0``.
+
+    Upward: v decreasing.
+    """
     v = poses[t0:t1, wrist, 1]
     return float(np.max(v[0] - v)) if len(v) else 0.0
 
@@ -474,7 +506,10 @@ def _rise(poses, t0, t1, wrist):
 def invitation_metrics(
     session: Session, frames: np.ndarray, poses: np.ndarray, faced: np.ndarray
 ) -> dict:
-    """Hits with a rising wrist, chance at pseudo-onsets, false raises, head on the invitee, hand split."""
+    """Hits with a rising wrist, chance at pseudo-onsets, false raises, head on the invitee.
+
+    Hand split.
+    """
     fps = session.fps
     truth = np.asarray(session.facilitator[frames, :, :2], np.float64)
     w = int(INVITE_WINDOW_S * fps)
@@ -524,7 +559,10 @@ def invitation_metrics(
 
 
 def motion_features(poses: np.ndarray, window: int = 15, stride: int = 3) -> np.ndarray:
-    """Windows of joint positions relative to the shoulders' midpoint and their velocities, one row each."""
+    """Windows of joint positions relative to the shoulders' midpoint and their velocities.
+
+    One row each.
+    """
     poses = np.asarray(poses, np.float64)
     ls = poses[:, LEFT_SHOULDER]
     mid = ls + 0.5 * pose_delta(ls, poses[:, RIGHT_SHOULDER])
@@ -541,7 +579,10 @@ def motion_features(poses: np.ndarray, window: int = 15, stride: int = 3) -> np.
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray, dims: int = 24) -> float:
-    """Fréchet distance between Gaussians fitted to feature rows ``a`` and ``b``, in the true data's top PCA axes."""
+    """Fréchet distance between Gaussians fitted to feature rows ``a`` and ``b``.
+
+    In the true data's top PCA axes.
+    """
     mean, std = b.mean(0), b.std(0) + 1e-9
     za, zb = (a - mean) / std, (b - mean) / std
     _, _, vt = np.linalg.svd(zb - zb.mean(0), full_matrices=False)
@@ -567,8 +608,10 @@ def judge(session: Session, frames: np.ndarray, poses: np.ndarray) -> dict:
 
 
 def judge_published(session: Session, stamps_ns: np.ndarray, poses: np.ndarray) -> dict:
-    """The social metrics of what a live graph published: at each session frame the newest pose stamped at or
-    before it (what the robot showed then), over the frames the poses cover; the demonstration beside it.
+    """The social metrics of what a live graph published.
+
+    At each session frame the newest pose stamped at or before it (what the robot showed then),
+    over the frames the poses cover; the demonstration beside it.
     """
     order = np.argsort(stamps_ns)
     stamps_ns, poses = stamps_ns[order], np.asarray(poses, np.float64)[order]
@@ -617,7 +660,7 @@ def evaluate_social(
         VelocityFacilitator(),
         RuleFacilitator(calibration),
     ]
-    report = {
+    report: dict[str, Any] = {
         'setup': {
             'plans': plans,
             'replan_frames': 1,
@@ -626,7 +669,8 @@ def evaluate_social(
         },
         'sessions': [],
     }
-    generated, true_feats, traced, traces = {d.name: [] for d in drivers}, [], {}, {}
+    generated: dict[str, list[np.ndarray]] = {d.name: [] for d in drivers}
+    true_feats, traced, traces = [], {}, {}
     bar = tqdm(labelled, desc='social', unit='session', disable=not progress)
     for i in bar:
         session = sessions[i]
@@ -658,7 +702,9 @@ def evaluate_social(
         if counterfactuals:
             torch.manual_seed(seed + i + 10_000)
             _, resampled = rollout(drivers[0], session)
-            cf = {'resampling_floor_mpjpe': float(joint_distance(resampled, policy_poses).mean())}
+            cf: dict[str, Any] = {
+                'resampling_floor_mpjpe': float(joint_distance(resampled, policy_poses).mean())
+            }
             others = [s for j, s in enumerate(sessions) if j != i and has_social_labels(s)]
             for kind in COUNTERFACTUALS:
                 if kind == 'other' and not others:
@@ -769,15 +815,20 @@ FACILITATORS = ('truth', 'policy', 'hold', 'constant_velocity', 'rule')
 
 
 def markdown(social: dict) -> str:
-    """The social block as Markdown: one table for all sessions, one per style, and the counterfactuals."""
+    """The social block as Markdown.
+
+    One table for all sessions, one per style, and the counterfactuals.
+    """
     if 'summary' not in social:
         return f'## Social behaviour (closed loop)\n\n{social.get("skipped", "not run")}\n'
     setup = social['setup']
     lines = [
         '## Social behaviour (closed loop)',
         '',
-        f'Each facilitator drives itself over the held-out part of every session ({setup["plans"]} plans '
-        'per frame for the policy, medoid executed, a new plan every frame), fed the true group and its own '
+        f'Each facilitator drives itself over the held-out part of every session '
+        f'({setup["plans"]} plans '
+        'per frame for the policy, medoid executed, a new plan every frame), '
+        'fed the true group and its own '
         'executed poses.',
         '',
     ]
@@ -800,9 +851,11 @@ def markdown(social: dict) -> str:
         if cf:
             lines += [
                 '',
-                f'Counterfactual groups (policy), resampling floor MPJPE {f(cf["resampling_floor_mpjpe"], 5)}:',
+                'Counterfactual groups (policy), resampling floor MPJPE '
+                f'{f(cf["resampling_floor_mpjpe"], 5)}:',
                 '',
-                '| group | yaw / true bearing correlation | yaw std | half turn in 3 s | MPJPE to the real-group '
+                '| group | yaw / true bearing correlation | yaw std | half turn in 3 s '
+                '| MPJPE to the real-group '
                 'rollout |',
                 '|---|---|---|---|---|',
             ]
@@ -810,8 +863,10 @@ def markdown(social: dict) -> str:
                 if kind in cf:
                     c = cf[kind]
                     lines.append(
-                        f'| {kind} | {f(c["yaw_bearing_correlation"], 2)} | {f(c["yaw_std"], 5)} | '
-                        f'{f(c["turn_within_3s"], 2)} | {f(c["mpjpe_to_real_group_rollout"], 5)} |'
+                        f'| {kind} | {f(c["yaw_bearing_correlation"], 2)} | '
+                        f'{f(c["yaw_std"], 5)} | '
+                        f'{f(c["turn_within_3s"], 2)} | '
+                        f'{f(c["mpjpe_to_real_group_rollout"], 5)} |'
                     )
         lines.append('')
     fr = social['summary']['frechet']
@@ -824,7 +879,10 @@ def markdown(social: dict) -> str:
 
 
 def plots(social: dict, stem: str) -> list[str]:
-    """``<stem>_yaw.png`` (yaw over time with the bearing), ``_turns.png`` and ``_lift.png`` (event-aligned)."""
+    """``<stem>_yaw.png`` (yaw over time with the bearing), ``_turns.png`` and ``_lift.png``.
+
+    The last two are event-aligned.
+    """
     import matplotlib
 
     matplotlib.use('Agg')

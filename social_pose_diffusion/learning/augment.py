@@ -1,4 +1,4 @@
-"""Training data that teaches the policy to respond to the group instead of coasting on its own motion.
+"""Training data that teaches the policy to respond to the group, not coast on its own motion.
 
 Behaviour cloning from observation histories learns to repeat its own last
 movement when that predicts the next one well (a "copycat" policy); closed
@@ -75,7 +75,10 @@ class Augmentation:
 def perturbed(
     session: Session, config, count: int, augmentation: Augmentation, rng: np.random.Generator
 ) -> Samples:
-    """``count`` training samples of ``session`` with the pose pushed off and a chunk that returns it."""
+    """``count`` training samples of ``session``.
+
+    With the pose pushed off and a chunk that returns it.
+    """
     fac = np.asarray(session.facilitator, np.float64)[..., :2]
     n, fps = len(fac), session.fps
     rows = rng.choice(split(n, config)[0], count)
@@ -114,7 +117,10 @@ def with_perturbations(
     augmentation: Augmentation,
     rng: np.random.Generator,
 ) -> Samples:
-    """``samples`` plus ``pose_perturbation`` perturbed samples per sample, drawn from each session alike."""
+    """``samples`` plus ``pose_perturbation`` perturbed samples per sample.
+
+    Drawn from each session alike.
+    """
     if (
         augmentation.pose_perturbation <= 0 or config.encoder_spec.image_input
     ):  # images: not drawn here
@@ -161,7 +167,10 @@ def onset_weights(
 
 
 def hide(obs: dict, config, augmentation: Augmentation, rng: np.random.Generator) -> dict:
-    """A batch where a share of samples hides its past deltas (standing still) and another its style."""
+    """A batch where a share of samples hides its past deltas and another its style.
+
+    Hidden past deltas read as standing still.
+    """
     proprio = obs['proprio'].copy()
     columns = np.arange(proprio.shape[1])
     parts = [(augmentation.history_dropout, columns[history_slice(config.history)])]

@@ -1,5 +1,6 @@
-"""How far to trust the network's correction of its prior: a gain fitted on held-back training
-time.
+"""How far to trust the network's correction of its prior.
+
+A gain fitted on held-back training time.
 
 With a prior the policy's chunk is ``prior + gain * network``. The last
 :data:`HELD_BACK` of every session's training frames is kept from the
@@ -40,8 +41,9 @@ def held_back(samples: Samples, horizon: int, fraction: float = HELD_BACK):
 
 
 def residual_gain(policy, held: Samples, k: int = 4) -> float:
-    """The gain of :data:`GAINS` with the least masked chunk error on ``held`` (residual
-    actions).
+    """The gain of :data:`GAINS` with the least masked chunk error on ``held``.
+
+    ``held`` holds residual actions.
     """
     obs, residual = held.batch(np.arange(len(held)))
     saved, policy.config.residual_gain = policy.config.residual_gain, 1.0

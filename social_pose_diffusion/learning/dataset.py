@@ -36,8 +36,9 @@ from social_pose_diffusion.policy.prior import DECAY_GRID_S, decay_per_frame, pr
 
 
 def step_weights(session, frames, horizon, end=None):
-    """(N, H, J) float32: 1 where step ``t+i -> t+i+1`` of joint j is seen at both ends, in the
-    segment, before ``end``.
+    """(N, H, J) float32.
+
+    1 where step ``t+i -> t+i+1`` of joint j is seen at both ends, in the segment, before ``end``.
     """
     start, stop = session.segment_bounds()
     seen = session.seen()
@@ -55,8 +56,9 @@ FPS_TOLERANCE = 0.05
 
 
 def frames_for(fps, horizon_s=HORIZON_S, history_s=HISTORY_S, lags_s=LAGS_S):
-    """The :class:`PolicyConfig` time fields at ``fps``: windows in seconds as whole frames (at
-    least 1).
+    """The :class:`PolicyConfig` time fields at ``fps``.
+
+    Windows in seconds as whole frames (at least 1).
     """
 
     def n(seconds):
@@ -71,8 +73,9 @@ def frames_for(fps, horizon_s=HORIZON_S, history_s=HISTORY_S, lags_s=LAGS_S):
 
 
 def common_fps(sessions, names=None):
-    """The one frame rate of ``sessions`` (from their stamps); mixed rates are refused with the
-    rates.
+    """The one frame rate of ``sessions`` (from their stamps).
+
+    Mixed rates are refused with the rates.
     """
     rates = [s.fps for s in sessions]
     if max(rates) > (1 + FPS_TOLERANCE) * min(rates):
@@ -87,8 +90,10 @@ def common_fps(sessions, names=None):
 
 
 def frame_features(session, config):
-    """Per-frame ``proprio`` (T, Fp), ``tokens`` (T, P, F), ``mask`` (T, P), ``actions`` (T, H, J,
-    2), ``weights`` (T, H, J).
+    """Per-frame arrays.
+
+    ``proprio`` (T, Fp), ``tokens`` (T, P, F), ``mask`` (T, P), ``actions`` (T, H, J, 2),
+    ``weights`` (T, H, J).
 
     Unseen or out-of-segment steps have action 0 and weight 0.
     """
@@ -133,8 +138,9 @@ def velocity_forecast(session, frames, steps, decay, rate=1.0):
 
 
 def fit_decay_s(sessions, config, grid=None):
-    """The velocity time constant (s) of the grid whose forecast fits the training chunks of
-    ``sessions`` best.
+    """The velocity time constant (s) of the grid.
+
+    The grid whose forecast fits the training chunks of ``sessions`` best.
     """
     errors = []
     for decay_s in grid or DECAY_GRID_S:
@@ -201,7 +207,10 @@ def cached_frames(render):
 
 
 def bag_frames(path, stamps_ns):
-    """``raw_frame(t)`` for a bag: the newest camera frame at or before ``stamps_ns[t]``, decoded once, 128x128."""
+    """``raw_frame(t)`` for a bag.
+
+    The newest camera frame at or before ``stamps_ns[t]``, decoded once, 128x128.
+    """
     from social_pose_diffusion.sources.bags import iter_images
 
     stamps, frames = [], []
@@ -217,7 +226,9 @@ def bag_frames(path, stamps_ns):
 
 
 def mirror(session, raw_frame=None):
-    """The left-right mirrored session (u -> 1 - u, left and right joints and hands swapped) and its frames.
+    """The left-right mirrored session and its frames.
+
+    Mirrored: u -> 1 - u, left and right joints and hands swapped.
 
     A mirrored discussion is as plausible as the original, so training on both
     balances the invitation hands exactly.
@@ -245,8 +256,10 @@ def mirror(session, raw_frame=None):
 
 @dataclass
 class Samples:
-    """Stacked samples: ``obs`` (numpy dict for :meth:`Policy.tensors`), ``actions`` (N, H, J, 2),
-    ``where`` (N, 2) = (session, frame).
+    """Stacked samples.
+
+    ``obs`` (numpy dict for :meth:`Policy.tensors`), ``actions`` (N, H, J, 2), ``where`` (N, 2) =
+    (session, frame).
 
     ``weights`` (N, H, J) is 1 for every seen step, 0 where the action is unknown (mask losses
     and metrics with it).
@@ -266,7 +279,10 @@ class Samples:
 
 
 def observations(session, config, indices, raw_frame=None, feats=None):
-    """The observation dict (:meth:`Policy.tensors` input) of frames ``indices``; ``feats``: :func:`frame_features`."""
+    """The observation dict (:meth:`Policy.tensors` input) of frames ``indices``.
+
+    ``feats``: :func:`frame_features`.
+    """
     feats = frame_features(session, config) if feats is None else feats
     obs = {key: feats[key][indices] for key in ('proprio', 'tokens', 'mask')}
     if config.encoder_spec.image_input:
@@ -275,7 +291,9 @@ def observations(session, config, indices, raw_frame=None, feats=None):
 
 
 def build(sessions, config, part='train', stride=1, raw_frames=None):
-    """:class:`Samples` of one part (``train``/``eval``) of every session, every ``stride``-th frame.
+    """:class:`Samples` of one part (``train``/``eval``) of every session.
+
+    Every ``stride``-th frame.
 
     ``raw_frames`` lists a ``raw_frame(t)`` callable (or None) per session.
     Frames whose chunk holds no seen step are left out.
@@ -305,7 +323,9 @@ def build(sessions, config, part='train', stride=1, raw_frames=None):
 
 
 def load_sessions(bags=(), styles=(), seconds=90.0, seed=0, participants=4, raw=False, copies=1):
-    """Sessions from rosbag2 paths and/or freshly simulated styles: (sessions, names, raw_frames or None).
+    """Sessions from rosbag2 paths and/or freshly simulated styles.
+
+    Returns (sessions, names, raw_frames or None).
 
     Style ``i`` gives ``copies`` simulated sessions with seeds ``seed + i + 10 j``
     (distinct turn-taking per style), rendered on demand for raw policies.

@@ -29,8 +29,9 @@ from social_pose_diffusion.policy.prior import DECAY_GRID_S, HOLD_S
 
 
 def make_config(sessions, **options):
-    """A :class:`PolicyConfig` with the neutral pose and speed limits of the training part of
-    ``sessions``.
+    """A :class:`PolicyConfig` for ``sessions``.
+
+    With the neutral pose and speed limits of the training part of ``sessions``.
 
     fps is the data's; horizon, history and lags not given (or None) are
     :data:`dataset.HORIZON_S` etc. in seconds at that rate.
@@ -51,7 +52,10 @@ def make_config(sessions, **options):
 
 
 def critic_state(policy, obs):
-    """DBC critic state: normalised proprioception + mean participant token (numpy obs -> tensor)."""
+    """DBC critic state: normalised proprioception + mean participant token.
+
+    Numpy obs -> tensor.
+    """
     d = policy.device
     proprio = (
         torch.as_tensor(obs['proprio'], device=d) - policy.proprio_mean

@@ -8,8 +8,8 @@ stream. The dataset, the agent, the policy and the command line all ask
 here plus one entry.
 """
 
-
 import numpy as np
+from numpy.typing import ArrayLike
 
 from social_pose_diffusion.observation.raster import plot_people, resize_frame
 
@@ -20,9 +20,12 @@ class VectorEncoder:
     name = 'vector'
     needs_camera = False  # observes camera frames: training and the node need the camera stream
     image_input = False  # observations carry a 128x128 BGR ``image``
-    inputs = ('tokens', 'mask')  # observation keys the torch module reads, in call order
+    # observation keys the torch module reads, in call order
+    inputs: tuple[str, ...] = ('tokens', 'mask')
 
-    def image(self, participants, facilitator_pose, frame=None) -> np.ndarray | None:
+    def image(
+        self, participants: ArrayLike, facilitator_pose: ArrayLike, frame: np.ndarray | None = None
+    ) -> np.ndarray | None:
         """The (128, 128, 3) uint8 observation image of one frame, or None without one."""
         return None
 
@@ -48,15 +51,17 @@ class PlottedEncoder(VectorEncoder):
     image_input = True
     inputs = ('image',)
 
-    def image(self, participants, facilitator_pose, frame=None):
+    def image(
+        self, participants: ArrayLike, facilitator_pose: ArrayLike, frame: np.ndarray | None = None
+    ) -> np.ndarray:
         return plot_people(participants, facilitator_pose)
 
-    def network(self, token_dim, d):
+    def network(self, token_dim: int, d: int):
         from social_pose_diffusion.policy.networks import ImageEncoder
 
         return ImageEncoder(d)
 
-    def tensors(self, obs, policy):
+    def tensors(self, obs: dict, policy) -> dict:
         import torch
 
         if obs.get('image') is None:
@@ -70,7 +75,9 @@ class RawEncoder(PlottedEncoder):
     name = 'raw'
     needs_camera = True
 
-    def image(self, participants, facilitator_pose, frame=None):
+    def image(
+        self, participants: ArrayLike, facilitator_pose: ArrayLike, frame: np.ndarray | None = None
+    ) -> np.ndarray:
         if frame is None:
             raise ValueError(
                 'a raw-encoder policy observes camera frames, and none was given '

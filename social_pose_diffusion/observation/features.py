@@ -1,4 +1,6 @@
-"""What the policy sees: the facilitator's proprioception and the group, as vectors or 128x128 images.
+"""What the policy sees.
+
+The facilitator's proprioception and the group, as vectors or 128x128 images.
 
 All functions are vectorised over leading dimensions so the dataset (whole
 sessions) and the agent (one frame) build identical features.
@@ -39,12 +41,18 @@ def centroid(pose: ArrayLike) -> np.ndarray:
 
 
 def proprio_size(history: int, styles: Sequence[str] = ()) -> int:
-    """Length of the proprioception vector for ``history`` past deltas (and a style code over ``styles``)."""
+    """Length of the proprioception vector for ``history`` past deltas.
+
+    Plus a style code over ``styles``.
+    """
     return NUM_JOINTS * 2 + 1 + history * NUM_JOINTS * 2 + len(styles)
 
 
 def with_style(proprio: np.ndarray, styles: Sequence[str], style: str | None = None) -> np.ndarray:
-    """``proprio`` (..., F) followed by the one-hot code of ``style`` among ``styles`` (zeros: not said)."""
+    """``proprio`` (..., F) followed by the one-hot code of ``style`` among ``styles``.
+
+    Zeros: not said.
+    """
     code = np.zeros(proprio.shape[:-1] + (len(styles),), np.float32)
     if style in styles:
         code[..., styles.index(style)] = 1.0
@@ -65,7 +73,10 @@ def proprioception(poses: ArrayLike) -> np.ndarray:
 
 
 def history_slice(history: int) -> slice:
-    """Where the past deltas sit in the proprioception vector (before them: the current pose; after: the style)."""
+    """Where the past deltas sit in the proprioception vector.
+
+    Before them: the current pose; after: the style.
+    """
     return slice(NUM_JOINTS * 2 + 1, proprio_size(history))
 
 
@@ -75,7 +86,10 @@ def token_size(lags: Sequence[int], memory_s: Sequence[float] = ()) -> int:
 
 
 def arm_speed(previous: ArrayLike, now: ArrayLike, dt: float) -> np.ndarray:
-    """Mean speed (u/s) of each person's elbows and wrists seen in both frames: ``(..., P, J, 3)`` -> ``(..., P)``."""
+    """Mean speed (u/s) of each person's elbows and wrists seen in both frames.
+
+    ``(..., P, J, 3)`` -> ``(..., P)``.
+    """
     previous, now = np.asarray(previous, np.float64), np.asarray(now, np.float64)
     seen = (previous[..., ARM_JOINTS, 2] > 0) & (now[..., ARM_JOINTS, 2] > 0)
     d = joint_distance(previous[..., ARM_JOINTS, :2], now[..., ARM_JOINTS, :2]) * seen
@@ -85,13 +99,19 @@ def arm_speed(previous: ArrayLike, now: ArrayLike, dt: float) -> np.ndarray:
 def memory_step(
     memory: np.ndarray, speed: ArrayLike, dt: float, memory_s: Sequence[float]
 ) -> np.ndarray:
-    """One causal update of the motion memory ``(..., P, M)`` with arm speeds ``(..., P)`` after ``dt`` seconds."""
+    """One causal update of the motion memory ``(..., P, M)``.
+
+    With arm speeds ``(..., P)`` after ``dt`` seconds.
+    """
     keep = np.exp(-dt / np.asarray(memory_s, np.float64))
     return memory * keep + (1.0 - keep) * np.asarray(speed, np.float64)[..., None]
 
 
 def motion_memory(participants: ArrayLike, fps: float, memory_s: Sequence[float]) -> np.ndarray:
-    """The motion memory ``(T, P, M)`` of a whole session's participants ``(T, P, J, 3)`` at every frame."""
+    """The motion memory ``(T, P, M)`` of a whole session's participants at every frame.
+
+    Participants: ``(T, P, J, 3)``.
+    """
     participants = np.asarray(participants, np.float64)
     out = np.zeros(participants.shape[:2] + (len(memory_s),))
     if not len(memory_s) or not len(participants):

@@ -1,4 +1,6 @@
-"""Skeletons in normalised equirect coordinates drawn onto images: observation rasters and previews.
+"""Skeletons in normalised equirect coordinates drawn onto images.
+
+Observation rasters and previews.
 
 - ``plotted`` observation: participants (a colour per body part) and the
   facilitator (red) drawn on a white 128x128 equirectangular canvas (u over
@@ -9,6 +11,7 @@
 
 import cv2
 import numpy as np
+from numpy.typing import ArrayLike
 
 from social_pose_diffusion.core.skeleton import BONES, JOINT, JOINT_NAMES, NUM_JOINTS, wrap_u
 
@@ -21,8 +24,9 @@ SUBPIXEL_BITS = (
     4  # plotted at 1/16 pixel, anti-aliased: motions smaller than a pixel still change the image
 )
 FACILITATOR_COLOUR = (0, 0, 255)
-# Participants' joints (and the bone to each from its parent) in BGR, one colour per body part as keypoint
-# renderers draw them: head purple, left arm blue, right arm green/yellow, shoulders black, hips grey.
+# Participants' joints (and the bone to each from its parent) in BGR, one colour per body part as
+# keypoint renderers draw them: head purple, left arm blue, right arm green/yellow, shoulders
+# black, hips grey.
 _PART = {
     'nose': (0, 0, 0),
     'eye': (160, 0, 120),
@@ -40,8 +44,18 @@ PART_COLOURS = [_PART.get(name, _PART.get(name.split('_')[-1])) for name in JOIN
 NECK = ((JOINT['nose'], JOINT['left_shoulder']), (JOINT['nose'], JOINT['right_shoulder']))
 
 
-def draw_skeleton(img, keypoints, colour, thickness=2, radius=3, min_conf=0.05):
-    """Draw one person's (J, 3) or (J, 2) keypoints; a person across the seam is drawn on both edges."""
+def draw_skeleton(
+    img: np.ndarray,
+    keypoints: ArrayLike,
+    colour: tuple[int, int, int],
+    thickness: int = 2,
+    radius: int = 3,
+    min_conf: float = 0.05,
+) -> np.ndarray:
+    """Draw one person's (J, 3) or (J, 2) keypoints.
+
+    A person across the seam is drawn on both edges.
+    """
     kp = np.asarray(keypoints, np.float64)
     seen = kp[:, 2] > min_conf if kp.shape[1] > 2 else np.ones(len(kp), bool)
     if not seen.any():
@@ -70,7 +84,9 @@ def _pixels(uv, size):
     )
 
 
-def plot_people(participants, facilitator_pose, size=IMAGE_SIZE):
+def plot_people(
+    participants: ArrayLike, facilitator_pose: ArrayLike, size: int = IMAGE_SIZE
+) -> np.ndarray:
     """A white ``size`` x ``size`` BGR image with every person's skeleton.
 
     ``participants`` is ``(P, J, 3)``; bones crossing the u seam are skipped.
@@ -96,6 +112,6 @@ def plot_people(participants, facilitator_pose, size=IMAGE_SIZE):
     return img
 
 
-def resize_frame(bgr, size=IMAGE_SIZE):
+def resize_frame(bgr: ArrayLike, size: int = IMAGE_SIZE) -> np.ndarray:
     """The camera frame at ``size`` x ``size`` (area interpolation)."""
     return cv2.resize(np.asarray(bgr), (size, size), interpolation=cv2.INTER_AREA)

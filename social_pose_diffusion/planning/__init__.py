@@ -1,1 +1,4 @@
-"""From group frames to executed facilitator poses: the agent, the integrator and the plan follower."""
+"""From group frames to executed facilitator poses.
+
+The agent, the integrator and the plan follower.
+"""

@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from social_pose_diffusion.core.frames import GroupFrame
 from social_pose_diffusion.core.skeleton import NUM_JOINTS, joint_distance, wrap_u
@@ -31,7 +32,10 @@ SNAP_NS = 1e6  # a frame time this close to a commit takes that commit's pose ex
 
 @dataclass
 class Plan:
-    """``poses[i]`` (J, 2) is the facilitator's planned pose at ``stamps_ns[i]``; ``spread`` (H, J) its uncertainty."""
+    """``poses[i]`` (J, 2) is the facilitator's planned pose at ``stamps_ns[i]``.
+
+    ``spread`` (H, J) its uncertainty.
+    """
 
     stamps_ns: np.ndarray
     poses: np.ndarray
@@ -39,8 +43,8 @@ class Plan:
     samples: np.ndarray  # (k, H, J, 2) every sampled plan, integrated
 
 
-def seated(pose, seat_u):
-    """``pose`` (J, 2|3) turned about the camera's vertical axis until its centroid is at ``seat_u``.
+def seated(pose: ArrayLike, seat_u: float) -> np.ndarray:
+    """``pose`` (J, 2|3) turned about the camera's vertical axis so its centroid is at ``seat_u``.
 
     A shift in u is a rotation of the sphere: the bone lengths stay the same.
     """
@@ -49,20 +53,26 @@ def seated(pose, seat_u):
     return pose
 
 
-def joint_spread(samples, centre):
-    """Per-joint RMS distance (H, J) of ``samples`` (k, H, J, 2) from ``centre`` (H, J, 2); 0 for one sample."""
+def joint_spread(samples: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Per-joint RMS distance (H, J) of ``samples`` (k, H, J, 2) from ``centre`` (H, J, 2).
+
+    0 for one sample.
+    """
     return np.sqrt(np.mean(joint_distance(samples, centre[None]) ** 2, 0))
 
 
-def medoid_index(samples):
-    """Index (...) of the sample in ``samples`` (..., k, H, J, 2) with the least total distance to the others."""
+def medoid_index(samples: np.ndarray) -> np.ndarray:
+    """Index (...) of the sample with the least total distance to the others.
+
+    ``samples``: (..., k, H, J, 2).
+    """
     d = joint_distance(samples[..., :, None, :, :, :], samples[..., None, :, :, :, :]).mean(
         (-1, -2)
     )
     return np.argmin(d.sum(-1), -1)
 
 
-def medoid(samples):
+def medoid(samples: np.ndarray) -> np.ndarray:
     """The sample (k, H, J, 2) -> (H, J, 2) with the least total distance to the others."""
     return samples[int(medoid_index(samples))]
 
@@ -106,8 +116,11 @@ class FacilitatorAgent:
         self._frames = deque(maxlen=max(c.lags) + 2 * int(round(self.fps)))
         self.reset()
 
-    def reset(self, initial_pose=None):
-        """Forget history; start from ``initial_pose`` (J, 2|3) and its bone lengths, or the model's neutral pose."""
+    def reset(self, initial_pose: ArrayLike | None = None) -> None:
+        """Forget history.
+
+        Start from ``initial_pose`` (J, 2|3) and its bone lengths, or the model's neutral pose.
+        """
         pose = (
             self.neutral if initial_pose is None else np.asarray(initial_pose, np.float64)[:, :2]
         )
@@ -115,7 +128,8 @@ class FacilitatorAgent:
             raise ValueError(f'initial pose must be a finite ({NUM_JOINTS}, 2|3) array')
         self.integrator = Integrator.for_pose(pose, self.max_speed, self.leak)
         self._rest = pose.copy()  # the executed pose at every time before the first commit
-        self._stamps, self._executed = deque(), deque()
+        self._stamps: deque[int] = deque()
+        self._executed: deque[np.ndarray] = deque()
         self._noise = None
         if self.hold_noise:  # one draw per episode, see plan()
             import torch
@@ -123,14 +137,16 @@ class FacilitatorAgent:
             c = self.policy.config
             self._noise = c.noise_scale * torch.randn((self.samples, c.horizon, c.action_dim))
         self._frames.clear()
-        self._memory = {}  # person id -> motion memory (M,), see observation.features
+        self._memory: dict[
+            int, np.ndarray
+        ] = {}  # person id -> motion memory (M,), see observation.features
 
     @property
-    def pose(self):
+    def pose(self) -> np.ndarray:
         """The last executed pose (J, 2)."""
         return self._executed[-1] if self._executed else self._rest
 
-    def commit(self, stamp_ns, pose):
+    def commit(self, stamp_ns: int, pose: ArrayLike) -> None:
         """Record the pose executed at ``stamp_ns`` (the proprioception of the next plans).
 
         Commits may come at any rate (a control loop, publish-on-plan ticks):
@@ -151,7 +167,7 @@ class FacilitatorAgent:
             self._stamps.popleft()
             self._executed.popleft()
 
-    def history(self):
+    def history(self) -> np.ndarray:
         """The executed poses (K+1, J, 2) at the model's frame times up to the newest commit.
 
         Interpolated between commits; before the first commit, the reset pose.
@@ -170,7 +186,7 @@ class FacilitatorAgent:
             out.append(self._rest if before else interpolate(stamps, executed, t, SNAP_NS))
         return np.stack(out)
 
-    def observe(self, frame):
+    def observe(self, frame: GroupFrame) -> None:
         """Remember a group frame (plan() does this too) and update the people's motion memory."""
         if self._frames and frame.stamp_ns <= self._frames[-1].stamp_ns:
             return
@@ -201,7 +217,7 @@ class FacilitatorAgent:
                 out[n] = kp
         return out
 
-    def observation(self, frame, image=None):
+    def observation(self, frame: GroupFrame, image: np.ndarray | None = None) -> dict:
         """The policy's observation batch (size 1) for ``frame`` and the current history."""
         c = self.policy.config
         self.observe(frame)
@@ -222,8 +238,16 @@ class FacilitatorAgent:
             obs['image'] = picture[None]
         return obs
 
-    def plan(self, frame: GroupFrame, image=None, observed=None):
-        """A :class:`Plan` of the next ``H`` poses from ``frame.stamp_ns``; ``observed`` (J, 2|3) re-anchors."""
+    def plan(
+        self,
+        frame: GroupFrame,
+        image: np.ndarray | None = None,
+        observed: ArrayLike | None = None,
+    ) -> Plan:
+        """A :class:`Plan` of the next ``H`` poses from ``frame.stamp_ns``.
+
+        ``observed`` (J, 2|3) re-anchors.
+        """
         if observed is not None and self.reanchor_weight > 0:
             pose = self.integrator.reanchor(
                 self.pose, np.asarray(observed)[:, :2], self.reanchor_weight

@@ -16,7 +16,9 @@ import numpy as np
 from social_pose_diffusion.core.skeleton import apply_delta, pose_delta
 
 
-def interpolate(stamps_ns: np.ndarray, poses: np.ndarray, t_ns: float, snap_ns: float = 0.0):
+def interpolate(
+    stamps_ns: np.ndarray, poses: np.ndarray, t_ns: float, snap_ns: float = 0.0
+) -> np.ndarray:
     """The pose of a stamped sequence at ``t_ns`` (wrap-aware), held beyond either end.
 
     Times within ``snap_ns`` of an entry take that entry exactly, so a sequence
@@ -58,7 +60,7 @@ class PlanFollower:
 
     def reset(self) -> None:
         """Forget the plan, the last pose and the last tick (a new episode)."""
-        self._plan = None
+        self._plan: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None
         self._fresh = False
         self.last: Tick | None = None
         self.last_tick_ns: int | None = None
@@ -201,7 +203,7 @@ class Controller:
             first, self._offset_noted = not self._offset_noted, True
             return 'by arrival' if first else 'planned'
 
-    def tick(self, now_ns: int, early: bool = False):
+    def tick(self, now_ns: int, early: bool = False) -> tuple[Tick | None, float]:
         """``(tick, seconds the clock went back)``: what to execute now, committed as executed.
 
         The tick is None before the first plan and, when ``early`` (a new

@@ -24,7 +24,10 @@ from social_pose_diffusion.observation.features import centroid
 
 
 class Integrator:
-    """Integrates deltas for one person with fixed ``lengths`` (radians) and ``max_speed`` (per joint, per frame)."""
+    """Integrates deltas for one person with fixed ``lengths`` (radians) and ``max_speed``.
+
+    ``max_speed`` is per joint, per frame.
+    """
 
     def __init__(
         self,
@@ -46,7 +49,10 @@ class Integrator:
         return cls(bone_lengths(pose), max_speed, pose, leak)
 
     def _pull(self, pose):
-        """The leak's step for every joint ``(..., J, 2)``: the centroid's way home, scaled by ``leak``."""
+        """The leak's step for every joint ``(..., J, 2)``.
+
+        The centroid's way home, scaled by ``leak``.
+        """
         if not self.leak:
             return 0.0
         return self.leak * pose_delta(centroid(pose), self.home_centre)[..., None, :]
@@ -70,7 +76,9 @@ class Integrator:
         return np.where(ratio > 1.0 + 1e-9, project_to_bones(pose, self.lengths), new)
 
     def _offsets(self, pose, deltas):
-        """Cumulative clamped deltas ``(..., H, J, 2)`` from ``pose``, with the leak's pull at each frame.
+        """Cumulative clamped deltas ``(..., H, J, 2)`` from ``pose``.
+
+        With the leak's pull at each frame.
 
         Without a leak and a clamp (the usual unclamped case) this is a
         cumulative sum; otherwise it is stepped frame by frame.

@@ -30,7 +30,7 @@ __all__ = [
 MAX_CONFIG_BYTES = 1 << 20  # a model.json is a few kB; anything above 1 MB is not one
 
 
-def model_paths(path):
+def model_paths(path: str | Path) -> tuple[Path, Path]:
     """(weights, config) paths for a model path in any accepted form."""
     path = Path(path)
     if path.is_dir():
@@ -40,7 +40,7 @@ def model_paths(path):
     return path.with_name(path.name + '.safetensors'), path.with_name(path.name + '.json')
 
 
-def load_config(path) -> PolicyConfig:
+def load_config(path: str | Path) -> PolicyConfig:
     """The :class:`PolicyConfig` of a model.json; a :class:`ModelError` names the file and field.
 
     The size is checked before reading, so a huge or endless file is refused at once.
@@ -68,7 +68,7 @@ def load_config(path) -> PolicyConfig:
         raise ModelError(f'{path}: not a valid policy config: {exc}') from exc
 
 
-def load_policy(path, device='auto'):
+def load_policy(path: str | Path, device: str = 'auto') -> Policy:
     """A :class:`Policy` in eval mode on ``device`` (auto|cpu|cuda); raises :class:`ModelError`."""
     import torch
     from safetensors import SafetensorError

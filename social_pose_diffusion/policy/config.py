@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field, fields
 from numbers import Real
 
 from social_pose_diffusion.core.skeleton import NUM_JOINTS
-from social_pose_diffusion.observation.encoders import ENCODERS
-from social_pose_diffusion.policy.families import FAMILIES
+from social_pose_diffusion.observation.encoders import ENCODERS, VectorEncoder
+from social_pose_diffusion.policy.families import FAMILIES, Family
 from social_pose_diffusion.policy.samplers import SAMPLERS
 
 PRIORS = ('none', 'damped_velocity')
@@ -172,20 +172,20 @@ class PolicyConfig:
             raise ValueError(f'sampler: {exc}') from None
 
     @property
-    def family(self):
+    def family(self) -> Family:
         """The policy family (:data:`FAMILIES`): training loss and generation."""
         return FAMILIES[self.policy]
 
     @property
-    def encoder_spec(self):
+    def encoder_spec(self) -> VectorEncoder:
         """The observation encoder (:data:`ENCODERS`): features, torch module, camera use."""
         return ENCODERS[self.encoder]
 
     @property
-    def action_dim(self):
+    def action_dim(self) -> int:
         return NUM_JOINTS * 2
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         d = asdict(self)
         d['lags'] = list(self.lags)
         d['memory_s'] = list(self.memory_s)
@@ -193,7 +193,7 @@ class PolicyConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d):
+    def from_dict(cls, d: dict) -> 'PolicyConfig':
         """Rebuild from a parsed JSON object; unknown keys or another format are errors."""
         if not isinstance(d, dict):
             raise ValueError(f'must be a JSON object, not a {type(d).__name__}')

@@ -1,4 +1,7 @@
-"""The policy: observation encoder + action network + normalisation, with sampling, saving and loading."""
+"""The policy.
+
+Observation encoder + action network + normalisation, with sampling, saving and loading.
+"""
 
 import json
 import warnings
@@ -21,7 +24,7 @@ class ModelError(ValueError):
     """A model directory or weights file that is missing, corrupt or does not match its config."""
 
 
-def resolve_device(device='auto'):
+def resolve_device(device: str | torch.device = 'auto') -> torch.device:
     """``auto`` -> cuda when available, else cpu."""
     if device == 'auto':
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
@@ -91,7 +94,9 @@ class Policy(nn.Module):
         return a.reshape(*a.shape[:2], -1) / self.action_scale
 
     def _traced(self, name, *args):
-        """``getattr(self, name)(*args)`` through a TorchScript trace of that submodule, built on first use.
+        """``getattr(self, name)(*args)`` through a TorchScript trace of that submodule.
+
+        Built on first use.
 
         Same kernels and results as the eager module with a third of its
         Python overhead, which dominates these small networks on a CPU. A
@@ -116,7 +121,9 @@ class Policy(nn.Module):
         return self._traced('net', cond, x, t)
 
     def guided(self, cond, uncond, x, t):
-        """One counted evaluation guided away from nobody in view: v_nobody + w (v_group - v_nobody).
+        """One counted evaluation guided away from nobody in view.
+
+        v_nobody + w (v_group - v_nobody).
 
         The conditional and the nobody-in-view tokens go through the network as one batch.
         """
@@ -126,7 +133,10 @@ class Policy(nn.Module):
 
     @staticmethod
     def without_group(obs):
-        """The observation with nobody in view: what classifier-free guidance contrasts the group with."""
+        """The observation with nobody in view.
+
+        What classifier-free guidance contrasts the group with.
+        """
         return {**obs, 'mask': torch.zeros_like(obs['mask'])}
 
     def loss(self, obs, actions, generator=None, weight=None):
@@ -177,8 +187,9 @@ class Policy(nn.Module):
         return spec.evaluations(run)
 
     def prior(self, obs):
-        """The config's prior chunk (B, H, J, 2) from the proprioception (numpy), or 0 without
-        one.
+        """The config's prior chunk (B, H, J, 2) from the proprioception.
+
+        The chunk is numpy, or 0 without a prior.
         """
         c = self.config
         if c.prior == 'none':

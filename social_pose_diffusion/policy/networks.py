@@ -1,16 +1,19 @@
-"""Torch modules: observation encoders, the Transformer action network and DBC's state-action denoiser.
+"""Torch modules.
+
+Observation encoders, the Transformer action network and DBC's state-action denoiser.
 
 The observation encoder runs once per frame; its tokens condition every
 denoising step of the action network.
 """
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 
-def timestep_embedding(t, dim):
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal embedding of a (B,) float timestep in [0, 1]."""
     half = dim // 2
     freqs = torch.exp(
@@ -20,7 +23,7 @@ def timestep_embedding(t, dim):
     return torch.cat([torch.sin(args), torch.cos(args)], -1)
 
 
-def mlp(sizes):
+def mlp(sizes: Sequence[int]) -> nn.Sequential:
     layers = []
     for a, b in zip(sizes[:-1], sizes[1:]):
         layers += [nn.Linear(a, b), nn.SiLU()]
@@ -130,7 +133,10 @@ class ActionTransformer(nn.Module):
 
 
 class StateActionDenoiser(nn.Module):
-    """DBC's diffusion model of the joint (state, action) vector: predicts the noise of all of it."""
+    """DBC's diffusion model of the joint (state, action) vector.
+
+    Predicts the noise of all of it.
+    """
 
     def __init__(self, dim, hidden=256):
         super().__init__()

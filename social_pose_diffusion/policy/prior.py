@@ -1,5 +1,6 @@
-"""The damped constant-velocity forecast: the obvious baseline, and optionally the prior a policy
-refines.
+"""The damped constant-velocity forecast.
+
+The obvious baseline, and optionally the prior a policy refines.
 
 The facilitator keeps moving as in the last frame, slowing with a time
 constant ``decay_s`` (seconds, so one value fits every frame rate). On
@@ -22,16 +23,18 @@ def decay_per_frame(fps: float, decay_s: float) -> float:
 
 
 def prior_deltas(last_delta, horizon: int, decay: float) -> np.ndarray:
-    """(..., H, J, 2) deltas ``v d, v d^2, ...`` from the last per-frame delta ``v`` (..., J,
-    2).
+    """(..., H, J, 2) deltas ``v d, v d^2, ...`` from the last per-frame delta ``v``.
+
+    ``v``: (..., J, 2).
     """
     powers = float(decay) ** np.arange(1, int(horizon) + 1)
     return np.asarray(last_delta, np.float64)[..., None, :, :] * powers[:, None, None]
 
 
 def last_delta(proprio) -> np.ndarray:
-    """The newest per-frame delta (..., J, 2) held in proprioception vectors (see
-    observation.features).
+    """The newest per-frame delta (..., J, 2) held in proprioception vectors.
+
+    See observation.features.
     """
     from social_pose_diffusion.core.skeleton import NUM_JOINTS
 

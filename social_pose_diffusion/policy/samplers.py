@@ -38,7 +38,12 @@ def _steps(b, t, device):
     return torch.full((b,), t, device=device, dtype=torch.long)
 
 
-def ddpm(eps, x, schedule, generator=None):
+def ddpm(
+    eps: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    schedule: Schedule,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Ancestral DDPM from ``x = x_T``: T evaluations."""
     for t in range(schedule.T, 0, -1):
         x = schedule._reverse(x, eps(x, _steps(x.shape[0], t, x.device)), t)
@@ -48,15 +53,29 @@ def ddpm(eps, x, schedule, generator=None):
     return x
 
 
-def diffusion_x(eps, x, schedule, extra=8, generator=None):
-    """Diffusion-X (Pearce et al. 2023): T DDPM steps, then ``extra`` noise-free steps at t = 1 (T + M evaluations)."""
+def diffusion_x(
+    eps: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    schedule: Schedule,
+    extra: int = 8,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Diffusion-X (Pearce et al. 2023).
+
+    T DDPM steps, then ``extra`` noise-free steps at t = 1 (T + M evaluations).
+    """
     x = ddpm(eps, x, schedule, generator)
     for _ in range(extra):
         x = schedule._reverse(x, eps(x, _steps(x.shape[0], 1, x.device)), 1)
     return x
 
 
-def ddim(eps, x, schedule, steps):
+def ddim(
+    eps: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    schedule: Schedule,
+    steps: int,
+) -> torch.Tensor:
     """Deterministic DDIM (eta = 0) on ``steps`` evenly spaced steps of the same model."""
     ts = torch.linspace(schedule.T, 1, steps).round().long().tolist()
     for i, t in enumerate(ts):
@@ -68,7 +87,9 @@ def ddim(eps, x, schedule, steps):
     return x
 
 
-def euler(velocity, x, steps):
+def euler(
+    velocity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, steps: int
+) -> torch.Tensor:
     """Euler integration of the flow from tau = 1 to 0 in ``steps`` evaluations."""
     for i in range(steps):
         tau = 1.0 - i / steps
