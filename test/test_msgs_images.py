@@ -62,7 +62,7 @@ CASES = {
 
 
 def raw_message(pixels, encoding, kit=ROSBAGS, pad=4, bigendian=False):
-    """A sensor_msgs/Image of ``pixels``, ``pad`` bytes after every row (a step wider than a row)."""
+    """A sensor_msgs/Image of ``pixels`` with ``pad`` bytes after every row (step > row)."""
     data = np.ascontiguousarray(pixels)
     if bigendian:
         data = data.astype('>u2')
