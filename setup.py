@@ -23,7 +23,7 @@ setup(
     zip_safe=True,
     maintainer='social_pose_diffusion developers',
     maintainer_email='dev@example.com',
-    description='Diffusion imitation-learning facilitator poses from a 360 degree camera on ROS 2.',
+    description='Diffusion imitation-learning facilitator poses from a 360 degree camera, ROS 2.',
     license='Apache-2.0',
     tests_require=['pytest'],
     entry_points={
