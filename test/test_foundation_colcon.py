@@ -137,6 +137,7 @@ def assert_installed_here(found, root):
     assert config.is_file() and config.is_relative_to(root), config
 
 
+@pytest.mark.slow
 def test_colcon_build_installs_executables_launch_config_models_and_marker(tmp_path):
     prefix = colcon_build(tmp_path)
     share = prefix / 'share' / PACKAGE

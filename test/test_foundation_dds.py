@@ -6,6 +6,9 @@ A camera-sized sensor_msgs/Image goes from a publisher to a subscriber.
 import hashlib
 
 import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.ros]
 
 WIDTH, HEIGHT = 1920, 960
 

@@ -9,6 +9,8 @@ from social_pose_diffusion.msgs.keypoint_cloud import stamp_ns
 from social_pose_diffusion.sources import bags
 from social_pose_diffusion.sources.sim import simulate, write_session_bag
 
+pytestmark = [pytest.mark.slow]
+
 FPS, SECONDS = 30.0, 20.0
 
 

@@ -12,6 +12,8 @@ from social_pose_diffusion.learning.train import make_config, train
 from social_pose_diffusion.policy import load_policy
 from social_pose_diffusion.sources.sim import Renderer, simulate
 
+pytestmark = [pytest.mark.slow]  # real training runs
+
 torch.set_num_threads(1)
 SMALL = {'d_model': 32, 'layers': 1, 'heads': 2, 'horizon': 8}
 

@@ -22,6 +22,8 @@ from social_pose_diffusion.sources.bags import (
     topic_counts,
 )
 
+pytestmark = [pytest.mark.mediapipe]
+
 DATA = Path(__file__).parent / 'data'
 ASTRONAUT_U, CAMERAMAN_U = 0.5, 0.8
 

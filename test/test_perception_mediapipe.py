@@ -17,6 +17,8 @@ from social_pose_diffusion.perception.composite import blank_panorama, photo_to_
 from social_pose_diffusion.perception.evaluation import joint_errors
 from social_pose_diffusion.perception.reference import photo_keypoints
 
+pytestmark = [pytest.mark.mediapipe]
+
 DATA = Path(__file__).parent / 'data'
 SEEN, MAX_ERROR, MEDIAN_ERROR = 0.8, 0.15, 0.05
 

@@ -21,6 +21,8 @@ from social_pose_diffusion.perception.equirect import angle_between, uv_to_ray
 from social_pose_diffusion.perception.evaluation import match
 from social_pose_diffusion.perception.meeting import meeting_scene
 
+pytestmark = [pytest.mark.mediapipe]
+
 DATA = Path(__file__).parent / 'data'
 FRAME = 33_000_000
 

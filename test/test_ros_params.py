@@ -16,6 +16,8 @@ import yaml
 from social_pose_diffusion.ros.launcher import Graph, node_command
 from social_pose_diffusion.ros.params import NODES, POLICY, VISUALIZER, problem
 
+pytestmark = [pytest.mark.ros]
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 

@@ -15,6 +15,8 @@ import pytest
 
 from social_pose_diffusion.ros.launcher import Graph
 
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 

@@ -5,7 +5,11 @@ next good frame."""
 import json
 from pathlib import Path
 
+import pytest
+
 from social_pose_diffusion.ros.launcher import Graph
+
+pytestmark = [pytest.mark.ros, pytest.mark.mediapipe]
 
 HERE = Path(__file__).resolve().parent
 

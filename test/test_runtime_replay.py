@@ -8,8 +8,12 @@ import json
 import math
 from pathlib import Path
 
+import pytest
+
 from social_pose_diffusion.sources.bags import read_messages, topic_counts
 from social_pose_diffusion.sources.sim import simulate, write_session_bag
+
+pytestmark = [pytest.mark.ros, pytest.mark.mediapipe, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -97,7 +97,6 @@ class FacilitatorAgent:
         reanchor=0.0,
         home_pull=HOME_PULL,
         style=None,
-        hold_noise=False,
     ):
         if samples < 1:
             raise ValueError('samples must be >= 1')
@@ -109,7 +108,7 @@ class FacilitatorAgent:
             raise ValueError(
                 f'style {style!r} is not one the model knows ({", ".join(styles) or "none"})'
             )
-        self.style, self.hold_noise = style, bool(hold_noise)
+        self.style = style
         c = policy.config
         self.max_speed = np.asarray(c.max_speed, np.float64)
         self.neutral = np.asarray(c.neutral_pose, np.float64)
@@ -130,12 +129,6 @@ class FacilitatorAgent:
         self._rest = pose.copy()  # the executed pose at every time before the first commit
         self._stamps: deque[int] = deque()
         self._executed: deque[np.ndarray] = deque()
-        self._noise = None
-        if self.hold_noise:  # one draw per episode, see plan()
-            import torch
-
-            c = self.policy.config
-            self._noise = c.noise_scale * torch.randn((self.samples, c.horizon, c.action_dim))
         self._frames.clear()
         self._memory: dict[
             int, np.ndarray
@@ -257,15 +250,7 @@ class FacilitatorAgent:
             else:
                 self._rest = pose
         obs = self.observation(frame, image)
-        if self._noise is not None and len(self._noise) != self.samples:  # samples changed live
-            import torch
-
-            self._noise = torch.randn((self.samples,) + tuple(self._noise.shape[1:]))
-        # With held noise, consecutive plans of the same situation agree: the executed poses follow
-        # the observations instead of random-walking with fresh sampling noise at every frame.
-        deltas = self.policy.sample(
-            obs, self.samples, self.sampler, self.steps, noise=self._noise
-        )[0]
+        deltas = self.policy.sample(obs, self.samples, self.sampler, self.steps)[0]
         poses = self.integrator.rollout(
             np.broadcast_to(self.pose, (self.samples, NUM_JOINTS, 2)), deltas
         )

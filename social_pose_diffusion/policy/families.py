@@ -53,21 +53,15 @@ class Diffusion(Family):
             weight,
         )
 
-    def generate(self, policy, cond, k: int, sampler: Sampler, run: Run, uncond=None, noise=None):
+    def generate(self, policy, cond, k: int, sampler: Sampler, run: Run, uncond=None):
         """Normalised action chunks (B * k, H, A): k per observation's conditioning tokens.
 
-        With ``uncond`` every evaluation is guided (:meth:`Policy.guided`); ``noise``
-        (B * k, H, A) is the starting noise instead of a fresh draw.
+        With ``uncond`` every evaluation is guided (:meth:`Policy.guided`).
         """
         c = policy.config
         cond = cond.repeat_interleave(k, 0)
         shape = (cond.shape[0], c.horizon, c.action_dim)
-        if noise is None:
-            x = c.noise_scale * torch.randn(shape, generator=run.generator, device=cond.device)
-        elif tuple(noise.shape) != shape:
-            raise ValueError(f'starting noise must have shape {shape}, not {tuple(noise.shape)}')
-        else:
-            x = noise.to(cond.device)
+        x = c.noise_scale * torch.randn(shape, generator=run.generator, device=cond.device)
         if uncond is not None:
             uncond = uncond.repeat_interleave(k, 0)
             return sampler.run(
@@ -96,7 +90,7 @@ class BC(Family):
     def loss(self, policy, cond, actions, generator=None, weight=None):
         return bc_loss(policy.net(cond), actions, weight)
 
-    def generate(self, policy, cond, k, sampler, run, uncond=None, noise=None):
+    def generate(self, policy, cond, k, sampler, run, uncond=None):
         def once(x, t):
             policy.evaluations += 1
             return policy.net(cond)

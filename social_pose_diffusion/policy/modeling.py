@@ -158,20 +158,17 @@ class Policy(nn.Module):
             obs = {**obs, 'mask': obs['mask'] & keep[:, None]}
         return self.config.family.loss(self, self.encoder(obs), actions, generator, weight)
 
-    def generate(
-        self, cond, k=1, sampler=None, steps=None, generator=None, uncond=None, noise=None
-    ):
+    def generate(self, cond, k=1, sampler=None, steps=None, generator=None, uncond=None):
         """Normalised action chunks (B * k, H, A) from conditioning tokens (repeated k times).
 
         ``sampler`` and ``steps`` (sampler steps: evaluations of ddim and euler)
         override the config's defaults; with ``uncond`` (the tokens of nobody in
-        view) every evaluation is guided by ``config.guidance``; ``noise`` (B * k, H, A)
-        replaces the fresh starting noise.
+        view) every evaluation is guided by ``config.guidance``.
         """
         if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
             raise ValueError(f'k (chunks per observation) must be a positive integer, not {k!r}')
         spec, run = self._sampler(sampler, steps, generator)
-        return self.config.family.generate(self, cond, k, spec, run, uncond, noise)
+        return self.config.family.generate(self, cond, k, spec, run, uncond)
 
     def _sampler(self, sampler=None, steps=None, generator=None):
         c = self.config
@@ -198,7 +195,7 @@ class Policy(nn.Module):
         return prior_deltas(last_delta(obs['proprio']), c.horizon, decay)
 
     @torch.inference_mode()
-    def sample(self, obs, k=1, sampler=None, steps=None, generator=None, noise=None):
+    def sample(self, obs, k=1, sampler=None, steps=None, generator=None):
         """``k`` chunks of deltas per observation (a prior added back): numpy (B, k, H, J, 2)."""
         tensors = self.tensors(obs)
         cond = self._traced('encoder', tensors)
@@ -206,7 +203,7 @@ class Policy(nn.Module):
         if self.config.guidance != 1.0 and 'mask' in tensors:
             uncond = self._traced('encoder', self.without_group(tensors))
         b = cond.shape[0]
-        x = self.generate(cond, k, sampler, steps, generator, uncond, noise) * self.action_scale
+        x = self.generate(cond, k, sampler, steps, generator, uncond) * self.action_scale
         x = x.reshape(b, k, self.config.horizon, NUM_JOINTS, 2).double().cpu().numpy()
         prior = self.prior(obs)
         if not np.ndim(prior):

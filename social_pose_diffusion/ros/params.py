@@ -29,6 +29,7 @@ from rclpy.parameter import Parameter
 
 from social_pose_diffusion.msgs.images import MAX_PIXELS
 from social_pose_diffusion.perception.factory import BACKENDS
+from social_pose_diffusion.perception.verify import DEFAULT_MIN_CONFIDENCE
 
 
 class ParameterError(ValueError):
@@ -254,7 +255,36 @@ KEYPOINTS = {
     ),
     'max_people': Spec(16, 'most people tracked per frame', low=1, high=64, read_only=True),
     'min_confidence': Spec(
-        0.5, 'MediaPipe pose presence needed to keep a person', low=0.0, high=1.0, read_only=True
+        DEFAULT_MIN_CONFIDENCE,
+        'evidence (pose flag, detector score, landmark visibility) that makes a new person; '
+        "the same default as 'social-pose extract'",
+        low=0.0,
+        high=1.0,
+        read_only=True,
+    ),
+    'track_confidence': Spec(
+        0.2, 'pose flag a confirmed person keeps while tracked', low=0.0, high=1.0, read_only=True
+    ),
+    'budget_ms': Spec(
+        50.0,
+        'time per frame for landmark updates and discovery; 0: update everyone every frame',
+        low=0.0,
+        high=10_000.0,
+        read_only=True,
+    ),
+    'max_staleness_ms': Spec(
+        200.0,
+        'update every person at least this often when the machine allows it',
+        low=1.0,
+        high=60_000.0,
+        read_only=True,
+    ),
+    'hold_s': Spec(
+        1.0,
+        'seconds a missed person is still reported (predicted forward)',
+        low=0.0,
+        high=60.0,
+        read_only=True,
     ),
     'discovery_period': Spec(
         30,

@@ -47,7 +47,11 @@ class KeypointsNode(Node):
                 p['backend'],
                 max_people=p['max_people'],
                 min_confidence=p['min_confidence'],
+                track_confidence=p['track_confidence'],
                 discovery_period=p['discovery_period'],
+                budget_ms=p['budget_ms'],
+                max_staleness_ms=p['max_staleness_ms'],
+                hold_s=p['hold_s'],
             )
         else:
             self._extractor = make_extractor('external', max_people=p['max_people'])
