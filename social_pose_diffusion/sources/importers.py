@@ -20,27 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from social_pose_diffusion.core.frames import GroupFrame, single_person
-from social_pose_diffusion.core.skeleton import JOINT, NUM_JOINTS
+from social_pose_diffusion.core.skeleton import JOINT, JOINT_NAMES, NUM_JOINTS
 
-COCO_JOINTS = (
-    'nose',
-    'left_eye',
-    'right_eye',
-    'left_ear',
-    'right_ear',
-    'left_shoulder',
-    'right_shoulder',
-    'left_elbow',
-    'right_elbow',
-    'left_wrist',
-    'right_wrist',
-    'left_hip',
-    'right_hip',
-    'left_knee',
-    'right_knee',
-    'left_ankle',
-    'right_ankle',
-)
+# COCO's 17 keypoints: the project's 13 joints in the same order, then knees and ankles.
+COCO_JOINTS = JOINT_NAMES + ('left_knee', 'right_knee', 'left_ankle', 'right_ankle')
 PROJECTIONS = ('equirect', 'cylindrical')
 TABLE_COLUMNS = {
     'stamp': ('stamp', 'time', 'timestamp'),
