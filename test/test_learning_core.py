@@ -306,3 +306,11 @@ def test_guidance_contrasts_the_group_with_nobody_in_view(session):
     alone = policy.sample(nobody, 2, steps=1, generator=draw())
     # One Euler step, w = 3: guided - plain = 2 (plain - alone) exactly.
     assert np.allclose(guided - plain, 2 * (plain - alone), atol=1e-6)
+
+
+def test_an_agent_with_motion_memory_plans_for_an_empty_frame(session):
+    from social_pose_diffusion.learning.train import make_config
+
+    agent = FacilitatorAgent(Policy(make_config([session], memory_s=(2.0, 30.0))), samples=2)
+    plan = agent.plan(GroupFrame(0))  # the policy node's warm-up: nobody in view
+    assert np.isfinite(plan.poses).all()

@@ -217,9 +217,9 @@ class FacilitatorAgent:
         now = np.asarray(frame.keypoints, np.float64).reshape(-1, NUM_JOINTS, 3)
         memory = None
         if c.memory_s:
-            memory = np.stack(
-                [self._memory.get(int(pid), np.zeros(len(c.memory_s))) for pid in frame.ids]
-            ).reshape(len(frame.ids), len(c.memory_s))
+            memory = np.zeros((len(frame.ids), len(c.memory_s)))  # nobody seen yet: no motion
+            for n, pid in enumerate(frame.ids):
+                memory[n] = self._memory.get(int(pid), 0.0)
         tokens, mask = group_tokens(
             now, [self._lagged(frame, lag) for lag in c.lags], self.pose, memory
         )
