@@ -94,7 +94,7 @@ def run(args):
             int(p): round(float(np.mean(session.speaker == i)), 3)
             for i, p in enumerate(session.participant_ids)
         },
-        'invitations': int(np.sum((session.invite >= 0) & (np.r_[-1, session.invite[:-1]] < 0))),
+        'invitations': len(session.invitation_onsets()),
         'pictures': [str(args.out / 'session.gif'), str(args.out / 'session.png')],
     }
     if not args.no_graph:

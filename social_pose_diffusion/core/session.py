@@ -90,6 +90,10 @@ class Session:
         rate = stream_fps(self.stamps_ns)
         return rate if rate is not None else float(self.info.get('fps', 30.0))
 
+    def invitation_onsets(self) -> np.ndarray:
+        """Frames where an invitation starts (the ``invite`` label turns on)."""
+        return np.flatnonzero((self.invite >= 0) & (np.r_[-1, self.invite[:-1]] < 0))
+
     def segments(self) -> list[tuple[int, int]]:
         """``(start, stop)`` frame ranges without gaps.
 

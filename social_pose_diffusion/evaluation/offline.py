@@ -280,7 +280,7 @@ def invitation_onsets(session, config, frames=None):
 
     Only frames with the history and a whole chunk inside the session.
     """
-    onsets = np.flatnonzero((session.invite >= 0) & (np.r_[-1, session.invite[:-1]] < 0))
+    onsets = session.invitation_onsets()
     onsets = onsets[
         (onsets >= max(config.history, max(config.lags)))
         & (onsets + config.horizon < len(session))

@@ -97,8 +97,7 @@ def has_social_labels(session: Session) -> bool:
 
 def invitation_onsets(session: Session, frames: np.ndarray) -> np.ndarray:
     """Frames in ``frames`` where an invitation starts."""
-    inv = session.invite
-    onsets = np.flatnonzero((inv >= 0) & (np.r_[-1, inv[:-1]] < 0))
+    onsets = session.invitation_onsets()
     return onsets[np.isin(onsets, frames)]
 
 
