@@ -314,3 +314,14 @@ def test_an_agent_with_motion_memory_plans_for_an_empty_frame(session):
     agent = FacilitatorAgent(Policy(make_config([session], memory_s=(2.0, 30.0))), samples=2)
     plan = agent.plan(GroupFrame(0))  # the policy node's warm-up: nobody in view
     assert np.isfinite(plan.poses).all()
+
+
+def test_a_person_across_the_seam_is_plotted_on_both_edges(session):
+    from social_pose_diffusion.observation.raster import plot_people
+
+    person = np.array(session.participants[0, :1])
+    person[..., 0] = (person[..., 0] - person[0, 5, 0] + 1.0) % 1.0  # left shoulder on the seam
+    facilitator = np.asarray(session.facilitator[0])
+    drawn = (plot_people(person, facilitator) != plot_people(person[:0], facilitator)).any(-1)
+    assert drawn[:, :8].any() and drawn[:, -8:].any()  # at both edges ...
+    assert not drawn[:, 16:-16].any()  # ... and no bone across the image

@@ -9,6 +9,8 @@ Observation rasters and previews.
 - :func:`draw_skeleton`: one person onto a camera frame for previews.
 """
 
+from collections.abc import Iterator
+
 import cv2
 import numpy as np
 from numpy.typing import ArrayLike
@@ -44,6 +46,22 @@ PART_COLOURS = [_PART.get(name, _PART.get(name.split('_')[-1])) for name in JOIN
 NECK = ((JOINT['nose'], JOINT['left_shoulder']), (JOINT['nose'], JOINT['right_shoulder']))
 
 
+def seam_copies(
+    u: ArrayLike, width: int, anchor: float, within: ArrayLike | None = None, margin: float = 0.0
+) -> Iterator[np.ndarray]:
+    """Pixel columns of normalised ``u`` for every copy of a person that reaches the image.
+
+    The u are unwrapped around ``anchor`` so a person stays in one piece; a person across the
+    seam comes out twice, once at each edge. ``within`` (a mask) picks the points that must
+    reach the image, ``margin`` (pixels) how far outside still counts.
+    """
+    x = (anchor + wrap_u(np.asarray(u, np.float64) - anchor)) * width
+    inside = x if within is None else x[np.asarray(within, bool)]
+    for shift in (-width, 0, width):
+        if (inside + shift).max() >= -margin and (inside + shift).min() < width + margin:
+            yield x + shift
+
+
 def draw_skeleton(
     img: np.ndarray,
     keypoints: ArrayLike,
@@ -52,22 +70,15 @@ def draw_skeleton(
     radius: int = 3,
     min_conf: float = 0.05,
 ) -> np.ndarray:
-    """Draw one person's (J, 3) or (J, 2) keypoints.
-
-    A person across the seam is drawn on both edges.
-    """
+    """Draw one person's (J, 3) or (J, 2) keypoints; a person across the seam on both edges."""
     kp = np.asarray(keypoints, np.float64)
     seen = kp[:, 2] > min_conf if kp.shape[1] > 2 else np.ones(len(kp), bool)
     if not seen.any():
         return img
     h, w = img.shape[:2]
-    anchor = kp[seen, 0][0]
-    x = (anchor + wrap_u(kp[:, 0] - anchor)) * w
     y = kp[:, 1] * h
-    for shift in (-w, 0, w):
-        if (x[seen] + shift).max() < 0 or (x[seen] + shift).min() >= w:
-            continue
-        pts = np.stack([x + shift, y], -1).round().astype(int)
+    for x in seam_copies(kp[:, 0], w, kp[seen, 0][0], seen):
+        pts = np.stack([x, y], -1).round().astype(int)
         for a, b in BONES + NECK:
             if seen[a] and seen[b]:
                 cv2.line(img, tuple(pts[a]), tuple(pts[b]), colour, thickness, cv2.LINE_AA)
@@ -76,39 +87,36 @@ def draw_skeleton(
     return img
 
 
-def _pixels(uv, size):
-    """Canvas pixels of (u, v): u over the whole width, v over :data:`PLOT_BAND` top to bottom."""
-    top, bottom = PLOT_BAND
-    return np.stack(
-        [np.asarray(uv[..., 0]) * size, (np.asarray(uv[..., 1]) - top) / (bottom - top) * size], -1
-    )
-
-
 def plot_people(
     participants: ArrayLike, facilitator_pose: ArrayLike, size: int = IMAGE_SIZE
 ) -> np.ndarray:
     """A white ``size`` x ``size`` BGR image with every person's skeleton.
 
-    ``participants`` is ``(P, J, 3)``; bones crossing the u seam are skipped.
-    Lines and joints are anti-aliased at sub-pixel positions.
+    ``participants`` is ``(P, J, 3)``: u over the whole width, v over :data:`PLOT_BAND` top to
+    bottom; a person across the seam is drawn on both edges. Lines and joints are anti-aliased
+    at sub-pixel positions.
     """
     img = np.full((size, size, 3), 255, np.uint8)
     people = [(p, PART_COLOURS) for p in np.asarray(participants, np.float64)]
     fac = np.concatenate(
         [np.asarray(facilitator_pose, np.float64)[:, :2], np.ones((NUM_JOINTS, 1))], -1
     )
+    top, bottom = PLOT_BAND
+    one = 1 << SUBPIXEL_BITS
     for person, colours in people + [(fac, [FACILITATOR_COLOUR] * NUM_JOINTS)]:
         seen = person[:, 2] > 0
-        px = np.round(_pixels(person, size) * (1 << SUBPIXEL_BITS)).astype(int)
-        for a, b in BONES:
-            if seen[a] and seen[b] and abs(person[a, 0] - person[b, 0]) < 0.5:
-                cv2.line(
-                    img, tuple(px[a]), tuple(px[b]), colours[b], 1, cv2.LINE_AA, SUBPIXEL_BITS
-                )
-        for j in np.flatnonzero(seen):
-            cv2.circle(
-                img, tuple(px[j]), 1 << SUBPIXEL_BITS, colours[j], -1, cv2.LINE_AA, SUBPIXEL_BITS
-            )
+        if not seen.any():
+            continue
+        y = (person[:, 1] - top) / (bottom - top) * size
+        for x in seam_copies(person[:, 0], size, person[seen, 0][0], seen):
+            px = np.round(np.stack([x, y], -1) * one).astype(int)
+            for a, b in BONES:
+                if seen[a] and seen[b]:
+                    cv2.line(
+                        img, tuple(px[a]), tuple(px[b]), colours[b], 1, cv2.LINE_AA, SUBPIXEL_BITS
+                    )
+            for j in np.flatnonzero(seen):
+                cv2.circle(img, tuple(px[j]), one, colours[j], -1, cv2.LINE_AA, SUBPIXEL_BITS)
     return img
 
 

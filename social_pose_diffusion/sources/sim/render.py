@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from social_pose_diffusion.core.skeleton import JOINT, wrap_u
+from social_pose_diffusion.observation.raster import seam_copies
 
 SKIN = ((140, 170, 215), (95, 135, 190), (60, 90, 140), (165, 195, 230), (80, 110, 160))
 TABLE_V = 0.64
@@ -86,15 +87,13 @@ class Renderer:
         return np.clip(noisy, 0, 255).astype(np.uint8)
 
     def _draw(self, img, uv, colours, layer):
-        anchor = uv[JOINT['left_shoulder'], 0]
-        x = (anchor + wrap_u(uv[:, 0] - anchor)) * self.width
-        y = uv[:, 1] * self.height
         ls, rs = JOINT['left_shoulder'], JOINT['right_shoulder']
-        scale = max(2, int(0.18 * np.hypot(x[ls] - x[rs], y[ls] - y[rs])))
-        for shift in (-self.width, 0, self.width):  # people straddling the seam
-            if (x + shift).max() < -scale * 4 or (x + shift).min() > self.width + scale * 4:
-                continue
-            p = {name: (int(round(x[j] + shift)), int(round(y[j]))) for name, j in JOINT.items()}
+        y = uv[:, 1] * self.height
+        across = wrap_u(uv[rs, 0] - uv[ls, 0]) * self.width
+        scale = max(2, int(0.18 * np.hypot(across, y[ls] - y[rs])))
+        # people straddling the seam are drawn at both edges
+        for x in seam_copies(uv[:, 0], self.width, uv[ls, 0], margin=scale * 4):
+            p = {name: (int(round(x[j])), int(round(y[j]))) for name, j in JOINT.items()}
             if layer == 'body':
                 torso = np.array(
                     [p['left_shoulder'], p['right_shoulder'], p['right_hip'], p['left_hip']]
