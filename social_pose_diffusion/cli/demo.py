@@ -122,7 +122,8 @@ def run_graph(args, bag, session, shown):
     import numpy as np
 
     from social_pose_diffusion.core.atomic import write_json
-    from social_pose_diffusion.ros.replay import nearest, recorded_groups, recorded_poses, replay
+    from social_pose_diffusion.evaluation.live import nearest, recorded_groups, recorded_poses
+    from social_pose_diffusion.ros.replay import replay
     from social_pose_diffusion.viz.preview import overlay
 
     out_bag = args.out / 'graph_outputs'
