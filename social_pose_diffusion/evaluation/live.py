@@ -24,7 +24,7 @@ from social_pose_diffusion.msgs.topics import (
     OBSERVED_TOPIC,
     POSE_TOPIC,
 )
-from social_pose_diffusion.sources.bags import CLOUD, TYPESTORE, read_messages
+from social_pose_diffusion.sources.bags import CLOUD, TYPESTORE, SessionWriter, read_messages
 
 # The graph outputs a replay records, by message type.
 OUTPUT_TYPES = {
@@ -119,28 +119,20 @@ def score(received, sent, session=None, diagnostics=True):
 def write_outputs(path: str | Path, received: list, session_bag: str | Path | None = None) -> Path:
     """The recorded outputs (log time = simulated receive time) and the bag's ground truth.
 
-    Both are written as mcap.
+    Both are written as mcap, staged like every session bag: an interrupted write leaves
+    nothing that looks complete.
     """
-    from rosbags.rosbag2 import StoragePlugin, Writer
-
     path = Path(path)
     if path.exists():
         import shutil
 
         shutil.rmtree(path)
-    with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
-        conns = {}
+    with SessionWriter(path) as bag:
         for _, sim_ns, topic, raw in received:
-            if topic not in conns:
-                conns[topic] = writer.add_connection(
-                    topic, OUTPUT_TYPES[topic], typestore=TYPESTORE
-                )
-            writer.write(conns[topic], int(sim_ns), raw)
+            bag.write_cdr(topic, OUTPUT_TYPES[topic], sim_ns, raw)
         if session_bag is not None:
-            conn = None
             for _, t, msg in read_messages(session_bag, [FACILITATOR_TOPIC]):
-                conn = conn or writer.add_connection(FACILITATOR_TOPIC, CLOUD, typestore=TYPESTORE)
-                writer.write(conn, t, TYPESTORE.serialize_cdr(msg, CLOUD))
+                bag.write(FACILITATOR_TOPIC, CLOUD, t, msg)
     return path
 
 

@@ -121,9 +121,13 @@ class SessionWriter:
 
     def write(self, topic, msgtype, stamp, msg):
         """Serialise and write any rosbags message."""
+        self.write_cdr(topic, msgtype, stamp, TYPESTORE.serialize_cdr(msg, msgtype))
+
+    def write_cdr(self, topic, msgtype, stamp, data):
+        """Write one already serialised (CDR) message."""
         if topic not in self._conns:
             self._conns[topic] = self._writer.add_connection(topic, msgtype, typestore=TYPESTORE)
-        self._writer.write(self._conns[topic], int(stamp), TYPESTORE.serialize_cdr(msg, msgtype))
+        self._writer.write(self._conns[topic], int(stamp), data)
 
     def image(self, stamp, bgr, topic=CAMERA_TOPIC):
         """A camera frame in the configured format(s)."""

@@ -56,14 +56,22 @@ def save_gif(
         for f in frames
     ]
     tmp = path.with_suffix('.tmp.gif')
-    images[0].save(tmp, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
-    tmp.replace(path)
+    try:
+        images[0].save(
+            tmp, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0
+        )
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def save_png(img: np.ndarray, path: str | Path) -> None:
     """A PNG written atomically."""
     path = Path(path)
     tmp = path.with_suffix('.tmp.png')
-    if not cv2.imwrite(str(tmp), img):
-        raise ValueError(f'could not write {path}')
-    tmp.replace(path)
+    try:
+        if not cv2.imwrite(str(tmp), img):
+            raise ValueError(f'could not write {path}')
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
