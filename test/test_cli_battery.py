@@ -145,6 +145,7 @@ def test_bad_command_lines_end_in_one_error_line(files, tmp_path, capsys, line, 
     assert not (tmp_path / 'out').exists() and not list(tmp_path.glob('.*'))
 
 
+@pytest.mark.slow  # starts social-pose in a subprocess
 def test_debug_shows_the_traceback(files, tmp_path):
     args = [sys.executable, '-m', 'social_pose_diffusion.cli']
     bad = ['train', '--bags', str(files['truncated']), '--out', str(tmp_path / 'run')]

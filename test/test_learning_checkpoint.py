@@ -192,6 +192,7 @@ def test_resume_past_the_end_is_refused(run, session, config):
         train(config, [session], run, train_steps=4, resume=True, **RUN)
 
 
+@pytest.mark.slow  # a real process killed mid-run
 def test_a_run_killed_mid_training_resumes_from_a_consistent_set(tmp_path, session, config):
     """A real kill -9 of a training process at some moment of its checkpoint writes."""
     out = tmp_path / 'run'

@@ -5,6 +5,7 @@ Also forward prediction and option checks (no models).
 
 import numpy as np
 import pytest
+from test_perception_tracking import person  # one seated body for the tracking tests
 
 from social_pose_diffusion.core.skeleton import BONES
 from social_pose_diffusion.perception import PerceptionError, make_extractor
@@ -108,35 +109,10 @@ def test_running_costs_follow_the_measurements():
     assert budget.update_cost.value == pytest.approx(0.030, rel=1e-3)
 
 
-def body(u, v=0.5):
-    """A seated person's (13, 3) upper body around (u, v)."""
-    offsets = np.array(
-        [
-            [0, -0.06],
-            [-0.005, -0.065],
-            [0.005, -0.065],
-            [-0.01, -0.06],
-            [0.01, -0.06],
-            [-0.025, -0.02],
-            [0.025, -0.02],
-            [-0.03, 0.03],
-            [0.03, 0.03],
-            [-0.02, 0.06],
-            [0.02, 0.06],
-            [-0.015, 0.08],
-            [0.015, 0.08],
-        ]
-    )
-    kp = np.ones((13, 3))
-    kp[:, :2] = offsets + (u, v)
-    kp[:, 0] %= 1.0
-    return kp
-
-
 def test_prediction_moves_people_rigidly_by_their_velocity_across_the_seam():
-    track = Track(1, body(0.98), 0)
-    track.measured(body(0.99), 100 * MS)  # 3.6 deg in 0.1 s
-    track.measured(body(0.0), 200 * MS)
+    track = Track(1, person(0.98), 0)
+    track.measured(person(0.99), 100 * MS)  # 3.6 deg in 0.1 s
+    track.measured(person(0.0), 200 * MS)
     ahead = track.predict(250 * MS)
     du = (ahead[0, 0] - track.keypoints[0, 0] + 0.5) % 1 - 0.5
     assert 0.002 < du < 0.006  # moving on towards u = 0.005
@@ -144,7 +120,7 @@ def test_prediction_moves_people_rigidly_by_their_velocity_across_the_seam():
     far = track.predict(10_000 * MS)  # never more than MAX_PREDICT_S ahead
     assert np.allclose(far, track.predict(int(MAX_PREDICT_S * 1e9) + 200 * MS), atol=1e-6)
     assert np.allclose(track.predict(200 * MS), track.keypoints, atol=1e-6)
-    assert np.allclose(rotate(body(0.3), np.zeros(3)), body(0.3))
+    assert np.allclose(rotate(person(0.3), np.zeros(3)), person(0.3))
 
 
 @pytest.mark.parametrize(
