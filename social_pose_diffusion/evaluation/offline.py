@@ -84,10 +84,9 @@ def from_true_poses(config, facilitator, frames, deltas):
     Each chunk keeps its start pose's bone lengths, as the agent does when it starts from an
     observed pose.
     """
-    speed = np.asarray(config.max_speed)
     return np.stack(
         [
-            Integrator.for_pose(facilitator[t], speed).rollout(
+            Integrator.for_model(facilitator[t], config).rollout(
                 np.broadcast_to(facilitator[t], deltas.shape[1:2] + facilitator.shape[1:]), d
             )
             for t, d in zip(frames, deltas)

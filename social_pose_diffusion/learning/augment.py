@@ -13,8 +13,9 @@ social evaluation (:mod:`social_pose_diffusion.evaluation.social`):
   whose head was pushed off the demonstration (a rigid offset on the scale
   of the session's own head turns, constant over the history) and whose
   action chunk brings it back within ``return_s``: the policy learns where to
-  look, not only how to continue (pushing the torso or the arms too was
-  measured and made the closed loop worse);
+  look, not only how to continue; ``posture_mix`` also pushes the whole body
+  part of the way toward a posture taken elsewhere in the session (a tilted
+  torso, raised arms) so every joint learns its way back;
 - **onset weighting**: samples just after the facilitator's attention target
   changes (a new speaker, an invitation) are drawn more often.
 """
@@ -27,6 +28,7 @@ from social_pose_diffusion.core.session import Session
 from social_pose_diffusion.core.skeleton import head_yaw, pose_delta
 from social_pose_diffusion.learning.dataset import Samples, split
 from social_pose_diffusion.observation.features import (
+    centroid,
     group_tokens,
     history_slice,
     motion_memory,
@@ -45,6 +47,7 @@ class Augmentation:
     history_dropout: float = 0.0  # share of samples whose past deltas are hidden
     pose_perturbation: float = 0.0  # perturbed samples added, per training sample
     perturbation_scale: float = 1.5  # head offset std, in units of the session's head-yaw std
+    posture_mix: float = 0.0  # largest share of the way a body is pushed to another posture
     return_s: float = 0.3  # time constant of the corrective return
     onset_weight: float = (
         0.0  # extra sampling weight of the first ``onset_s`` after an attention change
@@ -59,6 +62,7 @@ class Augmentation:
             'history_dropout',
             'pose_perturbation',
             'perturbation_scale',
+            'posture_mix',
             'return_s',
             'onset_weight',
             'onset_s',
@@ -67,7 +71,7 @@ class Augmentation:
             value = getattr(self, name)
             if not np.isfinite(value) or value < 0:
                 raise ValueError(f'{name} must be a finite number >= 0, not {value}')
-        for name in ('history_dropout', 'style_dropout'):
+        for name in ('history_dropout', 'style_dropout', 'posture_mix'):
             if getattr(self, name) > 1:
                 raise ValueError(f'{name} is a share in [0, 1], not {getattr(self, name)}')
 
@@ -87,6 +91,12 @@ def perturbed(
     offset = np.zeros((count, 1) + fac.shape[1:])
     offset[:, 0, HEAD, 0] = rng.normal(0.0, scale, count)[:, None]
     offset[:, 0, HEAD, 1] = rng.normal(0.0, 0.5 * scale, count)[:, None]
+    if augmentation.posture_mix > 0:  # the whole body part of the way to a posture it took
+        other = fac[rng.choice(split(n, config)[0], count)]
+        here = fac[rows]
+        moved = other + pose_delta(centroid(other), centroid(here))[:, None]
+        share = rng.uniform(0.0, augmentation.posture_mix, count)[:, None, None]
+        offset[:, 0] += share * pose_delta(here, moved)
     past = np.clip(rows[:, None] + np.arange(-config.history, 1)[None], 0, n - 1)
     history = fac[past] + offset
     now = history[:, -1]

@@ -48,8 +48,12 @@ def _sha256(path):
     return digest.hexdigest()
 
 
-def save(out, step: int, policy, optimizer, critic, log) -> Path:
-    """Write step ``step`` as a new set, switch the pointer to it, drop older sets."""
+def save(out, step: int, policy, optimizer, critic, log, ema=None) -> Path:
+    """Write step ``step`` as a new set, switch the pointer to it, drop older sets.
+
+    With ``ema`` (the policy's exponential moving average) the set holds it too and
+    the run's ``model.safetensors`` is the average: what the run ships.
+    """
     from safetensors.torch import save as to_bytes
 
     out = Path(out)
@@ -64,10 +68,11 @@ def save(out, step: int, policy, optimizer, critic, log) -> Path:
             for i, s in state['state'].items()
             for k, v in s.items()
         }
-        if critic is not None:
-            tensors.update(
-                {f'critic.{k}': v.detach().cpu() for k, v in critic.state_dict().items()}
-            )
+        for prefix, module in (('critic', critic), ('ema', ema)):
+            if module is not None:
+                tensors.update(
+                    {f'{prefix}.{k}': v.detach().cpu() for k, v in module.state_dict().items()}
+                )
         write_bytes(
             target / 'state.safetensors', to_bytes({k: v.contiguous() for k, v in tensors.items()})
         )
@@ -93,7 +98,7 @@ def save(out, step: int, policy, optimizer, critic, log) -> Path:
             shutil.rmtree(old, ignore_errors=True)
     for stale in [*out.glob('.model.*'), *out.glob(f'.{POINTER}.*')]:  # a killed run's temp files
         stale.unlink(missing_ok=True)
-    policy.save(out / 'model.safetensors')
+    (policy if ema is None else ema).save(out / 'model.safetensors')
     return target
 
 
@@ -131,10 +136,11 @@ def _differences(saved, wanted):
     ]
 
 
-def load(out, config, optimizer, critic, device):
+def load(out, config, optimizer, critic, device, ema=None):
     """(policy, step, loss log) of the checkpoint in ``out``, checked against ``config``.
 
-    ``optimizer`` (of the run's fresh policy) and ``critic`` receive the saved state.
+    ``optimizer`` (of the run's fresh policy), ``critic`` and ``ema`` receive the saved state
+    (a set saved without an average starts ``ema`` from the saved policy).
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -191,10 +197,11 @@ def load(out, config, optimizer, critic, device):
                 _, i, name = key.split('.', 2)
                 moments.setdefault(int(i), {})[name] = v.reshape(()) if name == 'step' else v
         optimizer.load_state_dict({'state': moments, 'param_groups': state['param_groups']})
-        if critic is not None:
-            critic.load_state_dict(
-                {k[len('critic.') :]: v for k, v in tensors.items() if k.startswith('critic.')}
-            )
+        for prefix, module in (('critic', critic), ('ema', ema)):
+            if module is None:
+                continue
+            saved = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            module.load_state_dict(saved if saved or prefix == 'critic' else policy.state_dict())
     except (SafetensorError, OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise CheckpointError(f'{state_file}: does not fit this run: {exc}') from exc
     return policy, state['step'], [float(x) for x in state['log']]

@@ -170,6 +170,16 @@ def step_speeds(session, frames):
     return np.where(w, speed, 0.0)
 
 
+def seen_poses(sessions, config):
+    """The facilitator's poses (N, J, 2) in the training parts where every joint is seen."""
+    poses = []
+    for session in sessions:
+        idx = split(len(session), config)[0]
+        whole = session.seen()[idx].all(-1)
+        poses.append(np.asarray(session.facilitator, np.float64)[idx[whole], :, :2])
+    return np.concatenate(poses)
+
+
 def split(n, config, train_fraction=0.8):
     """(train, eval) frame indices of an ``n``-frame session: first 80 % / last 20 % by time."""
     cut = int(round(n * train_fraction))

@@ -6,6 +6,7 @@ a checkpoint of policy and training state written as one set
 continues where it stopped. The same seed gives the same model.
 """
 
+import copy
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from social_pose_diffusion.core.posture import PostureLimits
 from social_pose_diffusion.core.skeleton import apply_delta
 from social_pose_diffusion.learning import calibrate, checkpoint, dataset
 from social_pose_diffusion.learning.augment import (
@@ -47,7 +49,13 @@ def make_config(sessions, **options):
     speeds = [dataset.step_speeds(s, dataset.split(len(s), config)[0]) for s in sessions]
     max_speed = np.maximum(1.5 * np.concatenate(speeds).max(0), 1e-3)
     return replace(
-        config, neutral_pose=neutral.round(6).tolist(), max_speed=max_speed.round(6).tolist()
+        config,
+        neutral_pose=neutral.round(6).tolist(),
+        max_speed=max_speed.round(6).tolist(),
+        # mirrored too: training adds every session's mirror image
+        posture_limits=PostureLimits.fit(
+            dataset.seen_poses(sessions + [dataset.mirror(s)[0] for s in sessions], config)
+        ).to_list(),
     )
 
 
@@ -108,6 +116,7 @@ def train(
     save_every=500,
     mirror=True,
     augmentation=None,
+    ema_decay=0.999,
 ):
     """Train a policy of ``config`` for ``train_steps`` optimiser steps; returns (policy, losses).
 
@@ -118,9 +127,14 @@ def train(
     ``out`` the run is checkpointed there every ``save_every`` steps and at the
     end; ``resume`` continues from that checkpoint (from scratch when there is
     none) and raises :class:`checkpoint.CheckpointError` when it is unusable.
+    ``ema_decay`` > 0 returns and saves the exponential moving average of the
+    weights: closed-loop behaviour varies far less between training draws with
+    it than with the last optimiser step's weights.
     """
     if isinstance(train_steps, bool) or not isinstance(train_steps, int) or train_steps < 1:
         raise ValueError(f'train_steps must be a positive integer, not {train_steps!r}')
+    if not 0.0 <= ema_decay < 1.0:
+        raise ValueError(f'ema_decay must be in [0, 1), not {ema_decay!r}')
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     dev = resolve_device(device)
@@ -156,6 +170,10 @@ def train(
         samples.actions, samples.obs['proprio'], samples.obs['tokens'], samples.obs['mask']
     )
     policy.to(dev).train()
+    ema = None
+    if ema_decay > 0:
+        ema = copy.deepcopy(policy).requires_grad_(False).eval()
+        ema.config = config  # one config: the calibrated residual gain is the shipped one's
     optimizer = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=1e-4)
     critic = None
     if config.family.critic:
@@ -165,7 +183,7 @@ def train(
     start, log = 0, []
     out = Path(out) if out else None
     if out and resume and checkpoint.exists(out):
-        saved, start, log = checkpoint.load(out, config, optimizer, critic, str(dev))
+        saved, start, log = checkpoint.load(out, config, optimizer, critic, str(dev), ema)
         if start >= train_steps:
             raise checkpoint.CheckpointError(
                 f'{out / checkpoint.POINTER}: already at step '
@@ -201,12 +219,23 @@ def train(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
         optimizer.step()
+        if ema is not None:
+            average(ema, policy, min(ema_decay, (1.0 + step) / (10.0 + step)))
         log.append(round(loss.item(), 6))
         bar.set_postfix(loss=f'{np.mean(log[-50:]):.4f}')
         if out and ((step + 1) % save_every == 0 or step + 1 == train_steps):
-            checkpoint.save(out, step + 1, policy, optimizer, critic, log)
+            checkpoint.save(out, step + 1, policy, optimizer, critic, log, ema)
+    policy = policy.eval() if ema is None else ema
     if held is not None:
-        config.residual_gain = calibrate.residual_gain(policy.eval(), held)
+        config.residual_gain = calibrate.residual_gain(policy, held)
         if out:
             policy.save(out / 'model.safetensors')
-    return policy.eval(), log
+    return policy, log
+
+
+@torch.no_grad()
+def average(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """``ema <- decay * ema + (1 - decay) * model``, parameters only (buffers are fixed stats)."""
+    torch._foreach_lerp_(
+        [p for p in ema.parameters()], [p.detach() for p in model.parameters()], 1.0 - decay
+    )

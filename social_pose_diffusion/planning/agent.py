@@ -13,7 +13,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from social_pose_diffusion.core.frames import GroupFrame
-from social_pose_diffusion.core.skeleton import NUM_JOINTS, joint_distance, wrap_u
+from social_pose_diffusion.core.skeleton import (
+    NUM_JOINTS,
+    apply_delta,
+    joint_distance,
+    pose_delta,
+    wrap_u,
+)
 from social_pose_diffusion.observation.features import (
     arm_speed,
     centroid,
@@ -125,8 +131,10 @@ class FacilitatorAgent:
         )
         if pose.shape != (NUM_JOINTS, 2) or not np.isfinite(pose).all():
             raise ValueError(f'initial pose must be a finite ({NUM_JOINTS}, 2|3) array')
-        self.integrator = Integrator.for_pose(pose, self.max_speed, self.leak)
+        self.integrator = Integrator.for_model(pose, self.policy.config, self.leak)
+        pose = self.integrator.start(pose)
         self._rest = pose.copy()  # the executed pose at every time before the first commit
+        self._last_plan: tuple[np.ndarray, np.ndarray] | None = None
         self._stamps: deque[int] = deque()
         self._executed: deque[np.ndarray] = deque()
         self._frames.clear()
@@ -258,4 +266,29 @@ class FacilitatorAgent:
         stamps = frame.stamp_ns + np.round(np.arange(1, len(centre) + 1) * 1e9 / self.fps).astype(
             np.int64
         )
+        centre = self._ensembled(stamps, centre)
+        self._last_plan = (stamps, centre)
         return Plan(stamps, centre, joint_spread(poses, centre), poses)
+
+    def _ensembled(self, stamps: np.ndarray, poses: np.ndarray) -> np.ndarray:
+        """``poses`` blended with the previous plan where it still reaches (temporal ensembling).
+
+        Each new plan moves the overlap ``plan_weight`` of the way toward itself, so
+        the executed motion is an exponentially weighted average of every plan made
+        for that moment: one sample's jitter no longer reaches the joints, and a
+        change of mind still shows within a few frames.
+        """
+        weight = self.policy.config.plan_weight
+        if weight >= 1.0 or self._last_plan is None:
+            return poses
+        before, previous = self._last_plan
+        out = poses.copy()
+        # Relative to the new plan's start: float64 cannot hold nanosecond epoch stamps exactly.
+        base = stamps[0]
+        old = (before - base).astype(np.float64)
+        for i, t in enumerate(stamps - base):
+            if t > old[-1] + SNAP_NS:
+                break
+            then = interpolate(old, previous, float(t), SNAP_NS)
+            out[i] = apply_delta(poses[i], (1.0 - weight) * pose_delta(poses[i], then))
+        return self.integrator.settle(out)

@@ -1,7 +1,9 @@
 """Absolute facilitator poses from per-joint deltas: wrap, bone-length projection and speed clamp.
 
-``pose(t+1) = project(pose(t) + delta)`` where the projection restores the
-person's bone lengths (measured on the sphere's tangent plane) and no joint
+``pose(t+1) = limit(project(pose(t) + delta))`` where the projection restores
+the person's bone lengths (measured on the sphere's tangent plane), the
+optional posture limits (:mod:`~social_pose_diffusion.core.posture`) keep
+every link's direction within what the demonstrations did, and no joint
 moves more than ``max_speed`` per frame, so rollouts of any length stay
 anatomically valid. An optional ``leak`` (fraction per frame) pulls the
 body's centroid toward that of a ``home`` pose, bounding the drift of
@@ -13,6 +15,7 @@ leading dimensions (samples, batch).
 import numpy as np
 from numpy.typing import ArrayLike
 
+from social_pose_diffusion.core.posture import PostureLimits
 from social_pose_diffusion.core.skeleton import (
     apply_delta,
     bone_lengths,
@@ -35,7 +38,9 @@ class Integrator:
         max_speed: ArrayLike,
         home: ArrayLike | None = None,
         leak: float = 0.0,
+        limits: PostureLimits | None = None,
     ):
+        self.limits = limits
         self.lengths = np.asarray(lengths, dtype=np.float64)
         self.max_speed = np.asarray(max_speed, dtype=np.float64)
         self.home_centre = (
@@ -44,9 +49,40 @@ class Integrator:
         self.leak = float(leak) if home is not None else 0.0
 
     @classmethod
-    def for_pose(cls, pose: ArrayLike, max_speed: ArrayLike, leak: float = 0.0) -> 'Integrator':
-        """An integrator that keeps ``pose``'s bone lengths (and pulls its centroid back to it)."""
-        return cls(bone_lengths(pose), max_speed, pose, leak)
+    def for_pose(
+        cls,
+        pose: ArrayLike,
+        max_speed: ArrayLike,
+        leak: float = 0.0,
+        limits: PostureLimits | None = None,
+    ) -> 'Integrator':
+        """An integrator that keeps ``pose``'s bone lengths (and pulls its centroid back to it).
+
+        With ``limits``, start from :meth:`start`'s pose: ``pose`` turned into them.
+        """
+        return cls(bone_lengths(pose), max_speed, pose, leak, limits)
+
+    @classmethod
+    def for_model(cls, pose: ArrayLike, config, leak: float = 0.0) -> 'Integrator':
+        """:meth:`for_pose` with a model's speed limits and posture limits (if it has them)."""
+        rows = config.posture_limits
+        limits = PostureLimits.from_list(rows) if rows else None
+        return cls.for_pose(pose, np.asarray(config.max_speed, np.float64), leak, limits)
+
+    def start(self, pose: ArrayLike) -> np.ndarray:
+        """``pose`` within the posture limits: every pose the integrator makes stays there."""
+        return self._limited(np.asarray(pose, dtype=np.float64)[..., :2])
+
+    def settle(self, poses: ArrayLike) -> np.ndarray:
+        """``poses`` (..., J, 2) made by other means (a blend of plans) given bones and limits."""
+        poses = np.asarray(poses, dtype=np.float64)[..., :2]
+        return self._limited(project_to_bones(poses, self.lengths, reference=poses))
+
+    def _limited(self, pose):
+        """``pose`` turned into the limits (bones restored after the neck moved the head)."""
+        if self.limits is None:
+            return pose
+        return project_to_bones(self.limits.apply(pose), self.lengths, reference=pose)
 
     def _pull(self, pose):
         """The leak's step for every joint ``(..., J, 2)``.
@@ -67,13 +103,18 @@ class Integrator:
         move = self._clamp(np.asarray(delta, dtype=np.float64) + self._pull(pose))
         scale = np.ones(pose.shape[:-2] + (1, 1))
         for _ in range(4):  # projection can push a child past the clamp: shrink the whole step
-            new = project_to_bones(apply_delta(pose, move * scale), self.lengths, reference=pose)
+            new = self._limited(
+                project_to_bones(apply_delta(pose, move * scale), self.lengths, reference=pose)
+            )
             ratio = (joint_distance(pose, new) / self.max_speed).max(-1)[..., None, None]
             if np.all(ratio <= 1.0 + 1e-9):
                 return new
             scale = np.where(ratio > 1.0, scale / ratio * 0.999, scale)
         ratio = (joint_distance(pose, new) / self.max_speed).max(-1)[..., None, None]
-        return np.where(ratio > 1.0 + 1e-9, project_to_bones(pose, self.lengths), new)
+        held = pose
+        if self.limits is not None:  # a start pose outside the limits comes in at the speed limit
+            held = apply_delta(pose, self._clamp(pose_delta(pose, new)))
+        return np.where(ratio > 1.0 + 1e-9, project_to_bones(held, self.lengths), new)
 
     def _offsets(self, pose, deltas):
         """Cumulative clamped deltas ``(..., H, J, 2)`` from ``pose``.
@@ -106,8 +147,10 @@ class Integrator:
         pose = np.asarray(pose, dtype=np.float64)[..., :2]
         deltas = np.asarray(deltas, dtype=np.float64)
         start = pose[..., None, :, :]
-        out = project_to_bones(
-            apply_delta(start, self._offsets(pose, deltas)), self.lengths, reference=start
+        out = self._limited(
+            project_to_bones(
+                apply_delta(start, self._offsets(pose, deltas)), self.lengths, reference=start
+            )
         )
         path = np.concatenate([np.broadcast_to(start, out.shape[:-3] + start.shape[-3:]), out], -3)
         if np.all(
@@ -124,6 +167,10 @@ class Integrator:
     def reanchor(self, pose: ArrayLike, observed: ArrayLike, weight: float) -> np.ndarray:
         """Blend ``pose`` toward an observed pose by ``weight`` in [0, 1], then project."""
         pose = np.asarray(pose, dtype=np.float64)[..., :2]
-        return project_to_bones(
-            apply_delta(pose, weight * pose_delta(pose, observed)), self.lengths, reference=pose
+        return self._limited(
+            project_to_bones(
+                apply_delta(pose, weight * pose_delta(pose, observed)),
+                self.lengths,
+                reference=pose,
+            )
         )

@@ -10,7 +10,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from numbers import Real
 
-from social_pose_diffusion.core.skeleton import NUM_JOINTS
+from social_pose_diffusion.core.skeleton import BONES, NUM_JOINTS
 from social_pose_diffusion.observation.encoders import ENCODERS, VectorEncoder
 from social_pose_diffusion.policy.families import FAMILIES, Family
 from social_pose_diffusion.policy.samplers import SAMPLERS
@@ -82,6 +82,23 @@ def _speeds(value):
     return [_number(x, positive=True) for x in _sequence(value, NUM_JOINTS)]
 
 
+def _limits(value):
+    """Empty (none) or the rows of :class:`~.core.posture.PostureLimits`.
+
+    ``[centre, low, high]`` per link, then the neck's ``[shortest, longest]``.
+    """
+    if len(_sequence(value)) == 0:
+        return []
+    rows = _sequence(value, len(BONES) + 2)
+    links = [[_number(x, -10.0, 10.0) for x in _sequence(row, 3)] for row in rows[:-1]]
+    if any(low > high for _, low, high in links):
+        raise ValueError('must have low <= high in every link')
+    short, long = (_number(x, 0.0, 10.0) for x in _sequence(rows[-1], 2))
+    if short > long:
+        raise ValueError(f'neck lengths must be shortest <= longest, got {short} > {long}')
+    return links + [[short, long]]
+
+
 # field -> check(value) returning the normalised value or raising ValueError (why it is wrong).
 SCHEMA = {
     'encoder': _choice(tuple(ENCODERS)),
@@ -110,8 +127,10 @@ SCHEMA = {
     'noise_scale': lambda v: _number(v, 0.0, 1.0),
     'residual_gain': lambda v: _number(v, 0.0, 1.0),
     'guidance': lambda v: _number(v, 0.0, 100.0),
+    'plan_weight': lambda v: _number(v, 0.0, 1.0, positive=True),
     'neutral_pose': _pose,
     'max_speed': _speeds,
+    'posture_limits': _limits,
     'format': _choice((FORMAT,)),
 }
 
@@ -142,8 +161,10 @@ class PolicyConfig:
         0.0  # training: share of samples that see nobody (classifier-free guidance)
     )
     guidance: float = 1.0  # sampling: w in v_nobody + w (v_group - v_nobody); 1 = conditional
+    plan_weight: float = 1.0  # temporal ensembling: a new plan's weight against the last (1: none)
     neutral_pose: list = field(default_factory=list)  # (J, 2) rest pose, training bone lengths
     max_speed: list = field(default_factory=list)  # (J,) per-frame joint speed limit
+    posture_limits: list = field(default_factory=list)  # core.posture.PostureLimits rows
     prior: str = 'none'  # 'damped_velocity': the network predicts the rest of the chunk
     prior_decay_s: float = 0.3  # the prior's velocity time constant in seconds
     noise_scale: float = 1.0  # initial sampling noise (< 1 samples nearer the mode)

@@ -1,0 +1,135 @@
+"""Posture limits: the range of directions each link of the body took in the demonstrations.
+
+Bone lengths alone leave the skeleton free to rotate: integrated closed
+loop, a policy's small errors tilted the torso past horizontal and let the
+head (the nose is a root, not joined to the shoulders by a bone) float a
+quarter of the panorama away from the body. Joint limits, as a robot
+arm has, bound that drift to postures the person actually took.
+
+A *link* is a bone (parent -> child, see :data:`~.skeleton.BONES`) or the
+neck: the nose seen from the shoulders' midpoint, whose length also varies
+(a nod, a turn) and is limited too. A link's limits are the angle range of
+its direction on the tangent plane (about a centre angle, wrap-aware) and,
+for the neck, a length range; both span every training frame, widened by a
+margin, so every demonstrated posture stays reachable (a rare hand raise is
+exactly what must not be clipped).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from social_pose_diffusion.core.skeleton import (
+    BONE_LEVELS,
+    BONES,
+    JOINT,
+    apply_delta,
+    bone_lengths,
+    from_tangent,
+    pose_delta,
+    tangent_offset,
+)
+
+HEAD = [0, 1, 2, 3, 4]  # nose, eyes, ears: moved together when the neck is limited
+ANGLE_MARGIN = 0.15  # rad widened on each side of a link's angle range
+LENGTH_MARGIN = 0.15  # share of the neck's length range widened on each side
+
+
+def _wrap_angle(a):
+    return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi
+
+
+def shoulder_mid(pose: ArrayLike) -> np.ndarray:
+    """The shoulders' midpoint (..., 2), wrap-aware in u."""
+    pose = np.asarray(pose, np.float64)
+    ls, rs = pose[..., JOINT['left_shoulder'], :2], pose[..., JOINT['right_shoulder'], :2]
+    return apply_delta(ls, 0.5 * pose_delta(ls, rs))
+
+
+def link_offsets(pose: ArrayLike) -> np.ndarray:
+    """Tangent offsets (..., B + 1, 2) of every bone's child from its parent, then the neck's."""
+    pose = np.asarray(pose, np.float64)[..., :2]
+    bones = tangent_offset(
+        pose[..., [p for p, _ in BONES], :], pose[..., [c for _, c in BONES], :]
+    )
+    neck = tangent_offset(shoulder_mid(pose), pose[..., JOINT['nose'], :])
+    return np.concatenate([bones, neck[..., None, :]], -2)
+
+
+@dataclass
+class PostureLimits:
+    """Per link: ``centre`` angle and ``low``/``high`` deviations from it (rad); neck lengths."""
+
+    centre: np.ndarray  # (B + 1,)
+    low: np.ndarray  # (B + 1,)
+    high: np.ndarray  # (B + 1,)
+    neck_length: tuple[float, float]
+
+    @classmethod
+    def fit(cls, poses: ArrayLike) -> 'PostureLimits':
+        """The limits of the postures ``poses`` (N, J, 2|3) took, widened by the margins."""
+        offsets = link_offsets(np.asarray(poses, np.float64).reshape(-1, *np.shape(poses)[-2:]))
+        angles = np.arctan2(offsets[..., 1], offsets[..., 0])
+        centre = np.angle(np.exp(1j * angles).mean(0))
+        dev = _wrap_angle(angles - centre)
+        low = dev.min(0) - ANGLE_MARGIN
+        high = dev.max(0) + ANGLE_MARGIN
+        length = np.linalg.norm(offsets[:, -1], axis=-1)
+        short, long = float(length.min()), float(length.max())
+        widen = LENGTH_MARGIN * max(long - short, 0.05 * long)
+        return cls(
+            centre,
+            np.maximum(low, -np.pi),
+            np.minimum(high, np.pi),
+            (max(float(short - widen), 0.0), float(long + widen)),
+        )
+
+    def to_list(self) -> list[list[float]]:
+        """JSON form: one ``[centre, low, high]`` row per link, then ``[short, long]``."""
+        rows = np.stack([self.centre, self.low, self.high], -1).round(6).tolist()
+        return rows + [[round(x, 6) for x in self.neck_length]]
+
+    @classmethod
+    def from_list(cls, rows: list) -> 'PostureLimits':
+        table = np.asarray(rows[:-1], np.float64)
+        return cls(table[:, 0], table[:, 1], table[:, 2], (float(rows[-1][0]), float(rows[-1][1])))
+
+    def _clamp(self, offset, links, length=None):
+        """``offset`` (..., n, 2) of ``links`` turned into their angle ranges, ``length`` long.
+
+        (Default: the offset's own length.)
+        """
+        length = np.linalg.norm(offset, axis=-1) if length is None else length
+        dev = _wrap_angle(np.arctan2(offset[..., 1], offset[..., 0]) - self.centre[links])
+        angle = self.centre[links] + np.clip(dev, self.low[links], self.high[links])
+        return np.stack([np.cos(angle), np.sin(angle)], -1) * length[..., None]
+
+    def apply(self, pose: ArrayLike) -> np.ndarray:
+        """``pose`` (..., J, 2) with every link turned into its range, roots first.
+
+        Bone lengths are kept, but for the head's: the neck is limited last, moving the
+        head rigidly in (u, v), which changes the tangent lengths of its small bones by
+        a fraction of a percent (the integrator projects them back).
+        """
+        out = np.array(pose, np.float64)[..., :2]
+        lengths = bone_lengths(out)  # a moved parent must not stretch its child's bone
+        for parents, children, bones in BONE_LEVELS:
+            origin = out[..., parents, :]
+            offset = tangent_offset(origin, out[..., children, :])
+            offset = self._clamp(offset, bones, lengths[..., bones])
+            out[..., children, :] = from_tangent(origin, offset)
+        return self._neck(out)
+
+    def _neck(self, pose):
+        mid = shoulder_mid(pose)
+        offset = tangent_offset(mid, pose[..., JOINT['nose'], :])
+        neck = len(self.centre) - 1
+        turned = self._clamp(offset[..., None, :], [neck])[..., 0, :]
+        length = np.linalg.norm(turned, axis=-1, keepdims=True)
+        short, long = self.neck_length
+        turned = turned * np.clip(length, short, long) / np.maximum(length, 1e-12)
+        move = pose_delta(pose[..., JOINT['nose'], :], from_tangent(mid, turned))
+        pose = pose.copy()
+        pose[..., HEAD, :] = apply_delta(pose[..., HEAD, :], move[..., None, :])
+        return pose
