@@ -429,6 +429,19 @@ def unknown_start(values: Any, name: str = '', value: Any = None) -> str | None:
     return None
 
 
+def agent_options(values: Any) -> dict:
+    """The agent options (``FacilitatorAgent.configure``) of the policy node's ``values``.
+
+    An empty sampler and 0 steps ask for the model's defaults.
+    """
+    return {
+        'samples': values['samples'],
+        'sampler': values['sampler'] or None,
+        'steps': values['steps'] or None,
+        'reanchor': values['reanchor'],
+    }
+
+
 RETARGET = {
     'max_velocity': Spec(
         6.0,
