@@ -73,6 +73,7 @@ class PolicyNode(LifecycleNode):
                 p['device'],
                 p['torch_threads'],
                 sampler=p['sampler'],
+                style=p['style'],
             )
         except Exception as exc:  # ModelError is a ValueError; anything else names its type
             kind = '' if isinstance(exc, ValueError) else f'{type(exc).__name__}: '
