@@ -278,3 +278,37 @@ def test_the_controller_waits_for_a_start_and_holds_it_when_plans_are_not_finite
         tick, _ = control.tick(T0 + k * PERIOD)
         np.testing.assert_array_equal(tick.pose, known[0])  # the start, finite
     assert control.counts()['non-finite plans refused'] == 1
+
+
+# -- the server: the policy node's model, agent and planning step, without ROS ----------------
+
+STYLES = ('music_teacher', 'musician', 'teacher')
+
+
+def test_the_server_serves_a_style_the_model_knows_and_refuses_others(tmp_path):
+    from social_pose_diffusion.planning.agent import seated
+    from social_pose_diffusion.planning.serving import PolicyServer
+
+    session = simulate('teacher', 3, 12.0, 30.0, seed=3)
+    config = make_config([session], d_model=32, layers=1, heads=2, horizon=8, styles=STYLES)
+    Policy(config).save(tmp_path / 'styled.safetensors')
+    reports = []
+    server = PolicyServer(lambda agent: seated(agent.neutral, 0.5), lambda *r: reports.append(r))
+    with pytest.raises(
+        ValueError,
+        match="style: style 'dancer' is not one the model knows "
+        r'\(music_teacher, musician, teacher\)',
+    ):
+        server.load(str(tmp_path / 'styled'), 'cpu', style='dancer')
+    assert server.policy is None
+    assert 'flow/euler' in server.load(str(tmp_path / 'styled'), 'cpu', style='musician')
+    assert server.problem('style', 'teacher') is None and server.problem('style', '') is None
+    assert 'music_teacher, musician, teacher' in server.problem('style', 'dancer')
+    assert 'samples with euler' in server.problem('sampler', 'ddim')
+    assert server.start(PERIOD) > 0
+    planned = server.plan(group(T0), T0, 5e9, samples=2, style='musician')
+    assert planned is not None and planned[1] and server.control.agent.style == 'musician'
+    assert server.control.agent.samples == 2
+    assert server.tick(T0 + PERIOD) is not None and not reports
+    server.stop()
+    assert server.plan(group(T0 + PERIOD), T0 + PERIOD, 5e9) is None  # stopped

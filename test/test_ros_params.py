@@ -288,3 +288,149 @@ def test_ctrl_c_reaching_the_process_group_ends_every_node_with_exit_0(ros_env, 
     assert codes == dict.fromkeys(graph.nodes, 0), (codes, {n: t[-1500:] for n, t in logs.items()})
     for name, text in logs.items():
         assert 'Traceback' not in text and 'KeyboardInterrupt' not in text, (name, text[-1500:])
+
+
+STYLES = ('music_teacher', 'musician', 'teacher')
+
+
+def style_driver():
+    """Runs in a child process beside a policy node started with style:=musician (over DDS)."""
+    import rclpy
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState, GetState
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+    from sensor_msgs.msg import PointCloud2
+
+    from social_pose_diffusion.core.frames import GroupFrame
+    from social_pose_diffusion.msgs.keypoint_cloud import frame_to_cloud
+    from social_pose_diffusion.ros.common import STATE_QOS
+    from social_pose_diffusion.ros.messages import RCLPY
+    from social_pose_diffusion.sources.sim import simulate
+
+    rclpy.init()
+    node = rclpy.create_node('style_driver')
+    poses = []
+    pose_sub = node.create_subscription(
+        PointCloud2, '/facilitator/pose', lambda m: poses.append(1), STATE_QOS
+    )
+    pub = node.create_publisher(PointCloud2, '/humans/keypoints', STATE_QOS)
+    clients = {
+        name: node.create_client(kind, f'/policy_node/{name}')
+        for name, kind in (
+            ('get_state', GetState),
+            ('change_state', ChangeState),
+            ('set_parameters', SetParameters),
+        )
+    }
+
+    def call(name, request):
+        clients[name].wait_for_service(timeout_sec=120)
+        future = clients[name].call_async(request)
+        rclpy.spin_until_future_complete(node, future, timeout_sec=120)
+        return future.result()
+
+    def state():
+        return call('get_state', GetState.Request()).current_state.label
+
+    def transition(tid):
+        return call('change_state', ChangeState.Request(transition=Transition(id=tid))).success
+
+    def put(name, value):
+        value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+        request = SetParameters.Request(parameters=[Parameter(name=name, value=value)])
+        result = call('set_parameters', request).results[0]
+        return [result.successful, result.reason]
+
+    session = simulate('teacher', 3, 2.0, 30.0, 3)
+
+    def served(n=30):
+        """Poses published while ``n`` group frames are (at 30 Hz)."""
+        before = len(poses)
+        for t in range(n):
+            stamp = time.time_ns()
+            frame = GroupFrame(stamp, session.participant_ids, session.participants[t])
+            pub.publish(frame_to_cloud(frame, RCLPY.header(stamp), RCLPY))
+            end = time.monotonic() + 1 / 30
+            while time.monotonic() < end:
+                rclpy.spin_once(node, timeout_sec=0.01)
+        return len(poses) - before
+
+    out = {}
+    if not clients['get_state'].wait_for_service(timeout_sec=120):
+        print('STYLE {}', flush=True)  # the node never came up: its log says why
+        return
+    end = time.monotonic() + 120
+    while time.monotonic() < end and (
+        pub.get_subscription_count() == 0
+        or pose_sub.get_publisher_count() == 0
+        or state() != 'active'
+    ):
+        rclpy.spin_once(node, timeout_sec=0.2)
+    out['active_with_musician'] = state() == 'active'
+    out['teacher'] = put('style', 'teacher')
+    out['dancer'] = put('style', 'dancer')
+    out['served_after_refusal'] = served()
+    transition(Transition.TRANSITION_DEACTIVATE)
+    transition(Transition.TRANSITION_CLEANUP)
+    out['dancer_unconfigured'] = put('style', 'dancer')  # checked at the next configure
+    out['configure_dancer'] = transition(Transition.TRANSITION_CONFIGURE)
+    put('model_path', '')  # the packaged default: a model without styles
+    put('style', 'teacher')
+    out['configure_styleless'] = transition(Transition.TRANSITION_CONFIGURE)
+    put('style', '')
+    out['configure_default'] = transition(Transition.TRANSITION_CONFIGURE)
+    out['state'] = state()
+    node.destroy_node()
+    rclpy.shutdown()
+    print('STYLE ' + json.dumps(out), flush=True)
+
+
+def test_the_policy_takes_a_style_its_model_knows_and_refuses_others(
+    run_python, ros_env, tmp_path
+):
+    from social_pose_diffusion.learning.train import make_config
+    from social_pose_diffusion.policy import Policy
+    from social_pose_diffusion.sources.sim import simulate
+
+    session = simulate('teacher', 3, 12.0, 30.0, seed=3)
+    config = make_config([session], d_model=32, layers=1, heads=2, horizon=8, styles=STYLES)
+    Policy(config).save(tmp_path / 'styled.safetensors')  # untrained: only its styles matter
+    overrides = {
+        'policy_node': {
+            'model_path': str(tmp_path / 'styled'),
+            'device': 'cpu',
+            'style': 'musician',
+        }
+    }
+    with Graph(
+        overrides=overrides, nodes=('policy_node',), env=ros_env, log_dir=tmp_path / 'logs'
+    ) as graph:
+        proc = run_python(
+            code=f'import sys; sys.path.insert(0, {str(HERE)!r}); import test_ros_params as t; '
+            't.style_driver()'
+        )
+        out, _ = proc.communicate(timeout=300)
+        alive = graph.alive()
+        log = graph.log('policy_node')
+    line = [x for x in out.splitlines() if x.startswith('STYLE ')]
+    assert line, out[-3000:] + log[-3000:]
+    got = json.loads(line[0][6:])
+    assert got['active_with_musician'] and got['teacher'] == [True, ''], (got, log[-3000:])
+    ok, reason = got['dancer']
+    assert not ok and reason == (
+        "style: style 'dancer' is not one the model knows (music_teacher, musician, teacher)"
+    )
+    assert got['served_after_refusal'] > 10 and alive == {'policy_node': True}
+    assert got['dancer_unconfigured'][0] and not got['configure_dancer']
+    refusals = [x for x in log.splitlines() if 'configure failed' in x]
+    assert len(refusals) == 2, log[-3000:]
+    assert (
+        "style: style 'dancer' is not one the model knows (music_teacher, musician, teacher)"
+        in (refusals[0])
+    )
+    assert (
+        not got['configure_styleless']
+        and "'teacher' is not one the model knows (none)" in (refusals[1])
+    )
+    assert got['configure_default'] and got['state'] == 'inactive'

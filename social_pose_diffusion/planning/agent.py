@@ -6,7 +6,9 @@ facilitator's bone lengths. The ROS policy node and the offline rollouts of
 :mod:`.evaluate` both use it.
 """
 
+import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +61,18 @@ def seated(pose: ArrayLike, seat_u: float) -> np.ndarray:
     return pose
 
 
+def known_style(styles: Sequence[str], style: str | None) -> str | None:
+    """``style`` when the model was trained on it; None asks for its default behaviour.
+
+    A ValueError names the styles the model knows.
+    """
+    if style is not None and style not in styles:
+        raise ValueError(
+            f'style {style!r} is not one the model knows ({", ".join(styles) or "none"})'
+        )
+    return style
+
+
 def joint_spread(samples: np.ndarray, centre: np.ndarray) -> np.ndarray:
     """Per-joint RMS distance (H, J) of ``samples`` (k, H, J, 2) from ``centre`` (H, J, 2).
 
@@ -91,6 +105,8 @@ class FacilitatorAgent:
     in [0, 1] pulls the current pose toward an observed facilitator pose when
     :meth:`plan` receives one; ``home_pull`` (per second) pulls every planned
     step toward the pose given to :meth:`reset`, bounding open-loop drift.
+    ``style`` (one of the model's ``config.styles``; None: its default
+    behaviour) asks a style-conditioned model for that facilitator.
     """
 
     def __init__(
@@ -104,22 +120,22 @@ class FacilitatorAgent:
         home_pull=HOME_PULL,
         style=None,
     ):
-        if samples < 1:
-            raise ValueError('samples must be >= 1')
-        self.policy, self.fps, self.samples = policy, float(fps), int(samples)
-        self.sampler, self.steps, self.reanchor_weight = sampler, steps, float(reanchor)
+        self.policy, self.fps = policy, float(fps)
+        self.configure(samples, sampler, steps, reanchor, style)
         self.leak = float(home_pull) / self.fps
-        styles = policy.config.styles
-        if style is not None and style not in styles:
-            raise ValueError(
-                f'style {style!r} is not one the model knows ({", ".join(styles) or "none"})'
-            )
-        self.style = style
         c = policy.config
         self.max_speed = np.asarray(c.max_speed, np.float64)
         self.neutral = np.asarray(c.neutral_pose, np.float64)
         self._frames = deque(maxlen=max(c.lags) + 2 * int(round(self.fps)))
         self.reset()
+
+    def configure(self, samples=1, sampler=None, steps=None, reanchor=0.0, style=None) -> None:
+        """The sampling options and the style of the next plans (a live node changes them)."""
+        if samples < 1:
+            raise ValueError('samples must be >= 1')
+        self.samples, self.sampler, self.steps = int(samples), sampler, steps
+        self.reanchor_weight = float(reanchor)
+        self.style = known_style(self.policy.config.styles, style)
 
     def reset(self, initial_pose: ArrayLike | None = None) -> None:
         """Forget history.
@@ -238,6 +254,17 @@ class FacilitatorAgent:
         if picture is not None:
             obs['image'] = picture[None]
         return obs
+
+    def warm_up(self) -> float:
+        """Seconds of a plan for nobody in view (a black frame for a camera-observing policy).
+
+        The first inference pays for allocations and kernel selection: a live agent makes it
+        before its first observation (and is reset when its episode starts).
+        """
+        camera = self.policy.config.encoder_spec.needs_camera
+        start = time.perf_counter()
+        self.plan(GroupFrame(0), image=np.zeros((480, 960, 3), np.uint8) if camera else None)
+        return time.perf_counter() - start
 
     def plan(
         self,

@@ -12,7 +12,9 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image
 
+from social_pose_diffusion.msgs.topics import COMPRESSED_SUFFIX
 from social_pose_diffusion.ros.params import ParameterError
 
 PACKAGE = 'social_pose_diffusion'
@@ -40,6 +42,16 @@ def sensor_qos(reliability='best_effort'):
         if reliability == 'best_effort'
         else ReliabilityPolicy.RELIABLE,
     )
+
+
+def camera_subscription(node, topic, transport, callback, qos):
+    """A subscription to camera ``topic``: Image when ``transport`` is 'raw', else compressed.
+
+    ``<topic>/compressed`` (CompressedImage), as image_transport names it.
+    """
+    if transport == 'compressed':
+        return node.create_subscription(CompressedImage, topic + COMPRESSED_SUFFIX, callback, qos)
+    return node.create_subscription(Image, topic, callback, qos)
 
 
 class Stats:
@@ -234,23 +246,28 @@ class Worker:
 
 
 class Reporter:
-    """Logs a problem when its message changes, else at most every ``period`` s (no log floods)."""
+    """Logs a problem when its message changes, else at most every ``period`` s (no log floods).
+
+    A problem of kind None is always logged: its caller limits it.
+    """
 
     def __init__(self, logger, period=5.0):
         self._logger, self._period, self._last = logger, period, {}
 
     def __call__(self, kind, text, level='warning'):
         now = time.monotonic()
-        last = self._last.get(kind)
-        if last is None or last[0] != text or now - last[1] >= self._period:
+        if kind is not None:
+            last = self._last.get(kind)
+            if last is not None and last[0] == text and now - last[1] < self._period:
+                return
             self._last[kind] = (text, now)
-            # rclpy ties a severity to each logging call site: one site per level.
-            if level == 'error':
-                self._logger.error(text)
-            elif level == 'warning':
-                self._logger.warning(text)
-            else:
-                self._logger.info(text)
+        # rclpy ties a severity to each logging call site: one site per level.
+        if level == 'error':
+            self._logger.error(text)
+        elif level == 'warning':
+            self._logger.warning(text)
+        else:
+            self._logger.info(text)
 
 
 def run_node(make_node, args=None):

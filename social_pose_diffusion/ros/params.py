@@ -352,6 +352,12 @@ POLICY = {
         high=10000,
         applies=PLAN,
     ),
+    'style': Spec(
+        '',
+        'the facilitator style to play, one the model was trained on (a model trained with '
+        "--condition-on-style lists them in its config's styles); empty: the model's default",
+        applies=PLAN,
+    ),
     'control_rate': Spec(
         30.0,
         'rate of the control loop publishing /facilitator/pose (Hz)',
@@ -427,6 +433,20 @@ def unknown_start(values: Any, name: str = '', value: Any = None) -> str | None:
             '/facilitator/observed)'
         )
     return None
+
+
+def agent_options(values: Any) -> dict:
+    """The agent options (``FacilitatorAgent.configure``) of the policy node's ``values``.
+
+    An empty sampler or style and 0 steps ask for the model's defaults.
+    """
+    return {
+        'samples': values['samples'],
+        'sampler': values['sampler'] or None,
+        'steps': values['steps'] or None,
+        'reanchor': values['reanchor'],
+        'style': values['style'] or None,
+    }
 
 
 RETARGET = {

@@ -99,6 +99,13 @@ _GRAPH_ARGUMENTS = (
         (('policy_node', 'model_path'),),
     ),
     Argument(
+        'style',
+        '',
+        "facilitator style of a style-conditioned model (one of its config's styles); "
+        "empty: the parameter file (default: the model's default behaviour)",
+        (('policy_node', 'style'),),
+    ),
+    Argument(
         'facilitator_seat_u',
         '',
         "the facilitator's (robot's) azimuth in the camera frame, "

@@ -12,7 +12,7 @@ counted as dropped.
 import time
 
 from rclpy.node import Node
-from sensor_msgs.msg import CompressedImage, Image, PointCloud2
+from sensor_msgs.msg import PointCloud2
 
 from social_pose_diffusion.core.frames import single_person
 from social_pose_diffusion.msgs.images import message_to_bgr
@@ -28,6 +28,7 @@ from social_pose_diffusion.ros.common import (
     Reporter,
     Stats,
     Worker,
+    camera_subscription,
     relative,
     run_node,
     sensor_qos,
@@ -62,19 +63,23 @@ class KeypointsNode(Node):
         self._observed_pub = self.create_publisher(
             PointCloud2, relative(OBSERVED_TOPIC), STATE_QOS
         )
-        if p['input'] == 'keypoints':
-            topic, msg_type, qos = p['external_topic'], PointCloud2, STATE_QOS
-        elif p['image_transport'] == 'compressed':
-            topic, msg_type = p['image_topic'] + '/compressed', CompressedImage
-            qos = sensor_qos(p['image_reliability'])
-        else:
-            topic, msg_type, qos = p['image_topic'], Image, sensor_qos(p['image_reliability'])
         self._worker = Worker('perception', self._process, self._on_worker_error)
         self._worker.start()
-        self._sub = self.create_subscription(msg_type, topic, self._on_input, qos)
+        if p['input'] == 'keypoints':
+            self._sub = self.create_subscription(
+                PointCloud2, p['external_topic'], self._on_input, STATE_QOS
+            )
+        else:
+            self._sub = camera_subscription(
+                self,
+                p['image_topic'],
+                p['image_transport'],
+                self._on_input,
+                sensor_qos(p['image_reliability']),
+            )
         self._diagnostics = Diagnostics(self, self._status)
         self.get_logger().info(
-            f'{p["input"]} input on {topic} ({msg_type.__name__}), '
+            f'{p["input"]} input on {self._sub.topic} ({self._sub.msg_type.__name__}), '
             f'output on {self._pub.topic_name}'
         )
 

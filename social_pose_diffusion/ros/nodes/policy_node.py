@@ -1,6 +1,6 @@
 """policy_node (lifecycle): group keypoints -> the generated facilitator pose at a fixed rate.
 
-ROS glue around :class:`~social_pose_diffusion.planning.follower.Controller`: a
+ROS glue around :class:`~social_pose_diffusion.planning.serving.PolicyServer`: a
 planner thread plans from the newest ``/humans/keypoints`` frame, a control
 loop on the node's clock publishes what the follower executes now on
 ``/facilitator/pose`` (with ``publish_on_plan`` a new plan at once, restarting
@@ -10,20 +10,15 @@ its state with a clear error. Parameters: :data:`~social_pose_diffusion.ros.para
 """
 
 import threading
-import time
 from functools import partial
 
-import numpy as np
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
-from sensor_msgs.msg import CompressedImage, Image, PointCloud2
+from sensor_msgs.msg import PointCloud2
 
-from social_pose_diffusion.core.frames import GroupFrame
-from social_pose_diffusion.core.resources import default_model
-from social_pose_diffusion.msgs.images import message_to_bgr
 from social_pose_diffusion.msgs.keypoint_cloud import cloud_to_frame, facilitator_cloud
 from social_pose_diffusion.msgs.topics import GROUP_TOPIC, OBSERVED_TOPIC, POSE_TOPIC
-from social_pose_diffusion.planning.agent import FacilitatorAgent, seated
-from social_pose_diffusion.planning.follower import Controller
+from social_pose_diffusion.planning.agent import seated
+from social_pose_diffusion.planning.serving import PolicyServer
 from social_pose_diffusion.ros.common import (
     ERROR,
     OK,
@@ -33,12 +28,13 @@ from social_pose_diffusion.ros.common import (
     Reporter,
     Stats,
     Worker,
+    camera_subscription,
     relative,
     run_node,
     sensor_qos,
 )
 from social_pose_diffusion.ros.messages import RCLPY
-from social_pose_diffusion.ros.params import POLICY, Parameters, unknown_start
+from social_pose_diffusion.ros.params import POLICY, Parameters, agent_options, unknown_start
 
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
@@ -46,59 +42,44 @@ SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FA
 class PolicyNode(LifecycleNode):
     def __init__(self):
         super().__init__('policy_node')
-        self._policy = self._timer = None
-        self._observed = self._image = self._pose_pub = None
+        self._timer = self._observed = self._image = self._pose_pub = None
+        self._stats, self._report = Stats(), Reporter(self.get_logger())
+        self._server, self._subs = PolicyServer(self._start_pose, self._report), []
         self.params = Parameters(
             self,
             POLICY,
             extra_check=self._check,
             on_change=lambda changed: self._diagnostics.apply(changed),
         )
-        self._stats, self._report = Stats(), Reporter(self.get_logger())
         self._lock = threading.Lock()
         self._planner = Worker('planner', lambda item: self._plan_once(*item), self._failed)
-        self._control, self._subs, self._label = Controller(self._start_pose), [], 'unconfigured'
+        self._label = 'unconfigured'
         self._diagnostics = Diagnostics(self, self._status)
 
     def _check(self, name, value):
         """Rules that depend on the loaded model or on another parameter."""
-        if self._policy is None:  # checked at configure
+        if self._server.policy is None:  # checked at configure
             return None
-        family = self._policy.config.family
-        if name == 'sampler' and value and value not in family.samplers:
-            return (
-                f'a {family.name} policy samples with {", ".join(family.samplers)}, not {value!r}'
-            )
-        return unknown_start(self.params, name, value)
+        return self._server.problem(name, value) or unknown_start(self.params, name, value)
 
     # -- lifecycle ---------------------------------------------------------
     def on_configure(self, state):
-        from social_pose_diffusion.policy import load_policy
-
         p = self.params
-        path = p['model_path'] or str(default_model())
         try:
             if unknown_start(p):
                 raise ValueError(unknown_start(p))
-            if p['torch_threads'] > 0:
-                import torch
-
-                torch.set_num_threads(p['torch_threads'])
-            start = time.perf_counter()
-            self._policy = load_policy(path, device=p['device'])
-            if self._check('sampler', p['sampler']):
-                raise ValueError(f'sampler: {self._check("sampler", p["sampler"])}')
+            loaded = self._server.load(
+                p['model_path'],
+                p['device'],
+                p['torch_threads'],
+                sampler=p['sampler'],
+                style=p['style'],
+            )
         except Exception as exc:  # ModelError is a ValueError; anything else names its type
-            self._policy = None
             kind = '' if isinstance(exc, ValueError) else f'{type(exc).__name__}: '
             self.get_logger().error(f'configure failed, node stays unconfigured: {kind}{exc}')
             return FAILURE
-        c = self._policy.config
-        self.get_logger().info(
-            f'loaded {path}: {c.policy}/{c.sampler} {c.encoder} encoder, '
-            f'horizon {c.horizon}, on {self._policy.device} in '
-            f'{time.perf_counter() - start:.2f} s'
-        )
+        self.get_logger().info(loaded)
         self._label = 'inactive'
         self._pose_pub = self.create_lifecycle_publisher(
             PointCloud2, relative(POSE_TOPIC), STATE_QOS
@@ -110,32 +91,27 @@ class PolicyNode(LifecycleNode):
                 (relative(OBSERVED_TOPIC), self._on_observed),
             )
         ]
-        if c.encoder_spec.needs_camera:  # raw-frame observation: keep the newest camera frame
-            compressed = p['image_transport'] == 'compressed'
+        if self._server.needs_camera:  # keep the newest frame; a plan decodes it
             self._subs.append(
-                self.create_subscription(
-                    CompressedImage if compressed else Image,
-                    p['image_topic'] + ('/compressed' if compressed else ''),
+                camera_subscription(
+                    self,
+                    p['image_topic'],
+                    p['image_transport'],
                     partial(setattr, self, '_image'),
                     sensor_qos(),
                 )
-            )  # decoded when a plan needs it
+            )
         return SUCCESS
 
     def on_activate(self, state):
-        try:  # the first inference pays for allocations and kernel selection
-            agent = FacilitatorAgent(self._policy, fps=self._policy.config.fps)
-            start = time.perf_counter()
-            raw = self._policy.config.encoder_spec.needs_camera
-            agent.plan(GroupFrame(0), image=np.zeros((480, 960, 3), np.uint8) if raw else None)
+        try:
+            took = self._server.start(1e9 / self.params['control_rate'])
         except Exception as exc:
             self.get_logger().error(
                 f'activate failed in the warm-up inference: {type(exc).__name__}: {exc}'
             )
             return FAILURE
-        took = time.perf_counter() - start
         self.get_logger().info(f'warm-up inference took {1e3 * took:.0f} ms')
-        self._control.start(agent, 1e9 / self.params['control_rate'])
         self._planner.start()
         self._timer = self.create_timer(1.0 / self.params['control_rate'], self._publish)
         self._label = 'active'
@@ -152,7 +128,7 @@ class PolicyNode(LifecycleNode):
             self.destroy_subscription(sub)
         if self._pose_pub is not None:
             self.destroy_lifecycle_publisher(self._pose_pub)
-        self._subs, self._pose_pub, self._policy = [], None, None
+        self._subs, self._pose_pub, self._server.policy = [], None, None
         return SUCCESS
 
     def on_shutdown(self, state):
@@ -161,7 +137,7 @@ class PolicyNode(LifecycleNode):
 
     def on_error(self, state):
         self._stop('unconfigured')
-        self._policy = None
+        self._server.policy = None
         return SUCCESS
 
     def start(self):
@@ -179,11 +155,7 @@ class PolicyNode(LifecycleNode):
         if timer is not None:
             self.destroy_timer(timer)
         self._planner.stop()
-        self._control.stop()
-        if self._policy is not None and self._policy.device.type == 'cuda':
-            import torch
-
-            torch.cuda.empty_cache()  # the agent's memory goes back to other processes
+        self._server.stop()
 
     # -- inputs and planning -------------------------------------------------
     def _on_keypoints(self, msg):
@@ -196,13 +168,7 @@ class PolicyNode(LifecycleNode):
             self._stats.count('rejected keypoint messages')
             self._report('input', f'rejected keypoint cloud: {exc}', 'error')
             return
-        back = self._control.observed(frame.stamp_ns)
-        if back:  # a looping bag or a restarted driver: the state belongs to another timeline
-            self._report(
-                'jump',
-                f'observation time jumped back by {back:.3f} s; resetting the facilitator state',
-                'warning',
-            )
+        self._server.observed(frame.stamp_ns)
         if self._planner.put((self.get_clock().now().nanoseconds, frame)):
             self._stats.count('dropped observations (planner busy)')
 
@@ -233,40 +199,21 @@ class PolicyNode(LifecycleNode):
 
     def _plan_once(self, arrival, frame):
         """Plan from the newest observation; publish the plan at once with publish_on_plan."""
-        p, agent, image = self.params, self._control.agent, None
-        if agent is None:
-            return
-        agent.samples, agent.sampler = p['samples'], p['sampler'] or None
-        agent.steps = p['steps'] or None
-        agent.reanchor_weight = p['reanchor']
-        if self._policy.config.encoder_spec.needs_camera:
-            if self._image is None:
-                return self._report('image', 'waiting for a camera frame: the policy sees them')
-            image = message_to_bgr(self._image)
-        began = time.perf_counter()
-        status = self._control.plan(
+        p = self.params
+        planned = self._server.plan(
             frame,
             arrival,
             p['max_clock_offset'] * 1e9,
-            image=image,
-            observed=self._observed if p['reanchor'] > 0 else None,
+            self._image,
+            self._observed,
+            **agent_options(p),
         )
-        if status in ('waiting', 'stale'):
+        if planned is None:
             return
-        self._stats.duration('planning', time.perf_counter() - began)
+        self._stats.duration('planning', planned[0])
         self._stats.event('plan')
         self._stats.count('plans')
-        if status == 'refused':
-            return self._report(
-                'finite', 'refused a non-finite plan: holding the last good pose', 'error'
-            )
-        if status == 'by arrival':  # logged once per episode, counted always
-            offset = (arrival - frame.stamp_ns) * 1e-9
-            self.get_logger().warning(
-                f'observation stamps are {offset:.1f} s from the node '
-                'clock; timing plans by arrival (use_sim_time for bags?)'
-            )
-        if p['publish_on_plan']:
+        if planned[1] and p['publish_on_plan']:
             self._publish(early=True)
 
     # -- control loop and diagnostics ------------------------------------------
@@ -276,13 +223,7 @@ class PolicyNode(LifecycleNode):
             if self._timer is None:
                 return
             now = self.get_clock().now().nanoseconds
-            tick, back = self._control.tick(now, early)
-            if back:
-                self._report(
-                    'clock',
-                    f'node clock jumped back by {back:.3f} s; resetting the facilitator state',
-                    'warning',
-                )
+            tick = self._server.tick(now, early)
             if tick is None:
                 return
             header = RCLPY.header(now, self.params['frame_id'])
@@ -300,7 +241,7 @@ class PolicyNode(LifecycleNode):
             level, message = WARN, 'active, no keypoint input'
         if self._planner.failed():
             level, message = ERROR, 'planner thread stopped'
-        for name, value in self._control.counts().items():
+        for name, value in self._server.control.counts().items():
             self._stats.set(name, value)
         values = self._stats.key_values(
             rates=(('input', 'input rate'), ('plan', 'plan rate'), ('control', 'control rate')),
