@@ -223,3 +223,27 @@ def test_a_run_killed_mid_training_resumes_from_a_consistent_set(tmp_path, sessi
     _, log = train(config, [session], out, train_steps=step + 2, resume=True, **RUN)
     assert len(log) == step + 2 and _pointer(out)['step'] == step + 2
     assert len(list((out / 'checkpoints').iterdir())) == 1 and _hidden(out) == []
+
+
+def test_a_run_ships_its_moving_average_and_resume_continues_it(tmp_path, session, config):
+    """model.safetensors is the EMA, the set keeps the last weights for resuming and the EMA."""
+    from safetensors.torch import load_file
+
+    from social_pose_diffusion.policy import load_policy
+
+    out = tmp_path / 'run'
+    returned, _ = train(config, [session], out, train_steps=4, **RUN)
+    ema4 = load_policy(out, 'cpu').state_dict()
+    saved = load_file(str(out / _pointer(out)['dir'] / 'state.safetensors'))
+    for key, value in returned.state_dict().items():
+        torch.testing.assert_close(ema4[key], value)
+        if key in dict(returned.named_parameters()):
+            torch.testing.assert_close(saved[f'ema.{key}'], value)
+    last4 = load_policy(out / _pointer(out)['dir'], 'cpu').state_dict()
+    assert any(not torch.equal(last4[k], v) for k, v in ema4.items())
+    train(config, [session], out, train_steps=5, resume=True, **RUN)
+    last5 = load_policy(out / _pointer(out)['dir'], 'cpu').state_dict()
+    ema5 = load_policy(out, 'cpu').state_dict()
+    keep = 5 / 14  # the warm-up decay (1 + step) / (10 + step) at step 4
+    for name, _ in returned.named_parameters():
+        torch.testing.assert_close(ema5[name], keep * ema4[name] + (1 - keep) * last5[name])

@@ -325,3 +325,28 @@ def test_a_person_across_the_seam_is_plotted_on_both_edges(session):
     drawn = (plot_people(person, facilitator) != plot_people(person[:0], facilitator)).any(-1)
     assert drawn[:, :8].any() and drawn[:, -8:].any()  # at both edges ...
     assert not drawn[:, 16:-16].any()  # ... and no bone across the image
+
+
+def test_temporal_ensembling_smooths_what_the_agent_executes(session):
+    """An untrained policy's samples are noise: blending plans must calm the executed path."""
+    from dataclasses import replace
+
+    def executed(weight):
+        policy = Policy(replace(tiny_config(session, policy='flow'), plan_weight=weight)).eval()
+        torch.manual_seed(0)
+        agent = FacilitatorAgent(policy, fps=30.0, samples=1)
+        agent.reset(session.facilitator[0])
+        path = []
+        for t in range(40):
+            frame = GroupFrame(
+                10**9 + t * 33_333_333, session.participant_ids, session.participants[t]
+            )
+            plan = agent.plan(frame)
+            agent.commit(plan.stamps_ns[0], plan.poses[0])
+            path.append(plan.poses[0])
+        return np.stack(path)
+
+    def jerk(path):
+        return np.abs(np.diff(path, 2, axis=0)).mean()
+
+    assert jerk(executed(0.3)) < 0.6 * jerk(executed(1.0))

@@ -123,14 +123,21 @@ def register(sub):
         '--pose-perturbation',
         type=number(0.0, 10.0),
         default=0.0,
-        help='perturbed samples (head and torso pushed off, a chunk that returns) '
+        help='perturbed samples (head pushed off, a chunk that returns) '
         'added per training sample (default: %(default)s)',
     )
     group.add_argument(
         '--perturbation-scale',
         type=number(0.0, 10.0),
-        default=1.0,
-        help="push size, in units of each joint's spread about the body (default: %(default)s)",
+        default=1.5,
+        help="head push size, in units of the session's head-yaw spread (default: %(default)s)",
+    )
+    group.add_argument(
+        '--posture-mix',
+        type=number(0.0, 1.0),
+        default=0.0,
+        help='perturbed samples also push the whole body up to this share of the way '
+        'to a posture taken elsewhere in the session (default: %(default)s)',
     )
     group.add_argument(
         '--return-s',
@@ -158,7 +165,27 @@ def register(sub):
         default=1.0,
         help="the model's default guidance scale w (1: none; default: %(default)s)",
     )
+    p.add_argument(
+        '--ema',
+        type=number(0.0, 0.99999),
+        default=0.999,
+        help="decay of the weights' moving average the run ships (0: the last step's "
+        'weights; default: %(default)s)',
+    )
+    p.add_argument(
+        '--plan-weight',
+        type=number(0.0, 1.0, positive=True),
+        default=1.0,
+        help="a new plan's weight against the last one where they overlap (temporal "
+        'ensembling; 1: none; default: %(default)s)',
+    )
     p.add_argument('--seed', type=integer(0), default=0, help='random seed (default: %(default)s)')
+    p.add_argument(
+        '--sim-seed',
+        type=integer(0),
+        default=None,
+        help='seed of the simulated sessions (default: --seed)',
+    )
     p.add_argument(
         '--device',
         type=device,
@@ -216,7 +243,7 @@ def run(args):
         args.bags,
         args.simulate,
         args.seconds,
-        args.seed,
+        args.seed if args.sim_seed is None else args.sim_seed,
         raw=ENCODERS[args.encoder].needs_camera,
         copies=args.copies,
     )
@@ -241,6 +268,7 @@ def run(args):
         guidance=args.guidance,
         prior=args.prior,
         noise_scale=args.noise_scale,
+        plan_weight=args.plan_weight,
     )
     augmentation = Augmentation(
         history_dropout=args.history_dropout,
@@ -248,6 +276,7 @@ def run(args):
         perturbation_scale=args.perturbation_scale,
         return_s=args.return_s,
         onset_weight=args.onset_weight,
+        posture_mix=args.posture_mix,
     )
     policy, log = train(
         config,
@@ -262,6 +291,7 @@ def run(args):
         raw_frames=raw,
         dbc_weight=args.dbc_weight,
         augmentation=augmentation,
+        ema_decay=args.ema,
     )
     final = sum(log[-50:]) / max(len(log[-50:]), 1)
     print(
