@@ -84,3 +84,13 @@ def test_a_start_pose_outside_the_limits_is_brought_in_at_the_speed_limit(poses,
     steps = np.linalg.norm(np.diff(np.concatenate([start[None], path]), axis=0), axis=-1)
     assert steps.max() <= 0.004 * 1.05
     assert abs(head_yaw(path[-1])) <= np.abs(head_yaw(poses)).max() + 0.02
+
+
+def test_limits_fit_only_what_was_seen(poses, limits):
+    seen = np.ones(poses.shape[:2], bool)
+    seen[:, 3:5] = False  # a detector without ears
+    seen[::2, 9] = False  # the left wrist seen every other frame
+    partial = PostureLimits.fit(poses, seen)
+    assert np.all(partial.low[2:4] == -np.pi) and np.all(partial.high[2:4] == np.pi)
+    np.testing.assert_allclose(partial.centre[4:], limits.centre[4:], atol=0.05)
+    np.testing.assert_allclose(partial.apply(poses), poses, atol=1e-12)

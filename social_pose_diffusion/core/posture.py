@@ -67,23 +67,36 @@ class PostureLimits:
     neck_length: tuple[float, float]
 
     @classmethod
-    def fit(cls, poses: ArrayLike) -> 'PostureLimits':
-        """The limits of the postures ``poses`` (N, J, 2|3) took, widened by the margins."""
-        offsets = link_offsets(np.asarray(poses, np.float64).reshape(-1, *np.shape(poses)[-2:]))
+    def fit(cls, poses: ArrayLike, seen: ArrayLike | None = None) -> 'PostureLimits':
+        """The limits of the postures ``poses`` (N, J, 2|3) took, widened by the margins.
+
+        ``seen`` (N, J) marks the joints that were seen; a link is fitted on the frames
+        that see both its ends, and one never seen is not limited.
+        """
+        poses = np.asarray(poses, np.float64).reshape(-1, *np.shape(poses)[-2:])
+        seen = np.ones(poses.shape[:2], bool) if seen is None else np.asarray(seen, bool)
+        ends = [(seen[:, p], seen[:, c]) for p, c in BONES]
+        neck = seen[:, [JOINT['left_shoulder'], JOINT['right_shoulder'], JOINT['nose']]]
+        both = np.stack([a & b for a, b in ends] + [neck.all(-1)], -1)  # (N, B + 1)
+        offsets = link_offsets(poses)
         angles = np.arctan2(offsets[..., 1], offsets[..., 0])
-        centre = np.angle(np.exp(1j * angles).mean(0))
-        dev = _wrap_angle(angles - centre)
-        low = dev.min(0) - ANGLE_MARGIN
-        high = dev.max(0) + ANGLE_MARGIN
-        length = np.linalg.norm(offsets[:, -1], axis=-1)
+        centre, low, high = (
+            np.zeros(both.shape[1]),
+            np.full(both.shape[1], -np.pi),
+            np.full(both.shape[1], np.pi),
+        )
+        for link in np.flatnonzero(both.any(0)):
+            a = angles[both[:, link], link]
+            centre[link] = np.angle(np.exp(1j * a).mean())
+            dev = _wrap_angle(a - centre[link])
+            low[link] = max(dev.min() - ANGLE_MARGIN, -np.pi)
+            high[link] = min(dev.max() + ANGLE_MARGIN, np.pi)
+        length = np.linalg.norm(offsets[both[:, -1], -1], axis=-1)
+        if not len(length):
+            return cls(centre, low, high, (0.0, 10.0))
         short, long = float(length.min()), float(length.max())
         widen = LENGTH_MARGIN * max(long - short, 0.05 * long)
-        return cls(
-            centre,
-            np.maximum(low, -np.pi),
-            np.minimum(high, np.pi),
-            (max(float(short - widen), 0.0), float(long + widen)),
-        )
+        return cls(centre, low, high, (max(short - widen, 0.0), long + widen))
 
     def to_list(self) -> list[list[float]]:
         """JSON form: one ``[centre, low, high]`` row per link, then ``[short, long]``."""

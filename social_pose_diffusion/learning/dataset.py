@@ -171,13 +171,13 @@ def step_speeds(session, frames):
 
 
 def seen_poses(sessions, config):
-    """The facilitator's poses (N, J, 2) in the training parts where every joint is seen."""
-    poses = []
+    """The facilitator's poses (N, J, 2) in the training parts and which joints are seen (N, J)."""
+    poses, seen = [], []
     for session in sessions:
         idx = split(len(session), config)[0]
-        whole = session.seen()[idx].all(-1)
-        poses.append(np.asarray(session.facilitator, np.float64)[idx[whole], :, :2])
-    return np.concatenate(poses)
+        poses.append(np.asarray(session.facilitator, np.float64)[idx, :, :2])
+        seen.append(session.seen()[idx])
+    return np.concatenate(poses), np.concatenate(seen)
 
 
 def split(n, config, train_fraction=0.8):

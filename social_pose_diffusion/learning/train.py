@@ -54,7 +54,7 @@ def make_config(sessions, **options):
         max_speed=max_speed.round(6).tolist(),
         # mirrored too: training adds every session's mirror image
         posture_limits=PostureLimits.fit(
-            dataset.seen_poses(sessions + [dataset.mirror(s)[0] for s in sessions], config)
+            *dataset.seen_poses(sessions + [dataset.mirror(s)[0] for s in sessions], config)
         ).to_list(),
     )
 
@@ -128,8 +128,8 @@ def train(
     end; ``resume`` continues from that checkpoint (from scratch when there is
     none) and raises :class:`checkpoint.CheckpointError` when it is unusable.
     ``ema_decay`` > 0 returns and saves the exponential moving average of the
-    weights: closed-loop behaviour varies far less between training draws with
-    it than with the last optimiser step's weights.
+    weights (the checkpoint keeps the last step's weights and the average, so
+    a resumed run continues both).
     """
     if isinstance(train_steps, bool) or not isinstance(train_steps, int) or train_steps < 1:
         raise ValueError(f'train_steps must be a positive integer, not {train_steps!r}')

@@ -147,7 +147,7 @@ class FacilitatorAgent:
         )
         if pose.shape != (NUM_JOINTS, 2) or not np.isfinite(pose).all():
             raise ValueError(f'initial pose must be a finite ({NUM_JOINTS}, 2|3) array')
-        self.integrator = Integrator.for_model(pose, self.policy.config, self.leak)
+        self.integrator = Integrator.for_model(pose, self.policy.config, self.leak, self.max_speed)
         pose = self.integrator.start(pose)
         self._rest = pose.copy()  # the executed pose at every time before the first commit
         self._last_plan: tuple[np.ndarray, np.ndarray] | None = None

@@ -63,15 +63,26 @@ class Integrator:
         return cls(bone_lengths(pose), max_speed, pose, leak, limits)
 
     @classmethod
-    def for_model(cls, pose: ArrayLike, config, leak: float = 0.0) -> 'Integrator':
-        """:meth:`for_pose` with a model's speed limits and posture limits (if it has them)."""
+    def for_model(
+        cls, pose: ArrayLike, config, leak: float = 0.0, max_speed: ArrayLike | None = None
+    ) -> 'Integrator':
+        """:meth:`for_pose` with a model's posture limits (if it has them) and speed limits.
+
+        (Or ``max_speed``.)
+        """
         rows = config.posture_limits
         limits = PostureLimits.from_list(rows) if rows else None
-        return cls.for_pose(pose, np.asarray(config.max_speed, np.float64), leak, limits)
+        speed = config.max_speed if max_speed is None else max_speed
+        return cls.for_pose(pose, np.asarray(speed, np.float64), leak, limits)
 
     def start(self, pose: ArrayLike) -> np.ndarray:
-        """``pose`` within the posture limits: every pose the integrator makes stays there."""
-        return self._limited(np.asarray(pose, dtype=np.float64)[..., :2])
+        """``pose`` within the posture limits: every pose the integrator makes stays there.
+
+        A pose already within them is returned as it is (not even rounded).
+        """
+        pose = np.asarray(pose, dtype=np.float64)[..., :2]
+        limited = self._limited(pose)
+        return pose if joint_distance(pose, limited).max() < 1e-9 else limited
 
     def settle(self, poses: ArrayLike) -> np.ndarray:
         """``poses`` (..., J, 2) made by other means (a blend of plans) given bones and limits."""
