@@ -293,8 +293,11 @@ def test_ctrl_c_reaching_the_process_group_ends_every_node_with_exit_0(ros_env, 
 STYLES = ('music_teacher', 'musician', 'teacher')
 
 
-def style_driver():
-    """Runs in a child process beside a policy node started with style:=musician (over DDS)."""
+def style_driver(plain_model: str):
+    """Runs in a child process beside a policy node started with style:=musician (over DDS).
+
+    ``plain_model``: a model without styles.
+    """
     import rclpy
     from lifecycle_msgs.msg import Transition
     from lifecycle_msgs.srv import ChangeState, GetState
@@ -375,7 +378,7 @@ def style_driver():
     transition(Transition.TRANSITION_CLEANUP)
     out['dancer_unconfigured'] = put('style', 'dancer')  # checked at the next configure
     out['configure_dancer'] = transition(Transition.TRANSITION_CONFIGURE)
-    put('model_path', '')  # the packaged default: a model without styles
+    put('model_path', plain_model)
     put('style', 'teacher')
     out['configure_styleless'] = transition(Transition.TRANSITION_CONFIGURE)
     put('style', '')
@@ -396,6 +399,8 @@ def test_the_policy_takes_a_style_its_model_knows_and_refuses_others(
     session = simulate('teacher', 3, 12.0, 30.0, seed=3)
     config = make_config([session], d_model=32, layers=1, heads=2, horizon=8, styles=STYLES)
     Policy(config).save(tmp_path / 'styled.safetensors')  # untrained: only its styles matter
+    plain = make_config([session], d_model=32, layers=1, heads=2, horizon=8)
+    Policy(plain).save(tmp_path / 'plain.safetensors')
     overrides = {
         'policy_node': {
             'model_path': str(tmp_path / 'styled'),
@@ -408,7 +413,7 @@ def test_the_policy_takes_a_style_its_model_knows_and_refuses_others(
     ) as graph:
         proc = run_python(
             code=f'import sys; sys.path.insert(0, {str(HERE)!r}); import test_ros_params as t; '
-            't.style_driver()'
+            f't.style_driver({str(tmp_path / "plain")!r})'
         )
         out, _ = proc.communicate(timeout=300)
         alive = graph.alive()
