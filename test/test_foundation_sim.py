@@ -153,3 +153,28 @@ def test_simulate_rejects_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit):
         main(argv)
     assert message in capsys.readouterr().err
+
+
+def test_training_can_read_the_group_as_perception_saw_it(tmp_path):
+    """``train --group-topic``: the bag's perceived group beside its demonstrated facilitator."""
+    from social_pose_diffusion.core.frames import GroupFrame
+    from social_pose_diffusion.learning.dataset import load_sessions
+    from social_pose_diffusion.msgs.topics import GROUP_TOPIC
+
+    session = simulate('teacher', 3, 2.0, FPS, seed=2)
+    write_session_bag(session, tmp_path / 'sim', 64, 32, progress=False)
+    shifted = session.participants.copy()
+    shifted[..., 1] += 0.01  # a detector that finds every joint a little lower
+    with bags.SessionWriter(tmp_path / 'seen') as out:
+        for topic, _, msg in bags.read_messages(tmp_path / 'sim'):
+            stamp = stamp_ns(msg) if hasattr(msg, 'header') else session.stamps_ns[0]
+            out.write(topic, msg.__msgtype__, stamp, msg)
+        for t, stamp in enumerate(session.stamps_ns):
+            frame = GroupFrame(int(stamp), session.participant_ids + 10, shifted[t])
+            out.keypoints(GROUP_TOPIC + '/detected', frame)
+    (plain,), _, _ = load_sessions([tmp_path / 'seen'])
+    (seen,), _, _ = load_sessions([tmp_path / 'seen'], group_topic=GROUP_TOPIC + '/detected')
+    np.testing.assert_allclose(plain.participants, session.participants, atol=1e-6)
+    np.testing.assert_allclose(seen.participants[..., 1], shifted[..., 1], atol=1e-6)
+    assert list(seen.participant_ids) == list(session.participant_ids + 10)
+    np.testing.assert_array_equal(seen.facilitator, plain.facilitator)

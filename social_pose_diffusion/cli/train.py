@@ -23,6 +23,13 @@ def register(sub):
     )
     p.add_argument('--bags', nargs='*', default=[], help='rosbag2 session directories')
     p.add_argument(
+        '--group-topic',
+        default=None,
+        help="read the bags' group from this topic, e.g. /humans/keypoints/detected (what "
+        '`extract --bag` adds to a simulated bag: the group as perception sees it); '
+        'default: /humans/keypoints',
+    )
+    p.add_argument(
         '--simulate',
         nargs='*',
         default=[],
@@ -246,6 +253,7 @@ def run(args):
         args.seed if args.sim_seed is None else args.sim_seed,
         raw=ENCODERS[args.encoder].needs_camera,
         copies=args.copies,
+        group_topic=args.group_topic,
     )
     styles = ()
     if args.condition_on_style:

@@ -332,7 +332,16 @@ def build(sessions, config, part='train', stride=1, raw_frames=None):
     return Samples(out, np.concatenate(actions), np.concatenate(where), np.concatenate(weights))
 
 
-def load_sessions(bags=(), styles=(), seconds=90.0, seed=0, participants=4, raw=False, copies=1):
+def load_sessions(
+    bags=(),
+    styles=(),
+    seconds=90.0,
+    seed=0,
+    participants=4,
+    raw=False,
+    copies=1,
+    group_topic=None,
+):
     """Sessions from rosbag2 paths and/or freshly simulated styles.
 
     Returns (sessions, names, raw_frames or None).
@@ -341,12 +350,15 @@ def load_sessions(bags=(), styles=(), seconds=90.0, seed=0, participants=4, raw=
     (distinct turn-taking per style), rendered on demand for raw policies.
     Unseen facilitator joints get positions for the observations only
     (:meth:`Session.filled`); simulated sessions run at the bags' frame rate.
+    ``group_topic`` reads the bags' group from another topic, e.g. the
+    ``/humans/keypoints/detected`` that ``extract --bag`` adds to a simulated bag:
+    the group as perception sees it, beside the demonstrated facilitator.
     """
     from social_pose_diffusion.sources.bags import read_session
 
     sessions, names, frames = [], [], []
     for path in bags:
-        session = read_session(path).filled()
+        session = (read_session(path, group_topic) if group_topic else read_session(path)).filled()
         sessions.append(session)
         names.append(str(path))
         frames.append(bag_frames(path, session.stamps_ns) if raw else None)
