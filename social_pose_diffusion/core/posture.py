@@ -21,13 +21,15 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from social_pose_diffusion.core.skeleton import (
-    BONE_LEVELS,
     BONES,
     JOINT,
     apply_delta,
     bone_lengths,
+    bone_offsets,
     from_tangent,
     pose_delta,
+    project_to_bones,
+    shoulder_mid,
     tangent_offset,
 )
 
@@ -40,21 +42,11 @@ def _wrap_angle(a):
     return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi
 
 
-def shoulder_mid(pose: ArrayLike) -> np.ndarray:
-    """The shoulders' midpoint (..., 2), wrap-aware in u."""
-    pose = np.asarray(pose, np.float64)
-    ls, rs = pose[..., JOINT['left_shoulder'], :2], pose[..., JOINT['right_shoulder'], :2]
-    return apply_delta(ls, 0.5 * pose_delta(ls, rs))
-
-
 def link_offsets(pose: ArrayLike) -> np.ndarray:
     """Tangent offsets (..., B + 1, 2) of every bone's child from its parent, then the neck's."""
     pose = np.asarray(pose, np.float64)[..., :2]
-    bones = tangent_offset(
-        pose[..., [p for p, _ in BONES], :], pose[..., [c for _, c in BONES], :]
-    )
     neck = tangent_offset(shoulder_mid(pose), pose[..., JOINT['nose'], :])
-    return np.concatenate([bones, neck[..., None, :]], -2)
+    return np.concatenate([bone_offsets(pose), neck[..., None, :]], -2)
 
 
 @dataclass
@@ -108,37 +100,38 @@ class PostureLimits:
         table = np.asarray(rows[:-1], np.float64)
         return cls(table[:, 0], table[:, 1], table[:, 2], (float(rows[-1][0]), float(rows[-1][1])))
 
-    def _clamp(self, offset, links, length=None):
-        """``offset`` (..., n, 2) of ``links`` turned into their angle ranges, ``length`` long.
+    def turn(self, offset: np.ndarray, links) -> np.ndarray:
+        """``offset`` (..., n, 2) of ``links`` turned into their angle ranges, length kept.
 
-        (Default: the offset's own length.)
+        The ``turn`` hook of :func:`~.skeleton.project_to_bones`.
         """
-        length = np.linalg.norm(offset, axis=-1) if length is None else length
+        length = np.linalg.norm(offset, axis=-1)
         dev = _wrap_angle(np.arctan2(offset[..., 1], offset[..., 0]) - self.centre[links])
         angle = self.centre[links] + np.clip(dev, self.low[links], self.high[links])
         return np.stack([np.cos(angle), np.sin(angle)], -1) * length[..., None]
 
-    def apply(self, pose: ArrayLike) -> np.ndarray:
-        """``pose`` (..., J, 2) with every link turned into its range, roots first.
+    def apply(
+        self, pose: ArrayLike, lengths: ArrayLike | None = None, reference: ArrayLike | None = None
+    ) -> np.ndarray:
+        """``pose`` (..., J, 2) projected onto bones with every link turned into its range.
 
-        Bone lengths are kept, but for the head's: the neck is limited last, moving the
-        head rigidly in (u, v), which changes the tangent lengths of its small bones by
-        a fraction of a percent (the integrator projects them back).
+        As :func:`~.skeleton.project_to_bones` with ``lengths`` (default: the pose's
+        own) and ``reference`` (default: the pose), but for the head's bones: the neck is
+        limited last, moving the head rigidly in (u, v), which changes the tangent
+        lengths of its small bones by a fraction of a percent (the integrator
+        projects them back).
         """
-        out = np.array(pose, np.float64)[..., :2]
-        lengths = bone_lengths(out)  # a moved parent must not stretch its child's bone
-        for parents, children, bones in BONE_LEVELS:
-            origin = out[..., parents, :]
-            offset = tangent_offset(origin, out[..., children, :])
-            offset = self._clamp(offset, bones, lengths[..., bones])
-            out[..., children, :] = from_tangent(origin, offset)
-        return self._neck(out)
+        pose = np.asarray(pose, np.float64)[..., :2]
+        lengths = bone_lengths(pose) if lengths is None else lengths
+        reference = pose if reference is None else reference
+        return self.neck(project_to_bones(pose, lengths, reference=reference, turn=self.turn))
 
-    def _neck(self, pose):
+    def neck(self, pose: np.ndarray) -> np.ndarray:
+        """``pose`` with the head moved rigidly so the neck is within its angles and lengths."""
         mid = shoulder_mid(pose)
         offset = tangent_offset(mid, pose[..., JOINT['nose'], :])
         neck = len(self.centre) - 1
-        turned = self._clamp(offset[..., None, :], [neck])[..., 0, :]
+        turned = self.turn(offset[..., None, :], [neck])[..., 0, :]
         length = np.linalg.norm(turned, axis=-1, keepdims=True)
         short, long = self.neck_length
         turned = turned * np.clip(length, short, long) / np.maximum(length, 1e-12)

@@ -11,6 +11,8 @@ tangent plane (radians), so bone lengths do not change when a person sits
 near the seam or near a pole.
 """
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -38,6 +40,7 @@ MEDIAPIPE_INDEX = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24)
 # trees are not linked. Every parent precedes its children.
 PARENTS = (-1, 0, 0, 1, 2, -1, 5, 5, 6, 7, 8, 5, 6)
 BONES = tuple((PARENTS[j], j) for j in range(NUM_JOINTS) if PARENTS[j] >= 0)
+_BONE_PARENTS, _BONE_CHILDREN = (np.array(x) for x in zip(*BONES))
 # Joints that carry a seated person's signal (hips hide behind tables).
 UPPER_BODY = tuple(range(11))
 # Each joint's left/right counterpart: the joint order of a mirrored person.
@@ -96,12 +99,15 @@ def from_tangent(origin: ArrayLike, offset: np.ndarray) -> np.ndarray:
     return apply_delta(origin, delta)
 
 
+def bone_offsets(pose: ArrayLike) -> np.ndarray:
+    """Tangent offset of every bone's child from its parent (radians), ``(..., len(BONES), 2)``."""
+    pose = np.asarray(pose, dtype=np.float64)
+    return tangent_offset(pose[..., _BONE_PARENTS, :2], pose[..., _BONE_CHILDREN, :2])
+
+
 def bone_lengths(pose: ArrayLike) -> np.ndarray:
     """Length of every bone in :data:`BONES` (radians), shape ``(..., len(BONES))``."""
-    pose = np.asarray(pose, dtype=np.float64)
-    parents = pose[..., [p for p, _ in BONES], :2]
-    children = pose[..., [c for _, c in BONES], :2]
-    return np.linalg.norm(tangent_offset(parents, children), axis=-1)
+    return np.linalg.norm(bone_offsets(pose), axis=-1)
 
 
 def _bone_levels():
@@ -127,18 +133,22 @@ def _unit(offsets, fallback):
     return np.where(norm > 1e-9, offsets / np.maximum(norm, 1e-12), fallback)
 
 
-_BONE_PARENTS, _BONE_CHILDREN = (np.array(x) for x in zip(*BONES))
 _DOWN = np.array([0.0, 1.0])
 
 
 def project_to_bones(
-    pose: ArrayLike, lengths: ArrayLike, reference: ArrayLike | None = None
+    pose: ArrayLike,
+    lengths: ArrayLike,
+    reference: ArrayLike | None = None,
+    turn: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Move joints (roots first) so every bone has its given length.
 
     Each child keeps its direction from its (already projected) parent; a
     degenerate direction falls back to the one in ``reference`` (else
     straight down). Bones of one depth in the forest are projected together.
+    ``turn(directions (..., n, 2), bone indices (n,))`` may change the unit
+    directions first (posture limits).
     """
     out = np.array(pose, dtype=np.float64)[..., :2]
     lengths = np.asarray(lengths, dtype=np.float64)
@@ -151,6 +161,8 @@ def project_to_bones(
     for parents, children, bones in BONE_LEVELS:
         origin = out[..., parents, :]
         direction = _unit(tangent_offset(origin, out[..., children, :]), fallback[..., bones, :])
+        if turn is not None:
+            direction = turn(direction, bones)
         out[..., children, :] = from_tangent(origin, direction * lengths[..., bones, None])
     return out
 
@@ -161,8 +173,14 @@ def head_yaw(pose: ArrayLike) -> np.ndarray:
     Nose u minus the shoulders' midpoint u, wrap-aware.
     """
     pose = np.asarray(pose, np.float64)
-    ls, rs = pose[..., JOINT['left_shoulder'], 0], pose[..., JOINT['right_shoulder'], 0]
-    return wrap_u(pose[..., JOINT['nose'], 0] - (ls + 0.5 * wrap_u(rs - ls)))
+    return wrap_u(pose[..., JOINT['nose'], 0] - shoulder_mid(pose)[..., 0])
+
+
+def shoulder_mid(pose: ArrayLike) -> np.ndarray:
+    """The shoulders' midpoint (..., 2), wrap-aware in u."""
+    pose = np.asarray(pose, np.float64)
+    ls, rs = pose[..., JOINT['left_shoulder'], :2], pose[..., JOINT['right_shoulder'], :2]
+    return apply_delta(ls, 0.5 * pose_delta(ls, rs))
 
 
 def unit_sphere(uv: ArrayLike) -> np.ndarray:

@@ -81,19 +81,21 @@ class Integrator:
         A pose already within them is returned as it is (not even rounded).
         """
         pose = np.asarray(pose, dtype=np.float64)[..., :2]
-        limited = self._limited(pose)
+        limited = self._project(pose, pose)
         return pose if joint_distance(pose, limited).max() < 1e-9 else limited
 
     def settle(self, poses: ArrayLike) -> np.ndarray:
         """``poses`` (..., J, 2) made by other means (a blend of plans) given bones and limits."""
         poses = np.asarray(poses, dtype=np.float64)[..., :2]
-        return self._limited(project_to_bones(poses, self.lengths, reference=poses))
+        return self._project(poses, poses)
 
-    def _limited(self, pose):
-        """``pose`` turned into the limits (bones restored after the neck moved the head)."""
+    def _project(self, pose, reference):
+        """``pose`` on the bones and within the limits (bones restored after the neck moved)."""
+        projected = project_to_bones(pose, self.lengths, reference=reference)
         if self.limits is None:
-            return pose
-        return project_to_bones(self.limits.apply(pose), self.lengths, reference=pose)
+            return projected
+        limited = self.limits.apply(projected, self.lengths, projected)
+        return project_to_bones(limited, self.lengths, reference=projected)
 
     def _pull(self, pose):
         """The leak's step for every joint ``(..., J, 2)``.
@@ -114,9 +116,7 @@ class Integrator:
         move = self._clamp(np.asarray(delta, dtype=np.float64) + self._pull(pose))
         scale = np.ones(pose.shape[:-2] + (1, 1))
         for _ in range(4):  # projection can push a child past the clamp: shrink the whole step
-            new = self._limited(
-                project_to_bones(apply_delta(pose, move * scale), self.lengths, reference=pose)
-            )
+            new = self._project(apply_delta(pose, move * scale), pose)
             ratio = (joint_distance(pose, new) / self.max_speed).max(-1)[..., None, None]
             if np.all(ratio <= 1.0 + 1e-9):
                 return new
@@ -158,11 +158,7 @@ class Integrator:
         pose = np.asarray(pose, dtype=np.float64)[..., :2]
         deltas = np.asarray(deltas, dtype=np.float64)
         start = pose[..., None, :, :]
-        out = self._limited(
-            project_to_bones(
-                apply_delta(start, self._offsets(pose, deltas)), self.lengths, reference=start
-            )
-        )
+        out = self._project(apply_delta(start, self._offsets(pose, deltas)), start)
         path = np.concatenate([np.broadcast_to(start, out.shape[:-3] + start.shape[-3:]), out], -3)
         if np.all(
             joint_distance(path[..., :-1, :, :], path[..., 1:, :, :])
@@ -178,10 +174,4 @@ class Integrator:
     def reanchor(self, pose: ArrayLike, observed: ArrayLike, weight: float) -> np.ndarray:
         """Blend ``pose`` toward an observed pose by ``weight`` in [0, 1], then project."""
         pose = np.asarray(pose, dtype=np.float64)[..., :2]
-        return self._limited(
-            project_to_bones(
-                apply_delta(pose, weight * pose_delta(pose, observed)),
-                self.lengths,
-                reference=pose,
-            )
-        )
+        return self._project(apply_delta(pose, weight * pose_delta(pose, observed)), pose)
