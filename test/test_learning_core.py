@@ -271,6 +271,24 @@ def test_perturbed_samples_return_the_head_to_the_demonstration(session):
     assert np.abs(shown - truth).max() > 1e-4
 
 
+def test_an_empty_room_adds_samples_that_see_nobody_and_hold_still(session):
+    from social_pose_diffusion.learning.augment import Augmentation, with_perturbations
+
+    config = make_config([session])
+    samples = dataset.build([session], config, 'train', stride=10)
+    grown = with_perturbations(
+        samples, [session], config, Augmentation(empty_room=0.5), np.random.default_rng(0)
+    )
+    extra = slice(len(samples), None)
+    assert len(grown) == len(samples) + round(0.5 * len(samples))
+    assert samples.obs['mask'].any(-1).all()  # every real sample sees somebody ...
+    assert not grown.obs['mask'][extra].any()  # ... the empty room nobody ...
+    assert not grown.obs['tokens'][extra].any()
+    assert not grown.actions[extra].any()  # ... and its facilitator keeps still
+    assert grown.weights[extra].all()
+    assert np.isin(grown.obs['proprio'][extra], samples.obs['proprio']).all()
+
+
 def test_motion_memory_is_the_same_for_the_agent_and_the_dataset(session):
     from social_pose_diffusion.evaluation.offline import group_frame, start_agent
     from social_pose_diffusion.learning.dataset import frame_features

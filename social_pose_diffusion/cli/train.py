@@ -160,6 +160,13 @@ def register(sub):
         '(default: %(default)s)',
     )
     group.add_argument(
+        '--empty-room',
+        type=number(0.0, 10.0),
+        default=0.0,
+        help='samples with nobody in view that hold still, added per training sample '
+        '(default: %(default)s)',
+    )
+    group.add_argument(
         '--group-dropout',
         type=number(0.0, 1.0),
         default=0.0,
@@ -285,6 +292,7 @@ def run(args):
         return_s=args.return_s,
         onset_weight=args.onset_weight,
         posture_mix=args.posture_mix,
+        empty_room=args.empty_room,
     )
     policy, log = train(
         config,

@@ -17,7 +17,10 @@ social evaluation (:mod:`social_pose_diffusion.evaluation.social`):
   part of the way toward a posture taken elsewhere in the session (a tilted
   torso, raised arms) so every joint learns its way back;
 - **onset weighting**: samples just after the facilitator's attention target
-  changes (a new speaker, an invitation) are drawn more often.
+  changes (a new speaker, an invitation) are drawn more often;
+- **an empty room**: extra samples that see nobody and hold still, so the
+  facilitator's turns come from the group and not from its own momentum or
+  the sampling noise (nobody in view: no turns).
 """
 
 from dataclasses import dataclass
@@ -53,6 +56,7 @@ class Augmentation:
         0.0  # extra sampling weight of the first ``onset_s`` after an attention change
     )
     onset_s: float = 1.0
+    empty_room: float = 0.0  # samples with nobody in view that hold still, per training sample
     style_dropout: float = (
         0.2  # share of samples whose style is not said (the policy's default when unknown)
     )
@@ -67,6 +71,7 @@ class Augmentation:
             'onset_weight',
             'onset_s',
             'style_dropout',
+            'empty_room',
         ):
             value = getattr(self, name)
             if not np.isfinite(value) or value < 0:
@@ -127,28 +132,25 @@ def with_perturbations(
     augmentation: Augmentation,
     rng: np.random.Generator,
 ) -> Samples:
-    """``samples`` plus ``pose_perturbation`` perturbed samples per sample.
+    """``samples`` plus perturbed and empty-room samples, so many per sample.
 
-    Drawn from each session alike.
+    ``pose_perturbation`` perturbed ones from each session alike, ``empty_room`` empty ones.
     """
-    if (
-        augmentation.pose_perturbation <= 0 or config.encoder_spec.image_input
-    ):  # images: not drawn here
+    if config.encoder_spec.image_input:  # images: not drawn here
         return samples
-    extra = [
-        perturbed(
-            s,
-            config,
-            int(round(augmentation.pose_perturbation * np.sum(samples.where[:, 0] == i))),
-            augmentation,
-            rng,
-        )
-        for i, s in enumerate(sessions)
-    ]
-    extra = [e for e in extra if len(e)]
-    for i, e in enumerate(extra):
-        e.where[:, 0] = i
-    parts = [samples] + extra
+    extra = []
+    if augmentation.pose_perturbation > 0:
+        for i, s in enumerate(sessions):
+            count = int(round(augmentation.pose_perturbation * np.sum(samples.where[:, 0] == i)))
+            e = perturbed(s, config, count, augmentation, rng)
+            e.where[:, 0] = i
+            extra.append(e)
+    count = int(round(augmentation.empty_room * len(samples)))
+    if count:
+        extra.append(empty(samples, rng.choice(len(samples), count)))
+    parts = [samples] + [e for e in extra if len(e)]
+    if len(parts) == 1:
+        return samples
     obs = {k: np.concatenate([p.obs[k] for p in parts]) for k in samples.obs}
     return Samples(
         obs,
@@ -156,6 +158,16 @@ def with_perturbations(
         np.concatenate([p.where for p in parts]),
         np.concatenate([p.weights for p in parts]),
     )
+
+
+def empty(samples: Samples, rows: np.ndarray) -> Samples:
+    """Copies of ``rows`` with nobody in view and a chunk that holds the pose."""
+    obs = {k: v[rows].copy() for k, v in samples.obs.items()}
+    obs['tokens'][:] = 0.0
+    obs['mask'][:] = False
+    actions = np.zeros_like(samples.actions[rows])
+    weights = np.ones(actions.shape[:-1], np.float32)
+    return Samples(obs, actions, samples.where[rows].copy(), weights)
 
 
 def onset_weights(

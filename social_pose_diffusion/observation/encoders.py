@@ -44,6 +44,17 @@ class VectorEncoder:
         return {'tokens': tokens, 'mask': torch.as_tensor(obs['mask'], device=d)}
 
 
+class PeopleEncoder(VectorEncoder):
+    """The same participant tokens, each one a token the action network attends to."""
+
+    name = 'people'
+
+    def network(self, token_dim: int, d: int):
+        from social_pose_diffusion.policy.networks import PeopleEncoder
+
+        return PeopleEncoder(token_dim, d)
+
+
 class PlottedEncoder(VectorEncoder):
     """Everyone's keypoints drawn on a white canvas, seen by a small CNN."""
 
@@ -86,4 +97,4 @@ class RawEncoder(PlottedEncoder):
         return resize_frame(frame)
 
 
-ENCODERS = {e.name: e for e in (VectorEncoder(), PlottedEncoder(), RawEncoder())}
+ENCODERS = {e.name: e for e in (VectorEncoder(), PeopleEncoder(), PlottedEncoder(), RawEncoder())}

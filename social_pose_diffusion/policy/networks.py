@@ -80,8 +80,27 @@ class SetEncoder(nn.Module):
         return self.out(torch.cat([mean, peak, torch.log1p(count)], -1))
 
 
+class PeopleEncoder(nn.Module):
+    """Participant tokens (B, P, F) with a mask -> (B, 1 + P, D): the pooled group, then everyone.
+
+    The action network attends to each person, so "look at whoever moves"
+    or "invite the quietest" is one attention read of that person's seat
+    rather than something a pooled vector must approximate. Absent people
+    become one learned token the network learns to ignore.
+    """
+
+    def __init__(self, f, d):
+        super().__init__()
+        self.pooled = SetEncoder(f, d)
+        self.absent = nn.Parameter(torch.zeros(d))
+
+    def forward(self, tokens, mask):
+        people = torch.where(mask[..., None], self.pooled.token(tokens), self.absent)
+        return torch.cat([self.pooled(tokens, mask)[:, None], people], 1)
+
+
 class ObservationEncoder(nn.Module):
-    """Observation -> conditioning tokens (B, 2, D): the group and the proprioception.
+    """Observation -> conditioning tokens (B, N, D): the group's, then the proprioception.
 
     ``encoder`` is an entry of :data:`social_pose_diffusion.observation.encoders.ENCODERS`:
     it builds the group module and names the observation tensors it reads.
@@ -95,7 +114,9 @@ class ObservationEncoder(nn.Module):
 
     def forward(self, obs):
         group = self.group(*(obs[key] for key in self.inputs))
-        return torch.stack([group, self.proprio(obs['proprio'])], 1)
+        if group.dim() == 2:  # one pooled token
+            group = group[:, None]
+        return torch.cat([group, self.proprio(obs['proprio'])[:, None]], 1)
 
 
 class ActionTransformer(nn.Module):
