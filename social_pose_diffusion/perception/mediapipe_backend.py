@@ -130,7 +130,7 @@ class MediaPipeExtractor:
             len(self.views) / period if period > 0 else 0.0
         )  # fractional: carried over
         self.tracks = TrackSet(match_distance_deg, track_timeout_s, seat_memory_s)
-        self.budget = FrameBudget(float(budget_ms), float(max_staleness_ms), clock)
+        self.budget = FrameBudget(float(budget_ms), float(max_staleness_ms), clock, int(workers))
         self._detector = PoseDetector()
         self._models = [LandmarkModel() for _ in range(int(workers))]
         self._pool = (
@@ -269,7 +269,7 @@ class MediaPipeExtractor:
         start = self.budget.clock()
         chosen = [tracks[i] for i in picked]
         results = zip(chosen, self._map(lambda t, model: self.follow(pano, t.roi, model), chosen))
-        self.budget.update_cost.add(self.budget.clock() - start, len(picked))
+        self.budget.round_cost.add(self.budget.clock() - start, self.budget.rounds(len(picked)))
         for track, (_, keypoints, state) in results:
             track.tried_ns = stamp_ns
             expected = centre(track.predict(stamp_ns))
