@@ -10,8 +10,10 @@ from test_perception_tracking import person  # one seated body for the tracking 
 from social_pose_diffusion.core.skeleton import BONES
 from social_pose_diffusion.perception import PerceptionError, make_extractor
 from social_pose_diffusion.perception.equirect import angle_between, uv_to_ray
+from social_pose_diffusion.perception.roi import ROI_SCALE, Roi
 from social_pose_diffusion.perception.schedule import FrameBudget
 from social_pose_diffusion.perception.tracks import MAX_PREDICT_S, Track, rotate
+from social_pose_diffusion.perception.verify import plausible
 
 MS = 1_000_000
 FRAME = 33 * MS
@@ -147,3 +149,13 @@ def test_prediction_moves_people_rigidly_by_their_velocity_across_the_seam():
 def test_budget_and_verification_options_are_checked(option, value):
     with pytest.raises(PerceptionError, match=f'{option}={value}'):
         make_extractor('mediapipe', **{option: value})
+
+
+def test_small_far_people_are_plausible_but_not_specks():
+    def roi(radius_deg):
+        return Roi(0.3, 0.5, 0.0, ROI_SCALE * float(np.tan(np.radians(radius_deg))))
+
+    body = person(0.3)
+    assert plausible(body, roi(3.0))  # 35-45 px tall at 1280 x 640, behind a laptop
+    assert not plausible(body, roi(2.0))
+    assert not plausible(body[:, [0, 1, 2]] * (1, -1, 1) + (0, 1, 0), roi(10.0))  # upside down
