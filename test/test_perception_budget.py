@@ -10,8 +10,10 @@ from test_perception_tracking import person  # one seated body for the tracking 
 from social_pose_diffusion.core.skeleton import BONES
 from social_pose_diffusion.perception import PerceptionError, make_extractor
 from social_pose_diffusion.perception.equirect import angle_between, uv_to_ray
+from social_pose_diffusion.perception.roi import ROI_SCALE, Roi
 from social_pose_diffusion.perception.schedule import FrameBudget
 from social_pose_diffusion.perception.tracks import MAX_PREDICT_S, Track, rotate
+from social_pose_diffusion.perception.verify import plausible
 
 MS = 1_000_000
 FRAME = 33 * MS
@@ -36,7 +38,7 @@ def bones(keypoints):
 
 
 def schedule(budget, people, frames, cost_s, urgent_of=lambda t: ()):
-    """Run ``frames`` frames in which each update costs ``cost_s``.
+    """Run ``frames`` frames in which each round of ``budget.workers`` updates costs ``cost_s``.
 
     Returns each person's update stamps.
     """
@@ -47,8 +49,9 @@ def schedule(budget, people, frames, cost_s, urgent_of=lambda t: ()):
         stamp = t * FRAME
         budget.start()
         picked = budget.pick({i: stamp - last[i] for i in last}, FRAME, set(urgent_of(t)))
-        clock.now += cost_s * len(picked)
-        budget.update_cost.add(cost_s * len(picked), len(picked))
+        rounds = budget.rounds(len(picked))
+        clock.now += cost_s * rounds
+        budget.round_cost.add(cost_s * rounds, rounds)
         for i in picked:
             last[i] = stamp
             stamps[i].append(stamp)
@@ -82,10 +85,18 @@ def test_cheap_updates_fill_the_budget_and_no_budget_updates_everyone():
     assert all(len(s) == 5 for s in everyone.values())
 
 
+def test_two_workers_update_two_people_a_round():
+    one = schedule(FrameBudget(50.0, 200.0, FakeClock()), 13, 60, cost_s=0.030)
+    two = schedule(FrameBudget(50.0, 200.0, FakeClock(), workers=2), 13, 60, cost_s=0.030)
+    assert sum(len(s) for s in one.values()) <= 60 * 1.2  # 30 ms a round: one round fits
+    assert sum(len(s) for s in two.values()) >= 60 * 2  # the same round updates two
+    assert FrameBudget(50.0, 200.0, FakeClock(), workers=2).rounds(3) == 2
+
+
 def test_urgent_people_and_motion_go_first_and_the_detector_gets_what_is_left():
     clock = FakeClock()
     budget = FrameBudget(50.0, 200.0, clock)
-    budget.update_cost.value = budget.view_cost.value = 0.020
+    budget.round_cost.value = budget.view_cost.value = 0.020
     budget.start()
     ages = {1: 100 * MS, 2: 60 * MS, 3: 30 * MS, 4: 30 * MS}
     assert budget.pick(ages, FRAME, urgent={4}) == [4, 1]
@@ -103,10 +114,10 @@ def test_urgent_people_and_motion_go_first_and_the_detector_gets_what_is_left():
 def test_running_costs_follow_the_measurements():
     budget = FrameBudget(50.0, 200.0, FakeClock())
     for _ in range(40):
-        budget.update_cost.add(0.090, 3)
-    assert budget.update_cost.value == pytest.approx(0.030, rel=1e-3)
-    budget.update_cost.add(1.0, 0)  # nothing ran: no change
-    assert budget.update_cost.value == pytest.approx(0.030, rel=1e-3)
+        budget.round_cost.add(0.090, 3)
+    assert budget.round_cost.value == pytest.approx(0.030, rel=1e-3)
+    budget.round_cost.add(1.0, 0)  # nothing ran: no change
+    assert budget.round_cost.value == pytest.approx(0.030, rel=1e-3)
 
 
 def test_prediction_moves_people_rigidly_by_their_velocity_across_the_seam():
@@ -138,3 +149,13 @@ def test_prediction_moves_people_rigidly_by_their_velocity_across_the_seam():
 def test_budget_and_verification_options_are_checked(option, value):
     with pytest.raises(PerceptionError, match=f'{option}={value}'):
         make_extractor('mediapipe', **{option: value})
+
+
+def test_small_far_people_are_plausible_but_not_specks():
+    def roi(radius_deg):
+        return Roi(0.3, 0.5, 0.0, ROI_SCALE * float(np.tan(np.radians(radius_deg))))
+
+    body = person(0.3)
+    assert plausible(body, roi(3.0))  # 35-45 px tall at 1280 x 640, behind a laptop
+    assert not plausible(body, roi(2.0))
+    assert not plausible(body[:, [0, 1, 2]] * (1, -1, 1) + (0, 1, 0), roi(10.0))  # upside down

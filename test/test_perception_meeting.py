@@ -61,7 +61,7 @@ def test_one_frame_finds_small_profile_and_occluded_people(photos, clutter):
 def test_budget_updates_people_in_turn_and_carries_the_others_forward(photos, clutter):
     pano, people = meeting_scene(photos, 8, 640, seed=1, clutter=clutter)
     extractor = make_extractor(
-        'mediapipe', budget_ms=1.0, max_staleness_ms=100.0, discovery_period=0
+        'mediapipe', budget_ms=1.0, max_staleness_ms=100.0, discovery_period=0, flow=False
     )
     first = extractor.process(pano, 0)
     assert len(first) >= 6
@@ -87,6 +87,45 @@ def test_budget_updates_people_in_turn_and_carries_the_others_forward(photos, cl
     assert (
         max(np.diff(t).max() for t in tries.values()) <= 2 * len(tries) * FRAME
     )  # misses retried sooner
+
+
+def errors_px_between_landmark_updates(photos, clutter, flow):
+    """Key-joint errors (px) of people not landmark-updated while the whole room moves.
+
+    8 people, the panorama turned 3 px a frame, one landmark update a frame.
+    """
+    pano, people = meeting_scene(photos, 8, 640, seed=1, clutter=clutter)
+    extractor = make_extractor(
+        'mediapipe', budget_ms=1.0, max_staleness_ms=1000.0, discovery_period=0, flow=flow
+    )
+    extractor.process(pano, 0)
+    errors = []
+    for k in range(1, 7):
+        stamp = k * FRAME
+        truths = [p.truth.copy() for p in people]
+        for truth in truths:
+            truth[:, 0] = (truth[:, 0] + 3 * k / pano.shape[1]) % 1.0
+        frame = extractor.process(np.roll(pano, 3 * k, axis=1), stamp)
+        rows, _ = match(frame, truths, tolerance=1.0)
+        for truth, row in zip(truths, rows):
+            i = None if row is None else int(frame.ids[row])
+            if i is None or extractor.tracks.tracks[i].tried_ns == stamp:
+                continue
+            if flow:
+                assert extractor.person_stamps[i] == stamp  # measured now, by flow
+            key = [0, 5, 6]  # nose, shoulders
+            gap = angle_between(
+                uv_to_ray(frame.keypoints[row, key, :2]), uv_to_ray(truth[key, :2])
+            )
+            errors.append(float(np.degrees(gap).mean()) * pano.shape[1] / 360)
+    return np.array(errors)
+
+
+def test_flow_moves_people_between_their_landmark_updates(photos, clutter):
+    flowed = errors_px_between_landmark_updates(photos, clutter, flow=True)
+    carried = errors_px_between_landmark_updates(photos, clutter, flow=False)
+    assert len(flowed) >= 20 and len(carried) >= 20
+    assert np.median(flowed) < 0.5 * np.median(carried), (np.median(flowed), np.median(carried))
 
 
 def test_a_person_who_leaves_and_comes_back_keeps_their_id():

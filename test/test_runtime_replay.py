@@ -88,7 +88,8 @@ def test_policy_node_serves_a_raw_frame_policy(run_python, tmp_path):
     )
     Policy(config).save(tmp_path / 'raw.safetensors')
     bag = tmp_path / 'session'
-    write_session_bag(simulate('teacher', 3, 3.0, 30.0, 6), bag, progress=False)
+    # 6 s: the first camera frame's full discovery alone can take 3-4 s on a loaded 2-core machine
+    write_session_bag(simulate('teacher', 3, 6.0, 30.0, 6), bag, progress=False)
     code = (
         'import json; from social_pose_diffusion.ros.replay import replay; '
         f'r = replay({str(bag)!r}, model={str(tmp_path / "raw")!r}, '

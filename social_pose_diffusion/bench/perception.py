@@ -18,13 +18,15 @@ false positives.
 - sequence: 300 consecutive frames (30 Hz stamps) of one meeting (sway, a
   face covered for a while, one person away for a second). Tracking recall
   from the second second on, false positives per frame, id changes per
-  person.
+  person, and the published keypoints' error (mean over the joints the
+  truth sees, in person sizes: evaluation.size) of the people found.
 - speed: steady state with 4, 8 and 13 people, run live: each call takes
   the newest frame of a 30 Hz stream by the time the last one finished (as
   the node does), so stamps are real time. Median / p90 wall ms and CPU ms
   (this process, all threads) per frame, people tracked of those placed,
-  and per person the longest time between landmark updates (attempts) and
-  the staleness of the published keypoints.
+  landmark and flow updates per frame, per person the longest time between
+  landmark updates (attempts), the staleness of the published keypoints
+  (since landmarks or flow measured them) and the oldest landmark result.
 
 The machine's 2 cores may be shared, so timings are noisy:
 load_average_1min is the machine's load before and after.
@@ -162,8 +164,7 @@ def _run(extractor, render, calls, live, fps=30.0):
     ``live``: each call takes the newest camera frame by the time the last
     one finished (slow frames skip camera frames, as the node does), else
     every frame in turn. Returns per call ``(frame index, GroupFrame, wall
-    ms, cpu ms, ids whose landmarks ran, oldest published keypoints'
-    staleness ms)``.
+    ms, cpu ms, ids whose landmarks ran, the extractor's stats)``.
     """
     out, t, now_s = [], 0, 0.0
     for _ in range(calls):
@@ -173,7 +174,7 @@ def _run(extractor, render, calls, live, fps=30.0):
         frame = extractor.process(pano, stamp)
         wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
         tried = [i for i, tr in extractor.tracks.tracks.items() if tr.tried_ns == stamp]
-        out.append((t, frame, 1e3 * wall, 1e3 * cpu, tried, extractor.stats['staleness_ms_max']))
+        out.append((t, frame, 1e3 * wall, 1e3 * cpu, tried, extractor.stats))
         now_s = max(now_s + wall, (t + 1) / fps) if live else (t + 1) / fps
         t = int(now_s * fps + 1e-9)
     return out
@@ -225,9 +226,11 @@ def _score_sequence(runs, truths, people, tolerance):
 
     False positives per frame, id changes per person.
     """
+    import numpy as np
+
     from social_pose_diffusion.perception.evaluation import match
 
-    last, changes = {}, [0] * people
+    last, changes, errors = {}, [0] * people, []
     hits = total = false = late = 0
     for t, frame, _, _, _, _ in runs:
         rows, extra = match(frame, truths[t], tolerance)
@@ -240,12 +243,31 @@ def _score_sequence(runs, truths, people, tolerance):
             false += len(extra)
             hits += sum(r is not None for r in rows)
             total += sum(x is not None for x in truths[t])
+            errors += [
+                _keypoint_error(frame.keypoints[row], truths[t][k])
+                for k, row in enumerate(rows)
+                if row is not None
+            ]
     return {
         'tracking_recall_from_1s': _rate(hits, total),
         'false_positives_per_frame': round(false / max(late, 1), 2),
         'id_changes': sum(changes),
         'id_changes_max_per_person': max(changes),
+        'keypoint_error_median': round(float(np.median(errors)), 3) if errors else None,
+        'keypoint_error_p90': round(float(np.percentile(errors, 90)), 3) if errors else None,
     }
+
+
+def _keypoint_error(keypoints, truth):
+    """Mean angular error of the joints the truth sees, in person sizes (evaluation.size)."""
+    import numpy as np
+
+    from social_pose_diffusion.perception.equirect import angle_between, uv_to_ray
+    from social_pose_diffusion.perception.evaluation import size
+
+    seen = truth[:, 2] > 0.5
+    errors = angle_between(uv_to_ray(keypoints[seen, :2]), uv_to_ray(truth[seen, :2]))
+    return float(np.mean(errors)) / size(truth)
 
 
 def speed(photos, clutter, count, height, frames):
@@ -268,7 +290,7 @@ def speed(photos, clutter, count, height, frames):
     walls, cpus = [r[2] for r in runs], [r[3] for r in runs]
     rows, _ = match(runs[-1][1], [p.truth for p in people], TOLERANCES[-1])
     gaps = list(_update_gaps(runs).values())
-    staleness = [r[5] for r in runs]
+    staleness = [r[5]['staleness_ms_max'] for r in runs]
     return {
         'people': count,
         'discovery_ms': round(discovery, 1),
@@ -280,10 +302,12 @@ def speed(photos, clutter, count, height, frames):
         'tracked': len(runs[-1][1]),
         'found': sum(r is not None for r in rows),
         'updates_per_frame': round(statistics.mean(len(r[4]) for r in runs), 2),
+        'flow_updates_per_frame': round(statistics.mean(r[5]['flowed'] for r in runs), 2),
         'update_interval_ms_max': round(max(gaps), 1) if gaps else None,
         'update_interval_ms_median_of_max': round(statistics.median(gaps), 1) if gaps else None,
         'staleness_ms_max': round(max(staleness), 1),
         'staleness_ms_median_of_frame_max': round(statistics.median(staleness), 1),
+        'landmark_age_ms_max': round(max(r[5]['landmark_age_ms_max'] for r in runs), 1),
     }
 
 

@@ -9,11 +9,13 @@
 ``process`` raises :class:`PerceptionError` (a ValueError) for an unusable
 image (not H x 2H x 3 uint8, smaller than 128 x 64) and returns an empty
 GroupFrame when nobody is there. Within the per-frame time budget only some
-people get a landmark update; the others' keypoints are carried forward:
-``extractor.person_stamps`` ({id: stamp_ns of the landmarks}) and
-``extractor.stats`` (``staleness_ms``, ``update_interval_ms`` per id) say how
-fresh each person is. ``DEFAULT_MIN_CONFIDENCE`` is the one default of the
-new-person threshold for every caller. ``make_extractor('external')`` tracks
+people get a landmark update; the others are moved by optical flow (``flow``)
+or carried forward: ``extractor.person_stamps`` ({id: stamp_ns their
+keypoints were measured, by landmarks or flow}) and ``extractor.stats``
+(``staleness_ms``, ``update_interval_ms`` of the landmarks per id,
+``landmark_age_ms_max``) say how fresh each person is.
+``DEFAULT_MIN_CONFIDENCE`` is the one default of the new-person threshold for
+every caller. ``make_extractor('external')`` tracks
 keypoints from another detector through ``process_keypoints(GroupFrame)``.
 
 Modules: ``equirect`` (views and cached remap grids), ``roi`` (MediaPipe's
@@ -21,7 +23,8 @@ person ROI on the sphere), ``mediapipe_models`` (detector and landmark
 runners), ``discovery`` (rings of views, face masking), ``verify`` (is a
 candidate a person), ``people`` (centres, duplicates), ``tracks`` (ids,
 seats, prediction), ``schedule`` (the time budget), ``mediapipe_backend``
-and ``external`` (the extractors), ``facilitator``, ``validate``;
+and ``external`` (the extractors), ``flow`` (optical flow between landmark
+updates), ``facilitator``, ``validate``;
 ``composite``, ``meeting``, ``reference`` and ``evaluation`` build and score
 real-photo test scenes. No ROS imports here.
 """

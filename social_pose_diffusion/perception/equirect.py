@@ -9,7 +9,7 @@ convention), with pixel i's centre at (i + 0.5) / size.
 """
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import cv2
 import numpy as np
@@ -59,9 +59,12 @@ class View:
     size: int
     roll: float = 0.0
 
-    @property
+    @cached_property
     def axes(self):
-        """(forward, right, down) unit vectors of the view in the camera frame."""
+        """(forward, right, down) unit vectors of the view in the camera frame.
+
+        Computed once per view: every projection to and from the view needs them.
+        """
         forward = uv_to_ray((self.u, self.v))
         right, down = tangent_basis(forward)
         c, s = np.cos(self.roll), np.sin(self.roll)

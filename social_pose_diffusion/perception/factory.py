@@ -17,7 +17,9 @@ def make_extractor(backend='mediapipe', **options):
     hold_s=1.0 (a missed person is still reported this long);
     budget_ms=50 (per-frame time for landmark updates and detector views;
     0 = update everyone every frame), max_staleness_ms=200 (nobody waits
-    longer for an update when it can be helped);
+    longer for an update when it can be helped); flow=True (between
+    landmark updates people are moved by optical flow from their last
+    landmark update, about 1 ms a person; False: carried forward rigidly);
     discovery_period=30 (frames per re-scan of every view, a slice per
     frame; 0 = only on the first frame after a reset),
     view_fov_deg=60, view_size=256, view_step_deg=20, view_pitch_deg=0

@@ -11,6 +11,7 @@ import numpy as np
 
 from social_pose_diffusion.core.frames import GroupFrame
 from social_pose_diffusion.core.skeleton import MEDIAPIPE_INDEX, NUM_JOINTS
+from social_pose_diffusion.perception import flow
 from social_pose_diffusion.perception.discovery import (
     MERGE_FRACTION,
     detect_in_view,
@@ -58,8 +59,11 @@ class MediaPipeExtractor:
     ROI that found them). Within ``budget_ms`` per frame only some people
     are updated (:class:`FrameBudget`: oldest and fastest first, nobody older
     than ``max_staleness_ms`` when it can be helped); the others' keypoints
-    are their last ones carried forward rigidly by their motion, stamped in
-    :attr:`person_stamps`. A missed person is still reported for ``hold_s``.
+    are moved by optical flow from their last landmark update (``flow``,
+    :mod:`flow`: about 1 ms a person) or else carried forward rigidly by
+    their motion, stamped in :attr:`person_stamps` (when the published
+    keypoints were measured, by landmarks or flow). A missed person is still
+    reported for ``hold_s``.
     Discovery: MediaPipe's detector over a ring of wide views and a ring of
     zoomed views along the horizon (small, far people), all after a reset,
     then a slice per frame so both rings are re-scanned every
@@ -93,6 +97,7 @@ class MediaPipeExtractor:
         seat_memory_s=600.0,
         match_distance_deg=8.0,
         workers=2,
+        flow=True,
         clock=time.perf_counter,
     ):
         check_options(
@@ -121,6 +126,7 @@ class MediaPipeExtractor:
         self.max_people, self.min_confidence = int(max_people), float(min_confidence)
         self.track_confidence, self.confirm_frames = float(track_confidence), int(confirm_frames)
         self.detect_passes, self.refine_passes = int(detect_passes), int(refine_passes)
+        self.flow = bool(flow)
         self.hold_ns = int(hold_s * 1e9)
         self.views = ring_views(view_fov_deg, int(view_size), view_step_deg, view_pitch_deg)
         if zoom_fov_deg > 0:
@@ -130,7 +136,7 @@ class MediaPipeExtractor:
             len(self.views) / period if period > 0 else 0.0
         )  # fractional: carried over
         self.tracks = TrackSet(match_distance_deg, track_timeout_s, seat_memory_s)
-        self.budget = FrameBudget(float(budget_ms), float(max_staleness_ms), clock)
+        self.budget = FrameBudget(float(budget_ms), float(max_staleness_ms), clock, int(workers))
         self._detector = PoseDetector()
         self._models = [LandmarkModel() for _ in range(int(workers))]
         self._pool = (
@@ -168,15 +174,24 @@ class MediaPipeExtractor:
         return presence, keypoints, Roi.from_points(uv[ROI_CENTRE], uv[ROI_SCALE_POINT])
 
     def follow(self, pano, state, model=None):
-        """``(presence, keypoints or None, RoiTrack)``.
+        """``(presence, keypoints or None, RoiTrack, flow reference or None)``.
 
         The person at ``state.next``, else at ``state.good``.
         """
         for roi in dict.fromkeys((state.next, state.good)):
             presence, keypoints, derived = self.landmarks(pano, roi, model)
             if presence >= self.track_confidence and upright(keypoints):
-                return presence, keypoints, RoiTrack(roi.follow(derived), roi)
-        return 0.0, None, state
+                return (
+                    presence,
+                    keypoints,
+                    RoiTrack(roi.follow(derived), roi),
+                    self._reference(pano, roi, keypoints),
+                )
+        return 0.0, None, state, None
+
+    def _reference(self, pano, roi, keypoints):
+        """The flow reference of a landmark result in ``roi`` (None without flow)."""
+        return flow.reference(pano, roi.view(flow.FLOW_SIZE), keypoints) if self.flow else None
 
     def _map(self, work, items):
         """``[work(item, model)]``.
@@ -244,15 +259,16 @@ class MediaPipeExtractor:
         return [self.views[(k + i) % len(self.views)] for i in range(count)]
 
     def _update_tracks(self, pano, stamp_ns, full):
-        """Landmark updates for the people the budget picks; returns how many ran.
+        """Flow updates, then landmark updates for the people the budget picks.
 
-        Everyone is updated after a reset.
+        Everyone gets landmarks after a reset; returns ``(landmark updates, flow updates)``.
         """
         tracks = self.tracks.tracks
         ages = {
             i: stamp_ns - (t.tried_ns if t.tried_ns is not None else t.last_seen_ns)
             for i, t in tracks.items()
         }
+        flowed = 0 if full else self._flow_updates(pano, stamp_ns)
         urgent = {i for i, t in tracks.items() if not t.confirmed or t.misses == 1}
         reserve = self.budget.view_cost.value if self._scan_credit >= 1 else 0.0
         picked = (
@@ -269,21 +285,40 @@ class MediaPipeExtractor:
         start = self.budget.clock()
         chosen = [tracks[i] for i in picked]
         results = zip(chosen, self._map(lambda t, model: self.follow(pano, t.roi, model), chosen))
-        self.budget.update_cost.add(self.budget.clock() - start, len(picked))
-        for track, (_, keypoints, state) in results:
+        self.budget.round_cost.add(self.budget.clock() - start, self.budget.rounds(len(picked)))
+        for track, (_, keypoints, state, reference) in results:
             track.tried_ns = stamp_ns
-            expected = centre(track.predict(stamp_ns))
-            if keypoints is not None and angle_between(
-                centre(keypoints), expected
-            ) < MAX_JUMP * scale(track.keypoints):
+            if keypoints is not None and self._in_place(track, keypoints, stamp_ns):
                 track.measured(keypoints, stamp_ns, state)
+                track.reference = reference
                 track.confirmed = track.confirmed or track.hits > self.confirm_frames
             elif not track.confirmed:
                 self.tracks.drop([track.id])  # a candidate not found again: not a person
             else:
                 track.misses += 1
         self._drop_duplicates(set(picked))
-        return len(picked)
+        return len(picked), flowed
+
+    def _in_place(self, track, keypoints, stamp_ns):
+        """True when ``keypoints`` lie where ``track``'s person is expected now (MAX_JUMP)."""
+        expected = centre(track.predict(stamp_ns))
+        return angle_between(centre(keypoints), expected) < MAX_JUMP * scale(track.keypoints)
+
+    def _flow_updates(self, pano, stamp_ns):
+        """Flow updates of the confirmed people found at their last landmark update.
+
+        Run before the budget picks landmark updates, so it sees what flow
+        cost (about 1 ms a person); returns how many moved.
+        """
+        moved = 0
+        for track in self.tracks.tracks.values():
+            if track.reference is None or not track.confirmed or track.misses:
+                continue
+            keypoints = flow.follow(pano, track.reference)
+            if keypoints is not None and self._in_place(track, keypoints, stamp_ns):
+                track.moved(keypoints, stamp_ns)
+                moved += 1
+        return moved
 
     def _drop_duplicates(self, updated):
         """Retire tracks that converged onto the same person as an older, confirmed one."""
@@ -329,6 +364,7 @@ class MediaPipeExtractor:
             track.tried_ns = (
                 stamp_ns  # lost only after attempts fail, however long the next frame takes
             )
+            track.reference = self._reference(pano, state.good, keypoints)
             added += 1
         return added, len(candidates) - len(fresh)
 
@@ -358,7 +394,7 @@ class MediaPipeExtractor:
             self.tracks.begin(stamp_ns)
         full = self._next_view is None
         self._tick(stamp_ns)
-        updated = self._update_tracks(bgr, stamp_ns, full)
+        updated, flowed = self._update_tracks(bgr, stamp_ns, full)
         tracked = self.budget.clock()
         views = self._views_due(full)
         known = [(t.keypoints, t.roi.next) for t in self.tracks.tracks.values()]
@@ -370,6 +406,7 @@ class MediaPipeExtractor:
         frame = self._output(stamp_ns)
         end = self.budget.clock()
         staleness = {int(i): 1e-6 * (stamp_ns - s) for i, s in self.person_stamps.items()}
+        seen = [1e-6 * (stamp_ns - self.tracks.tracks[i].last_seen_ns) for i in self.person_stamps]
         self.stats = {
             'views_scanned': len(views),
             'tracking_ms': 1e3 * (tracked - start),
@@ -379,10 +416,12 @@ class MediaPipeExtractor:
             'added': added,
             'skipped': skipped,
             'updated': updated,
+            'flowed': flowed,
             'people': len(frame),
             'tracks': len(self.tracks.tracks),
             'staleness_ms': staleness,
             'staleness_ms_max': max(staleness.values(), default=0.0),
+            'landmark_age_ms_max': max(seen, default=0.0),
             'update_interval_ms': {
                 int(t.id): 1e3 * t.interval_s
                 for t in self.tracks.tracks.values()
@@ -404,13 +443,13 @@ class MediaPipeExtractor:
         shown = sorted(
             sorted(shown, key=lambda t: (t.misses, -t.hits))[: self.max_people], key=lambda t: t.id
         )
-        self.person_stamps = {t.id: t.last_seen_ns for t in shown}
+        self.person_stamps = {t.id: t.measured_ns for t in shown}
         if not shown:
             return GroupFrame(
                 stamp_ns, np.zeros(0, np.int32), np.zeros((0, NUM_JOINTS, 3), np.float32)
             )
         keypoints = np.stack(
-            [t.keypoints if t.last_seen_ns == stamp_ns else t.predict(stamp_ns) for t in shown]
+            [t.keypoints if t.measured_ns == stamp_ns else t.predict(stamp_ns) for t in shown]
         )
         return GroupFrame(
             stamp_ns, np.array([t.id for t in shown], np.int32), keypoints.astype(np.float32)

@@ -13,16 +13,20 @@ the frames instead of falling due together), then as many more as the
 measured cost per update allows within ``budget_ms``; the detector gets
 what is left. What is due is capped at what a whole budget can pay for: on
 a machine too slow for the staleness limit the frame time holds and the
-staleness grows, instead of every frame updating everyone. The
-costs are running means of measured wall time, read from an injectable
-``clock`` so the policy can be tested without timing anything.
+staleness grows, instead of every frame updating everyone. Updates run
+``workers`` at a time, so the cost that counts is that of a round (one
+update per worker): priced per update, a frame with a single update would
+look twice as dear as one with two, and the budget would settle on one a
+frame with a worker idle. The costs are running means of measured wall
+time, read from an injectable ``clock`` so the policy can be tested without
+timing anything.
 """
 
 import math
 import time
 
 COST_SMOOTHING = 0.2  # weight of the newest measurement in the running cost means
-INITIAL_UPDATE_S, INITIAL_VIEW_S = 0.012, 0.015
+INITIAL_ROUND_S, INITIAL_VIEW_S = 0.012, 0.015
 
 
 class RunningCost:
@@ -39,15 +43,24 @@ class RunningCost:
 class FrameBudget:
     """Time budget of one frame (``budget_ms`` 0: no budget, everyone updated every frame)."""
 
-    def __init__(self, budget_ms, max_staleness_ms, clock=time.perf_counter):
+    def __init__(self, budget_ms, max_staleness_ms, clock=time.perf_counter, workers=1):
         self.budget_s = budget_ms / 1e3
         self.max_staleness_ns = int(max_staleness_ms * 1e6)
         self.clock = clock
-        self.update_cost, self.view_cost = (
-            RunningCost(INITIAL_UPDATE_S),
+        self.workers = int(workers)
+        self.round_cost, self.view_cost = (
+            RunningCost(INITIAL_ROUND_S),
             RunningCost(INITIAL_VIEW_S),
         )
         self._start = clock()
+
+    def rounds(self, updates: int) -> int:
+        """Rounds of parallel updates that ``updates`` updates take."""
+        return math.ceil(updates / self.workers)
+
+    def _updates(self, seconds: float) -> int:
+        """Updates whose rounds fit in ``seconds``."""
+        return self.workers * int(max(seconds, 0.0) / self.round_cost.value)
 
     def start(self) -> None:
         """Start timing a frame."""
@@ -79,9 +92,8 @@ class FrameBudget:
         # What is due never takes more than a whole budget (when updates are that slow, the
         # frame rate wins over staleness: more updates would make every frame, and so every
         # interval, longer).
-        must = min(max(due, steady), max(int(self.budget_s / self.update_cost.value), 1))
-        affordable = int(max(self.remaining() - reserve_s, 0.0) / self.update_cost.value)
-        return rank[: max(must, affordable)]
+        must = min(max(due, steady), max(self._updates(self.budget_s), 1))
+        return rank[: max(must, self._updates(self.remaining() - reserve_s))]
 
     def views(self, wanted: int) -> int:
         """How many of ``wanted`` detector views fit in what is left of the frame."""

@@ -52,7 +52,7 @@ def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Track:
-    """One person: keypoints (J, 3) measured at ``last_seen_ns``.
+    """One person: keypoints (J, 3) measured at ``measured_ns``, last seen at ``last_seen_ns``.
 
     Also their angular velocity and backend state.
     """
@@ -69,9 +69,15 @@ class Track:
     confirmed: bool = True
     tried_ns: int | None = None  # last landmark update attempt
     interval_s: float | None = None  # running mean time between successful updates
+    measured_ns: int = -1  # when ``keypoints`` were measured (landmarks or flow); -1: last_seen_ns
+    reference: object = None  # backend state for updates between landmark results (flow)
+
+    def __post_init__(self):
+        if self.measured_ns < 0:
+            self.measured_ns = self.last_seen_ns
 
     def measured(self, keypoints, stamp_ns, roi=None):
-        """A new landmark result: velocity from the centre's move since the last one."""
+        """A new landmark result: the person was seen."""
         dt = (stamp_ns - self.last_seen_ns) * 1e-9
         if dt > 0:
             self.interval_s = (
@@ -79,20 +85,31 @@ class Track:
                 if self.interval_s is None
                 else self.interval_s + VELOCITY_SMOOTHING * (dt - self.interval_s)
             )
+        self.moved(keypoints, stamp_ns)
+        self.last_seen_ns = int(stamp_ns)
+        self.roi = roi if roi is not None else self.roi
+        self.hits, self.misses = self.hits + 1, 0
+
+    def moved(self, keypoints, stamp_ns):
+        """New keypoints measured at ``stamp_ns``, by landmarks or by flow alone.
+
+        Velocity from the centre's move since the last measurement; flow alone
+        does not count as seeing the person (``last_seen_ns``, ``hits`` stay).
+        """
+        dt = (stamp_ns - self.measured_ns) * 1e-9
+        if dt > 0:
             speed = rotation_between(centre(self.keypoints), centre(keypoints)) / dt
             norm = np.linalg.norm(speed)
             speed = speed if norm <= MAX_SPEED else speed * MAX_SPEED / norm
             self.velocity = self.velocity + VELOCITY_SMOOTHING * (speed - self.velocity)
-        self.keypoints, self.last_seen_ns = np.asarray(keypoints, np.float32), int(stamp_ns)
-        self.roi = roi if roi is not None else self.roi
-        self.hits, self.misses = self.hits + 1, 0
+        self.keypoints, self.measured_ns = np.asarray(keypoints, np.float32), int(stamp_ns)
 
     def predict(self, stamp_ns: int) -> np.ndarray:
         """Keypoints at ``stamp_ns``: the last measured ones moved on by the velocity.
 
         At most MAX_PREDICT_S.
         """
-        dt = min(max((stamp_ns - self.last_seen_ns) * 1e-9, 0.0), MAX_PREDICT_S)
+        dt = min(max((stamp_ns - self.measured_ns) * 1e-9, 0.0), MAX_PREDICT_S)
         return rotate(self.keypoints, self.velocity * dt).astype(np.float32)
 
     def missing_ns(self, stamp_ns: int) -> int:

@@ -279,6 +279,11 @@ KEYPOINTS = {
         high=60_000.0,
         read_only=True,
     ),
+    'flow': Spec(
+        True,
+        'move people between their landmark updates by optical flow (about 1 ms a person)',
+        read_only=True,
+    ),
     'hold_s': Spec(
         1.0,
         'seconds a missed person is still reported (predicted forward)',

@@ -52,6 +52,7 @@ class KeypointsNode(Node):
                 discovery_period=p['discovery_period'],
                 budget_ms=p['budget_ms'],
                 max_staleness_ms=p['max_staleness_ms'],
+                flow=p['flow'],
                 hold_s=p['hold_s'],
             )
         else:
