@@ -148,7 +148,9 @@ def test_prior_is_added_to_the_network_output(recording):
     b.load_state_dict(a.state_dict())
     a.config.noise_scale = 0.0
     obs, _ = dataset.build([session], base, 'eval').batch(np.arange(3))
-    expected = prior_deltas(last_delta(obs['proprio']), base.horizon, np.exp(-1 / (15 * 0.5)))
+    expected = prior_deltas(
+        last_delta(obs['proprio'], base.history), base.horizon, np.exp(-1 / (15 * 0.5))
+    )
     np.testing.assert_allclose(b.sample(obs)[:, 0] - a.sample(obs)[:, 0], expected, atol=1e-7)
     assert np.abs(expected).max() > 0
     fitted = make_config([session], prior='damped_velocity')
