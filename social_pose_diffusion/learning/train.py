@@ -149,6 +149,7 @@ def train(
     generator = torch.Generator().manual_seed(seed)
     dev = resolve_device(device)
     stride = image_stride if config.encoder_spec.image_input else 1
+    recorded = list(sessions)  # the gain is calibrated on these, never their mirror images
     if mirror:
         flipped = [
             dataset.mirror(s, raw_frames[i] if raw_frames else None)
@@ -237,7 +238,7 @@ def train(
             checkpoint.save(out, step + 1, policy, optimizer, critic, log, ema)
     policy = policy.eval() if ema is None else ema
     if held is not None:
-        config.residual_gain = calibrate.residual_gain(policy, held)
+        config.residual_gain = calibrate.residual_gain(policy, recorded, held, seed)
         if out:
             policy.save(out / 'model.safetensors')
     return policy, log
