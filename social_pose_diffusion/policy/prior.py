@@ -21,10 +21,10 @@ from social_pose_diffusion.core.skeleton import NUM_JOINTS, UPPER_BODY
 from social_pose_diffusion.observation.features import history_slice
 
 # Velocity time constants (s) a damped constant-velocity baseline is fitted from; a prior may also
-# choose HOLD_S, which is holding the pose, so it is never worse than the better of the two
-# baselines.
+# choose HOLD_S, which is holding the pose (a velocity factor below 1e-14 per frame up to 30 fps),
+# so it is never worse than the better of the two baselines.
 DECAY_GRID_S = (0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0)
-HOLD_S = 0.01
+HOLD_S = 0.001
 # The ``rest`` prior's pull time constant (s) unless one is given; NO_PULL (0) is none. Fitting it
 # on 24 s of training time chose worse than this fixed value on held-out time of real-like tracks
 # (README, "Your own recordings").
