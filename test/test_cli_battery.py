@@ -83,7 +83,7 @@ CASES = [
     ('train --horizon 0 --out {tmp}/run', 'argument --horizon: must be 1 to'),
     (
         'train --rest-s 10 --simulate teacher --seconds 3 --out {tmp}/run',
-        "a pull time constant is the rest prior's, not 'none's",
+        "a pull time constant needs the rest prior, not 'none'",
     ),
     ('train --seconds 0.01 --simulate teacher --out {tmp}/run', '0 frames'),
     ('train --device tpu --out {tmp}/run', 'argument --device: must be auto, cpu, cuda'),

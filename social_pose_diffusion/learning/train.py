@@ -45,7 +45,7 @@ def make_config(sessions, **options):
     rest_s = given.pop('prior_rest_s', None)  # set with the posture it pulls toward
     config = PolicyConfig(**{**timed, **given})
     if rest_s is not None and config.prior != 'rest':
-        raise ValueError(f"a pull time constant is the rest prior's, not {config.prior!r}'s")
+        raise ValueError(f'a pull time constant needs the rest prior, not {config.prior!r}')
     if config.prior != 'none' and options.get('prior_decay_s') is None:
         config.prior_decay_s = dataset.fit_decay_s(sessions, config, (HOLD_S,) + DECAY_GRID_S)
     if config.prior == 'rest':
