@@ -83,9 +83,9 @@ def register(sub):
         default='none',
         help='damped_velocity: the network refines a damped constant-velocity '
         'forecast whose time constant is fitted on the data (holding the pose '
-        'where that fits better), by a gain calibrated on held-back training '
-        "time; rest: the same forecast also pulled toward the recording's rest "
-        'posture (for your own recordings); default: %(default)s',
+        'where that fits better), by a gain chosen in closed-loop rollouts on '
+        'held-back training time; rest: the same forecast also pulled toward the '
+        "recording's rest posture (for your own recordings); default: %(default)s",
     )
     p.add_argument(
         '--rest-s',
