@@ -81,6 +81,10 @@ CASES = [
     ('train --seed -1 --out {tmp}/run', 'argument --seed: must be >= 0'),
     ('train --lr nan --out {tmp}/run', 'argument --lr: must be finite'),
     ('train --horizon 0 --out {tmp}/run', 'argument --horizon: must be 1 to'),
+    (
+        'train --rest-s 10 --simulate teacher --seconds 3 --out {tmp}/run',
+        "a pull time constant needs the rest prior, not 'none'",
+    ),
     ('train --seconds 0.01 --simulate teacher --out {tmp}/run', '0 frames'),
     ('train --device tpu --out {tmp}/run', 'argument --device: must be auto, cpu, cuda'),
     ('train --bags {truncated} --out {tmp}/run', '{truncated}: not a readable session bag'),

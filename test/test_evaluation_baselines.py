@@ -16,7 +16,13 @@ from social_pose_diffusion.learning import dataset
 from social_pose_diffusion.learning.train import make_config, train
 from social_pose_diffusion.policy import Policy, load_policy
 from social_pose_diffusion.policy.objectives import masked_mse
-from social_pose_diffusion.policy.prior import last_delta, prior_deltas
+from social_pose_diffusion.policy.prior import (
+    DECAY_GRID_S,
+    HOLD_S,
+    decay_per_frame,
+    last_delta,
+    prior_deltas,
+)
 from social_pose_diffusion.sources.sim import simulate
 
 torch.set_num_threads(1)
@@ -148,11 +154,14 @@ def test_prior_is_added_to_the_network_output(recording):
     b.load_state_dict(a.state_dict())
     a.config.noise_scale = 0.0
     obs, _ = dataset.build([session], base, 'eval').batch(np.arange(3))
-    expected = prior_deltas(last_delta(obs['proprio']), base.horizon, np.exp(-1 / (15 * 0.5)))
+    expected = prior_deltas(
+        last_delta(obs['proprio'], base.history), base.horizon, np.exp(-1 / (15 * 0.5))
+    )
     np.testing.assert_allclose(b.sample(obs)[:, 0] - a.sample(obs)[:, 0], expected, atol=1e-7)
     assert np.abs(expected).max() > 0
     fitted = make_config([session], prior='damped_velocity')
-    assert fitted.prior_decay_s in (0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0)
+    assert fitted.prior_decay_s in (HOLD_S,) + DECAY_GRID_S
+    assert decay_per_frame(30.0, HOLD_S) < 1e-14  # holding is holding at a camera's rate too
 
 
 def test_a_30s_recording_gets_rollouts_baselines_and_messages(recording):

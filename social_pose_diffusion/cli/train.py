@@ -11,7 +11,8 @@ from social_pose_diffusion.cli.arguments import (
 
 
 def register(sub):
-    from social_pose_diffusion.policy.config import ENCODERS, FAMILIES
+    from social_pose_diffusion.policy.config import ENCODERS, FAMILIES, PRIORS
+    from social_pose_diffusion.policy.prior import REST_S
 
     p = sub.add_parser(
         'train',
@@ -78,12 +79,20 @@ def register(sub):
     )
     p.add_argument(
         '--prior',
-        choices=('none', 'damped_velocity'),
+        choices=PRIORS,
         default='none',
         help='damped_velocity: the network refines a damped constant-velocity '
         'forecast whose time constant is fitted on the data (holding the pose '
-        'where that fits better), by a gain calibrated on held-back training '
-        'time; default: %(default)s',
+        'where that fits better), by a gain chosen in closed-loop rollouts on '
+        'held-back training time; rest: the same forecast also pulled toward the '
+        "recording's rest posture (for your own recordings); default: %(default)s",
+    )
+    p.add_argument(
+        '--rest-s',
+        type=number(0.0, 3600.0),
+        default=None,
+        help=f"time constant of the rest prior's pull in seconds (with --prior rest), 0 for "
+        f'none (default: {REST_S:g})',
     )
     p.add_argument(
         '--noise-scale',
@@ -282,6 +291,7 @@ def run(args):
         group_dropout=args.group_dropout,
         guidance=args.guidance,
         prior=args.prior,
+        prior_rest_s=args.rest_s,
         noise_scale=args.noise_scale,
         plan_weight=args.plan_weight,
     )

@@ -177,6 +177,64 @@ def _truth_rows(session, stamps):
     )
 
 
+def rollout_starts(
+    session: Session, frames: np.ndarray, n: int, starts: int, config, end: int
+) -> np.ndarray:
+    """Up to ``starts`` evenly spread frames of ``frames`` to start ``n``-frame rollouts from.
+
+    Each leaves ``n`` frames of time before frame ``end`` and, where there is
+    room, has some history of ``frames`` before it.
+    """
+    period = 1e9 / config.fps
+    first = frames[max(0, min(len(frames) - 1, config.history))]
+    room = session.stamps_ns[frames] + n * period <= session.stamps_ns[end] + period / 2
+    candidates = frames[(frames >= first) & room]
+    if not len(candidates):
+        candidates = frames[:1]
+    return np.unique(candidates[np.linspace(0, len(candidates) - 1, starts).round().astype(int)])
+
+
+def rollout_from(
+    policy,
+    session: Session,
+    start: int,
+    n: int,
+    replan: int = 1,
+    sampler: str | None = None,
+    steps: int | None = None,
+    raw_frame=None,
+    samples: int = 4,
+    times: list | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One open-loop rollout of ``n`` frames from ``start``, the agent run as the node runs it.
+
+    Returns the executed poses (n, J, 2), the session frame each is scored
+    against (-1 in a gap) and the bone lengths the agent kept; plan times are
+    appended to ``times``.
+    """
+    agent = start_agent(policy, session, start, samples=samples, sampler=sampler, steps=steps)
+    period = 1e9 / policy.config.fps
+    clock = session.stamps_ns[start] + np.round(np.arange(n + 1) * period).astype(np.int64)
+    truth_row, latest = _truth_rows(session, clock)
+    executed: list[np.ndarray] = []
+    i = 0
+    while len(executed) < n:
+        t0 = time.perf_counter()
+        plan = agent.plan(
+            group_frame(session, latest[i], clock[i]),
+            image=raw_frame(latest[i]) if raw_frame else None,
+        )
+        if times is not None:
+            times.append(time.perf_counter() - t0)
+        for j in range(min(replan, n - len(executed))):
+            agent.commit(plan.stamps_ns[j], plan.poses[j])
+            executed.append(plan.poses[j])
+            i += 1
+            if j + 1 < replan:
+                agent.observe(group_frame(session, latest[i], clock[i]))
+    return np.stack(executed), truth_row[1:], agent.integrator.lengths
+
+
 def rollouts(
     policy,
     session,
@@ -205,37 +263,14 @@ def rollouts(
     fac = np.asarray(session.facilitator, np.float64)[..., :2]
     seen = session.seen()
     n = int(round(max(fit) * c.fps))
-    period = 1e9 / c.fps
     cut = dataset.split(len(session), c)[1]
-    first = cut[max(0, min(len(cut) - 1, c.history))]  # a start with some held-out history
-    room = session.stamps_ns[cut] + n * period <= session.stamps_ns[-1] + period / 2
-    candidates = cut[(cut >= first) & room]
-    if not len(candidates):
-        candidates = cut[:1]
-    picks = np.unique(candidates[np.linspace(0, len(candidates) - 1, starts).round().astype(int)])
+    picks = rollout_starts(session, cut, n, starts, c, len(session) - 1)
     decay = decay_per_frame(c.fps, baseline_decay_s(session, c))
     errors, hold, velocity, bones, bones_truth, times = [], [], [], [], [], []
     for s in tqdm(picks, desc='rollouts', disable=not progress, leave=False):
-        agent = start_agent(policy, session, s, samples=samples, sampler=sampler, steps=steps)
-        lengths = agent.integrator.lengths
-        clock = session.stamps_ns[s] + np.round(np.arange(n + 1) * period).astype(np.int64)
-        truth_row, latest = _truth_rows(session, clock)
-        executed, i = [], 0
-        while len(executed) < n:
-            t0 = time.perf_counter()
-            plan = agent.plan(
-                group_frame(session, latest[i], clock[i]),
-                image=raw_frame(latest[i]) if raw_frame else None,
-            )
-            times.append(time.perf_counter() - t0)
-            for j in range(min(replan, n - len(executed))):
-                agent.commit(plan.stamps_ns[j], plan.poses[j])
-                executed.append(plan.poses[j])
-                i += 1
-                if j + 1 < replan:
-                    agent.observe(group_frame(session, latest[i], clock[i]))
-        executed = np.stack(executed)
-        rows = truth_row[1:]
+        executed, rows, lengths = rollout_from(
+            policy, session, s, n, replan, sampler, steps, raw_frame, samples, times
+        )
         w = np.where(rows[:, None] >= 0, seen[np.maximum(rows, 0)], False).astype(np.float64)
         truth = fac[np.maximum(rows, 0)]
         cv = dataset.velocity_forecast(session, [s], n, decay, rate=session.fps / c.fps)[0]

@@ -20,6 +20,7 @@ import numpy as np
 from social_pose_diffusion.core.session import Session
 from social_pose_diffusion.core.skeleton import (
     MIRRORED_JOINTS,
+    UPPER_BODY,
     apply_delta,
     joint_distance,
     pose_delta,
@@ -32,7 +33,12 @@ from social_pose_diffusion.observation.features import (
     with_style,
 )
 from social_pose_diffusion.observation.raster import resize_frame
-from social_pose_diffusion.policy.prior import DECAY_GRID_S, decay_per_frame, prior_deltas
+from social_pose_diffusion.policy.prior import (
+    DECAY_GRID_S,
+    decay_per_frame,
+    posture,
+    prior_deltas,
+)
 
 
 def step_weights(session, frames, horizon, end=None):
@@ -157,6 +163,23 @@ def fit_decay_s(sessions, config, grid=None):
             den += float(w.sum())
         errors.append(num / max(den, 1e-12))
     return float((grid or DECAY_GRID_S)[int(np.argmin(errors))])
+
+
+def rest_posture(poses, seen):
+    """The rest posture (J, 2) of ``poses`` (N, J, 2): per joint the median :func:`posture`.
+
+    Over the frames that see the joint (all frames for a joint never seen), centred in u.
+    """
+    postures = posture(proprioception(np.asarray(poses, np.float64)[:, None]))
+    seen = np.asarray(seen, bool)
+    rest = np.stack(
+        [
+            np.median(postures[seen[:, j] if seen[:, j].any() else slice(None), j], 0)
+            for j in range(postures.shape[1])
+        ]
+    )
+    rest[:, 0] -= rest[list(UPPER_BODY), 0].mean()
+    return rest
 
 
 def step_speeds(session, frames):

@@ -27,7 +27,7 @@ from social_pose_diffusion.observation.features import centroid
 from social_pose_diffusion.policy import Policy, PolicyConfig, resolve_device
 from social_pose_diffusion.policy.networks import StateActionDenoiser
 from social_pose_diffusion.policy.objectives import dbc_loss, diffusion_loss, state_action_losses
-from social_pose_diffusion.policy.prior import DECAY_GRID_S, HOLD_S
+from social_pose_diffusion.policy.prior import DECAY_GRID_S, HOLD_S, REST_S
 
 
 def make_config(sessions, **options):
@@ -36,12 +36,22 @@ def make_config(sessions, **options):
     With the neutral pose and speed limits of the training part of ``sessions``.
 
     fps is the data's; horizon, history and lags not given (or None) are
-    :data:`dataset.HORIZON_S` etc. in seconds at that rate.
+    :data:`dataset.HORIZON_S` etc. in seconds at that rate. A prior's
+    velocity time constant not given is fitted on the training parts; a ``rest``
+    prior's posture is theirs (never that of the mirrored sessions training adds).
     """
     timed = dataset.frames_for(dataset.common_fps(sessions))
-    config = PolicyConfig(**{**timed, **{k: v for k, v in options.items() if v is not None}})
+    given = {k: v for k, v in options.items() if v is not None}
+    rest_s = given.pop('prior_rest_s', None)  # set with the posture it pulls toward
+    config = PolicyConfig(**{**timed, **given})
+    if rest_s is not None and config.prior != 'rest':
+        raise ValueError(f'a pull time constant needs the rest prior, not {config.prior!r}')
     if config.prior != 'none' and options.get('prior_decay_s') is None:
         config.prior_decay_s = dataset.fit_decay_s(sessions, config, (HOLD_S,) + DECAY_GRID_S)
+    if config.prior == 'rest':
+        rest = dataset.rest_posture(*dataset.seen_poses(sessions, config))
+        config.rest_posture = rest.round(6).tolist()
+        config.prior_rest_s = REST_S if rest_s is None else rest_s
     first = sessions[0]
     train_idx = dataset.split(len(first), config)[0]
     pose = np.asarray(first.facilitator[train_idx[0] if len(train_idx) else 0], np.float64)[:, :2]
@@ -139,6 +149,7 @@ def train(
     generator = torch.Generator().manual_seed(seed)
     dev = resolve_device(device)
     stride = image_stride if config.encoder_spec.image_input else 1
+    recorded = list(sessions)  # the gain is calibrated on these, never their mirror images
     if mirror:
         flipped = [
             dataset.mirror(s, raw_frames[i] if raw_frames else None)
@@ -227,7 +238,7 @@ def train(
             checkpoint.save(out, step + 1, policy, optimizer, critic, log, ema)
     policy = policy.eval() if ema is None else ema
     if held is not None:
-        config.residual_gain = calibrate.residual_gain(policy, held)
+        config.residual_gain = calibrate.residual_gain(policy, recorded, held, seed)
         if out:
             policy.save(out / 'model.safetensors')
     return policy, log

@@ -15,7 +15,7 @@ from social_pose_diffusion.observation.encoders import ENCODERS, VectorEncoder
 from social_pose_diffusion.policy.families import FAMILIES, Family
 from social_pose_diffusion.policy.samplers import SAMPLERS
 
-PRIORS = ('none', 'damped_velocity')
+PRIORS = ('none', 'damped_velocity', 'rest')
 FORMAT = 'social_pose_diffusion.policy/1'
 
 __all__ = ['ENCODERS', 'FAMILIES', 'FORMAT', 'SAMPLERS', 'PolicyConfig']
@@ -124,6 +124,8 @@ SCHEMA = {
     'group_dropout': lambda v: _number(v, 0.0, 1.0),
     'prior': _choice(PRIORS),
     'prior_decay_s': lambda v: _number(v, 0.0, 3600.0, positive=True),
+    'prior_rest_s': lambda v: _number(v, 0.0, 3600.0),
+    'rest_posture': _pose,
     'noise_scale': lambda v: _number(v, 0.0, 1.0),
     'residual_gain': lambda v: _number(v, 0.0, 1.0),
     'guidance': lambda v: _number(v, 0.0, 100.0),
@@ -165,8 +167,10 @@ class PolicyConfig:
     neutral_pose: list = field(default_factory=list)  # (J, 2) rest pose, training bone lengths
     max_speed: list = field(default_factory=list)  # (J,) per-frame joint speed limit
     posture_limits: list = field(default_factory=list)  # core.posture.PostureLimits rows
-    prior: str = 'none'  # 'damped_velocity': the network predicts the rest of the chunk
+    prior: str = 'none'  # damped_velocity, rest (see policy.prior): the network adds a residual
     prior_decay_s: float = 0.3  # the prior's velocity time constant in seconds
+    prior_rest_s: float = 0.0  # 'rest': time constant of the pull to rest_posture (0: none)
+    rest_posture: list = field(default_factory=list)  # (J, 2) prior.posture of the rest pose
     noise_scale: float = 1.0  # initial sampling noise (< 1 samples nearer the mode)
     residual_gain: float = 1.0  # with a prior: chunk = prior + gain * network (calibrated)
     format: str = FORMAT
@@ -186,6 +190,8 @@ class PolicyConfig:
             raise ValueError(f'beta_start {self.beta_start} must be <= beta_end {self.beta_end}')
         if self.prior != 'none' and self.history < 1:
             raise ValueError('a damped_velocity prior needs history >= 1 (the last delta)')
+        if self.prior == 'rest' and self.prior_rest_s > 0 and not self.rest_posture:
+            raise ValueError('a rest prior with prior_rest_s > 0 needs its rest_posture')
         self.sampler = self.sampler or self.family.samplers[0]
         try:
             self.family.sampler(self.sampler)

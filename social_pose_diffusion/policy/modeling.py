@@ -17,7 +17,14 @@ from social_pose_diffusion.core.skeleton import NUM_JOINTS
 from social_pose_diffusion.observation.features import proprio_size, token_size
 from social_pose_diffusion.policy import samplers
 from social_pose_diffusion.policy.networks import ActionTransformer, ObservationEncoder
-from social_pose_diffusion.policy.prior import decay_per_frame, last_delta, prior_deltas
+from social_pose_diffusion.policy.prior import (
+    decay_per_frame,
+    last_delta,
+    posture,
+    prior_deltas,
+    pull_per_frame,
+    rest_deltas,
+)
 
 
 class ModelError(ValueError):
@@ -186,13 +193,24 @@ class Policy(nn.Module):
     def prior(self, obs):
         """The config's prior chunk (B, H, J, 2) from the proprioception.
 
-        The chunk is numpy, or 0 without a prior.
+        The chunk is numpy, or 0 without a prior; see :mod:`~.policy.prior`.
         """
         c = self.config
         if c.prior == 'none':
             return 0.0
         decay = decay_per_frame(c.fps, c.prior_decay_s)
-        return prior_deltas(last_delta(obs['proprio']), c.horizon, decay)
+        pull = pull_per_frame(c.fps, c.prior_rest_s) if c.prior == 'rest' else 0.0
+        proprio = obs['proprio']
+        if not pull:
+            return prior_deltas(last_delta(proprio, c.history), c.horizon, decay)
+        return rest_deltas(
+            last_delta(proprio, c.history),
+            posture(proprio),
+            c.rest_posture,
+            c.horizon,
+            decay,
+            pull,
+        )
 
     @torch.inference_mode()
     def sample(self, obs, k=1, sampler=None, steps=None, generator=None):
