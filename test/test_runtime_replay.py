@@ -41,7 +41,9 @@ def test_replay_evaluation_scores_the_graph_outputs(run_python, tmp_path):
     assert report['poses_received'] > 10 and report['poses_scored'] > 10
     assert math.isfinite(report['mpjpe']) and 0 <= report['mpjpe'] < 0.5
     latency = report['latency_ms']
-    assert 0 < latency['mean_ms'] <= latency['p95_ms'] <= latency['max_ms']
+    # the first plans wait for MediaPipe's first full scan: the mean may exceed the p95
+    assert 0 < latency['mean_ms'] <= latency['max_ms']
+    assert 0 < latency['p95_ms'] <= latency['max_ms']
     # The control loop runs on simulated time at its period whatever perception does.
     assert 25.0 <= report['control_interval_ms']['median'] <= 45.0
     assert {'/keypoints_node', '/policy_node', '/retarget_node'} <= set(report['diagnostics'])
