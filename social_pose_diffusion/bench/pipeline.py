@@ -257,6 +257,7 @@ def run(args: argparse.Namespace) -> dict:
                 'dropped_frames': report['dropped_frames'],
                 'people_tracked': _tracked(report) if row != 'keypoints' else None,
                 'perception_ms': {
+                    'median': _stage(report, '/keypoints_node', 'processing time median (ms)'),
                     'mean': _stage(report, '/keypoints_node', 'processing time mean (ms)'),
                     'p95': _stage(report, '/keypoints_node', 'processing time p95 (ms)'),
                 },

@@ -4,9 +4,13 @@ Subscribes to ``<image_topic>`` (sensor_msgs/Image) or ``<image_topic>/compresse
 (sensor_msgs/CompressedImage) with sensor-data QoS, or to an external
 detector's keypoint cloud, and publishes ``/humans/keypoints``
 (sensor_msgs/PointCloud2, layout in :mod:`social_pose_diffusion.keypoint_cloud`)
-stamped with the input's header. Only the newest input is processed: a frame
-that arrives while the perception core is busy replaces the waiting one and is
-counted as dropped.
+stamped with the input's header. Only the newest input is processed. Camera
+frames are taken only while the perception worker is idle (an
+:class:`~social_pose_diffusion.ros.common.IdleGate`, keep last 1): frames
+published meanwhile are replaced in the middleware, never copied into Python,
+and counted as dropped from the camera's sequence numbers. An external
+detector's keypoints are small: each is taken, and one that arrives while the
+worker is busy replaces the waiting one and is counted as dropped.
 """
 
 import time
@@ -25,7 +29,9 @@ from social_pose_diffusion.ros.common import (
     STATE_QOS,
     WARN,
     Diagnostics,
+    IdleGate,
     Reporter,
+    SequenceGaps,
     Stats,
     Worker,
     camera_subscription,
@@ -64,19 +70,22 @@ class KeypointsNode(Node):
         self._observed_pub = self.create_publisher(
             PointCloud2, relative(OBSERVED_TOPIC), STATE_QOS
         )
-        self._worker = Worker('perception', self._process, self._on_worker_error)
+        self._worker = Worker('perception', self._handle, self._on_worker_error)
         self._worker.start()
         if p['input'] == 'keypoints':
+            self._gate = None
             self._sub = self.create_subscription(
                 PointCloud2, p['external_topic'], self._on_input, STATE_QOS
             )
         else:
+            self._gate, self._gaps = IdleGate(self), SequenceGaps()
             self._sub = camera_subscription(
                 self,
                 p['image_topic'],
                 p['image_transport'],
-                self._on_input,
-                sensor_qos(p['image_reliability']),
+                self._on_frame,
+                sensor_qos(p['image_reliability'], depth=1),
+                callback_group=self._gate,
             )
         self._diagnostics = Diagnostics(self, self._status)
         self.get_logger().info(
@@ -88,6 +97,22 @@ class KeypointsNode(Node):
         self._stats.event('input')
         if self._worker.put(msg):
             self._stats.count('dropped (busy)')
+
+    def _on_frame(self, msg, info):
+        """A camera frame, taken while the worker is idle: it goes to the worker."""
+        skipped = self._gaps(info)
+        self._stats.event('input', 1 + skipped)
+        if skipped:
+            self._stats.count('dropped (busy)', skipped)
+        self._gate.close()
+        self._worker.put(msg)
+
+    def _handle(self, msg):
+        try:
+            self._process(msg)
+        finally:
+            if self._gate is not None:
+                self._gate.open()
 
     def _on_worker_error(self, exc):
         self._stats.count('perception errors')
