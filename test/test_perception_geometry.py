@@ -53,6 +53,11 @@ def test_coarse_grid_matches_exact_projection():
     dy = map_y - (uv[..., 1] * 960 - 0.5)
     assert np.abs(dx).max() < 0.3 and np.abs(dy).max() < 0.3
     assert _grid(view, 1920, 960)[0] is map_x  # cached
+    # A view across the seam: x wrapped into the panorama, maps as cv2.remap takes them.
+    map_x, map_y = _grid(View(0.995, 0.5, 30, 128), 1920, 960)
+    assert 0 <= map_x.min() and map_x.max() <= 1920 and map_x.min() < 100 and map_x.max() > 1820
+    for m in (map_x, map_y):
+        assert m.dtype == np.float32 and m.flags['C_CONTIGUOUS']
 
 
 def test_roi_puts_the_scale_point_straight_above_the_centre():

@@ -109,29 +109,44 @@ GRID_KNOT_SPACING = 16  # view pixels between exactly projected grid knots; bili
 
 @lru_cache(maxsize=8)
 def _interpolation(size):
-    """(size, knots) matrix and the knots.
+    """Knots of a view ``size`` pixels wide; per pixel its left knot and the right one's weight.
 
-    The matrix linearly interpolates values at the knots to every pixel.
+    Linear interpolation between neighbouring knots by indexing, not by a
+    (size, knots) matrix product: that product is large enough for OpenBLAS to
+    run it on two threads, and between the node's occasional new views its
+    second thread spins (300 such products 3 ms apart: 1.16 s of CPU against
+    0.11 s on one thread; in the node 0.07-0.18 of its 0.7-0.8 cores).
     """
     knots = np.linspace(0, size - 1, int(np.ceil((size - 1) / GRID_KNOT_SPACING)) + 1)
-    weights = np.stack(
-        [np.interp(np.arange(size), knots, np.eye(len(knots))[k]) for k in range(len(knots))], 1
-    )
-    return weights, knots
+    pixels = np.arange(size, dtype=np.float64)
+    left = np.clip(np.searchsorted(knots, pixels, side='right') - 1, 0, len(knots) - 2)
+    right_weight = (pixels - knots[left]) / (knots[left + 1] - knots[left])
+    return knots, left, right_weight.astype(np.float32)
+
+
+def _interpolate(values, left, right_weight):
+    """(size, size) bilinear interpolation of (knots, knots) ``values``: rows, then columns.
+
+    In float32 (what cv2.remap takes; 1e-4 px at 8K), six times faster than float64.
+    """
+    values = values.astype(np.float32)
+    rows = values[left] + (values[left + 1] - values[left]) * right_weight[:, None]
+    columns = np.take(rows, left, axis=1)  # C-contiguous, as cv2.remap wants its maps
+    return columns + (np.take(rows, left + 1, axis=1) - columns) * right_weight
 
 
 @lru_cache(maxsize=128)
 def _grid(view, width, height):
-    """Panorama pixel coordinates (map_x, map_y) of every view pixel.
+    """Panorama pixel coordinates (map_x, map_y) of every view pixel (float32).
 
     The projection is exact on a coarse grid of knots and bilinear between
     them (under a view pixel off for views up to 110 degrees wide); u is
     unwrapped around the view centre before interpolating so the seam stays sharp.
     """
-    weights, knots = _interpolation(view.size)
+    knots, left, right_weight = _interpolation(view.size)
     centres = (knots + 0.5) / view.size
     uv = view.to_uv(np.stack(np.meshgrid(centres, centres), axis=-1))
-    u = view.u + wrap_u(uv[..., 0] - view.u)
-    map_x = (weights @ u @ weights.T * width - 0.5) % width
-    map_y = np.clip(weights @ uv[..., 1] @ weights.T * height - 0.5, 0, height - 1)
-    return map_x.astype(np.float32), map_y.astype(np.float32)
+    x = _interpolate((view.u + wrap_u(uv[..., 0] - view.u)) * width - 0.5, left, right_weight)
+    y = _interpolate(uv[..., 1] * height - 0.5, left, right_weight)
+    map_x = x - np.float32(width) * np.floor(x * np.float32(1 / width))  # x mod width, faster
+    return map_x, np.clip(y, 0, height - 1)
