@@ -81,3 +81,30 @@ def test_closed_gate_takes_nothing_then_only_the_newest_frame(run_python):
     assert got['closed'] == [1]  # nothing taken, nothing copied into Python, while closed
     assert got['reopened'] == [1, 6]  # keep last 1: the newest frame, not the oldest waiting
     assert got['skipped'] == [0, 4]  # frames 2-5 were replaced in the middleware
+
+
+def test_sequence_gaps_count_per_publisher_and_ignore_a_restart():
+    from social_pose_diffusion.ros.common import SequenceGaps
+
+    gaps = SequenceGaps()
+
+    def info(seq, gid):
+        return {'publication_sequence_number': seq, 'publisher_gid': {'data': gid}}
+
+    counted = [gaps(info(s, g)) for s, g in ((1, b'a'), (5, b'a'), (1, b'b'), (7, b'a'))]
+    assert counted == [0, 3, 0, 1]  # publisher b's numbers are its own
+    assert gaps(info(2, b'a')) == 0  # a restarted camera starts over
+    assert gaps(info(4, b'a')) == 1
+    assert gaps({'publication_sequence_number': None}) == 0  # a middleware without numbers
+
+
+def test_input_rate_counts_the_skipped_frames_noted_at_once():
+    import time
+
+    from social_pose_diffusion.ros.common import Stats
+
+    stats = Stats(window=10)
+    stats.event('input')
+    time.sleep(0.2)
+    stats.event('input', 12)  # a frame taken after eleven were skipped: more than the window
+    assert 30.0 < stats.rate('input') <= 60.0  # twelve frames in 0.2 s, not a burst at one stamp

@@ -129,8 +129,8 @@ class Stats:
     def event(self, name, n=1):
         """Note that ``name`` happened now, ``n`` times (for its rate)."""
         with self._lock:
-            self._events.setdefault(name, deque(maxlen=self._window)).extend(
-                [time.monotonic()] * n
+            self._events.setdefault(name, deque(maxlen=self._window)).append(
+                (time.monotonic(), n)
             )
 
     def duration(self, name, seconds):
@@ -147,12 +147,15 @@ class Stats:
             self.counters[name] = self.counters.get(name, 0) + n
 
     def rate(self, name):
-        """Events per second over the window (0 with fewer than two, or when stale)."""
+        """Events per second over the window (0 with fewer than two, or when stale).
+
+        The events of the window's first note opened it, so they do not count.
+        """
         with self._lock:
-            times = list(self._events.get(name, ()))
-        if len(times) < 2 or time.monotonic() - times[-1] > 5.0:
+            notes = list(self._events.get(name, ()))
+        if len(notes) < 2 or time.monotonic() - notes[-1][0] > 5.0:
             return 0.0
-        return (len(times) - 1) / max(times[-1] - times[0], 1e-9)
+        return sum(n for _, n in notes[1:]) / max(notes[-1][0] - notes[0][0], 1e-9)
 
     def summary(self, name):
         """``(mean, p95, max, median)`` of a duration in milliseconds, or None."""
