@@ -129,9 +129,7 @@ class Stats:
     def event(self, name, n=1):
         """Note that ``name`` happened now, ``n`` times (for its rate)."""
         with self._lock:
-            self._events.setdefault(name, deque(maxlen=self._window)).append(
-                (time.monotonic(), n)
-            )
+            self._events.setdefault(name, deque(maxlen=self._window)).append((time.monotonic(), n))
 
     def duration(self, name, seconds):
         with self._lock:
