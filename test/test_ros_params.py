@@ -31,6 +31,8 @@ ROOT = HERE.parent
         ('control_rate', math.inf, 'finite'),
         ('steps', -5, 'outside'),
         ('reanchor', 5.0, 'outside'),
+        ('seat_return_s', -0.5, 'outside'),
+        ('seat_return_s', math.inf, 'finite'),
         ('max_clock_offset', math.nan, 'finite'),
         ('facilitator_seat_u', 1.0, 'neither'),
         ('facilitator_seat_u', -0.5, 'neither'),

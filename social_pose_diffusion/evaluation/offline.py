@@ -227,8 +227,7 @@ def rollout_from(
         if times is not None:
             times.append(time.perf_counter() - t0)
         for j in range(min(replan, n - len(executed))):
-            agent.commit(plan.stamps_ns[j], plan.poses[j])
-            executed.append(plan.poses[j])
+            executed.append(agent.execute(plan.stamps_ns[j], plan.poses[j]))
             i += 1
             if j + 1 < replan:
                 agent.observe(group_frame(session, latest[i], clock[i]))

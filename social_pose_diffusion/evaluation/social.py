@@ -159,11 +159,10 @@ class PolicyFacilitator(Facilitator):
 
     def step(self, frame):
         plan = self.agent.plan(frame)
-        self.agent.commit(plan.stamps_ns[0], plan.poses[0])
         if len(plan.samples) > 1:
             first = plan.samples[:, 0]
             self.spreads.append(float(joint_distance(first[:, None], first[None]).mean()))
-        return plan.poses[0]
+        return self.agent.execute(plan.stamps_ns[0], plan.poses[0])
 
 
 class TruthFacilitator(Facilitator):

@@ -33,8 +33,10 @@ from social_pose_diffusion.observation.features import (
 )
 from social_pose_diffusion.planning.follower import interpolate
 from social_pose_diffusion.planning.integrator import Integrator
+from social_pose_diffusion.planning.seat import SeatAnchor, check_return_s
 
 HOME_PULL = 0.3  # per second: a rest posture that bounds the drift of open-loop rollouts
+SEAT_RETURN_S = 0.5  # executed shoulders come back to the seat with this time constant
 SNAP_NS = 1e6  # a frame time this close to a commit takes that commit's pose exactly
 
 
@@ -104,7 +106,9 @@ class FacilitatorAgent:
     mode, never an average of modes) with the per-joint spread. ``reanchor``
     in [0, 1] pulls the current pose toward an observed facilitator pose when
     :meth:`plan` receives one; ``home_pull`` (per second) pulls every planned
-    step toward the pose given to :meth:`reset`, bounding open-loop drift.
+    step toward the pose given to :meth:`reset`, bounding open-loop drift;
+    ``seat_return_s`` is how fast the executed shoulders come back to the
+    reset pose's (:mod:`~.seat`; 0: not at all).
     ``style`` (one of the model's ``config.styles``; None: its default
     behaviour) asks a style-conditioned model for that facilitator.
     """
@@ -119,9 +123,10 @@ class FacilitatorAgent:
         reanchor=0.0,
         home_pull=HOME_PULL,
         style=None,
+        seat_return_s=SEAT_RETURN_S,
     ):
         self.policy, self.fps = policy, float(fps)
-        self.configure(samples, sampler, steps, reanchor, style)
+        self.configure(samples, sampler, steps, reanchor, style, seat_return_s)
         self.leak = float(home_pull) / self.fps
         c = policy.config
         self.max_speed = np.asarray(c.max_speed, np.float64)
@@ -129,13 +134,25 @@ class FacilitatorAgent:
         self._frames = deque(maxlen=max(c.lags) + 2 * int(round(self.fps)))
         self.reset()
 
-    def configure(self, samples=1, sampler=None, steps=None, reanchor=0.0, style=None) -> None:
-        """The sampling options and the style of the next plans (a live node changes them)."""
+    def configure(
+        self,
+        samples=1,
+        sampler=None,
+        steps=None,
+        reanchor=0.0,
+        style=None,
+        seat_return_s=SEAT_RETURN_S,
+    ) -> None:
+        """The sampling options, the style of the next plans and the seat's return time.
+
+        A live node changes them.
+        """
         if samples < 1:
             raise ValueError('samples must be >= 1')
         self.samples, self.sampler, self.steps = int(samples), sampler, steps
         self.reanchor_weight = float(reanchor)
         self.style = known_style(self.policy.config.styles, style)
+        self.seat_return_s = check_return_s(seat_return_s)
 
     def reset(self, initial_pose: ArrayLike | None = None) -> None:
         """Forget history.
@@ -150,6 +167,7 @@ class FacilitatorAgent:
         self.integrator = Integrator.for_model(pose, self.policy.config, self.leak, self.max_speed)
         pose = self.integrator.start(pose)
         self._rest = pose.copy()  # the executed pose at every time before the first commit
+        self.seat = SeatAnchor(pose)
         self._last_plan: tuple[np.ndarray, np.ndarray] | None = None
         self._stamps: deque[int] = deque()
         self._executed: deque[np.ndarray] = deque()
@@ -183,6 +201,18 @@ class FacilitatorAgent:
         while len(self._stamps) > 1 and self._stamps[1] <= oldest:
             self._stamps.popleft()
             self._executed.popleft()
+
+    def anchored(self, stamp_ns: int, pose: ArrayLike) -> np.ndarray:
+        """The pose to execute at ``stamp_ns`` for the integrated ``pose`` (see :mod:`~.seat`).
+
+        Call it once per executed pose, in time order; commit the integrated pose.
+        """
+        return self.seat(stamp_ns, pose, self.seat_return_s)
+
+    def execute(self, stamp_ns: int, pose: ArrayLike) -> np.ndarray:
+        """Commit the integrated ``pose`` at ``stamp_ns``; the pose executed (:meth:`anchored`)."""
+        self.commit(stamp_ns, pose)
+        return self.anchored(stamp_ns, pose)
 
     def history(self) -> np.ndarray:
         """The executed poses (K+1, J, 2) at the model's frame times up to the newest commit.

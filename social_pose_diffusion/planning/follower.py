@@ -9,7 +9,7 @@ caller resets its agent too. Counters feed the node's diagnostics.
 """
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -204,8 +204,9 @@ class Controller:
             return 'by arrival' if first else 'planned'
 
     def tick(self, now_ns: int, early: bool = False) -> tuple[Tick | None, float]:
-        """``(tick, seconds the clock went back)``: what to execute now, committed as executed.
+        """``(tick, seconds the clock went back)``: what to execute now.
 
+        The agent's anchored pose (the integrated one is committed as executed).
         The tick is None before the first plan and, when ``early`` (a new
         plan), within a quarter period of the last tick.
         """
@@ -218,6 +219,8 @@ class Controller:
             tick = self.follower.tick(now_ns)
             if tick is not None:
                 self._commits.append((now_ns, tick.pose))
+                if self.agent is not None:
+                    tick = replace(tick, pose=self.agent.anchored(now_ns, tick.pose))
             return tick, back
 
     def counts(self) -> dict:

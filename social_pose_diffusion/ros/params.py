@@ -30,6 +30,7 @@ from rclpy.parameter import Parameter
 from social_pose_diffusion.msgs.images import MAX_PIXELS
 from social_pose_diffusion.perception.factory import BACKENDS
 from social_pose_diffusion.perception.verify import DEFAULT_MIN_CONFIDENCE
+from social_pose_diffusion.planning.agent import SEAT_RETURN_S
 
 
 class ParameterError(ValueError):
@@ -393,6 +394,14 @@ POLICY = {
         low=0.0,
         high=1.0,
     ),
+    'seat_return_s': Spec(
+        SEAT_RETURN_S,
+        "time constant (s) with which the published shoulders come back to the episode's "
+        'start: integrated deltas drift, a seated facilitator does not; 0: publish the '
+        'integrated pose as it is',
+        low=0.0,
+        high=3600.0,
+    ),
     'facilitator_seat_u': Spec(
         -1.0,
         "the facilitator's (robot's) azimuth u in [0, 1) in the "
@@ -451,6 +460,7 @@ def agent_options(values: Any) -> dict:
         'steps': values['steps'] or None,
         'reanchor': values['reanchor'],
         'style': values['style'] or None,
+        'seat_return_s': values['seat_return_s'],
     }
 
 
