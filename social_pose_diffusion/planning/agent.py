@@ -205,9 +205,11 @@ class FacilitatorAgent:
     def anchored(self, stamp_ns: int, pose: ArrayLike) -> np.ndarray:
         """The pose to execute at ``stamp_ns`` for the integrated ``pose`` (see :mod:`~.seat`).
 
-        Call it once per executed pose, in time order; commit the integrated pose.
+        Call it once per executed pose, in time order; commit the integrated pose. A shift
+        in v is not a rotation of the sphere, so the shifted pose is put back on its bones.
         """
-        return self.seat(stamp_ns, pose, self.seat_return_s)
+        shifted = self.seat(stamp_ns, pose, self.seat_return_s)
+        return self.integrator.settle(shifted) if self.seat.drift.any() else shifted
 
     def execute(self, stamp_ns: int, pose: ArrayLike) -> np.ndarray:
         """Commit the integrated ``pose`` at ``stamp_ns``; the pose executed (:meth:`anchored`)."""
