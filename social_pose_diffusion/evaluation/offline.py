@@ -38,10 +38,8 @@ from social_pose_diffusion.evaluation.metrics import (
     wrist_lift,
 )
 from social_pose_diffusion.learning import dataset
-from social_pose_diffusion.observation.features import centroid
 from social_pose_diffusion.planning.agent import FacilitatorAgent, medoid_index
 from social_pose_diffusion.planning.integrator import Integrator
-from social_pose_diffusion.planning.seat import SeatAnchor
 from social_pose_diffusion.policy.prior import decay_per_frame
 
 HORIZONS_S = (1.0, 5.0, 10.0)
@@ -59,10 +57,9 @@ def start_agent(policy, session, t, raw_frame=None, **options):
     It keeps the confidently seen bones of the pose at ``t``, as the node keeps
     those of the pose it starts from (a model that learned nothing then holds
     the pose exactly); a bone not seen there takes the session's robust length
-    (:meth:`Session.bone_lengths`). The episode starts at ``t``: the agent's seat
-    (:class:`~.planning.seat.SeatAnchor`) and its integrator's home are the pose
-    there, as the node's are the pose its episode starts in, not the oldest
-    history frame's (which drew a held pose 0.01 away back by 0.0095 in 1 s).
+    (:meth:`Session.bone_lengths`). The episode starts at ``t``
+    (:meth:`~.planning.agent.FacilitatorAgent.start_episode_at`): starting it at the
+    oldest history frame drew a held pose 0.01 away back by 0.0095 in 1 s.
     """
     agent = FacilitatorAgent(policy, fps=policy.config.fps, **options)
     c = policy.config
@@ -75,9 +72,7 @@ def start_agent(policy, session, t, raw_frame=None, **options):
     )
     for s in range(first + 1, t + 1):
         agent.commit(session.stamps_ns[s], session.facilitator[s])
-    agent.seat = SeatAnchor(agent.integrator.start(now))
-    if agent.integrator.home_centre is not None:  # and the integrator's home pull
-        agent.integrator.home_centre = centroid(agent.integrator.start(now))
+    agent.start_episode_at(now)
     # The whole segment when the policy keeps a motion memory, else back to its longest lag.
     for s in range(seg if c.memory_s else max(t - max(c.lags) - 1, seg), t):
         agent.observe(group_frame(session, s))

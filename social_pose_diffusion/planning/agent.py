@@ -176,6 +176,17 @@ class FacilitatorAgent:
             int, np.ndarray
         ] = {}  # person id -> motion memory (M,), see observation.features
 
+    def start_episode_at(self, pose: ArrayLike) -> None:
+        """The episode starts at ``pose`` (J, 2|3) after a history was committed.
+
+        The seat and the integrator's home are that pose, as a node's are the pose its
+        episode starts in (not the oldest history pose's).
+        """
+        pose = self.integrator.start(np.asarray(pose, np.float64)[:, :2])
+        self.seat = SeatAnchor(pose)
+        if self.integrator.home_centre is not None:
+            self.integrator.home_centre = centroid(pose)
+
     @property
     def pose(self) -> np.ndarray:
         """The last executed pose (J, 2)."""
