@@ -7,8 +7,11 @@ import os
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture
@@ -25,11 +28,19 @@ def ros_env():
 def run_python(ros_env):
     """Start ``python -c CODE`` (or a module) in a child process with :func:`ros_env`.
 
-    Killed at teardown.
+    ``call=('test_module.function', *values)`` runs a function of a test module there
+    (a driver that talks to the nodes over DDS). Killed at teardown.
     """
     procs = []
 
-    def start(code=None, module=None, args=()):
+    def start(code=None, module=None, args=(), call=None):
+        if call is not None:
+            name, *values = call
+            test_module = name.rsplit('.', 1)[0]
+            code = (
+                f'import sys; sys.path.insert(0, {str(HERE)!r}); import {test_module}; '
+                f'{name}(*{values!r})'
+            )
         cmd = [sys.executable] + (['-c', code] if code else ['-m', module]) + list(args)
         proc = subprocess.Popen(
             cmd, env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

@@ -205,10 +205,7 @@ def live_driver():
 
 
 def test_nodes_refuse_invalid_values_and_apply_valid_ones_live(run_python):
-    proc = run_python(
-        code=f'import sys; sys.path.insert(0, {str(HERE)!r}); import test_ros_params as t; '
-        't.live_driver()'
-    )
+    proc = run_python(call=('test_ros_params.live_driver',))
     out, _ = proc.communicate(timeout=240)
     line = [x for x in out.splitlines() if x.startswith('LIVE ')]
     assert line, out[-3000:]
@@ -413,10 +410,7 @@ def test_the_policy_takes_a_style_its_model_knows_and_refuses_others(
     with Graph(
         overrides=overrides, nodes=('policy_node',), env=ros_env, log_dir=tmp_path / 'logs'
     ) as graph:
-        proc = run_python(
-            code=f'import sys; sys.path.insert(0, {str(HERE)!r}); import test_ros_params as t; '
-            f't.style_driver({str(tmp_path / "plain")!r})'
-        )
+        proc = run_python(call=('test_ros_params.style_driver', str(tmp_path / 'plain')))
         out, _ = proc.communicate(timeout=300)
         alive = graph.alive()
         log = graph.log('policy_node')

@@ -2,13 +2,10 @@
 then only the newest frame, and the frames skipped meanwhile are counted."""
 
 import json
-from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.ros
-
-HERE = Path(__file__).resolve().parent
 
 
 def driver():
@@ -69,10 +66,7 @@ def driver():
 
 
 def test_closed_gate_takes_nothing_then_only_the_newest_frame(run_python):
-    proc = run_python(
-        code=f'import sys; sys.path.insert(0, {str(HERE)!r}); import test_runtime_gate as t; '
-        't.driver()'
-    )
+    proc = run_python(call=('test_runtime_gate.driver',))
     out, _ = proc.communicate(timeout=120)
     lines = [json.loads(line[5:]) for line in out.splitlines() if line.startswith('GATE ')]
     assert lines, out[-3000:]

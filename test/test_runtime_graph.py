@@ -408,10 +408,7 @@ def test_graph_survives_bad_input_time_jumps_model_errors_and_a_slow_policy(
         'policy_node': {'model_path': str(model_copy), 'device': 'cpu', 'facilitator_seat_u': 0.9},
     }
     with Graph(overrides=overrides, env=ros_env, log_dir=tmp_path / 'logs') as graph:
-        proc = run_python(
-            code=f'import sys; sys.path.insert(0, {str(HERE)!r}); import test_runtime_graph as t; '
-            f't.driver({str(model_copy)!r})'
-        )
+        proc = run_python(call=('test_runtime_graph.driver', str(model_copy)))
         out, _ = proc.communicate(timeout=300)
         alive = graph.alive()
         logs = {name: graph.log(name) for name in graph.nodes}

@@ -3,15 +3,12 @@ large images, empty and non-2:1 frames, a time jump back; after each the node ke
 next good frame."""
 
 import json
-from pathlib import Path
 
 import pytest
 
 from social_pose_diffusion.ros.launcher import Graph
 
 pytestmark = [pytest.mark.ros, pytest.mark.mediapipe]
-
-HERE = Path(__file__).resolve().parent
 
 
 def driver():
@@ -164,11 +161,7 @@ def driver():
 
 def test_keypoints_node_rejects_bad_images_and_keeps_serving(ros_env, run_python, tmp_path):
     with Graph(nodes=['keypoints_node'], env=ros_env, log_dir=tmp_path / 'logs') as graph:
-        proc = run_python(
-            code=f'import sys; sys.path.insert(0, {str(HERE)!r}); '
-            'import test_runtime_images as t; '
-            't.driver()'
-        )
+        proc = run_python(call=('test_runtime_images.driver',))
         out, _ = proc.communicate(timeout=240)
         alive = graph.alive()
         log = graph.log('keypoints_node')
