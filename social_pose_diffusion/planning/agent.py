@@ -110,23 +110,13 @@ class FacilitatorAgent:
     ``seat_return_s`` is how fast the executed shoulders come back to the
     reset pose's (:mod:`~.seat`; 0: not at all).
     ``style`` (one of the model's ``config.styles``; None: its default
-    behaviour) asks a style-conditioned model for that facilitator.
+    behaviour) asks a style-conditioned model for that facilitator. Every
+    option but ``fps`` and ``home_pull`` is :meth:`configure`'s.
     """
 
-    def __init__(
-        self,
-        policy,
-        fps=30.0,
-        samples=1,
-        sampler=None,
-        steps=None,
-        reanchor=0.0,
-        home_pull=HOME_PULL,
-        style=None,
-        seat_return_s=SEAT_RETURN_S,
-    ):
+    def __init__(self, policy, fps=30.0, home_pull=HOME_PULL, **options):
         self.policy, self.fps = policy, float(fps)
-        self.configure(samples, sampler, steps, reanchor, style, seat_return_s)
+        self.configure(**options)
         self.leak = float(home_pull) / self.fps
         c = policy.config
         self.max_speed = np.asarray(c.max_speed, np.float64)
@@ -184,8 +174,7 @@ class FacilitatorAgent:
         """
         pose = self.integrator.start(np.asarray(pose, np.float64)[:, :2])
         self.seat = SeatAnchor(pose)
-        if self.integrator.home_centre is not None:
-            self.integrator.home_centre = centroid(pose)
+        self.integrator.rehome(pose)
 
     @property
     def pose(self) -> np.ndarray:

@@ -48,6 +48,11 @@ class Integrator:
         )
         self.leak = float(leak) if home is not None else 0.0
 
+    def rehome(self, home: ArrayLike) -> None:
+        """Pull toward ``home``'s centroid from now on (an integrator without a home has none)."""
+        if self.home_centre is not None:
+            self.home_centre = centroid(np.asarray(home, dtype=np.float64)[..., :2])
+
     @classmethod
     def for_pose(
         cls,
