@@ -90,6 +90,22 @@ class Session:
         rate = stream_fps(self.stamps_ns)
         return rate if rate is not None else float(self.info.get('fps', 30.0))
 
+    def attention(self) -> np.ndarray | None:
+        """Per frame the participant the facilitator faces (-1: nobody yet), or None unknown.
+
+        ``attend`` when the session has it, else the invitee or the speaker held
+        through pauses; None for a recording without speaker labels.
+        """
+        if self.attend is not None:
+            return np.asarray(self.attend)
+        if not (self.speaker >= 0).any():
+            return None
+        target = np.where(self.invite >= 0, self.invite, self.speaker)
+        for k in range(1, len(target)):
+            if target[k] < 0:
+                target[k] = target[k - 1]
+        return target
+
     def invitation_onsets(self) -> np.ndarray:
         """Frames where an invitation starts (the ``invite`` label turns on)."""
         return np.flatnonzero((self.invite >= 0) & (np.r_[-1, self.invite[:-1]] < 0))

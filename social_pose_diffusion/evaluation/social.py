@@ -60,18 +60,9 @@ COUNTERFACTUALS = ('frozen', 'mirrored', 'nobody', 'other')
 
 # -- what the session says ------------------------------------------------------
 def attention_target(session: Session) -> np.ndarray:
-    """Per frame the participant the facilitator faces in the demonstration; -1 before anyone.
-
-    The session's ``attend`` (the simulator's drive signal, after its reaction
-    delay) when it has one, else the invitee or the speaker, held through pauses.
-    """
-    if session.attend is not None:
-        return np.asarray(session.attend)
-    target = np.where(session.invite >= 0, session.invite, session.speaker)
-    for k in range(1, len(target)):
-        if target[k] < 0:
-            target[k] = target[k - 1]
-    return target
+    """Per frame the participant the facilitator faces in the demonstration; -1 before anyone."""
+    target = session.attention()
+    return np.full(len(session), -1) if target is None else target
 
 
 def seat_bearings(session: Session) -> np.ndarray:

@@ -29,7 +29,7 @@ import numpy as np
 
 from social_pose_diffusion.core.session import Session
 from social_pose_diffusion.core.skeleton import head_yaw, pose_delta
-from social_pose_diffusion.learning.dataset import Samples, split
+from social_pose_diffusion.learning.dataset import Samples, attended, split
 from social_pose_diffusion.observation.features import (
     centroid,
     group_tokens,
@@ -111,8 +111,8 @@ def perturbed(
         if config.memory_s
         else None
     )
-    tokens, mask = group_tokens(session.participants[rows], lagged, now, memory)
-    tokens, mask = pad_people(tokens, mask, config.max_people)
+    tokens, seen = group_tokens(session.participants[rows], lagged, now, memory)
+    tokens, mask = pad_people(tokens, seen, config.max_people)
     ahead = np.clip(rows[:, None] + np.arange(config.horizon + 1)[None], 0, n - 1)
     fade = np.exp(-np.arange(config.horizon + 1) / (augmentation.return_s * fps))
     future = fac[ahead] + offset * fade[None, :, None, None]
@@ -121,6 +121,8 @@ def perturbed(
     actions = pose_delta(future[:, :-1], future[:, 1:]).astype(np.float32)
     proprio = with_style(proprioception(history), config.styles, session.info.get('style'))
     obs = {'proprio': proprio, 'tokens': tokens, 'mask': mask}
+    if config.encoder_spec.attends:
+        obs['target'] = attended(session, ahead[:, -2], seen, config.max_people)
     weights = np.ones(actions.shape[:-1], np.float32)  # every step of a perturbed chunk is known
     return Samples(obs, actions, np.stack([np.full(count, -1), rows], -1), weights)
 
@@ -165,6 +167,8 @@ def empty(samples: Samples, rows: np.ndarray) -> Samples:
     obs = {k: v[rows].copy() for k, v in samples.obs.items()}
     obs['tokens'][:] = 0.0
     obs['mask'][:] = False
+    if 'target' in obs:
+        obs['target'][:] = -1
     actions = np.zeros_like(samples.actions[rows])
     weights = np.ones(actions.shape[:-1], np.float32)
     return Samples(obs, actions, samples.where[rows].copy(), weights)
@@ -178,7 +182,9 @@ def onset_weights(
         return None
     weights = np.ones(len(samples))
     for i, s in enumerate(sessions):
-        target = s.attend if s.attend is not None else np.where(s.invite >= 0, s.invite, s.speaker)
+        target = s.attention()
+        if target is None:
+            continue
         changes = np.flatnonzero(np.r_[False, target[1:] != target[:-1]] & (target >= 0))
         near = np.zeros(len(s), bool)
         for c in changes:

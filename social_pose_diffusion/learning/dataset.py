@@ -30,6 +30,7 @@ from social_pose_diffusion.observation.features import (
     motion_memory,
     pad_people,
     proprioception,
+    target_slots,
     with_style,
 )
 from social_pose_diffusion.observation.raster import resize_frame
@@ -114,8 +115,8 @@ def frame_features(session, config):
         if config.memory_s
         else None
     )
-    tokens, mask = group_tokens(session.participants, lagged, fac, memory)
-    tokens, mask = pad_people(tokens, mask, config.max_people)
+    tokens, seen = group_tokens(session.participants, lagged, fac, memory)
+    tokens, mask = pad_people(tokens, seen, config.max_people)
     ahead = np.minimum(frames[:, None] + np.arange(config.horizon + 1)[None], stop[:, None] - 1)
     weights = step_weights(session, frames, config.horizon)
     actions = pose_delta(fac[ahead[:, :-1]], fac[ahead[:, 1:]]) * weights[..., None]
@@ -126,7 +127,21 @@ def frame_features(session, config):
         'mask': mask,
         'actions': actions.astype(np.float32),
         'weights': weights,
+        'target': attended(session, ahead[:, -2], seen, config.max_people),
     }
+
+
+def attended(session, frames, seen, max_people):
+    """The token slot (N,) of whom the facilitator faces at ``frames``.
+
+    -1 nobody, -2 unknown (a recording without speaker labels): the labels of
+    an attention-encoder policy, taken at the end of each sample's chunk so the
+    chunk's movement is explained by them.
+    """
+    target = session.attention()
+    if target is None:
+        return np.full(len(frames), -2, np.int64)
+    return target_slots(target[frames], seen, max_people)
 
 
 def velocity_forecast(session, frames, steps, decay, rate=1.0):
@@ -348,6 +363,8 @@ def build(sessions, config, part='train', stride=1, raw_frames=None):
         obs.append(
             observations(session, config, idx, raw_frames[s] if raw_frames else None, feats)
         )
+        if part == 'train' and config.encoder_spec.attends:  # labels, never an evaluation input
+            obs[-1]['target'] = feats['target'][idx]
         actions.append(feats['actions'][idx] * w[..., None])
         weights.append(w)
         where.append(np.stack([np.full(len(idx), s), idx], -1))

@@ -158,6 +158,12 @@ def train(
         sessions = list(sessions) + [f[0] for f in flipped]
         raw_frames = (list(raw_frames) + [f[1] for f in flipped]) if raw_frames else None
     augmentation = augmentation or Augmentation()
+    if config.encoder_spec.attends and all(s.attention() is None for s in sessions):
+        raise ValueError(
+            f'the {config.encoder} encoder learns whom the facilitator faces from speaker '
+            'labels (/session/speaker), and none of these sessions has them: '
+            'use --encoder vector'
+        )
     samples = dataset.build(sessions, config, 'train', stride, raw_frames)
     samples = with_perturbations(
         samples, sessions, config, augmentation, np.random.default_rng(seed + 17)

@@ -20,6 +20,7 @@ class VectorEncoder:
     name = 'vector'
     needs_camera = False  # observes camera frames: training and the node need the camera stream
     image_input = False  # observations carry a 128x128 BGR ``image``
+    attends = False  # learns whom the facilitator faces: training samples carry ``target``
     # observation keys the torch module reads, in call order
     inputs: tuple[str, ...] = ('tokens', 'mask')
 
@@ -41,7 +42,10 @@ class VectorEncoder:
 
         d = policy.device
         tokens = (torch.as_tensor(obs['tokens'], device=d) - policy.token_mean) / policy.token_std
-        return {'tokens': tokens, 'mask': torch.as_tensor(obs['mask'], device=d)}
+        out = {'tokens': tokens, 'mask': torch.as_tensor(obs['mask'], device=d)}
+        if self.attends and 'target' in obs:
+            out['target'] = torch.as_tensor(obs['target'], device=d)
+        return out
 
 
 class PeopleEncoder(VectorEncoder):
@@ -53,6 +57,26 @@ class PeopleEncoder(VectorEncoder):
         from social_pose_diffusion.policy.networks import PeopleEncoder
 
         return PeopleEncoder(token_dim, d)
+
+
+class AttentionEncoder(VectorEncoder):
+    """The same participant tokens, and a learnt pointer to the one the facilitator faces.
+
+    The pointer is trained as a classifier on whom the demonstration faces
+    (cross-entropy, beside the action loss); the action network is conditioned
+    on that person's token (the label in training, the pointer's choice when
+    sampling), so "whom" is decided once per frame rather than left to the
+    denoiser.
+    """
+
+    name = 'attention'
+    attends = True
+    inputs = ('tokens', 'mask', 'target')
+
+    def network(self, token_dim: int, d: int):
+        from social_pose_diffusion.policy.networks import AttentionEncoder
+
+        return AttentionEncoder(token_dim, d)
 
 
 class PlottedEncoder(VectorEncoder):
@@ -97,4 +121,13 @@ class RawEncoder(PlottedEncoder):
         return resize_frame(frame)
 
 
-ENCODERS = {e.name: e for e in (VectorEncoder(), PeopleEncoder(), PlottedEncoder(), RawEncoder())}
+ENCODERS = {
+    e.name: e
+    for e in (
+        VectorEncoder(),
+        PeopleEncoder(),
+        AttentionEncoder(),
+        PlottedEncoder(),
+        RawEncoder(),
+    )
+}

@@ -155,15 +155,19 @@ def group_tokens(
     return tokens.astype(np.float32), present
 
 
+def kept_people(mask: np.ndarray, max_people: int) -> np.ndarray:
+    """Indices ``(..., max_people)`` of the most visible people, in their order (``n > max``)."""
+    order = np.argsort(-mask.astype(np.float32), axis=-1, kind='stable')
+    return np.sort(order[..., :max_people], -1)
+
+
 def pad_people(
     tokens: np.ndarray, mask: np.ndarray, max_people: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Keep the ``max_people`` most visible people (pad with empty tokens)."""
     n = tokens.shape[-2]
     if n > max_people:
-        keep = np.sort(
-            np.argsort(-mask.astype(np.float32), axis=-1, kind='stable')[..., :max_people], -1
-        )
+        keep = kept_people(mask, max_people)
         tokens = np.take_along_axis(tokens, keep[..., None], -2)
         mask = np.take_along_axis(mask, keep, -1)
     elif n < max_people:
@@ -171,3 +175,20 @@ def pad_people(
         tokens = np.pad(tokens, pad + [(0, max_people - n), (0, 0)])
         mask = np.pad(mask, pad + [(0, max_people - n)])
     return tokens, mask
+
+
+def target_slots(target: ArrayLike, mask: np.ndarray, max_people: int) -> np.ndarray:
+    """The token slot ``(N,)`` of each sample's attended participant, -1 for nobody.
+
+    ``target`` (N,) is a participant index (-1 none), ``mask`` (N, P) who is
+    in view before :func:`pad_people`; someone out of view counts as nobody.
+    """
+    target, mask = np.asarray(target, np.int64), np.asarray(mask, bool)
+    rows = np.arange(len(target))
+    seen = (target >= 0) & mask[rows, np.maximum(target, 0)]
+    slot = target.copy()
+    if mask.shape[-1] > max_people:
+        kept = kept_people(mask, max_people) == target[:, None]
+        seen &= kept.any(-1)
+        slot = np.argmax(kept, -1)
+    return np.where(seen, slot, -1)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from social_pose_diffusion.core.atomic import write_bytes
@@ -109,11 +110,11 @@ class Policy(nn.Module):
         Python overhead, which dominates these small networks on a CPU. A
         trace shares the module's parameters (in-place updates such as
         training steps or ``load_state_dict`` show through) and is kept per
-        submodule, training flag and device. ``torch.jit.trace`` is
+        submodule, training flag, device and input keys. ``torch.jit.trace`` is
         deprecated, but here ``torch.export`` runs slower than eager and
         ``torch.compile`` needs a C++ toolchain and seconds of start-up.
         """
-        key = (name, self.training, self.device)
+        key = (name, self.training, self.device, *(tuple(a) for a in args if isinstance(a, dict)))
         if key not in self._traces:
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
@@ -163,7 +164,22 @@ class Policy(nn.Module):
                 >= p
             )
             obs = {**obs, 'mask': obs['mask'] & keep[:, None]}
-        return self.config.family.loss(self, self.encoder(obs), actions, generator, weight)
+        loss = self.config.family.loss(self, self.encoder(obs), actions, generator, weight)
+        if 'target' in obs:  # an attention encoder: its pointer learns whom the facilitator faces
+            loss = loss + self.attention_loss(obs)
+        return loss
+
+    def attention_loss(self, obs):
+        """Cross-entropy of the attention pointer against the labelled slots (nobody: last)."""
+        logits = self.encoder.group.logits(obs['tokens'], obs['mask'])
+        target = obs['target'].long()
+        rows = torch.arange(len(target), device=target.device)
+        shown = (target >= 0) & obs['mask'][rows, target.clamp(min=0)]
+        labels = torch.where(shown, target, logits.shape[-1] - 1)
+        labels = torch.where(target == -2, -100, labels)
+        if not (labels != -100).any():
+            return logits.sum() * 0.0
+        return F.cross_entropy(logits, labels, ignore_index=-100)
 
     def generate(self, cond, k=1, sampler=None, steps=None, generator=None, uncond=None):
         """Normalised action chunks (B * k, H, A) from conditioning tokens (repeated k times).

@@ -99,6 +99,47 @@ class PeopleEncoder(nn.Module):
         return torch.cat([self.pooled(tokens, mask)[:, None], people], 1)
 
 
+class AttentionEncoder(nn.Module):
+    """Participant tokens (B, P, F), mask and target -> (B, 2, D): the group, the attended one.
+
+    ``logits`` scores every person in view and "nobody" (the last column)
+    from that person's embedding beside the pooled group; the second token is
+    the embedding of ``target`` (a slot, -1 nobody, -2 not labelled), or of
+    the best-scored choice when no target is given (sampling).
+    """
+
+    def __init__(self, f, d):
+        super().__init__()
+        self.pooled = SetEncoder(f, d)
+        self.score = mlp([2 * d, d, 1])
+        self.nobody = nn.Parameter(torch.zeros(d))
+        self.nobody_score = nn.Parameter(torch.zeros(1))
+
+    def _encode(self, tokens, mask):
+        people = self.pooled.token(tokens)
+        group = self.pooled(tokens, mask)
+        scores = self.score(torch.cat([people, group[:, None].expand_as(people)], -1))[..., 0]
+        scores = scores.masked_fill(~mask, -1e9)
+        logits = torch.cat([scores, self.nobody_score.expand(len(scores), 1)], -1)
+        return people, group, logits
+
+    def logits(self, tokens, mask):
+        """(B, P + 1) scores of each slot and of nobody (masked slots -1e9)."""
+        return self._encode(tokens, mask)[2]
+
+    def forward(self, tokens, mask, target=None):
+        people, group, logits = self._encode(tokens, mask)
+        b, p = mask.shape
+        rows = torch.arange(b, device=mask.device)
+        choice = logits.argmax(-1)
+        if target is not None:
+            target = target.long()
+            shown = (target >= 0) & mask[rows, target.clamp(min=0)]
+            choice = torch.where(target == -2, choice, torch.where(shown, target, p))
+        everyone = torch.cat([people, self.nobody.expand(b, 1, -1)], 1)
+        return torch.stack([group, everyone[rows, choice]], 1)
+
+
 class ObservationEncoder(nn.Module):
     """Observation -> conditioning tokens (B, N, D): the group's, then the proprioception.
 
@@ -113,7 +154,7 @@ class ObservationEncoder(nn.Module):
         self.group = encoder.network(token_dim, d)
 
     def forward(self, obs):
-        group = self.group(*(obs[key] for key in self.inputs))
+        group = self.group(*(obs.get(key) for key in self.inputs))
         if group.dim() == 2:  # one pooled token
             group = group[:, None]
         return torch.cat([group, self.proprio(obs['proprio'])[:, None]], 1)
