@@ -50,6 +50,23 @@ MIRRORED_JOINTS = tuple(
 )
 
 
+def mirrored(keypoints: ArrayLike, about_u: float = 0.5) -> np.ndarray:
+    """Keypoints ``(..., J, C)`` seen in a mirror: u reflected about ``about_u``.
+
+    Left and right joints swap places; a mirrored scene is as plausible as the original.
+    """
+    out = np.array(keypoints)[..., MIRRORED_JOINTS, :]
+    out[..., 0] = (about_u - wrap_u(out[..., 0] - about_u)) % 1.0
+    return out
+
+
+def mirrored_deltas(deltas: ArrayLike) -> np.ndarray:
+    """Per-joint (du, dv) ``(..., J, 2)`` of the mirrored movement."""
+    out = np.array(deltas)[..., MIRRORED_JOINTS, :]
+    out[..., 0] *= -1.0
+    return out
+
+
 def wrap_u(du: ArrayLike) -> np.ndarray:
     """Shortest signed difference on the azimuth circle, in (-0.5, 0.5]."""
     return 0.5 - (0.5 - np.asarray(du)) % 1.0

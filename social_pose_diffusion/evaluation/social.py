@@ -43,9 +43,9 @@ from social_pose_diffusion.core.frames import GroupFrame
 from social_pose_diffusion.core.session import Session
 from social_pose_diffusion.core.skeleton import (
     JOINT,
-    MIRRORED_JOINTS,
     head_yaw,
     joint_distance,
+    mirrored,
     pose_delta,
     wrap_u,
 )
@@ -365,8 +365,7 @@ def counterfactual_group(session: Session, kind: str, other: Session | None = No
         group[cut:] = group[cut]
     elif kind == 'mirrored':
         seat = float(session.info['facilitator_seat_u'])
-        group = group[..., MIRRORED_JOINTS, :]
-        group[..., 0] = (seat - wrap_u(group[..., 0] - seat)) % 1.0
+        group = mirrored(group, seat)
     elif kind == 'nobody':
         group[cut:, ..., 2] = 0.0
         group[cut:, ..., :2] = 0.0

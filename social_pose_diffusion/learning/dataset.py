@@ -19,10 +19,10 @@ import numpy as np
 
 from social_pose_diffusion.core.session import Session
 from social_pose_diffusion.core.skeleton import (
-    MIRRORED_JOINTS,
     UPPER_BODY,
     apply_delta,
     joint_distance,
+    mirrored,
     pose_delta,
 )
 from social_pose_diffusion.observation.features import (
@@ -281,25 +281,19 @@ def mirror(session, raw_frame=None):
     A mirrored discussion is as plausible as the original, so training on both
     balances the invitation hands exactly.
     """
-
-    def flip(kp):
-        out = np.array(kp)[..., MIRRORED_JOINTS, :]
-        out[..., 0] = (1.0 - out[..., 0]) % 1.0
-        return out
-
     hand = np.where(session.invite_hand >= 0, 1 - session.invite_hand, -1)
-    mirrored = Session(
+    flipped = Session(
         session.stamps_ns,
         session.participant_ids,
-        flip(session.participants),
-        flip(session.facilitator),
+        mirrored(session.participants),
+        mirrored(session.facilitator),
         session.speaker,
         session.invite,
         hand,
         {**session.info, 'mirrored': True},
         session.attend,
     )
-    return mirrored, (None if raw_frame is None else (lambda t: cv2.flip(raw_frame(t), 1)))
+    return flipped, (None if raw_frame is None else (lambda t: cv2.flip(raw_frame(t), 1)))
 
 
 @dataclass

@@ -19,6 +19,8 @@ from social_pose_diffusion.core.skeleton import (
     NUM_JOINTS,
     apply_delta,
     joint_distance,
+    mirrored,
+    mirrored_deltas,
     pose_delta,
     wrap_u,
 )
@@ -132,14 +134,17 @@ class FacilitatorAgent:
         reanchor=0.0,
         style=None,
         seat_return_s=SEAT_RETURN_S,
+        symmetric=True,
     ) -> None:
         """The sampling options, the style of the next plans and the seat's return time.
 
-        A live node changes them.
+        A live node changes them. ``symmetric`` draws half the plans (an odd one more:
+        the scene as seen) for the mirrored scene (:meth:`_sample`).
         """
         if samples < 1:
             raise ValueError('samples must be >= 1')
         self.samples, self.sampler, self.steps = int(samples), sampler, steps
+        self.symmetric = bool(symmetric)
         self.reanchor_weight = float(reanchor)
         self.style = known_style(self.policy.config.styles, style)
         self.seat_return_s = check_return_s(seat_return_s)
@@ -266,8 +271,13 @@ class FacilitatorAgent:
                 out[n] = kp
         return out
 
-    def observation(self, frame: GroupFrame, image: np.ndarray | None = None) -> dict:
-        """The policy's observation batch (size 1) for ``frame`` and the current history."""
+    def observation(
+        self, frame: GroupFrame, image: np.ndarray | None = None, mirror: bool = False
+    ) -> dict:
+        """The policy's observation batch (size 1) for ``frame`` and the current history.
+
+        ``mirror``: of the scene seen in a mirror (everyone, the facilitator too).
+        """
         c = self.policy.config
         self.observe(frame)
         now = np.asarray(frame.keypoints, np.float64).reshape(-1, NUM_JOINTS, 3)
@@ -276,16 +286,36 @@ class FacilitatorAgent:
             memory = np.zeros((len(frame.ids), len(c.memory_s)))  # nobody seen yet: no motion
             for n, pid in enumerate(frame.ids):
                 memory[n] = self._memory.get(int(pid), 0.0)
-        tokens, mask = group_tokens(
-            now, [self._lagged(frame, lag) for lag in c.lags], self.pose, memory
-        )
+        lagged = [self._lagged(frame, lag) for lag in c.lags]
+        pose, history = self.pose, self.history()
+        if mirror:
+            now, pose, history = mirrored(now), mirrored(pose), mirrored(history)
+            lagged = [mirrored(x) for x in lagged]
+            image = None if image is None else np.ascontiguousarray(image[:, ::-1])
+        tokens, mask = group_tokens(now, lagged, pose, memory)
         tokens, mask = pad_people(tokens, mask, c.max_people)
-        proprio = with_style(proprioception(self.history()), c.styles, self.style)
+        proprio = with_style(proprioception(history), c.styles, self.style)
         obs = {'proprio': proprio[None], 'tokens': tokens[None], 'mask': mask[None]}
-        picture = c.encoder_spec.image(now, self.pose, image)
+        picture = c.encoder_spec.image(now, pose, image)
         if picture is not None:
             obs['image'] = picture[None]
         return obs
+
+    def _sample(self, frame: GroupFrame, image: np.ndarray | None) -> np.ndarray:
+        """The plans' deltas (k, H, J, 2) for ``frame``.
+
+        ``symmetric``: half of them are sampled for the mirrored scene and mirrored back, so
+        the plans the medoid is chosen from cannot favour a side (a hand, a turn) that the
+        left-right symmetric training data does not.
+        """
+        obs = self.observation(frame, image)
+        if not self.symmetric or self.samples < 2:
+            return self.policy.sample(obs, self.samples, self.sampler, self.steps)[0]
+        twin = self.observation(frame, image, mirror=True)
+        both = {key: np.concatenate([obs[key], twin[key]]) for key in obs}
+        seen = (self.samples + 1) // 2
+        drawn = self.policy.sample(both, seen, self.sampler, self.steps)
+        return np.concatenate([drawn[0], mirrored_deltas(drawn[1][: self.samples - seen])])
 
     def warm_up(self) -> float:
         """Seconds of a plan for nobody in view (a black frame for a camera-observing policy).
@@ -316,12 +346,11 @@ class FacilitatorAgent:
                 self._executed[-1] = pose
             else:
                 self._rest = pose
-        obs = self.observation(frame, image)
-        deltas = self.policy.sample(obs, self.samples, self.sampler, self.steps)[0]
+        deltas = self._sample(frame, image)
         poses = self.integrator.rollout(
-            np.broadcast_to(self.pose, (self.samples, NUM_JOINTS, 2)), deltas
+            np.broadcast_to(self.pose, (len(deltas), NUM_JOINTS, 2)), deltas
         )
-        centre = medoid(poses) if self.samples > 1 else poses[0]
+        centre = medoid(poses) if len(poses) > 1 else poses[0]
         stamps = frame.stamp_ns + np.round(np.arange(1, len(centre) + 1) * 1e9 / self.fps).astype(
             np.int64
         )

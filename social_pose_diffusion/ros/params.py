@@ -402,6 +402,13 @@ POLICY = {
         low=0.0,
         high=3600.0,
     ),
+    'symmetric_plans': Spec(
+        True,
+        'draw half the plans for the mirrored scene and mirror them back, so the executed '
+        'medoid favours no side the mirrored training data does not (a hand, a turn); '
+        'false for a model trained on purposely one-sided behaviour',
+        applies=PLAN,
+    ),
     'facilitator_seat_u': Spec(
         -1.0,
         "the facilitator's (robot's) azimuth u in [0, 1) in the "
@@ -461,6 +468,7 @@ def agent_options(values: Any) -> dict:
         'reanchor': values['reanchor'],
         'style': values['style'] or None,
         'seat_return_s': values['seat_return_s'],
+        'symmetric': values['symmetric_plans'],
     }
 
 
