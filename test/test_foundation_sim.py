@@ -6,8 +6,10 @@ import pytest
 from social_pose_diffusion.cli.main import main
 from social_pose_diffusion.core import skeleton
 from social_pose_diffusion.msgs.keypoint_cloud import stamp_ns
+from social_pose_diffusion.observation.features import motion_memory
 from social_pose_diffusion.sources import bags
 from social_pose_diffusion.sources.sim import simulate, write_session_bag
+from social_pose_diffusion.sources.sim.world import INVITE_MEMORY_S
 
 pytestmark = [pytest.mark.slow]
 
@@ -116,6 +118,22 @@ def test_invitations_use_either_hand_and_styles_differ_in_amplitude():
         motion[style] = np.abs(np.diff(session.facilitator[..., :2], axis=0)).mean()
     assert len(hands) >= 100 and 0.4 <= np.mean(hands) <= 0.6  # a fair coin, > 2 sigma margin
     assert motion['teacher'] > 1.5 * motion['musician']
+
+
+def test_the_invitee_is_whoever_spoke_least_in_a_fading_memory_the_camera_can_keep():
+    fade = np.exp(-1.0 / (INVITE_MEMORY_S * FPS))
+    onsets = known = 0
+    for seed in range(6):
+        session = simulate(('teacher', 'musician', 'music_teacher')[seed % 3], 4, 300.0, FPS, seed)
+        memory = motion_memory(session.participants, FPS, [INVITE_MEMORY_S])[..., 0]
+        for t in session.invitation_onsets():
+            past = np.arange(t)
+            spoken = [(fade ** (t - past))[session.speaker[past] == p].sum() for p in range(4)]
+            assert spoken[session.invite[t]] == min(spoken)
+            onsets += 1
+            known += np.argmin(memory[t]) == session.invite[t]
+    # the people's arm motion, remembered as the policy's observation does, names the invitee
+    assert onsets >= 80 and known / onsets > 0.8
 
 
 def test_same_seed_same_session_other_seed_differs():

@@ -20,9 +20,10 @@ from the group:
 - an invitation follows ``SILENCE_BEFORE_INVITE_S`` of nobody speaking; the
   gesture starts a reaction delay after that, and the invitee starts to speak
   once the raised hand is held;
-- the invitee is whoever spoke least over the last ``INVITE_WINDOW_S``
-  seconds (a bounded window the policy's motion memory covers; ties broken at
-  random).
+- the invitee is whoever has spoken least, each second of speech counted
+  with a weight that fades with time constant ``INVITE_MEMORY_S`` (a memory
+  like the policy's motion memory, not a hard window whose edge the camera
+  cannot see; ties, e.g. two who never spoke, broken at random).
 """
 
 import numpy as np
@@ -33,7 +34,7 @@ from social_pose_diffusion.sources.sim.styles import STYLES
 
 FACILITATOR_ID = 0
 SILENCE_BEFORE_INVITE_S = 2.0
-INVITE_WINDOW_S = 30.0
+INVITE_MEMORY_S = 30.0
 INVITE_S = (0.5, 0.5, 0.5)  # raise, hold, lower
 # Rest body in radians on the tangent plane (x to the image right, y down).
 SHOULDER_W, UPPER_ARM, FOREARM, TORSO, NECK = 0.30, 0.22, 0.20, 0.40, 0.19
@@ -65,14 +66,15 @@ def _turns(rng, frames, fps, participants, reaction):
     invite = np.full(frames, -1, np.int64)
     hand = np.full(frames, -1, np.int64)
     delays = {}
-    window = int(INVITE_WINDOW_S * fps)
+    fade = np.exp(-1.0 / (INVITE_MEMORY_S * fps))
     t = int(rng.uniform(0.5, 1.2) * fps)
     current = -1
     while t < frames:
         if current >= 0 and rng.random() < 0.35:
             t += int(SILENCE_BEFORE_INVITE_S * fps)
-            recent = speaker[max(0, t - window) : t]
-            spoken = np.array([np.sum(recent == p) for p in range(participants)])
+            past = np.arange(min(t, frames))
+            weight = fade ** (t - past)  # frame k of speech counts fade^(t - k)
+            spoken = np.array([weight[speaker[past] == p].sum() for p in range(participants)])
             current = int(rng.choice(np.flatnonzero(spoken == spoken.min())))
             delays[t] = delay = reaction()
             n = int(sum(INVITE_S) * fps) + delay
@@ -276,7 +278,7 @@ def simulate(
         'participant_seats_u': [float(u) for u in seat_of],
         'scales': [b.scale for b in bodies],
         'reaction_s': st.reaction_s,
-        'invite_window_s': INVITE_WINDOW_S,
+        'invite_memory_s': INVITE_MEMORY_S,
     }
     return Session(
         stamps_ns=stamps,
