@@ -161,7 +161,7 @@ def train(
     if config.encoder_spec.attends and all(s.attention() is None for s in sessions):
         raise ValueError(
             f'the {config.encoder} encoder learns whom the facilitator faces from speaker '
-            'labels (/session/speaker), and none of these sessions has them: '
+            'labels (/session/state in a bag), and none of these sessions has them: '
             'use --encoder vector'
         )
     samples = dataset.build(sessions, config, 'train', stride, raw_frames)
