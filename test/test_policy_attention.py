@@ -86,6 +86,20 @@ def test_the_pointer_learns_whom_and_the_chunk_depends_on_the_person_pointed_at(
     assert np.abs(moved - free).max() > 1e-4
 
 
+@pytest.mark.parametrize('family', ['flow', 'dbc'])
+def test_every_policy_family_trains_the_pointer(session, family):
+    config = small_config([session], policy=family)
+
+    def scores(steps):
+        policy, _ = train(
+            config, [session], None, train_steps=steps, device='cpu', seed=0, critic_steps=2
+        )
+        return [p.detach().clone() for p in policy.encoder.group.score.parameters()]
+
+    # only the cross-entropy reaches the pointer's scores: without it they would not move
+    assert any(not torch.equal(a, b) for a, b in zip(scores(1), scores(6)))
+
+
 def test_the_order_of_the_people_does_not_matter(session):
     config = small_config([session])
     torch.manual_seed(0)

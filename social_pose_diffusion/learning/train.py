@@ -225,11 +225,14 @@ def train(
         obs = hide(obs, config, augmentation, rng)
         target = policy.normalise(actions)
         if config.family.critic:
-            pred = policy.net(policy.encoder(policy.tensors(obs)))
+            tensors = policy.tensors(obs)
+            pred = policy.net(policy.encoder(tensors))
             l_agent, l_expert = state_action_losses(
                 critic, policy.schedule, critic_state(policy, obs), pred, target, generator
             )
             loss = dbc_loss(pred, target, l_agent, l_expert, dbc_weight)
+            if 'target' in tensors:  # an attention encoder's pointer, as in Policy.loss
+                loss = loss + policy.attention_loss(tensors)
         else:
             loss = policy.loss(policy.tensors(obs), target, generator, samples.weights[rows])
         optimizer.zero_grad()
