@@ -100,7 +100,7 @@ def frame_features(session, config):
     """Per-frame arrays.
 
     ``proprio`` (T, Fp), ``tokens`` (T, P, F), ``mask`` (T, P), ``actions`` (T, H, J, 2),
-    ``weights`` (T, H, J).
+    ``weights`` (T, H, J), and for an attention encoder ``target`` (T,) (:func:`attended`).
 
     Unseen or out-of-segment steps have action 0 and weight 0.
     """
@@ -121,14 +121,16 @@ def frame_features(session, config):
     weights = step_weights(session, frames, config.horizon)
     actions = pose_delta(fac[ahead[:, :-1]], fac[ahead[:, 1:]]) * weights[..., None]
     proprio = with_style(proprioception(fac[past]), config.styles, session.info.get('style'))
-    return {
+    out = {
         'proprio': proprio,
         'tokens': tokens,
         'mask': mask,
         'actions': actions.astype(np.float32),
         'weights': weights,
-        'target': attended(session, ahead[:, -2], seen, config.max_people),
     }
+    if config.encoder_spec.attends:
+        out['target'] = attended(session, ahead[:, -2], seen, config.max_people)
+    return out
 
 
 def attended(session, frames, seen, max_people):

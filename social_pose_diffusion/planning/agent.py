@@ -271,13 +271,14 @@ class FacilitatorAgent:
                 out[n] = kp
         return out
 
-    def observation(
-        self, frame: GroupFrame, image: np.ndarray | None = None, mirror: bool = False
-    ) -> dict:
-        """The policy's observation batch (size 1) for ``frame`` and the current history.
+    def observation(self, frame: GroupFrame, image: np.ndarray | None = None) -> dict:
+        """The policy's observation batch (size 1) for ``frame`` and the current history."""
+        return self._encode(*self._scene(frame), image)
 
-        ``mirror``: of the scene seen in a mirror (everyone, the facilitator too).
-        """
+    def _scene(
+        self, frame: GroupFrame
+    ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, np.ndarray, np.ndarray | None]:
+        """What the observation is made of: the people now and lagged, pose, history, memory."""
         c = self.policy.config
         self.observe(frame)
         now = np.asarray(frame.keypoints, np.float64).reshape(-1, NUM_JOINTS, 3)
@@ -287,11 +288,11 @@ class FacilitatorAgent:
             for n, pid in enumerate(frame.ids):
                 memory[n] = self._memory.get(int(pid), 0.0)
         lagged = [self._lagged(frame, lag) for lag in c.lags]
-        pose, history = self.pose, self.history()
-        if mirror:
-            now, pose, history = mirrored(now), mirrored(pose), mirrored(history)
-            lagged = [mirrored(x) for x in lagged]
-            image = None if image is None else np.ascontiguousarray(image[:, ::-1])
+        return now, lagged, self.pose, self.history(), memory
+
+    def _encode(self, now, lagged, pose, history, memory, image) -> dict:
+        """The observation batch (size 1) of a :meth:`_scene`."""
+        c = self.policy.config
         tokens, mask = group_tokens(now, lagged, pose, memory)
         tokens, mask = pad_people(tokens, mask, c.max_people)
         proprio = with_style(proprioception(history), c.styles, self.style)
@@ -304,14 +305,23 @@ class FacilitatorAgent:
     def _sample(self, frame: GroupFrame, image: np.ndarray | None) -> np.ndarray:
         """The plans' deltas (k, H, J, 2) for ``frame``.
 
-        ``symmetric``: half of them are sampled for the mirrored scene and mirrored back, so
-        the plans the medoid is chosen from cannot favour a side (a hand, a turn) that the
-        left-right symmetric training data does not.
+        ``symmetric``: half of them are sampled for the scene seen in a mirror (everyone,
+        the facilitator too) and mirrored back, so the plans the medoid is chosen from
+        cannot favour a side (a hand, a turn) that the left-right symmetric training
+        data does not.
         """
-        obs = self.observation(frame, image)
+        now, lagged, pose, history, memory = self._scene(frame)
+        obs = self._encode(now, lagged, pose, history, memory, image)
         if not self.symmetric or self.samples < 2:
             return self.policy.sample(obs, self.samples, self.sampler, self.steps)[0]
-        twin = self.observation(frame, image, mirror=True)
+        twin = self._encode(
+            mirrored(now),
+            [mirrored(x) for x in lagged],
+            mirrored(pose),
+            mirrored(history),
+            memory,
+            None if image is None else np.ascontiguousarray(image[:, ::-1]),
+        )
         both = {key: np.concatenate([obs[key], twin[key]]) for key in obs}
         seen = (self.samples + 1) // 2
         drawn = self.policy.sample(both, seen, self.sampler, self.steps)

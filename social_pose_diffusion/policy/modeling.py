@@ -171,12 +171,10 @@ class Policy(nn.Module):
 
     def attention_loss(self, obs):
         """Cross-entropy of the attention pointer against the labelled slots (nobody: last)."""
-        logits = self.encoder.group.logits(obs['tokens'], obs['mask'])
-        target = obs['target'].long()
-        rows = torch.arange(len(target), device=target.device)
-        shown = (target >= 0) & obs['mask'][rows, target.clamp(min=0)]
-        labels = torch.where(shown, target, logits.shape[-1] - 1)
-        labels = torch.where(target == -2, -100, labels)
+        group = self.encoder.group
+        logits = group.logits(obs['tokens'], obs['mask'])
+        labels = group.column(obs['target'], obs['mask'])
+        labels = torch.where(labels == -2, -100, labels)
         if not (labels != -100).any():
             return logits.sum() * 0.0
         return F.cross_entropy(logits, labels, ignore_index=-100)

@@ -127,15 +127,25 @@ class AttentionEncoder(nn.Module):
         """(B, P + 1) scores of each slot and of nobody (masked slots -1e9)."""
         return self._encode(tokens, mask)[2]
 
+    @staticmethod
+    def column(target, mask):
+        """The logit column (B,) of labelled slots ``target``: nobody (P) for -1 or out of view.
+
+        -2 (not labelled) stays -2.
+        """
+        target = target.long()
+        rows = torch.arange(len(target), device=target.device)
+        shown = (target >= 0) & mask[rows, target.clamp(min=0)]
+        return torch.where(target == -2, -2, torch.where(shown, target, mask.shape[-1]))
+
     def forward(self, tokens, mask, target=None):
         people, group, logits = self._encode(tokens, mask)
-        b, p = mask.shape
+        b = mask.shape[0]
         rows = torch.arange(b, device=mask.device)
         choice = logits.argmax(-1)
         if target is not None:
-            target = target.long()
-            shown = (target >= 0) & mask[rows, target.clamp(min=0)]
-            choice = torch.where(target == -2, choice, torch.where(shown, target, p))
+            column = self.column(target, mask)
+            choice = torch.where(column == -2, choice, column)
         everyone = torch.cat([people, self.nobody.expand(b, 1, -1)], 1)
         return torch.stack([group, everyone[rows, choice]], 1)
 
