@@ -224,8 +224,8 @@ def train(
         obs, actions = samples.batch(rows)
         obs = hide(obs, config, augmentation, rng)
         target = policy.normalise(actions)
+        tensors = policy.tensors(obs)
         if config.family.critic:
-            tensors = policy.tensors(obs)
             pred = policy.net(policy.encoder(tensors))
             l_agent, l_expert = state_action_losses(
                 critic, policy.schedule, critic_state(policy, obs), pred, target, generator
@@ -234,7 +234,7 @@ def train(
             if 'target' in tensors:  # an attention encoder's pointer, as in Policy.loss
                 loss = loss + policy.attention_loss(tensors)
         else:
-            loss = policy.loss(policy.tensors(obs), target, generator, samples.weights[rows])
+            loss = policy.loss(tensors, target, generator, samples.weights[rows])
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
