@@ -223,7 +223,7 @@ def test_model_files_round_trip_and_rejection(session, tmp_path):
 
 def test_agent_plans_for_any_group(session):
     policy = Policy(tiny_config(session, policy='flow')).eval()
-    agent = FacilitatorAgent(policy, fps=30.0, samples=3)
+    agent = FacilitatorAgent(policy, fps=30.0, samples=3, idle_alone=False)  # the network on 0 too
     agent.reset()
     for n in (0, 2, 11):
         frame = GroupFrame(
@@ -242,9 +242,9 @@ def test_agent_plans_for_any_group(session):
     single.reset(session.facilitator[0])
     assert single.plan(GroupFrame(0)).spread.max() == 0.0
     with pytest.raises(ValueError):
-        FacilitatorAgent(Policy(tiny_config(session, encoder='raw')), samples=1).plan(
-            GroupFrame(0)
-        )
+        FacilitatorAgent(
+            Policy(tiny_config(session, encoder='raw')), samples=1, idle_alone=False
+        ).plan(GroupFrame(0))
 
 
 def test_perturbed_samples_return_the_head_to_the_demonstration(session):
@@ -330,8 +330,9 @@ def test_an_agent_with_motion_memory_plans_for_an_empty_frame(session):
     from social_pose_diffusion.learning.train import make_config
 
     agent = FacilitatorAgent(Policy(make_config([session], memory_s=(2.0, 30.0))), samples=2)
-    plan = agent.plan(GroupFrame(0))  # the policy node's warm-up: nobody in view
-    assert np.isfinite(plan.poses).all()
+    assert agent.warm_up() > 0  # the policy node's warm-up samples for nobody in view
+    agent.configure(samples=2, idle_alone=False)
+    assert np.isfinite(agent.plan(GroupFrame(0)).poses).all()
 
 
 def test_a_person_across_the_seam_is_plotted_on_both_edges(session):

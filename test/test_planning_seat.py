@@ -59,7 +59,7 @@ def test_the_agent_executes_seated_poses_and_remembers_integrated_ones(session):
     policy = Policy(make_config([session], d_model=32, layers=1, heads=2, horizon=8)).eval()
     policy.action_scale.fill_(0.002)  # untrained: its deltas wander, as a drift would
     start = np.asarray(session.facilitator[0, :, :2], np.float64)
-    agents = {s: FacilitatorAgent(policy, seat_return_s=s) for s in (0.0, 0.5)}
+    agents = {s: FacilitatorAgent(policy, seat_return_s=s, idle_alone=False) for s in (0.0, 0.5)}
     executed = {}
     for s, agent in agents.items():
         agent.reset(start)

@@ -30,7 +30,7 @@ def symmetric_pose(policy):
 
 def sideways(policy, symmetric, samples=1000):
     """Each plan's first step sideways (the mean du of all joints) from a symmetric pose."""
-    agent = FacilitatorAgent(policy, samples=samples, symmetric=symmetric)
+    agent = FacilitatorAgent(policy, samples=samples, symmetric=symmetric, idle_alone=False)
     agent.reset(symmetric_pose(policy))
     torch.manual_seed(0)
     plan = agent.plan(GroupFrame(0))
@@ -55,5 +55,5 @@ def test_in_a_symmetric_scene_symmetric_plans_lean_to_neither_side(policy):
 
 def test_symmetric_plans_keep_the_number_of_samples(policy):
     for samples in (1, 3, 4):
-        agent = FacilitatorAgent(policy, samples=samples)
+        agent = FacilitatorAgent(policy, samples=samples, idle_alone=False)
         assert len(agent.plan(GroupFrame(0)).samples) == samples

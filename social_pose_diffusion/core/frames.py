@@ -21,6 +21,11 @@ class GroupFrame:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def anyone(self) -> bool:
+        """True when at least one keypoint of anyone is seen (confidence above 0)."""
+        return bool((np.asarray(self.keypoints)[..., 2] > 0).any())
+
     def person(self, person_id: int) -> np.ndarray | None:
         """The (J, 3) keypoints of one id, or None."""
         hits = np.flatnonzero(self.ids == person_id)

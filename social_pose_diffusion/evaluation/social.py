@@ -56,6 +56,9 @@ HEAD = tuple(range(5))
 ARMS = ((JOINT['left_elbow'], JOINT['left_wrist']), (JOINT['right_elbow'], JOINT['right_wrist']))
 TURN_WINDOW_S, INVITE_WINDOW_S, HEAD_ON_INVITEE_S = 3.0, 2.0, 1.0
 COUNTERFACTUALS = ('frozen', 'mirrored', 'nobody', 'other')
+# The network itself with nobody in view: the agent's idle_alone holds the pose there, which says
+# nothing about whether the network would move on its own motion.
+UNGUARDED = 'nobody, network alone'
 
 
 # -- what the session says ------------------------------------------------------
@@ -124,6 +127,7 @@ class PolicyFacilitator(Facilitator):
         sampler: str | None = None,
         steps: int | None = None,
         name: str = 'policy',
+        idle_alone: bool = True,
     ):
         self.policy, self.k, self.sampler, self.steps, self.name = (
             policy,
@@ -132,6 +136,7 @@ class PolicyFacilitator(Facilitator):
             steps,
             name,
         )
+        self.idle_alone = idle_alone
 
     def start(self, session, t0):
         from social_pose_diffusion.evaluation.offline import start_agent
@@ -145,6 +150,7 @@ class PolicyFacilitator(Facilitator):
             sampler=self.sampler,
             steps=self.steps,
             style=style if style in self.policy.config.styles else None,
+            idle_alone=self.idle_alone,
         )
         self.spreads = []
 
@@ -694,12 +700,17 @@ def evaluate_social(
                 'resampling_floor_mpjpe': float(joint_distance(resampled, policy_poses).mean())
             }
             others = [s for j, s in enumerate(sessions) if j != i and has_social_labels(s)]
-            for kind in COUNTERFACTUALS:
+            unguarded = PolicyFacilitator(policy, plans, sampler, steps, idle_alone=False)
+            for kind, driver in [(k, drivers[0]) for k in COUNTERFACTUALS] + [
+                (UNGUARDED, unguarded)
+            ]:
                 if kind == 'other' and not others:
                     continue
                 torch.manual_seed(seed + i)
-                group = counterfactual_group(session, kind, others[0] if others else None)
-                _, poses = rollout(drivers[0], session, group)
+                group = counterfactual_group(
+                    session, 'nobody' if kind == UNGUARDED else kind, others[0] if others else None
+                )
+                _, poses = rollout(driver, session, group)
                 head = head_metrics(session, frames, poses)
                 cf[kind] = {
                     'yaw_bearing_correlation': head['yaw_bearing_correlation'],
@@ -773,7 +784,7 @@ def summarise(report: dict, names: list[str]) -> dict:
             block['counterfactual'] = {
                 'resampling_floor_mpjpe': _mean([c['resampling_floor_mpjpe'] for c in cfs])
             }
-            for kind in COUNTERFACTUALS:
+            for kind in (*COUNTERFACTUALS, UNGUARDED):
                 rows = [c[kind] for c in cfs if kind in c]
                 if rows:
                     block['counterfactual'][kind] = {
@@ -847,7 +858,7 @@ def markdown(social: dict) -> str:
                 'rollout |',
                 '|---|---|---|---|---|',
             ]
-            for kind in COUNTERFACTUALS:
+            for kind in (*COUNTERFACTUALS, UNGUARDED):
                 if kind in cf:
                     c = cf[kind]
                     lines.append(

@@ -112,8 +112,11 @@ class FacilitatorAgent:
     ``seat_return_s`` is how fast the executed shoulders come back to the
     reset pose's (:mod:`~.seat`; 0: not at all).
     ``style`` (one of the model's ``config.styles``; None: its default
-    behaviour) asks a style-conditioned model for that facilitator. Every
-    option but ``fps`` and ``home_pull`` is :meth:`configure`'s.
+    behaviour) asks a style-conditioned model for that facilitator.
+    ``idle_alone`` holds the pose (no plan sampled) while nobody is in view:
+    there is nobody to respond to, and a perception dropout must not set the
+    facilitator wandering on its own motion. Every option but ``fps`` and
+    ``home_pull`` is :meth:`configure`'s.
     """
 
     def __init__(self, policy, fps=30.0, home_pull=HOME_PULL, **options):
@@ -124,6 +127,7 @@ class FacilitatorAgent:
         self.max_speed = np.asarray(c.max_speed, np.float64)
         self.neutral = np.asarray(c.neutral_pose, np.float64)
         self._frames = deque(maxlen=max(c.lags) + 2 * int(round(self.fps)))
+        self.idle_plans = 0  # plans held with nobody in view, over the agent's life
         self.reset()
 
     def configure(
@@ -135,6 +139,7 @@ class FacilitatorAgent:
         style=None,
         seat_return_s=SEAT_RETURN_S,
         symmetric=True,
+        idle_alone=True,
     ) -> None:
         """The sampling options, the style of the next plans and the seat's return time.
 
@@ -145,6 +150,7 @@ class FacilitatorAgent:
             raise ValueError('samples must be >= 1')
         self.samples, self.sampler, self.steps = int(samples), sampler, steps
         self.symmetric = bool(symmetric)
+        self.idle_alone = bool(idle_alone)
         self.reanchor_weight = float(reanchor)
         self.style = known_style(self.policy.config.styles, style)
         self.seat_return_s = check_return_s(seat_return_s)
@@ -335,7 +341,7 @@ class FacilitatorAgent:
         """
         camera = self.policy.config.encoder_spec.needs_camera
         start = time.perf_counter()
-        self.plan(GroupFrame(0), image=np.zeros((480, 960, 3), np.uint8) if camera else None)
+        self._sample(GroupFrame(0), np.zeros((480, 960, 3), np.uint8) if camera else None)
         return time.perf_counter() - start
 
     def plan(
@@ -346,7 +352,8 @@ class FacilitatorAgent:
     ) -> Plan:
         """A :class:`Plan` of the next ``H`` poses from ``frame.stamp_ns``.
 
-        ``observed`` (J, 2|3) re-anchors.
+        ``observed`` (J, 2|3) re-anchors. With ``idle_alone`` and nobody in ``frame``, every
+        plan holds the pose (zero deltas; the home pull still applies).
         """
         if observed is not None and self.reanchor_weight > 0:
             pose = self.integrator.reanchor(
@@ -356,7 +363,12 @@ class FacilitatorAgent:
                 self._executed[-1] = pose
             else:
                 self._rest = pose
-        deltas = self._sample(frame, image)
+        if self.idle_alone and not frame.anyone:
+            self.observe(frame)
+            self.idle_plans += 1
+            deltas = np.zeros((self.samples, self.policy.config.horizon, NUM_JOINTS, 2))
+        else:
+            deltas = self._sample(frame, image)
         poses = self.integrator.rollout(
             np.broadcast_to(self.pose, (len(deltas), NUM_JOINTS, 2)), deltas
         )

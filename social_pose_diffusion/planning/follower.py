@@ -233,4 +233,5 @@ class Controller:
             'non-finite plans refused': f.refused,
             'state resets': self.resets,
             'plans timed by arrival (clock offset)': self.timed_by_arrival,
+            'plans held (nobody in view)': self.agent.idle_plans if self.agent else 0,
         }

@@ -409,6 +409,13 @@ POLICY = {
         'false for a model trained on purposely one-sided behaviour',
         applies=PLAN,
     ),
+    'idle_alone': Spec(
+        True,
+        'hold the pose while nobody is in view instead of sampling plans: there is nobody to '
+        'respond to, and a perception dropout must not set the facilitator moving on its own '
+        'motion (counted in the diagnostics)',
+        applies=PLAN,
+    ),
     'facilitator_seat_u': Spec(
         -1.0,
         "the facilitator's (robot's) azimuth u in [0, 1) in the "
@@ -469,6 +476,7 @@ def agent_options(values: Any) -> dict:
         'style': values['style'] or None,
         'seat_return_s': values['seat_return_s'],
         'symmetric': values['symmetric_plans'],
+        'idle_alone': values['idle_alone'],
     }
 
 
