@@ -108,3 +108,29 @@ def test_the_agent_executing_a_rest_prior_returns_a_raised_hand_a_hold_prior_kee
     assert abs(kept['damped_velocity']) < 0.05  # holds the raised hand
     # 4 s at a 2 s pull, against the integrator's home pull on the body's centre: half way down
     assert kept['rest'] > 0.4
+
+
+def test_a_joint_the_recording_missed_gives_the_prior_no_velocity(session):
+    """Filled-in positions are not motion: the prior alone is the velocity baseline."""
+    gappy = simulate('teacher', 3, 20.0, 15.0, seed=6)
+    wrist = JOINT['left_wrist']
+    gappy.facilitator[250:254, wrist, 2] = 0.0  # the detector lost the wrist for 4 frames
+    gappy.facilitator[250:254, wrist, :2] += 0.03  # where a tracker guessed it, not where it was
+    config = make_config([gappy], d_model=16, layers=1, heads=2, prior='damped_velocity')
+    config.prior_decay_s, config.residual_gain = 0.3, 0.0  # the prior alone
+    decay = np.exp(-1 / (15 * 0.3))
+    frames = np.arange(248, 258)  # held-out frames
+    data = dataset.build([gappy], config, 'eval')
+    rows = np.flatnonzero(np.isin(data.where[:, 1], frames))
+    assert len(rows) == len(frames)
+    obs, _ = data.batch(rows)
+    chunk = Policy(config).eval().sample(obs)[:, 0]
+    fac = np.asarray(gappy.facilitator, np.float64)[..., :2]
+    forecast = dataset.velocity_forecast(gappy, data.where[rows, 1], config.horizon, decay)
+    np.testing.assert_allclose(
+        apply_delta(fac[data.where[rows, 1]][:, None], np.cumsum(chunk, 1)), forecast, atol=1e-6
+    )
+    agent = start_agent(Policy(config).eval(), gappy, 254)  # history 252..254: wrist unseen
+    history = agent.history()
+    assert np.abs(history[1:, wrist] - history[:-1, wrist]).max() < 1e-12
+    np.testing.assert_allclose(history[-1], fac[254], atol=1e-12)

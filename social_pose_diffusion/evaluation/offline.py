@@ -24,7 +24,12 @@ from tqdm import tqdm
 from social_pose_diffusion.core.atomic import write_bytes, write_json
 from social_pose_diffusion.core.frames import GroupFrame
 from social_pose_diffusion.core.session import Session, rate_mismatch
-from social_pose_diffusion.core.skeleton import bone_lengths, joint_distance
+from social_pose_diffusion.core.skeleton import (
+    apply_delta,
+    bone_lengths,
+    joint_distance,
+    pose_delta,
+)
 from social_pose_diffusion.evaluation.metrics import (
     best_of_k_ade,
     bone_length_error,
@@ -59,19 +64,26 @@ def start_agent(policy, session, t, raw_frame=None, **options):
     the pose exactly); a bone not seen there takes the session's robust length
     (:meth:`Session.bone_lengths`). The episode starts at ``t``
     (:meth:`~.planning.agent.FacilitatorAgent.start_episode_at`): starting it at the
-    oldest history frame drew a held pose 0.01 away back by 0.0095 in 1 s.
+    oldest history frame drew a held pose 0.01 away back by 0.0095 in 1 s. The history
+    committed ends at the pose at ``t`` and moves only where the recording saw the joint
+    at both ends of a step, as the training features do (a filled-in joint is not moving).
     """
     agent = FacilitatorAgent(policy, fps=policy.config.fps, **options)
     c = policy.config
     seg = session.segment_bounds()[0][t]
     first = max(t - c.history, seg)
-    agent.reset(session.facilitator[first])
+    fac, seen = np.asarray(session.facilitator, np.float64), session.seen()
+    history = [fac[t, :, :2]]
+    for s in range(t, first, -1):
+        step = pose_delta(fac[s - 1, :, :2], fac[s, :, :2]) * (seen[s - 1] & seen[s])[:, None]
+        history.insert(0, apply_delta(history[0], -step))
+    agent.reset(history[0])
     now = session.facilitator[t]
     agent.integrator.lengths = np.where(
         bone_weight(now) > 0, bone_lengths(now[:, :2]), session.bone_lengths()
     )
-    for s in range(first + 1, t + 1):
-        agent.commit(session.stamps_ns[s], session.facilitator[s])
+    for s, pose in zip(range(first + 1, t + 1), history[1:]):
+        agent.commit(session.stamps_ns[s], pose)
     agent.start_episode_at(now)
     # The whole segment when the policy keeps a motion memory, else back to its longest lag.
     for s in range(seg if c.memory_s else max(t - max(c.lags) - 1, seg), t):

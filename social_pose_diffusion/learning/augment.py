@@ -119,7 +119,9 @@ def perturbed(
     future[..., 0] %= 1.0
     history[..., 0] %= 1.0
     actions = pose_delta(future[:, :-1], future[:, 1:]).astype(np.float32)
-    proprio = with_style(proprioception(history), config.styles, session.info.get('style'))
+    proprio = with_style(
+        proprioception(history, session.seen()[past]), config.styles, session.info.get('style')
+    )
     obs = {'proprio': proprio, 'tokens': tokens, 'mask': mask}
     if config.encoder_spec.attends:
         obs['target'] = attended(session, ahead[:, -2], seen, config.max_people)

@@ -120,7 +120,9 @@ def frame_features(session, config):
     ahead = np.minimum(frames[:, None] + np.arange(config.horizon + 1)[None], stop[:, None] - 1)
     weights = step_weights(session, frames, config.horizon)
     actions = pose_delta(fac[ahead[:, :-1]], fac[ahead[:, 1:]]) * weights[..., None]
-    proprio = with_style(proprioception(fac[past]), config.styles, session.info.get('style'))
+    proprio = with_style(
+        proprioception(fac[past], session.seen()[past]), config.styles, session.info.get('style')
+    )
     out = {
         'proprio': proprio,
         'tokens': tokens,

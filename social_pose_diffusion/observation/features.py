@@ -59,13 +59,20 @@ def with_style(proprio: np.ndarray, styles: Sequence[str], style: str | None = N
     return np.concatenate([proprio, code], -1)
 
 
-def proprioception(poses: ArrayLike) -> np.ndarray:
-    """Features of the facilitator's last ``K + 1`` poses ``(..., K+1, J, 2)``, oldest first."""
+def proprioception(poses: ArrayLike, seen: ArrayLike | None = None) -> np.ndarray:
+    """Features of the facilitator's last ``K + 1`` poses ``(..., K+1, J, 2)``, oldest first.
+
+    ``seen`` (..., K+1, J): a past step of a joint not seen at both ends is no motion (0), as
+    its action is: a filled-in position moving to a detected one is not a velocity.
+    """
     poses = np.asarray(poses, dtype=np.float64)[..., :2]
     now = poses[..., -1, :, :]
     c = centroid(now)
     shape = pose_delta(c[..., None, :], now)
     deltas = pose_delta(poses[..., :-1, :, :], poses[..., 1:, :, :])
+    if seen is not None:
+        seen = np.asarray(seen, bool)
+        deltas = deltas * (seen[..., :-1, :] & seen[..., 1:, :])[..., None]
     lead = now.shape[:-2]
     return np.concatenate(
         [shape.reshape(*lead, -1), c[..., 1:], deltas.reshape(*lead, -1)], -1
