@@ -169,6 +169,13 @@ def register(sub):
         '(default: %(default)s)',
     )
     group.add_argument(
+        '--style-balance',
+        type=number(0.0, 4.0),
+        default=0.0,
+        help="draw each style's samples (pooled action rms / its rms) ** x as often "
+        '(default: %(default)s)',
+    )
+    group.add_argument(
         '--empty-room',
         type=number(0.0, 10.0),
         default=0.0,
@@ -301,6 +308,7 @@ def run(args):
         perturbation_scale=args.perturbation_scale,
         return_s=args.return_s,
         onset_weight=args.onset_weight,
+        style_balance=args.style_balance,
         posture_mix=args.posture_mix,
         empty_room=args.empty_room,
     )

@@ -56,6 +56,7 @@ class Augmentation:
         0.0  # extra sampling weight of the first ``onset_s`` after an attention change
     )
     onset_s: float = 1.0
+    style_balance: float = 0.0  # x: a style drawn (pooled rms / its rms) ** x as often
     empty_room: float = 0.0  # samples with nobody in view that hold still, per training sample
     style_dropout: float = (
         0.2  # share of samples whose style is not said (the policy's default when unknown)
@@ -72,6 +73,7 @@ class Augmentation:
             'onset_s',
             'style_dropout',
             'empty_room',
+            'style_balance',
         ):
             value = getattr(self, name)
             if not np.isfinite(value) or value < 0:
@@ -176,11 +178,16 @@ def empty(samples: Samples, rows: np.ndarray) -> Samples:
     return Samples(obs, actions, samples.where[rows].copy(), weights)
 
 
-def onset_weights(
+def sampling_weights(
     samples: Samples, sessions: list[Session], augmentation: Augmentation
 ) -> np.ndarray | None:
-    """Sampling probabilities of the training samples, or None for uniform."""
-    if augmentation.onset_weight <= 0:
+    """Sampling probabilities of the training samples, or None for uniform.
+
+    Onsets weigh ``1 + onset_weight``; with ``style_balance`` x, a style's samples are drawn
+    ``(pooled action rms / that style's rms) ** x`` as often, so one loss does not let the
+    style that moves least count least.
+    """
+    if augmentation.onset_weight <= 0 and augmentation.style_balance <= 0:
         return None
     weights = np.ones(len(samples))
     for i, s in enumerate(sessions):
@@ -193,6 +200,17 @@ def onset_weights(
             near[c : c + int(augmentation.onset_s * s.fps)] = True
         rows = samples.where[:, 0] == i
         weights[rows] += augmentation.onset_weight * near[samples.where[rows, 1]]
+    if augmentation.style_balance > 0:
+        style = np.array(
+            [sessions[i].info.get('style', '') if i >= 0 else '' for i in samples.where[:, 0]]
+        )
+
+        def rms(rows):
+            return float(np.sqrt(np.mean(samples.actions[rows] ** 2)))
+
+        pooled = rms(style != '')
+        for name in set(style) - {''}:
+            weights[style == name] *= (pooled / rms(style == name)) ** augmentation.style_balance
     return weights / weights.sum()
 
 

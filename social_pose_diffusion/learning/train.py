@@ -20,7 +20,7 @@ from social_pose_diffusion.learning import calibrate, checkpoint, dataset
 from social_pose_diffusion.learning.augment import (
     Augmentation,
     hide,
-    onset_weights,
+    sampling_weights,
     with_perturbations,
 )
 from social_pose_diffusion.observation.features import centroid
@@ -182,7 +182,7 @@ def train(
             raise ValueError(
                 'too few training frames to calibrate a prior: record longer sessions'
             )
-    weights = onset_weights(samples, sessions, augmentation)
+    weights = sampling_weights(samples, sessions, augmentation)
     policy.set_normalisation(
         samples.actions, samples.obs['proprio'], samples.obs['tokens'], samples.obs['mask']
     )
