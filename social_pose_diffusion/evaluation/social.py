@@ -654,6 +654,11 @@ def evaluate_social(
         VelocityFacilitator(),
         RuleFacilitator(calibration),
     ]
+    # (row, group, facilitator): each counterfactual group for the policy, and nobody in view
+    # for the network alone.
+    counterfactual_runs = [(kind, kind, drivers[0]) for kind in COUNTERFACTUALS] + [
+        (UNGUARDED, 'nobody', PolicyFacilitator(policy, plans, sampler, steps, idle_alone=False))
+    ]
     report: dict[str, Any] = {
         'setup': {
             'plans': plans,
@@ -700,19 +705,14 @@ def evaluate_social(
                 'resampling_floor_mpjpe': float(joint_distance(resampled, policy_poses).mean())
             }
             others = [s for j, s in enumerate(sessions) if j != i and has_social_labels(s)]
-            unguarded = PolicyFacilitator(policy, plans, sampler, steps, idle_alone=False)
-            for kind, driver in [(k, drivers[0]) for k in COUNTERFACTUALS] + [
-                (UNGUARDED, unguarded)
-            ]:
+            for name, kind, driver in counterfactual_runs:
                 if kind == 'other' and not others:
                     continue
                 torch.manual_seed(seed + i)
-                group = counterfactual_group(
-                    session, 'nobody' if kind == UNGUARDED else kind, others[0] if others else None
-                )
+                group = counterfactual_group(session, kind, others[0] if others else None)
                 _, poses = rollout(driver, session, group)
                 head = head_metrics(session, frames, poses)
-                cf[kind] = {
+                cf[name] = {
                     'yaw_bearing_correlation': head['yaw_bearing_correlation'],
                     'yaw_std': head['yaw_std'],
                     'turn_within_3s': head['turn_within_3s'],
