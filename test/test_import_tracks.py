@@ -107,6 +107,66 @@ def test_table_import_matches_the_coco_import(tmp_path, tracks):
     np.testing.assert_allclose(a.facilitator, b.facilitator, atol=1e-5)
 
 
+def _alphapose(coco, tracked=True):
+    """``coco`` as AlphaPose writes it: a list, image names for frames, ``idx`` for the track."""
+    frame = {image['id']: image['frame_id'] for image in coco['images']}
+    return [
+        {
+            'image_id': f'frame_{frame[a["image_id"]]:06d}.jpg',
+            'category_id': 1,
+            'keypoints': a['keypoints'],
+            'score': 2.7,  # AlphaPose's person score is not a keypoint confidence
+            **({'idx': a['track_id']} if tracked else {}),
+        }
+        for a in coco['annotations']
+    ]
+
+
+def test_alphapose_and_untracked_detections_import_as_the_coco_tracks(tmp_path, tracks):
+    coco, _, facts = tracks
+    names = ','.join(coco['categories'][0]['keypoints'])
+    size = ['--width', str(WIDTH), '--height', str(HEIGHT), '--joints', names]
+    (tmp_path / 'coco').mkdir()
+    (tmp_path / 'tracks.json').write_text(json.dumps(coco))
+    assert _import(tmp_path / 'coco', tmp_path / 'tracks.json', '--facilitator-id', '7')[0] == 0
+    reference = read_session(tmp_path / 'coco' / 'session')
+    for name, tracked, who in (
+        ('alphapose', True, ['--facilitator-id', '7']),
+        ('untracked', False, ['--facilitator-seat', f'{coco_seat(coco):.4f}']),
+    ):
+        (tmp_path / name).mkdir()
+        source = tmp_path / name / 'tracks.json'
+        source.write_text(json.dumps(_alphapose(coco, tracked)))
+        assert _import(tmp_path / name, source, *size, *who)[0] == 0
+        session = read_session(tmp_path / name / 'session')
+        assert len(session) == len(reference) == facts['frames'] - facts['facilitator_gaps']
+        np.testing.assert_allclose(session.facilitator, reference.facilitator, atol=1e-5)
+        if tracked:
+            np.testing.assert_allclose(session.participants, reference.participants, atol=1e-5)
+            continue
+        # The tracker gives each of the 4 participants one id that stays at their seat, also
+        # through the 4 s where the source's two track ids swap.
+        assert session.info['import']['tracked_on_import']
+        assert len(session.participant_ids) == 4
+        shoulders = session.participants[:, :, 5:7]
+        seen = (shoulders[..., 2] > 0).all(-1)
+        for person in range(4):
+            u = shoulders[seen[:, person], person, :, 0].mean(-1)
+            assert np.ptp(u) < 0.02
+
+
+def test_coco_layouts_that_extend_the_17_joints_need_no_joint_order(tmp_path):
+    from social_pose_diffusion.sources.importers import read_coco
+
+    source = tmp_path / 'a.json'
+    for count, layout in ((17, 'right_ankle'), (26, 'halpe26_25'), (133, 'coco_wholebody_132')):
+        ann = {'image_id': 'clip/000004.png', 'keypoints': [1.0, 2.0, 0.5] * count}
+        source.write_text(json.dumps([ann]))
+        detections = read_coco(source)
+        assert detections.joints[:13] == tuple(JOINT) and detections.joints[-1] == layout
+        assert not detections.tracked and detections.frame.tolist() == [4] * count
+
+
 def coco_seat(coco):
     """The facilitator's mean u in the first frame (for --facilitator-seat)."""
     ann = next(a for a in coco['annotations'] if a['track_id'] == FACILITATOR_TRACK)

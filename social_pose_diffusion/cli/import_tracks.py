@@ -22,7 +22,9 @@ def register(sub):
         'import',
         help='2D keypoint tracks of another detector (COCO JSON, CSV/NPZ) as a bag',
         description='Convert tracked 2D keypoints of a 360 panorama into a session bag for train '
-        'and evaluate. COCO-style JSON needs a track_id per annotation; a CSV/NPZ '
+        'and evaluate. COCO/PoseTrack/AlphaPose-style JSON: track ids from track_id or '
+        "AlphaPose's idx (none at all: people are tracked on import), frames from image ids "
+        '(numbers or names holding one); a CSV/NPZ '
         'table has the columns stamp (s) or frame, track, joint (name or index), '
         'x, y, conf (pixels). Joints outside our 13 (knees, a neck) are ignored, '
         'missing ones (ears) are unseen; points outside the image are counted and '
@@ -66,7 +68,8 @@ def register(sub):
         help='the source joint order, comma-separated, in our names (nose, left_eye, '
         'right_eye, left_ear, right_ear, left/right_shoulder, _elbow, _wrist, '
         '_hip); other names are ignored joints; default: the COCO category '
-        'keypoints, else the 17 COCO joints',
+        'keypoints, else the 17 COCO joints (also for Halpe-26/136 and COCO-WholeBody '
+        'files, which start with them)',
     )
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument(

@@ -10,6 +10,7 @@ reason, never silently dropped; joints the source lacks are confidence 0.
 
 import csv
 import json
+import re
 import shutil
 import tempfile
 from collections import Counter
@@ -24,6 +25,10 @@ from social_pose_diffusion.core.skeleton import JOINT, JOINT_NAMES, NUM_JOINTS
 
 # COCO's 17 keypoints: the project's 13 joints in the same order, then knees and ankles.
 COCO_JOINTS = JOINT_NAMES + ('left_knee', 'right_knee', 'left_ankle', 'right_ankle')
+# Layouts that start with COCO's 17 and add joints we do not use, by their joint count.
+COCO_EXTENDED = {26: 'halpe26', 133: 'coco_wholebody', 136: 'halpe136'}
+# Where trackers put an annotation's track id: COCO/PoseTrack, AlphaPose (--pose_track).
+TRACK_KEYS = ('track_id', 'idx')
 PROJECTIONS = ('equirect', 'cylindrical')
 TABLE_COLUMNS = {
     'stamp': ('stamp', 'time', 'timestamp'),
@@ -45,6 +50,8 @@ class Detections:
 
     ``joints`` names the source joints; ``stamps_s`` (per frame index, or
     None) the recorded times; ``size`` the image (width, height) if known.
+    ``tracked`` False: ``track`` numbers detections, not people
+    (:func:`to_frames` tracks them).
     """
 
     frame: np.ndarray
@@ -56,6 +63,7 @@ class Detections:
     joints: tuple
     stamps_s: dict | None = None
     size: tuple | None = None
+    tracked: bool = True
 
 
 @dataclass
@@ -119,13 +127,16 @@ def _confidence(values):
 
 
 def read_coco(path, joints=None):
-    """:class:`Detections` of a COCO/PoseTrack-style keypoint JSON with track ids.
+    """:class:`Detections` of a COCO/PoseTrack/AlphaPose-style keypoint JSON.
 
     Accepts ``{"images", "annotations", "categories"}`` (``image.frame_id`` or
     ``frame_index`` orders frames, else ``image.id``; ``image.timestamp`` in
     seconds gives stamps) or a plain list of annotations whose ``image_id``
-    is the frame index. ``joints`` (source order) overrides the category's
-    keypoint names, else the 17 COCO joints.
+    is the frame index or an image name with it (``frame_000012.jpg``: the
+    last number). Track ids are ``track_id`` or AlphaPose's ``idx``; with none
+    at all the detections are untracked. ``joints`` (source order) overrides
+    the category's keypoint names, else the 17 COCO joints (or a layout that
+    starts with them, :data:`COCO_EXTENDED`).
     """
     try:
         data = json.loads(Path(path).read_text())
@@ -145,38 +156,43 @@ def read_coco(path, joints=None):
                 size = (int(img['width']), int(img['height']))
     else:
         annotations = data
-    if not isinstance(annotations, list):
+    if not isinstance(annotations, list) or not all(isinstance(a, dict) for a in annotations):
         raise ValueError(f'{path}: expected a list of annotations or a dict with "annotations"')
-    joints = tuple(joints or COCO_JOINTS)
+    if not annotations:
+        raise ValueError(f'{path}: no annotations')
+    joints = tuple(joints or _default_joints(annotations[0]))
+    key = next((k for k in TRACK_KEYS if any(k in a for a in annotations)), None)
+    if key is not None and not all(key in a for a in annotations):
+        n = next(n for n, a in enumerate(annotations) if key not in a)
+        raise ValueError(f'{path}: annotation {n} has no {key} while others have one')
+    names = [ann.get('image_id') for ann in annotations]
+    if any(name is None for name in names):
+        raise ValueError(f'{path}: annotation {names.index(None)} has no image_id')
+    frames = _frame_numbers([images.get(name, name) for name in names] if images else names, path)
     rows = []
     for n, ann in enumerate(annotations):
-        kp = np.asarray(ann.get('keypoints', ()), np.float64).reshape(-1)
+        try:
+            kp = np.asarray(ann.get('keypoints', ()), np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f'{path}: annotation {n} has keypoints that are not numbers'
+            ) from None
         if len(kp) != 3 * len(joints):
             raise ValueError(
                 f'{path}: annotation {n} has {len(kp)} keypoint values, expected 3 x '
-                f'{len(joints)} joints ({", ".join(joints)}); give the joint order'
+                f'{len(joints)} joints ({", ".join(joints[:17])}'
+                f'{", ..." if len(joints) > 17 else ""}); give the joint order'
             )
-        if 'track_id' not in ann:
-            raise ValueError(
-                f'{path}: annotation {n} has no track_id (tracks are needed to follow people)'
-            )
-        image = ann.get('image_id')
-        frame = images.get(image, image) if images else image
-        if frame is None:
-            raise ValueError(f'{path}: annotation {n} has no image_id')
+        try:
+            track = n if key is None else int(ann[key])
+        except (TypeError, ValueError):
+            raise ValueError(f'{path}: annotation {n} has a non-integer {key}') from None
         kp = kp.reshape(-1, 3)
         rows.append(
             np.column_stack(
-                [
-                    np.full(len(kp), int(frame)),
-                    np.full(len(kp), int(ann['track_id'])),
-                    np.arange(len(kp)),
-                    kp,
-                ]
+                [np.full(len(kp), frames[n]), np.full(len(kp), track), np.arange(len(kp)), kp]
             )
         )
-    if not rows:
-        raise ValueError(f'{path}: no annotations')
     r = np.concatenate(rows)
     return Detections(
         r[:, 0].astype(np.int64),
@@ -188,7 +204,37 @@ def read_coco(path, joints=None):
         joints,
         stamps or None,
         size,
+        tracked=key is not None,
     )
+
+
+def _default_joints(annotation):
+    """The 17 COCO joints, or a layout starting with them, from one annotation's value count."""
+    try:
+        count = len(np.ravel(annotation.get('keypoints', ()))) // 3
+    except ValueError:  # ragged: the reader names the annotation
+        return COCO_JOINTS
+    if count in COCO_EXTENDED:
+        return COCO_JOINTS + tuple(f'{COCO_EXTENDED[count]}_{i}' for i in range(17, count))
+    return COCO_JOINTS
+
+
+def _frame_numbers(ids, path):
+    """Frame index per annotation from image ids: integers, or names holding one (the last)."""
+    out = []
+    for image in ids:
+        if isinstance(image, (int, float, np.number)) and not isinstance(image, bool):
+            if float(image).is_integer():
+                out.append(int(image))
+                continue
+        found = re.findall(r'\d+', image) if isinstance(image, str) else []
+        if not found:
+            raise ValueError(
+                f'{path}: image_id {image!r} is neither a frame number nor a name with one '
+                '(e.g. frame_000012.jpg)'
+            )
+        out.append(int(found[-1]))
+    return np.asarray(out, np.int64)
 
 
 def _table_columns(names, path):
@@ -299,8 +345,13 @@ def to_frames(
 
     The facilitator is track ``facilitator_id`` or the person nearest
     ``facilitator_seat`` (u) in each frame; frames without them are gaps.
+    Untracked detections get the ids of the external backend's tracker (the
+    one the nodes use), so ``facilitator_id`` then names one of those.
     """
+    from social_pose_diffusion.perception.external import ExternalExtractor
     from social_pose_diffusion.perception.facilitator import identify_facilitator
+
+    tracker = None if detections.tracked else ExternalExtractor(max_people=1000)
 
     d, drops = detections, Counter()
     ours = joint_map(d.joints)[d.joint]
@@ -315,7 +366,7 @@ def to_frames(
     drops['unseen_or_below_min_confidence'] = int(((ours >= 0) & finite & ~seen).sum())
     frames = sorted(set(d.frame.tolist()))
     stamps = _stamps_ns(frames, d, fps, start_s)
-    out, facilitator, duplicates = [], {}, 0
+    out, facilitator, duplicates, ids = [], {}, 0, set()
     for f in frames:
         rows = d.frame == f
         tracks = np.unique(d.track[rows])
@@ -327,6 +378,9 @@ def to_frames(
         kp[person, ours[r]] = np.column_stack([u[r], v[r], d.conf[r]])
         present = kp[..., 2].max(-1) > 0
         frame = GroupFrame(stamps[f], tracks[present].astype(np.int32), kp[present])
+        if tracker is not None:
+            frame = tracker.process_keypoints(frame)
+            ids.update(frame.ids.tolist())
         if facilitator_id is not None or facilitator_seat is not None:
             frame, fac = identify_facilitator(
                 frame,
@@ -340,7 +394,8 @@ def to_frames(
     drops['duplicate_joint_in_frame'] = int(duplicates)
     report = {
         'frames': len(frames),
-        'tracks': int(len(np.unique(d.track))),
+        'tracks': len(ids) if tracker is not None else int(len(np.unique(d.track))),
+        'tracked_on_import': tracker is not None,
         'points': int(len(d.frame)),
         'imported_points': int(keep.sum()) - int(duplicates),
         'dropped': dict(drops),
