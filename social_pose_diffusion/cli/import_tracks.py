@@ -21,14 +21,13 @@ def register(sub):
     p = sub.add_parser(
         'import',
         help='2D keypoint tracks of another detector (COCO JSON, CSV/NPZ) as a bag',
-        description='Convert tracked 2D keypoints of a 360 panorama into a session bag for train '
-        'and evaluate. COCO/PoseTrack/AlphaPose-style JSON: track ids from track_id or '
-        "AlphaPose's idx (none at all: people are tracked on import), frames from image ids "
-        '(numbers or names holding one); a CSV/NPZ '
-        'table has the columns stamp (s) or frame, track, joint (name or index), '
-        'x, y, conf (pixels). Joints outside our 13 (knees, a neck) are ignored, '
-        'missing ones (ears) are unseen; points outside the image are counted and '
-        'dropped.',
+        description='Convert 2D keypoints of a 360 panorama (tracked or not) into a session '
+        'bag for train and evaluate. COCO/PoseTrack/AlphaPose-style JSON: track ids from '
+        "track_id or AlphaPose's idx (none at all: people are tracked on import), frames "
+        'from image ids (numbers or names holding one); a CSV/NPZ table has the columns '
+        'stamp (s) or frame, track, joint (name or index), x, y, conf (pixels). Joints '
+        'outside our 13 (knees, a neck) are ignored, missing ones (ears) are unseen; points '
+        'outside the image are counted and dropped.',
     )
     p.add_argument('input', type=Path, help='keypoints: .json (COCO-style) or .csv/.npz (table)')
     p.add_argument(
