@@ -183,6 +183,21 @@ def register(sub):
         '(default: %(default)s)',
     )
     group.add_argument(
+        '--closed-loop-rounds',
+        type=integer(0, 20),
+        default=0,
+        help='after --train-steps, this many rounds of: roll the policy out closed loop on '
+        'the training part of its sessions (4 plans, as the node) and train '
+        '--closed-loop-steps more with every state it visited labelled back to the '
+        'demonstration (DAgger; default: %(default)s)',
+    )
+    group.add_argument(
+        '--closed-loop-steps',
+        type=integer(1, 10_000_000),
+        default=3000,
+        help='optimiser steps per closed-loop round (default: %(default)s)',
+    )
+    group.add_argument(
         '--group-dropout',
         type=number(0.0, 1.0),
         default=0.0,
@@ -249,7 +264,7 @@ def run(args):
     from social_pose_diffusion.learning import checkpoint
     from social_pose_diffusion.learning.augment import Augmentation
     from social_pose_diffusion.learning.dataset import load_sessions
-    from social_pose_diffusion.learning.train import make_config, train
+    from social_pose_diffusion.learning.train import make_config
     from social_pose_diffusion.observation.encoders import ENCODERS
 
     if args.simulate:
@@ -312,21 +327,7 @@ def run(args):
         posture_mix=args.posture_mix,
         empty_room=args.empty_room,
     )
-    policy, log = train(
-        config,
-        sessions,
-        args.out,
-        train_steps=args.train_steps,
-        batch=args.batch,
-        lr=args.lr,
-        device=args.device,
-        seed=args.seed,
-        resume=args.resume,
-        raw_frames=raw,
-        dbc_weight=args.dbc_weight,
-        augmentation=augmentation,
-        ema_decay=args.ema,
-    )
+    policy, log = _train_in_rounds(args, config, sessions, raw, augmentation)
     final = sum(log[-50:]) / max(len(log[-50:]), 1)
     print(
         f'trained on {len(sessions)} session(s): {", ".join(names)}; '
@@ -336,3 +337,54 @@ def run(args):
     if args.export:
         policy.save(f'{args.export}.safetensors')
         print(f'wrote {args.export}.safetensors and {args.export}.json')
+
+
+def _train_in_rounds(args, config, sessions, raw, augmentation):
+    """``train`` to ``--train-steps``, then each closed-loop round: visit, train on.
+
+    A round's visited states are saved in the run (``closed_loop_<r>.npz``) before it trains,
+    so ``--resume`` continues any stage with the same states.
+    """
+    import torch
+
+    from social_pose_diffusion.learning import checkpoint
+    from social_pose_diffusion.learning.closed_loop import Visits, visit
+    from social_pose_diffusion.learning.train import train
+    from social_pose_diffusion.policy import load_policy
+
+    rounds = args.closed_loop_rounds
+    if rounds and config.encoder_spec.image_input:
+        raise ValueError('--closed-loop-rounds needs a keypoint encoder (vector, people)')
+    done = checkpoint.saved_step(args.out) if args.resume else None
+    visits, policy, log = [], None, None
+    for r in range(rounds + 1):
+        target = args.train_steps + r * args.closed_loop_steps
+        if r:
+            path = args.out / f'closed_loop_{r}.npz'
+            if args.resume and path.is_file():
+                found = Visits.load(path)
+            else:
+                torch.manual_seed(args.seed + r)
+                driver = policy or load_policy(args.out, args.device)
+                found = visit(driver.eval(), sessions)
+                found.save(path)
+            visits.append(found)
+        if r < rounds and done is not None and done >= target:
+            continue  # a stage an earlier run finished
+        policy, log = train(
+            config,
+            sessions,
+            args.out,
+            train_steps=target,
+            batch=args.batch,
+            lr=args.lr,
+            device=args.device,
+            seed=args.seed,
+            resume=args.resume or r > 0,
+            raw_frames=raw,
+            dbc_weight=args.dbc_weight,
+            augmentation=augmentation,
+            ema_decay=args.ema,
+            visits=Visits.join(visits) if visits else None,
+        )
+    return policy, log

@@ -91,7 +91,7 @@ def perturbed(
     With the pose pushed off and a chunk that returns it.
     """
     fac = np.asarray(session.facilitator, np.float64)[..., :2]
-    n, fps = len(fac), session.fps
+    n = len(fac)
     rows = rng.choice(split(n, config)[0], count)
     # A rigid head offset on the scale of the session's own head turns.
     scale = augmentation.perturbation_scale * max(float(np.std(head_yaw(fac))), 1e-4)
@@ -105,7 +105,30 @@ def perturbed(
         share = rng.uniform(0.0, augmentation.posture_mix, count)[:, None, None]
         offset[:, 0] += share * pose_delta(here, moved)
     past = np.clip(rows[:, None] + np.arange(-config.history, 1)[None], 0, n - 1)
-    history = fac[past] + offset
+    return corrective(
+        session, config, rows, fac[past] + offset, offset[:, 0], augmentation.return_s, past
+    )
+
+
+def corrective(
+    session: Session,
+    config,
+    rows: np.ndarray,
+    history: np.ndarray,
+    offset: np.ndarray,
+    return_s: float,
+    past: np.ndarray | None = None,
+) -> Samples:
+    """Samples at ``rows`` with chunks that bring a facilitator off the demonstration back.
+
+    The facilitator had ``history`` (N, K+1, J, 2) instead of the demonstration's and is
+    ``offset`` (N, J, 2) off it now; its chunk returns with time constant ``return_s``.
+    ``past`` (N, K+1): the recorded frames of a history made from the recording (its unseen
+    steps are no motion); None: every step of it was executed.
+    """
+    n, fps = len(session), session.fps
+    fac = np.asarray(session.facilitator, np.float64)[..., :2]
+    history = history.copy()
     now = history[:, -1]
     lagged = [session.participants[np.clip(rows - lag, 0, None)] for lag in config.lags]
     memory = (
@@ -116,19 +139,20 @@ def perturbed(
     tokens, seen = group_tokens(session.participants[rows], lagged, now, memory)
     tokens, mask = pad_people(tokens, seen, config.max_people)
     ahead = np.clip(rows[:, None] + np.arange(config.horizon + 1)[None], 0, n - 1)
-    fade = np.exp(-np.arange(config.horizon + 1) / (augmentation.return_s * fps))
-    future = fac[ahead] + offset * fade[None, :, None, None]
+    fade = np.exp(-np.arange(config.horizon + 1) / (return_s * fps))
+    future = fac[ahead] + offset[:, None] * fade[None, :, None, None]
     future[..., 0] %= 1.0
     history[..., 0] %= 1.0
     actions = pose_delta(future[:, :-1], future[:, 1:]).astype(np.float32)
+    steps_seen = None if past is None else session.seen()[past]
     proprio = with_style(
-        proprioception(history, session.seen()[past]), config.styles, session.info.get('style')
+        proprioception(history, steps_seen), config.styles, session.info.get('style')
     )
     obs = {'proprio': proprio, 'tokens': tokens, 'mask': mask}
     if config.encoder_spec.attends:
         obs['target'] = attended(session, ahead[:, -2], seen, config.max_people)
-    weights = np.ones(actions.shape[:-1], np.float32)  # every step of a perturbed chunk is known
-    return Samples(obs, actions, np.stack([np.full(count, -1), rows], -1), weights)
+    weights = np.ones(actions.shape[:-1], np.float32)  # every step of a corrective chunk is known
+    return Samples(obs, actions, np.stack([np.full(len(rows), -1), rows], -1), weights)
 
 
 def with_perturbations(
@@ -155,15 +179,7 @@ def with_perturbations(
     if count:
         extra.append(empty(samples, rng.choice(len(samples), count)))
     parts = [samples] + [e for e in extra if len(e)]
-    if len(parts) == 1:
-        return samples
-    obs = {k: np.concatenate([p.obs[k] for p in parts]) for k in samples.obs}
-    return Samples(
-        obs,
-        np.concatenate([p.actions for p in parts]),
-        np.concatenate([p.where for p in parts]),
-        np.concatenate([p.weights for p in parts]),
-    )
+    return samples if len(parts) == 1 else Samples.join(parts)
 
 
 def empty(samples: Samples, rows: np.ndarray) -> Samples:

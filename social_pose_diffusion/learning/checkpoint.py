@@ -40,6 +40,11 @@ def exists(out) -> bool:
     return (Path(out) / POINTER).is_file()
 
 
+def saved_step(out) -> int | None:
+    """The step of the checkpoint in ``out``; None without one."""
+    return _pointer(Path(out))[1]['step'] if exists(out) else None
+
+
 def _sha256(path):
     digest = hashlib.sha256()
     with open(path, 'rb') as f:

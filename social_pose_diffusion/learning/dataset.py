@@ -323,6 +323,16 @@ class Samples:
         """The observation dict and actions of some rows."""
         return {k: v[rows] for k, v in self.obs.items()}, self.actions[rows]
 
+    @classmethod
+    def join(cls, parts: list['Samples']) -> 'Samples':
+        """The rows of every part, in order (each with weights)."""
+        return cls(
+            {k: np.concatenate([p.obs[k] for p in parts]) for k in parts[0].obs},
+            np.concatenate([p.actions for p in parts]),
+            np.concatenate([p.where for p in parts]),
+            np.concatenate([p.weights for p in parts]),
+        )
+
 
 def observations(session, config, indices, raw_frame=None, feats=None):
     """The observation dict (:meth:`Policy.tensors` input) of frames ``indices``.

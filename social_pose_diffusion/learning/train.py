@@ -127,6 +127,7 @@ def train(
     mirror=True,
     augmentation=None,
     ema_decay=0.999,
+    visits=None,
 ):
     """Train a policy of ``config`` for ``train_steps`` optimiser steps; returns (policy, losses).
 
@@ -139,7 +140,9 @@ def train(
     none) and raises :class:`checkpoint.CheckpointError` when it is unusable.
     ``ema_decay`` > 0 returns and saves the exponential moving average of the
     weights (the checkpoint keeps the last step's weights and the average, so
-    a resumed run continues both).
+    a resumed run continues both). ``visits``
+    (:class:`~social_pose_diffusion.learning.closed_loop.Visits` of ``sessions``) adds the
+    states a policy reached driving itself, labelled back to the demonstration.
     """
     if isinstance(train_steps, bool) or not isinstance(train_steps, int) or train_steps < 1:
         raise ValueError(f'train_steps must be a positive integer, not {train_steps!r}')
@@ -168,6 +171,11 @@ def train(
     samples = with_perturbations(
         samples, sessions, config, augmentation, np.random.default_rng(seed + 17)
     )
+    if visits is not None and len(visits):
+        from social_pose_diffusion.learning.closed_loop import visited_samples
+
+        visited = visited_samples(recorded, config, visits, augmentation.return_s)
+        samples = dataset.Samples.join([samples, *visited])
     if len(samples) < 2:
         raise ValueError(
             'too few training frames: sessions must be longer than a few action chunks'
