@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from social_pose_diffusion.cli.main import main
-from social_pose_diffusion.core.skeleton import pose_delta
+from social_pose_diffusion.core.skeleton import JOINT, pose_delta
 from social_pose_diffusion.learning import checkpoint
 from social_pose_diffusion.learning.closed_loop import Visits, visited_samples
 from social_pose_diffusion.learning.train import make_config
@@ -60,6 +60,15 @@ def test_a_turned_head_is_brought_back_and_a_moved_body_is_not(session):
     np.testing.assert_allclose(
         centroid(moved.history[:, -1]) - centroid(fac[rows]), [[0.03, 0.01]] * len(rows)
     )
+
+
+def test_states_making_another_gesture_are_left_out(session):
+    config = make_config([session], memory_s=(2.0, 30.0))
+    visits, _, rows = _visits(session, config)
+    other = np.arange(len(rows)) % 2 == 1  # every other state has its right hand up
+    visits.history[other, :, JOINT['right_wrist'], 1] -= 0.05
+    (samples,) = visited_samples([session], config, visits, RETURN_S)
+    assert samples.where[:, 1].tolist() == rows[~other].tolist()
 
 
 def test_rounds_train_on_and_resume_with_the_same_states(tmp_path):

@@ -18,13 +18,19 @@ from tqdm import tqdm
 
 from social_pose_diffusion.core.atomic import write_bytes
 from social_pose_diffusion.core.session import Session
-from social_pose_diffusion.core.skeleton import pose_delta
+from social_pose_diffusion.core.skeleton import JOINT, pose_delta
 from social_pose_diffusion.learning.augment import corrective
 from social_pose_diffusion.learning.dataset import Samples, split
 from social_pose_diffusion.observation.features import centroid
 
 ROLL_S = 6.0  # each closed-loop rollout; the teacher's turns fall back within 1-2 s
 EVERY_S = 8.0  # one rollout starts this often along a session's training part
+# Farther than this (normalised units) from the demonstration's elbows and wrists, the policy is
+# making another gesture (the other hand, another moment), not the same one badly: the
+# demonstration's chunk is then no correction but a switch of mode, and the state is not used.
+# 97 % of the states visited away from invitations are within it, 60 % of those near one.
+ARM_OFFSET = 0.02
+ARMS = [JOINT[n] for n in ('left_elbow', 'right_elbow', 'left_wrist', 'right_wrist')]
 
 
 @dataclass
@@ -112,6 +118,7 @@ def visited_samples(
 
     The body is moved so its centre is the demonstration's (the seat anchor's business, not
     the policy's); what is left is the posture off the demonstration, head turn included.
+    States with an elbow or wrist more than :data:`ARM_OFFSET` off are left out.
     """
     out = []
     for i in np.unique(visits.session):
@@ -122,6 +129,10 @@ def visited_samples(
         history = history + shift[:, None, None, :]
         history[..., 0] %= 1.0
         offset = pose_delta(fac[rows], history[:, -1])
+        same = np.linalg.norm(offset[:, ARMS], axis=-1).max(-1) <= ARM_OFFSET
+        if not same.any():
+            continue
+        rows, history, offset = rows[same], history[same], offset[same]
         samples = corrective(session, config, rows, history, offset, return_s)
         samples.where[:, 0] = i
         out.append(samples)
