@@ -11,7 +11,7 @@ becomes a sample whose chunk returns to the demonstration (:func:`~.augment.corr
 training continues on both (Ross et al. 2011, DAgger; the labels are DART's).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +64,7 @@ class Visits:
 
     @classmethod
     def join(cls, parts: list['Visits']) -> 'Visits':
-        return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in cls.__annotations__))
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
 
 
 def visit(
@@ -80,29 +80,26 @@ def visit(
     ``samples`` plans, their medoid executed, the session's style given; a rollout of
     ``roll_s`` starts every ``every_s`` along each session's training part, within a segment.
     """
-    from social_pose_diffusion.evaluation.offline import group_frame, start_agent
+    from social_pose_diffusion.evaluation.offline import group_frame
+    from social_pose_diffusion.evaluation.social import PolicyFacilitator
 
-    c = policy.config
-    found = {'session': [], 't': [], 'history': []}
+    c, driver = policy.config, PolicyFacilitator(policy, samples)
+    found: dict[str, list] = {'session': [], 't': [], 'history': []}
     for i, s in enumerate(tqdm(sessions, desc='closed-loop states', disable=not progress)):
         train = split(len(s), c)[0]
         if not len(train):
             continue
         steps, stop = int(round(roll_s * s.fps)), s.segment_bounds()[1]
-        style = s.info.get('style')
         for t0 in range(int(train[0]), int(train[-1]), max(int(round(every_s * s.fps)), 1)):
             end = min(t0 + steps, int(stop[t0]) - c.horizon - 1, int(train[-1]))
             if end <= t0:
                 continue
-            agent = start_agent(
-                policy, s, t0, samples=samples, style=style if style in c.styles else None
-            )
+            driver.start(s, t0)
             for t in range(t0, end):
-                plan = agent.plan(group_frame(s, t))
-                agent.execute(plan.stamps_ns[0], plan.poses[0])
+                driver.step(group_frame(s, t))
                 found['session'].append(i)
                 found['t'].append(t + 1)
-                found['history'].append(agent.history())
+                found['history'].append(driver.agent.history())
     if not found['t']:
         raise ValueError('no closed-loop states: the sessions are too short for a rollout')
     return Visits(
