@@ -81,6 +81,12 @@ CASES = [
     ('train --seed -1 --out {tmp}/run', 'argument --seed: must be >= 0'),
     ('train --lr nan --out {tmp}/run', 'argument --lr: must be finite'),
     ('train --horizon 0 --out {tmp}/run', 'argument --horizon: must be 1 to'),
+    ('train --d-model 4 --out {tmp}/run', 'argument --d-model: must be 8 to 1024'),
+    ('train --layers 0 --out {tmp}/run', 'argument --layers: must be 1 to 12'),
+    (
+        'train --d-model 30 --bags {good} --out {tmp}/run',
+        'heads 4 must divide d_model 30',
+    ),
     (
         'train --rest-s 10 --simulate teacher --seconds 3 --out {tmp}/run',
         "a pull time constant needs the rest prior, not 'none'",

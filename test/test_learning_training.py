@@ -64,6 +64,12 @@ def test_train_cli_resume_and_evaluate(tmp_path):
         '16',
         '--threads',
         '1',
+        '--d-model',
+        '32',
+        '--layers',
+        '1',
+        '--heads',
+        '2',
     ]
     assert main(args + ['--train-steps', '12']) == 0
     assert json.loads((out / 'checkpoint.json').read_text())['step'] == 12
@@ -75,6 +81,7 @@ def test_train_cli_resume_and_evaluate(tmp_path):
     assert [p.name for p in (out / 'checkpoints').iterdir()] == [pointer['dir'].split('/')[-1]]
     assert (out / 'model.safetensors').read_bytes() != first
     policy = load_policy(out, 'cpu')
+    assert (policy.config.d_model, policy.config.layers, policy.config.heads) == (32, 1, 2)
     long = simulate('musician', 3, 60.0, 30.0, seed=9)
     report = evaluate(
         policy, [long], k=3, starts=1, replan=4, invitation_samples=4, progress=False

@@ -224,6 +224,24 @@ def register(sub):
         help="a new plan's weight against the last one where they overlap (temporal "
         'ensembling; 1: none; default: %(default)s)',
     )
+    p.add_argument(
+        '--d-model',
+        type=integer(8, 1024),
+        default=64,
+        help='width of the observation and action networks (default: %(default)s)',
+    )
+    p.add_argument(
+        '--layers',
+        type=integer(1, 12),
+        default=2,
+        help='Transformer blocks of the action network (default: %(default)s)',
+    )
+    p.add_argument(
+        '--heads',
+        type=integer(1, 64),
+        default=4,
+        help='attention heads; must divide --d-model (default: %(default)s)',
+    )
     p.add_argument('--seed', type=integer(0), default=0, help='random seed (default: %(default)s)')
     p.add_argument(
         '--sim-seed',
@@ -316,6 +334,9 @@ def run(args):
         prior_rest_s=args.rest_s,
         noise_scale=args.noise_scale,
         plan_weight=args.plan_weight,
+        d_model=args.d_model,
+        layers=args.layers,
+        heads=args.heads,
     )
     augmentation = Augmentation(
         history_dropout=args.history_dropout,
