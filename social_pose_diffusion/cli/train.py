@@ -127,6 +127,12 @@ def register(sub):
         help="give the policy the sessions' style (/session/info 'style') as an input; "
         'the node then takes a style parameter',
     )
+    p.add_argument(
+        '--style-units',
+        action='store_true',
+        help="with --condition-on-style: each style's actions in units of their own spread, "
+        "so one network does not give every style a size between the styles'",
+    )
     group = p.add_argument_group('training data that teaches responding instead of coasting')
     group.add_argument(
         '--history-dropout',
@@ -334,6 +340,7 @@ def run(args):
         prior_rest_s=args.rest_s,
         noise_scale=args.noise_scale,
         plan_weight=args.plan_weight,
+        style_units=args.style_units,
         d_model=args.d_model,
         layers=args.layers,
         heads=args.heads,

@@ -98,7 +98,9 @@ def train_critic(policy, samples, steps, batch, lr, generator, progress=False):
     for step in tqdm(range(steps), desc='critic', disable=not progress, leave=False):
         _schedule(opt, lr, step, steps)
         obs, actions = samples.batch(rng.integers(0, len(samples), batch))
-        x0 = torch.cat([critic_state(policy, obs), policy.normalise(actions).flatten(1)], -1)
+        x0 = torch.cat(
+            [critic_state(policy, obs), policy.normalise(actions, obs['proprio']).flatten(1)], -1
+        )
         loss = diffusion_loss(
             lambda x, t: critic(x, t.float() / policy.schedule.T), x0, policy.schedule, generator
         )
@@ -231,7 +233,7 @@ def train(
         )
         obs, actions = samples.batch(rows)
         obs = hide(obs, config, augmentation, rng)
-        target = policy.normalise(actions)
+        target = policy.normalise(actions, obs['proprio'])
         tensors = policy.tensors(obs)
         if config.family.critic:
             pred = policy.net(policy.encoder(tensors))

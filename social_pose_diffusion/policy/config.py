@@ -62,6 +62,12 @@ def _choice(names):
     return check
 
 
+def _flag(value):
+    if not isinstance(value, bool):
+        raise ValueError(f'must be true or false, not {value!r}')
+    return value
+
+
 def _name(value):
     if not isinstance(value, str) or not value:
         raise ValueError(f'must hold non-empty names, not {value!r}')
@@ -110,6 +116,7 @@ SCHEMA = {
         _number(x, 0.0, 3600.0, positive=True) for x in _sequence(v, most=8)
     ),
     'styles': lambda v: tuple(_name(x) for x in _sequence(v, most=64)),
+    'style_units': _flag,
     'max_people': lambda v: _integer(v, 1, 256),
     'fps': lambda v: _number(v, 0.0, 1000.0, positive=True),
     'd_model': lambda v: _integer(v, 2, 4096),
@@ -148,6 +155,7 @@ class PolicyConfig:
     lags: tuple = (6, 30, 60)  # participant motion over these many frames
     memory_s: tuple = ()  # participants' motion memory: time constants in seconds
     styles: tuple = ()  # styles the policy can be asked for (a one-hot in its proprioception)
+    style_units: bool = False  # actions in units of their style's own spread (Policy.units)
     max_people: int = 8
     fps: float = 30.0
     d_model: int = 64
@@ -186,6 +194,8 @@ class PolicyConfig:
             raise ValueError(f'd_model must be even (sine and cosine halves), got {self.d_model}')
         if self.d_model % self.heads:
             raise ValueError(f'heads {self.heads} must divide d_model {self.d_model}')
+        if self.style_units and not self.styles:
+            raise ValueError('style_units needs styles to measure the units of')
         if self.beta_start > self.beta_end:
             raise ValueError(f'beta_start {self.beta_start} must be <= beta_end {self.beta_end}')
         if self.prior != 'none' and self.history < 1:

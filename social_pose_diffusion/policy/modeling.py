@@ -48,6 +48,9 @@ class Policy(nn.Module):
     ``select_action(obs)`` -> (B, H, J, 2). ``evaluations`` counts action-network calls.
     """
 
+    action_scale: torch.Tensor
+    style_scale: torch.Tensor  # with config.style_units: (styles, A)
+
     def __init__(self, config):
         super().__init__()
         self.config = config
@@ -63,6 +66,8 @@ class Policy(nn.Module):
         )
         self.schedule = samplers.Schedule(c.timesteps, c.beta_start, c.beta_end)
         self.register_buffer('action_scale', torch.ones(c.action_dim))
+        if c.style_units:
+            self.register_buffer('style_scale', torch.ones(len(c.styles), c.action_dim))
         self.register_buffer('proprio_mean', torch.zeros(proprio_size(c.history, c.styles)))
         self.register_buffer('proprio_std', torch.ones(proprio_size(c.history, c.styles)))
         self.register_buffer('token_mean', torch.zeros(token_size(c.lags, c.memory_s)))
@@ -81,8 +86,15 @@ class Policy(nn.Module):
             x = torch.as_tensor(np.asarray(x, np.float64).reshape(-1, x.shape[-1]))
             return x.mean(0).float(), x.std(0).clamp(min=1e-4).float()
 
-        _, scale = stats(np.asarray(actions).reshape(-1, self.config.action_dim))
+        flat = np.asarray(actions).reshape(len(actions), -1, self.config.action_dim)
+        _, scale = stats(flat)
         self.action_scale.copy_(scale)
+        if self.config.style_units:
+            code = np.asarray(proprio)[:, -len(self.config.styles) :] > 0.5
+            for i in range(len(self.config.styles)):
+                if code[:, i].any():
+                    own = stats(flat[code[:, i]])[1] / scale
+                    self.style_scale[i].copy_(own.clamp(0.05, 20.0))
         for name, arr in (('proprio', proprio), ('token', np.asarray(tokens)[np.asarray(mask)])):
             mean, std = stats(arr)
             getattr(self, f'{name}_mean').copy_(mean)
@@ -96,10 +108,29 @@ class Policy(nn.Module):
             **self.config.encoder_spec.tensors(obs, self),
         }
 
-    def normalise(self, actions):
-        """(B, H, J, 2) numpy deltas -> (B, H, A) tensor in units of the training std."""
+    def units(self, proprio) -> torch.Tensor:
+        """(B, A) scale of normalised actions per sample: the pooled std, or the style's own.
+
+        With ``style_units`` each style's actions are in units of their own spread, so one
+        network predicts every style at the same size: with pooled units, the musician's
+        turns (a third of the teacher's) took a size between the styles'. The style code
+        of the (numpy) proprioception picks the row; no style said, the pooled std.
+        """
+        if not self.config.style_units:
+            return self.action_scale.expand(len(proprio), -1)
+        code = torch.as_tensor(
+            np.asarray(proprio, np.float32)[:, -len(self.config.styles) :], device=self.device
+        )
+        return self.action_scale * (1.0 + code @ (self.style_scale - 1.0))
+
+    def normalise(self, actions, proprio=None):
+        """(B, H, J, 2) numpy deltas -> (B, H, A) tensor in units of the training std.
+
+        ``proprio`` (numpy, as the network sees it) picks each sample's style units.
+        """
         a = torch.as_tensor(np.asarray(actions, np.float32), device=self.device)
-        return a.reshape(*a.shape[:2], -1) / self.action_scale
+        scale = self.action_scale if proprio is None else self.units(proprio)[:, None]
+        return a.reshape(*a.shape[:2], -1) / scale
 
     def _traced(self, name, *args):
         """``getattr(self, name)(*args)`` through a TorchScript trace of that submodule.
@@ -235,7 +266,8 @@ class Policy(nn.Module):
         if self.config.guidance != 1.0 and 'mask' in tensors:
             uncond = self._traced('encoder', self.without_group(tensors))
         b = cond.shape[0]
-        x = self.generate(cond, k, sampler, steps, generator, uncond) * self.action_scale
+        x = self.generate(cond, k, sampler, steps, generator, uncond)
+        x = x * self.units(obs['proprio']).repeat_interleave(k, 0)[:, None]
         x = x.reshape(b, k, self.config.horizon, NUM_JOINTS, 2).double().cpu().numpy()
         prior = self.prior(obs)
         if not np.ndim(prior):
