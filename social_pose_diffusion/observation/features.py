@@ -59,6 +59,12 @@ def with_style(proprio: np.ndarray, styles: Sequence[str], style: str | None = N
     return np.concatenate([proprio, code], -1)
 
 
+def style_code(proprio: ArrayLike, styles: Sequence[str]) -> np.ndarray:
+    """The one-hot style code (..., len(styles)) at the end of ``proprio``: zeros, not said."""
+    proprio = np.asarray(proprio, np.float32)
+    return proprio[..., proprio.shape[-1] - len(styles) :]
+
+
 def proprioception(poses: ArrayLike, seen: ArrayLike | None = None) -> np.ndarray:
     """Features of the facilitator's last ``K + 1`` poses ``(..., K+1, J, 2)``, oldest first.
 

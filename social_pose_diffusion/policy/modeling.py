@@ -15,7 +15,7 @@ from torch import nn
 
 from social_pose_diffusion.core.atomic import write_bytes
 from social_pose_diffusion.core.skeleton import NUM_JOINTS
-from social_pose_diffusion.observation.features import proprio_size, token_size
+from social_pose_diffusion.observation.features import proprio_size, style_code, token_size
 from social_pose_diffusion.policy import samplers
 from social_pose_diffusion.policy.networks import ActionTransformer, ObservationEncoder
 from social_pose_diffusion.policy.prior import (
@@ -90,7 +90,7 @@ class Policy(nn.Module):
         _, scale = stats(flat)
         self.action_scale.copy_(scale)
         if self.config.style_units:
-            code = np.asarray(proprio)[:, -len(self.config.styles) :] > 0.5
+            code = style_code(proprio, self.config.styles) > 0.5
             for i in range(len(self.config.styles)):
                 if code[:, i].any():
                     own = stats(flat[code[:, i]])[1] / scale
@@ -118,9 +118,7 @@ class Policy(nn.Module):
         """
         if not self.config.style_units:
             return self.action_scale.expand(len(proprio), -1)
-        code = torch.as_tensor(
-            np.asarray(proprio, np.float32)[:, -len(self.config.styles) :], device=self.device
-        )
+        code = torch.as_tensor(style_code(proprio, self.config.styles), device=self.device)
         return self.action_scale * (1.0 + code @ (self.style_scale - 1.0))
 
     def normalise(self, actions, proprio=None):
