@@ -88,6 +88,10 @@ CASES = [
         'heads 4 must divide d_model 30',
     ),
     (
+        'train --style-units --bags {good} --out {tmp}/run',
+        'style_units needs styles to measure the units of',
+    ),
+    (
         'train --rest-s 10 --simulate teacher --seconds 3 --out {tmp}/run',
         "a pull time constant needs the rest prior, not 'none'",
     ),
