@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from social_pose_diffusion.cli.arguments import integer, number, output_path, session_length
+from social_pose_diffusion.cli.simulate import STYLE_NAMES
 
 PREVIEW_EVERY = 6  # frames: the GIFs and contact sheets show the 30 Hz session at 5 Hz
 
@@ -26,7 +27,9 @@ def register(sub):
         default=Path('out/demo'),
         help='output directory (default: %(default)s)',
     )
-    p.add_argument('--style', default='music_teacher', help='facilitator style')
+    p.add_argument(
+        '--style', choices=STYLE_NAMES, default='music_teacher', help='facilitator style'
+    )
     p.add_argument(
         '--seconds',
         type=number(positive=True),
@@ -68,6 +71,10 @@ def run(args):
     from social_pose_diffusion.viz.preview import overlay
 
     session_length(args.seconds, 30.0)
+    if args.model is not None and not args.no_graph:
+        from social_pose_diffusion.policy import load_policy
+
+        load_policy(args.model, 'cpu')  # a bad model fails before anything is written
     args.out.mkdir(parents=True, exist_ok=True)
     bag = args.out / 'session'
     if bag.exists():
