@@ -43,6 +43,15 @@ def test_the_demonstration_scores_as_the_reference(sessions):
             assert inv['head_on_invitee'] > 0.5
 
 
+def test_the_late_demonstration_turns_as_much_but_that_much_later(sessions):
+    for session in sessions:
+        truth = run(social.TruthFacilitator(), session)
+        late = run(social.TruthFacilitator(0.2), session)
+        assert late['turn_gain'] == pytest.approx(1.0, abs=0.05)
+        assert late['turn_latency_median_s'] > truth['turn_latency_median_s'] + 0.1
+        assert late['attention_accuracy'] < truth['attention_accuracy'] and late['mpjpe'] > 0
+
+
 def test_holding_still_scores_nothing(sessions):
     for session in sessions:
         hold = run(social.HoldFacilitator(), session)

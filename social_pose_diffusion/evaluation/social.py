@@ -59,6 +59,7 @@ COUNTERFACTUALS = ('frozen', 'mirrored', 'nobody', 'other')
 # The network itself with nobody in view: the agent's idle_alone holds the pose there, which says
 # nothing about whether the network would move on its own motion.
 UNGUARDED = 'nobody, network alone'
+LATE_TRUTH_S = 0.2  # the demonstration replayed this late: a reference row (TruthFacilitator)
 
 
 # -- what the session says ------------------------------------------------------
@@ -163,16 +164,24 @@ class PolicyFacilitator(Facilitator):
 
 
 class TruthFacilitator(Facilitator):
-    """The demonstration itself, replayed: the reference every metric is read against."""
+    """The demonstration itself, replayed: the reference every metric is read against.
 
-    name = 'truth'
+    With ``delay_s`` it is replayed that late: a perfect imitator that reacts a
+    little slower than the demonstrator, which says how much of each metric a
+    short lag alone costs.
+    """
+
+    def __init__(self, delay_s: float = 0.0):
+        self.delay_s = delay_s
+        self.name = 'truth' if delay_s == 0 else f'truth_{delay_s:g}s_late'
 
     def start(self, session, t0):
         self.poses, self.t = np.asarray(session.facilitator[:, :, :2], np.float64), t0
+        self.lag = round(self.delay_s * session.fps)
 
     def step(self, frame):
         self.t += 1
-        return self.poses[self.t]
+        return self.poses[max(0, self.t - self.lag)]
 
 
 class HoldFacilitator(Facilitator):
@@ -650,6 +659,7 @@ def evaluate_social(
     drivers = [
         PolicyFacilitator(policy, plans, sampler, steps),
         TruthFacilitator(),
+        TruthFacilitator(LATE_TRUTH_S),
         HoldFacilitator(),
         VelocityFacilitator(),
         RuleFacilitator(calibration),
@@ -810,7 +820,14 @@ ROWS = (
     ('invitation_left_share', 'left hand share of raised hands', 2),
     ('mpjpe', 'closed-loop MPJPE', 5),
 )
-FACILITATORS = ('truth', 'policy', 'hold', 'constant_velocity', 'rule')
+FACILITATORS = (
+    'truth',
+    TruthFacilitator(LATE_TRUTH_S).name,
+    'policy',
+    'hold',
+    'constant_velocity',
+    'rule',
+)
 
 
 def markdown(social: dict) -> str:
