@@ -66,16 +66,25 @@ def test_coco_round_trip_against_the_simulator(tmp_path, tracks, capsys):
     assert FACILITATOR_TRACK not in session.participant_ids.tolist()
 
 
-def test_table_import_matches_the_coco_import(tmp_path, tracks):
-    coco, _, _ = tracks
+def _write_table(coco, path, broken=0):
+    """``coco`` as a CSV table; the first ``broken`` points get x = inf or nan."""
     names = coco['categories'][0]['keypoints']
-    with open(tmp_path / 'tracks.csv', 'w', newline='') as f:
+    with open(path, 'w', newline='') as f:
         w = csv.writer(f)
         w.writerow(['stamp', 'track_id', 'joint', 'x', 'y', 'confidence'])
+        row = 0
         for ann in coco['annotations']:
             kp = np.reshape(ann['keypoints'], (-1, 3))
             for name, (x, y, c) in zip(names, kp):
+                if row < broken:
+                    x = ('inf', 'nan')[row % 2]
                 w.writerow([(ann['image_id'] - 1000) / 15.0, ann['track_id'], name, x, y, c])
+                row += 1
+
+
+def test_table_import_matches_the_coco_import(tmp_path, tracks):
+    coco, _, _ = tracks
+    _write_table(coco, tmp_path / 'tracks.csv')
     (tmp_path / 'a').mkdir()
     (tmp_path / 'tracks.json').write_text(json.dumps(coco))
     assert _import(tmp_path / 'a', tmp_path / 'tracks.json', '--facilitator-id', '7')[0] == 0
@@ -105,6 +114,22 @@ def test_table_import_matches_the_coco_import(tmp_path, tracks):
     assert b.fps == pytest.approx(15.0, rel=1e-3)
     assert len(a) == len(b)
     np.testing.assert_allclose(a.facilitator, b.facilitator, atol=1e-5)
+
+
+@pytest.mark.filterwarnings('error')  # the user sees only the report, no numpy warning
+def test_non_finite_points_are_counted_and_dropped_without_a_warning(tmp_path, tracks, capsys):
+    coco, _, _ = tracks
+    _write_table(coco, tmp_path / 'tracks.csv', broken=6)
+    code, _ = _import(
+        tmp_path,
+        tmp_path / 'tracks.csv',
+        *('--width', str(WIDTH), '--height', str(HEIGHT), '--facilitator-seat'),
+        f'{coco_seat(coco):.4f}',
+    )
+    captured = capsys.readouterr()
+    assert code == 0 and captured.err == ''
+    ours = sum(name in JOINT for name in coco['categories'][0]['keypoints'][:6])
+    assert json.loads(captured.out.splitlines()[0])['dropped']['non_finite'] == ours > 0
 
 
 def _alphapose(coco, tracked=True):

@@ -97,7 +97,8 @@ class Projection:
         """
         x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
         inside = (y >= 0) & (y <= self.height)
-        u = (x / self.width) % 1.0
+        with np.errstate(invalid='ignore'):  # non-finite points are the caller's to count
+            u = (x / self.width) % 1.0
         if self.kind == 'equirect':
             v = y / self.height
         else:  # y = h/2 - f tan(elevation), f from the vertical field of view
