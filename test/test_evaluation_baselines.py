@@ -212,6 +212,20 @@ def test_an_untrained_correction_falls_back_to_the_prior(recording, tmp_path):
     assert load_policy(tmp_path / 'run', 'cpu').config.residual_gain == 0.0  # and saved so
 
 
+def test_a_correction_that_wins_over_seconds_but_costs_at_one_step_is_scaled_down():
+    from social_pose_diffusion.learning.calibrate import GAINS, safest_gain
+
+    # rows: gains 0, 1/4, 1/2, 3/4, 1; columns: first frame, first second, whole rollout
+    errors = np.array(
+        [[1.0, 1.0, 1.0], [0.99, 0.98, 0.9], [1.0, 0.99, 0.8], [1.05, 1.0, 0.75], [1.16, 1.1, 0.7]]
+    )
+    assert GAINS == (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert safest_gain(errors) == 0.25  # the whole rollout's mean alone would choose 1
+    assert safest_gain(np.ones((5, 3))) == 0.0  # ties go to the prior
+    worse_somewhere = [[1, 1, 1], [1.01, 0.5, 0.5], [0.5, 1.01, 0.5], [0.5, 0.5, 1.01], [2, 0, 0]]
+    assert safest_gain(np.array(worse_somewhere)) == 0.0
+
+
 def test_the_training_loss_ignores_masked_steps(recording):
     session = recording.filled()  # bc: the targets do not also enter the network's input
     config = make_config([session], d_model=16, layers=1, heads=2, policy='bc')
