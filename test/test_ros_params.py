@@ -39,6 +39,9 @@ ROOT = HERE.parent
         ('image_transport', 'h264', 'not one of'),
         ('sampler', 'bogus', 'not one of'),
         ('device', 'gpu', 'not auto'),
+        ('image_topic', 'camera//image', "must not contain repeated '/'"),
+        ('image_topic', '', 'must not be empty'),
+        ('image_topic', 'camera/image raw', 'not a topic name'),
     ],
 )
 def test_policy_rules_refuse_with_a_reason(name, value, reason):
@@ -56,6 +59,8 @@ def test_valid_values_pass_and_lists_are_checked_item_by_item():
         ('sampler', ''),
         ('sampler', 'ddim'),
         ('device', 'cuda:1'),
+        ('image_topic', 'camera/image_raw'),
+        ('image_topic', '~/image'),
     ):
         assert problem(POLICY[name], value) is None, (name, value)
     assert 'needs 4 values' in problem(VISUALIZER['group_color'], [0.2, 0.6])
@@ -239,6 +244,7 @@ def test_nodes_refuse_invalid_values_and_apply_valid_ones_live(run_python):
         ('retarget_node', 'retarget_node', {'diagnostics_period': 0.0}, 'diagnostics_period'),
         ('visualizer_node', 'visualizer_node', {'group_color': [0.1, 0.2]}, 'group_color'),
         ('policy_node', 'policy_node', {'control_rate': float('nan')}, 'control_rate'),
+        ('keypoints_node', 'keypoints_node', {'image_topic': 'camera//image'}, 'image_topic'),
         (
             'keypoints_node',
             'keypoints_node',

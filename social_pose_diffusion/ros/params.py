@@ -24,8 +24,10 @@ from rcl_interfaces.msg import (
     ParameterDescriptor,
     SetParametersResult,
 )
-from rclpy.exceptions import ParameterException
+from rclpy.exceptions import InvalidTopicNameException, ParameterException
+from rclpy.expand_topic_name import expand_topic_name
 from rclpy.parameter import Parameter
+from rclpy.validate_full_topic_name import validate_full_topic_name
 
 from social_pose_diffusion.msgs.images import MAX_PIXELS
 from social_pose_diffusion.perception.factory import BACKENDS
@@ -203,6 +205,16 @@ def seat_u(value: float) -> str | None:
     return f'{value} is neither -1 (unknown) nor in [0, 1)'
 
 
+def topic_name(value: str) -> str | None:
+    """Why ``value`` is no ROS topic name (relative names allowed), checked as rcl expands it."""
+    try:
+        validate_full_topic_name(expand_topic_name(value, 'node', '/'))
+    except (InvalidTopicNameException, ValueError) as exc:  # '...: <reason>[:], at <file>'
+        reason = str(exc).splitlines()[0].split(', at ')[0].rstrip(':').split(': ')[-1]
+        return f'{value!r} is not a topic name: {reason}'
+    return None
+
+
 def _known_sampler(value: str) -> str | None:
     """A sampler some policy family has ('' for the model's default); imported lazily (torch)."""
     if not value:
@@ -229,6 +241,7 @@ KEYPOINTS = {
     'image_topic': Spec(
         '/camera/image_raw',
         'camera topic; compressed transport subscribes to <image_topic>/compressed',
+        check=topic_name,
         read_only=True,
     ),
     'image_transport': Spec(
@@ -246,6 +259,7 @@ KEYPOINTS = {
     'external_topic': Spec(
         '/humans/keypoints_external',
         "keypoint cloud of an external detector (input 'keypoints')",
+        check=topic_name,
         read_only=True,
     ),
     'backend': Spec(
@@ -436,6 +450,7 @@ POLICY = {
     'image_topic': Spec(
         '/camera/image_raw',
         "camera topic, used only by policies observing raw frames ('raw' encoder)",
+        check=topic_name,
         applies=CONFIGURE,
     ),
     'image_transport': Spec(
