@@ -133,7 +133,11 @@ CASES = [
         'extract --image {tmp}/a.jpg --out {tmp}/a.json --overlay {tmp}/x.xyz',
         'cannot write images of type .xyz',
     ),
-    ('extract --image {file} --out {tmp}/a.json', '{file} is not a readable image'),
+    (
+        'extract --image {file} --out {tmp}/a.json',
+        '{file} is not a readable image: compressed image of 15 bytes could not be decoded: '
+        'not an image format',
+    ),
     ('extract --image {bomb} --out {tmp}/a.json', 'exceeds limit of'),
     ('extract --bag {truncated} --out {tmp}/out', '{truncated}: not a readable session bag'),
     ('extract --bag {good} --out {file}/out', '{file} is a file'),

@@ -95,7 +95,11 @@ def compressed_size(data: Any) -> tuple[int, int]:
     try:
         with Image.open(io.BytesIO(buf)) as img:
             return img.size
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
+    except UnidentifiedImageError:  # its text names an in-memory object, not the data
+        raise ValueError(
+            f'compressed image of {len(buf)} bytes could not be decoded: not an image format'
+        ) from None
+    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ValueError(
             f'compressed image of {len(buf)} bytes could not be decoded: {exc}'
         ) from None
