@@ -143,6 +143,10 @@ CASES = [
     ('extract --bag {good} --out {file}/out', '{file} is a file'),
     ('extract --bag {good} --out {tmp}/out --max-people 0', 'argument --max-people: must be 1 to'),
     ('demo --model {tmp}/missing --out {tmp}/out', 'model file {tmp}/missing.safetensors'),
+    (
+        'evaluate --replay {good} --model {tmp}/missing --report {tmp}/out/r.json',
+        'model file {tmp}/missing.safetensors',
+    ),
     ('demo --model {nan_model} --out {tmp}/out', 'max_speed must be finite'),
     ('demo --style dancer --out {tmp}/out', "argument --style: invalid choice: 'dancer'"),
 ]

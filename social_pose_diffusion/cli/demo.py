@@ -71,10 +71,10 @@ def run(args):
     from social_pose_diffusion.viz.preview import overlay
 
     session_length(args.seconds, 30.0)
-    if args.model is not None and not args.no_graph:
-        from social_pose_diffusion.policy import load_policy
+    if not args.no_graph:
+        from social_pose_diffusion.ros.replay import check_model
 
-        load_policy(args.model, 'cpu')  # a bad model fails before anything is written
+        check_model(args.model)  # before the session is written
     args.out.mkdir(parents=True, exist_ok=True)
     bag = args.out / 'session'
     if bag.exists():

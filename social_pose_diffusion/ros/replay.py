@@ -217,6 +217,18 @@ def play(
     return sent
 
 
+def check_model(model) -> None:
+    """Refuse (:class:`ModelError`) a model the policy node would fail to configure with.
+
+    Before any node starts or file is written: a graph with an unconfigured
+    policy would only time out.
+    """
+    if model:
+        from social_pose_diffusion.policy import load_policy
+
+        load_policy(model, 'cpu')
+
+
 def replay(
     bag,
     out=None,
@@ -240,6 +252,7 @@ def replay(
     """
     from tqdm import tqdm
 
+    check_model(model)
     bag = Path(bag)
     session = read_session(bag)
     if input_kind == 'image':
