@@ -1,6 +1,7 @@
 """Real (tiny) training runs on a short simulated session, the train/evaluate CLIs and resume."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -30,6 +31,37 @@ def test_loss_falls(session, kind):
         config, [session], train_steps=60, batch=32, lr=3e-3, progress=False, critic_steps=30
     )
     assert np.mean(log[-10:]) < np.mean(log[:10])
+
+
+def test_nobody_in_view_trains_finite_weights(session):
+    # A recording in which perception found nobody: nothing to scale the people's tokens by.
+    alone = replace(
+        session,
+        participant_ids=session.participant_ids[:0],
+        participants=session.participants[:, :0],
+    )
+    policy, log = train(
+        make_config([alone], **SMALL), [alone], train_steps=5, batch=8, progress=False
+    )
+    assert np.isfinite(log).all()
+    assert all(torch.isfinite(t).all() for t in policy.state_dict().values())
+
+
+@pytest.mark.filterwarnings('ignore::RuntimeWarning')  # the broken joint's own arithmetic
+def test_a_non_finite_loss_stops_training_before_anything_is_saved(session, tmp_path):
+    broken = session.participants.copy()
+    broken[40:, 0, 0, 0] = np.inf  # one present joint, past the first checkpoint's reach
+    bad = replace(session, participants=broken)
+    with pytest.raises(ValueError, match='training diverged: the loss is nan at step 1 '):
+        train(
+            make_config([session], **SMALL),
+            [bad],
+            train_steps=5,
+            batch=8,
+            progress=False,
+            out=tmp_path,
+        )
+    assert not list(tmp_path.iterdir())
 
 
 def test_image_encoders_train(session):

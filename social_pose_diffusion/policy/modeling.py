@@ -84,6 +84,8 @@ class Policy(nn.Module):
 
         def stats(x):
             x = torch.as_tensor(np.asarray(x, np.float64).reshape(-1, x.shape[-1]))
+            if len(x) < 2:  # nothing to measure (nobody in view in any frame): unscaled
+                return torch.zeros(x.shape[-1]), torch.ones(x.shape[-1])
             return x.mean(0).float(), x.std(0).clamp(min=1e-4).float()
 
         flat = np.asarray(actions).reshape(len(actions), -1, self.config.action_dim)

@@ -208,6 +208,11 @@ def read_session(
                 states[int(state['stamp_ns'])] = state
     if not facilitator:
         raise ValueError(f'{path} has no facilitator messages on {facilitator_topic}')
+    if not frames:  # a mistyped topic would train on nobody in view without a word
+        held = ', '.join(t for t, (m, _) in topic_counts(path).items() if m == CLOUD) or 'none'
+        raise ValueError(
+            f'{path} has no group messages on {group_topic} (keypoint topics: {held})'
+        )
     stamps = np.array(sorted(facilitator), np.int64)
     ids = np.unique(np.concatenate([f.ids for f in frames.values()] or [np.zeros(0, np.int32)]))
     group = np.zeros((len(stamps), len(ids), NUM_JOINTS, 3), np.float32)
