@@ -38,6 +38,8 @@ import os
 import statistics
 import time
 
+from social_pose_diffusion.cli.arguments import integer, integers
+
 SIZE_BANDS = ('<70px', '70-90px', '90-120px', '>=120px')
 TOLERANCES = (0.5, 1.0)
 
@@ -53,22 +55,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help='photos without people to dress the table' + default,
     )
     parser.add_argument(
-        '--people', default='4,8,13', help='people counts for the speed runs' + default
+        '--people',
+        type=integers(1, 16),
+        default='4,8,13',
+        help='people counts for the speed runs' + default,
     )
     parser.add_argument(
-        '--height', type=int, default=640, help='panorama height for speed and sequence' + default
+        '--height',
+        type=integer(64, 3840),
+        default=640,
+        help='panorama height for speed and sequence' + default,
     )
     parser.add_argument(
-        '--frames', type=int, default=60, help='steady-state frames timed per count' + default
+        '--frames',
+        type=integer(1, 100_000),
+        default=60,
+        help='steady-state frames timed per count' + default,
     )
     parser.add_argument(
-        '--scenes', type=int, default=6, help='single-frame scenes per resolution' + default
+        '--scenes',
+        type=integer(1, 1000),
+        default=6,
+        help='single-frame scenes per resolution' + default,
     )
     parser.add_argument(
-        '--heights', default='640,960', help='panorama heights for single frames' + default
+        '--heights',
+        type=integers(64, 3840),
+        default='640,960',
+        help='panorama heights for single frames' + default,
     )
     parser.add_argument(
-        '--sequence-frames', type=int, default=300, help='camera frames in the sequence' + default
+        '--sequence-frames',
+        type=integer(1, 100_000),
+        default=300,
+        help='camera frames in the sequence' + default,
     )
 
 
@@ -318,14 +338,9 @@ def run(args: argparse.Namespace) -> dict:
     report = {
         'frame': f'{2 * args.height}x{args.height}',
         'photos': len(photos),
-        'speed': [
-            speed(photos, clutter, int(c), args.height, args.frames)
-            for c in args.people.split(',')
-        ],
+        'speed': [speed(photos, clutter, c, args.height, args.frames) for c in args.people],
         'sequence': sequence(photos, clutter, args.height, args.sequence_frames),
-        'single_frame': [
-            single_frame(photos, clutter, int(h), args.scenes) for h in args.heights.split(',')
-        ],
+        'single_frame': [single_frame(photos, clutter, h, args.scenes) for h in args.heights],
     }
     report['load_average_1min'] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     return report

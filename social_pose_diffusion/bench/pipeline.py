@@ -31,17 +31,22 @@ import json
 import tempfile
 from pathlib import Path
 
+from social_pose_diffusion.cli.arguments import integer, number
+
 TARGET_CONTROL_HZ = 30.0
 TARGET_LATENCY_P95_MS = 150.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        '--seconds', type=float, default=20.0, help='camera stream per row (default: %(default)s)'
+        '--seconds',
+        type=number(1.0, 3600.0),
+        default=20.0,
+        help='camera stream per row (default: %(default)s)',
     )
     parser.add_argument(
         '--people',
-        type=int,
+        type=integer(),
         default=4,
         help='people in the frame incl. the facilitator: 2..16 composite, 4..7 rendered '
         '(default: %(default)s)',
@@ -65,12 +70,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         '--width',
-        type=int,
+        type=integer(64, 7680),
         default=1920,
         help='frame width; height is width/2 (default: %(default)s)',
     )
     parser.add_argument(
-        '--fps', type=float, default=30.0, help='camera rate (default: %(default)s)'
+        '--fps', type=number(1.0, 240.0), default=30.0, help='camera rate (default: %(default)s)'
     )
     parser.add_argument(
         '--transport',
@@ -80,7 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         '--clip-frames',
-        type=int,
+        type=integer(1, 10_000),
         default=60,
         help='distinct frames in the clip (default: %(default)s)',
     )

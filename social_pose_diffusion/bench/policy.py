@@ -25,6 +25,8 @@ freshly initialised networks.
 import argparse
 import time
 
+from social_pose_diffusion.cli.arguments import device, integer
+
 ROWS = ('fast', 'node_default')
 DESCRIPTIONS = {
     'fast': 'shipped model: vector set encoder + flow, Euler steps, 1 sample per frame '
@@ -43,21 +45,29 @@ DESCRIPTIONS = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        '--model', default='models/default', help='fast model (default: %(default)s)'
+        '--model', default=None, help='fast model (default: the packaged default model)'
     )
     parser.add_argument(
         '--frames',
-        type=int,
+        type=integer(1, 100_000),
         default=150,
         help='timed frames per configuration (default: %(default)s)',
     )
     parser.add_argument(
-        '--paper-frames', type=int, default=20, help='timed frames of the paper configurations'
+        '--paper-frames',
+        type=integer(1, 10_000),
+        default=20,
+        help='timed frames of the paper configurations',
     )
     parser.add_argument(
-        '--threads', type=int, default=1, help='torch CPU threads (default: %(default)s)'
+        '--threads',
+        type=integer(1, 1024),
+        default=1,
+        help='torch CPU threads (default: %(default)s)',
     )
-    parser.add_argument('--device', default='cpu', help='auto, cpu or cuda (default: %(default)s)')
+    parser.add_argument(
+        '--device', type=device, default='cpu', help='auto, cpu or cuda (default: %(default)s)'
+    )
 
 
 class _AgentStep:
@@ -135,13 +145,14 @@ def _interleaved(steps, frames, warmup=3):
 def run(args: argparse.Namespace) -> dict:
     import torch
 
+    from social_pose_diffusion.core.resources import default_model
     from social_pose_diffusion.evaluation.metrics import timing
     from social_pose_diffusion.planning.agent import FacilitatorAgent
     from social_pose_diffusion.policy import Policy, PolicyConfig, load_policy
     from social_pose_diffusion.sources.sim import Renderer, simulate
 
     torch.set_num_threads(args.threads)
-    fast = load_policy(args.model, args.device)
+    fast = load_policy(args.model or default_model(), args.device)
     session = simulate(
         'music_teacher', 4, max(args.frames, args.paper_frames) / 30.0 + 3.0, 30.0, seed=0
     )

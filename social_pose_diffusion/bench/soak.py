@@ -18,6 +18,8 @@ import json
 import time
 from pathlib import Path
 
+from social_pose_diffusion.cli.arguments import integer, number
+
 
 def rss_mb(pid: int) -> float | None:
     """Resident memory of a process in MB (Linux), or None."""
@@ -32,17 +34,23 @@ def rss_mb(pid: int) -> float | None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        '--frames', type=int, default=10000, help='frames in all (default: %(default)s)'
+        '--frames',
+        type=integer(1, 10_000_000),
+        default=10000,
+        help='frames in all (default: %(default)s)',
     )
     parser.add_argument(
         '--window',
-        type=int,
+        type=integer(1, 10_000_000),
         default=1000,
         help='frames per reported window (default: %(default)s)',
     )
     parser.add_argument('--input', choices=('keypoints', 'raw'), default='keypoints')
     parser.add_argument(
-        '--loop-seconds', type=float, default=30.0, help='length of the looping session'
+        '--loop-seconds',
+        type=number(2.0, 3600.0),
+        default=30.0,
+        help='length of the looping session',
     )
 
 

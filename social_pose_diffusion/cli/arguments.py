@@ -61,6 +61,20 @@ def _bounds(low, high):
     return f'>= {low}' if low is not None else f'<= {high}'
 
 
+def integers(low=None, high=None):
+    """A comma-separated list of ints, each in [low, high] (e.g. ``4,8,13``)."""
+    one = integer(low, high)
+
+    def parse(text):
+        items = [item.strip() for item in text.split(',')]
+        try:
+            return [one(item) for item in items]
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f'{exc} in {text!r}') from None
+
+    return parse
+
+
 def seat(text):
     """An azimuth u in [0, 1) (0.5 = the camera's forward axis)."""
     value = _number(text, float)

@@ -47,7 +47,9 @@ def register(sub):
         default=1000,
         help='first seed of simulated sessions (default: %(default)s)',
     )
-    p.add_argument('--model', default='models/default', help='model path (default: %(default)s)')
+    p.add_argument(
+        '--model', default=None, help='model path (default: the packaged default model)'
+    )
     p.add_argument(
         '--report',
         type=output_path,
@@ -160,13 +162,14 @@ def run(args):
 
         run_table(args.out, quick=args.quick, device=args.device)
         return 0
+    from social_pose_diffusion.core.resources import default_model
     from social_pose_diffusion.evaluation.offline import evaluate, write_report
     from social_pose_diffusion.learning.dataset import load_sessions
     from social_pose_diffusion.policy import load_policy
 
     if args.simulate:
         session_length(args.seconds, 30.0)
-    policy = load_policy(args.model, args.device)
+    policy = load_policy(args.model or default_model(), args.device)
     if args.sampler:
         policy.config.family.sampler(args.sampler)  # a ValueError names the model's samplers
     sessions, names, raw = load_sessions(

@@ -15,6 +15,7 @@ shown next to the data's own bone variation.
 """
 
 import time
+from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -390,6 +391,15 @@ def evaluate(
         'steps': steps or c.steps,
         'sessions': [],
     }
+    for i, session in enumerate(sessions):
+        if not len(dataset.split(len(session), c)[1]):
+            need = next(n for n in count(len(session) + 1) if len(dataset.split(n, c)[1]))
+            raise ValueError(
+                f'{names[i] if names else f"session {i}"}: too short to evaluate: its held-out '
+                f'last 20 % must hold more than a {c.horizon}-frame chunk, which takes '
+                f'{need} frames ({need / session.fps:.1f} s at {session.fps:g} fps); it has '
+                f'{len(session)}'
+            )
     for i, session in enumerate(
         tqdm(sessions, desc='evaluate', unit='session', disable=not progress)
     ):
@@ -629,12 +639,13 @@ def plots(report: dict, stem: str) -> list[str]:
                 color=f'C{n}',
                 label=f'{e["name"]} ({key.replace("_curve", "").replace("curve", "model")})',
             )
-    if not rolled:
+    if rolled:
+        ax.legend(fontsize=7)
+    else:
         ax.text(0.5, 0.5, 'no rollout fits the held-out time', ha='center', transform=ax.transAxes)
     ax.set_xlabel('rollout time (s)')
     ax.set_ylabel('MPJPE (normalised equirect)')
     ax.set_title('open-loop rollout error vs horizon')
-    ax.legend(fontsize=7)
     _save_figure(fig, f'{stem}_horizon.png')
     paths.append(f'{stem}_horizon.png')
     ex = report.get('example') or {}

@@ -360,21 +360,17 @@ def evaluate_command(args):
     import json
 
     from social_pose_diffusion.core.atomic import write_json
-    from social_pose_diffusion.policy import model_paths
 
     bag = Path(args.replay)
     if not bag.is_dir():
         raise FileNotFoundError(f'session bag {bag} not found')
-    model = args.model
-    if model == 'models/default' and not model_paths(model)[0].is_file():
-        model = None  # not run from the source tree: the installed default model
     report_path = Path(args.report)
     out = report_path.with_name(report_path.stem + '_outputs')
     report = replay(
         bag,
         out=out,
         input_kind=args.replay_input,
-        model=model,
+        model=args.model,
         log_dir=report_path.with_name(report_path.stem + '_logs'),
     )
     write_json(report_path, report)
