@@ -239,3 +239,44 @@ def test_cylindrical_projection_is_the_inverse_of_the_panorama():
     np.testing.assert_allclose(np.stack([u, v], -1), uv, atol=1e-9)
     assert inside.all()
     assert not Projection('equirect', 100, 50).to_uv([10], [-1])[2][0]
+
+
+def _table(path, stamps):
+    with open(path, 'w', newline='') as f:
+        rows = csv.writer(f)
+        rows.writerow(['stamp', 'track', 'joint', 'x', 'y', 'conf'])
+        for s in stamps:
+            rows.writerows([s, 1, j, 100 + i, 50 + i, 0.9] for i, j in enumerate(JOINT))
+
+
+@pytest.mark.parametrize(
+    'kind,message',
+    [
+        ('negative_stamp', 'stamp -1 is not a ROS time in seconds'),
+        ('nan_stamp', 'stamp nan is not a ROS time in seconds'),
+        ('nanosecond_stamps', 'nanoseconds would be 1e9 times too large'),
+        (
+            'unequal_columns',
+            'the columns must be equally long 1-D arrays, not stamp (3,), track (2,)',
+        ),
+        ('huge_image_id', 'frame number 1000000000000000000000000000000 is beyond 2147483647'),
+    ],
+)
+def test_malformed_times_and_columns_are_one_error_line(tmp_path, capsys, kind, message):
+    source = tmp_path / {'unequal_columns': 'in.npz', 'huge_image_id': 'in.json'}.get(
+        kind, 'in.csv'
+    )
+    if kind == 'unequal_columns':
+        cols = {k: np.zeros(3) for k in ('stamp', 'x', 'y', 'conf')}
+        np.savez(source, track=np.zeros(2), joint=np.array(['nose'] * 3), **cols)
+    elif kind == 'huge_image_id':
+        ann = [{'image_id': i, 'track_id': 1, 'keypoints': [1, 1, 1] * 17} for i in (2, 10**30)]
+        source.write_text(json.dumps(ann))
+    else:
+        stamps = {'negative_stamp': [-1, 0.1], 'nan_stamp': ['nan', 0.1]}.get(kind)
+        _table(source, stamps or [1.7e18, 1.7e18 + 6.7e7])
+    args = ['--facilitator-id', '1', '--width', '640', '--height', '320']
+    code = main(['import', str(source), '--out', str(tmp_path / 'x'), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err.splitlines()[-1] and 'Traceback' not in err, err
+    assert not (tmp_path / 'x').exists()

@@ -30,6 +30,8 @@ COCO_EXTENDED = {26: 'halpe26', 133: 'coco_wholebody', 136: 'halpe136'}
 # Where trackers put an annotation's track id: COCO/PoseTrack, AlphaPose (--pose_track).
 TRACK_KEYS = ('track_id', 'idx')
 PROJECTIONS = ('equirect', 'cylindrical')
+MAX_FRAME = 2**31 - 1  # frame numbers (image ids, a table's frame column)
+MAX_STAMP_S = 2**31 - 1  # builtin_interfaces/Time holds int32 seconds
 TABLE_COLUMNS = {
     'stamp': ('stamp', 'time', 'timestamp'),
     'frame': ('frame', 'frame_id', 'frame_index'),
@@ -235,6 +237,8 @@ def _frame_numbers(ids, path):
                 '(e.g. frame_000012.jpg)'
             )
         out.append(int(found[-1]))
+    if out and max(out) > MAX_FRAME:
+        raise ValueError(f'{path}: frame number {max(out)} is beyond {MAX_FRAME}')
     return np.asarray(out, np.int64)
 
 
@@ -276,6 +280,10 @@ def read_table(path, joints=None):
     except (OSError, ValueError, csv.Error, UnicodeDecodeError) as exc:
         raise ValueError(f'{path}: not a readable CSV/NPZ table: {exc}') from exc
     found = _table_columns(list(cols), path)
+    used = {str(name): np.asarray(cols[name]) for name in found.values() if name is not None}
+    if len({a.shape for a in used.values()}) > 1 or any(a.ndim != 1 for a in used.values()):
+        shapes = ', '.join(f'{k} {a.shape}' for k, a in used.items())
+        raise ValueError(f'{path}: the columns must be equally long 1-D arrays, not {shapes}')
     if not len(cols[found['track']]):
         raise ValueError(f'{path}: the table is empty')
     names = cols[found['joint']]
@@ -298,8 +306,10 @@ def read_table(path, joints=None):
             stamps = dict(enumerate(unique_s.tolist()))
         else:
             frame, stamps = cols[found['frame']].astype(np.int64), None
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise ValueError(f'{path}: non-numeric stamp, frame, track, x, y or conf: {exc}') from exc
+    if found['stamp'] is None and (frame.min() < 0 or frame.max() > MAX_FRAME):
+        raise ValueError(f'{path}: frame numbers must be 0 to {MAX_FRAME}')
     return Detections(
         frame.astype(np.int64),
         track,
@@ -318,13 +328,20 @@ def _stamps_ns(frames, detections, fps, start_s):
     if fps is not None:
         if not fps > 0:
             raise ValueError(f'fps must be positive, not {fps}')
-        return {f: int(round((start_s + f / fps) * 1e9)) for f in frames}
-    if not detections.stamps_s:
+        seconds = [start_s + f / fps for f in frames]
+    elif not detections.stamps_s:
         raise ValueError('the input holds no per-frame stamps: give --fps')
-    missing = [f for f in frames if f not in detections.stamps_s]
-    if missing:
+    elif missing := [f for f in frames if f not in detections.stamps_s]:
         raise ValueError(f'frames {missing[:5]} have no stamp: give --fps')
-    stamps = {f: int(round((start_s + detections.stamps_s[f]) * 1e9)) for f in frames}
+    else:
+        seconds = [start_s + detections.stamps_s[f] for f in frames]
+    if not all(0.0 <= s <= MAX_STAMP_S for s in seconds):  # NaN fails too
+        bad = next(s for s in seconds if not 0.0 <= s <= MAX_STAMP_S)
+        raise ValueError(
+            f'stamp {bad:g} is not a ROS time in seconds (0 to {MAX_STAMP_S}; '
+            'nanoseconds would be 1e9 times too large)'
+        )
+    stamps = {f: int(round(s * 1e9)) for f, s in zip(frames, seconds)}
     if len(set(stamps.values())) != len(stamps):
         raise ValueError('two frames share a stamp')
     return stamps
