@@ -46,6 +46,8 @@ def files(tmp_path_factory):
     import numpy as np
 
     out['bomb'].write_bytes(cv2.imencode('.png', np.zeros((10000, 20000), np.uint8))[1].tobytes())
+    out['tall'] = root / 'tall.png'  # decodes, but is no equirectangular frame
+    out['tall'].write_bytes(cv2.imencode('.png', np.zeros((200, 100, 3), np.uint8))[1].tobytes())
     model = root / 'model'
     model.mkdir()
     shutil.copy('models/default.safetensors', model / 'model.safetensors')
@@ -152,6 +154,10 @@ CASES = [
         'not an image format',
     ),
     ('extract --image {bomb} --out {tmp}/a.json', 'exceeds limit of'),
+    (
+        'extract --image {tall} --out {tmp}/out/a.json',
+        '{tall}: image 100x200 is not equirectangular: width must be twice the height',
+    ),
     ('extract --bag {truncated} --out {tmp}/out', '{truncated}: not a readable session bag'),
     ('extract --bag {good} --out {file}/out', '{file} is a file'),
     ('extract --bag {good} --out {tmp}/out --max-people 0', 'argument --max-people: must be 1 to'),

@@ -145,6 +145,7 @@ def extract_image(args):
     from social_pose_diffusion.msgs.images import compressed_to_bgr
     from social_pose_diffusion.observation.raster import draw_skeleton
     from social_pose_diffusion.perception import PerceptionError
+    from social_pose_diffusion.perception.validate import check_panorama
 
     if not args.image.is_file():
         raise FileNotFoundError(f'no image at {args.image}')
@@ -154,6 +155,10 @@ def extract_image(args):
         bgr = compressed_to_bgr(args.image.read_bytes())
     except ValueError as exc:
         raise PerceptionError(f'{args.image} is not a readable image: {exc}') from None
+    try:  # before the detector loads: a wrong image fails at once
+        check_panorama(bgr)
+    except PerceptionError as exc:
+        raise PerceptionError(f'{args.image}: {exc}') from None
     extractor = _extractor(args)
     frame = extractor.process(bgr, 0)
     people = [
