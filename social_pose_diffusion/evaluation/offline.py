@@ -15,7 +15,6 @@ shown next to the data's own bone variation.
 """
 
 import time
-from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -392,8 +391,7 @@ def evaluate(
         'sessions': [],
     }
     for i, session in enumerate(sessions):
-        if not len(dataset.split(len(session), c)[1]):
-            need = next(n for n in count(len(session) + 1) if len(dataset.split(n, c)[1]))
+        if len(session) < (need := dataset.min_frames(c, 1)):
             raise ValueError(
                 f'{names[i] if names else f"session {i}"}: too short to evaluate: its held-out '
                 f'last 20 % must hold more than a {c.horizon}-frame chunk, which takes '

@@ -13,6 +13,7 @@ end; losses and metrics use it, so nothing unseen is ever learned or scored.
 """
 
 from dataclasses import dataclass
+from itertools import count
 
 import cv2
 import numpy as np
@@ -229,6 +230,11 @@ def split(n, config, train_fraction=0.8):
         np.arange(config.history, max(config.history, cut - config.horizon)),
         np.arange(cut, max(cut, n - config.horizon)),
     )
+
+
+def min_frames(config, part: int) -> int:
+    """The shortest session with a frame in :func:`split`'s ``part`` (0 train, 1 eval)."""
+    return next(n for n in count(1) if len(split(n, config)[part]))
 
 
 def images(session, config, indices, raw_frame=None):

@@ -8,7 +8,6 @@ continues where it stopped. The same seed gives the same model.
 
 import copy
 from dataclasses import replace
-from itertools import count
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +45,7 @@ def make_config(sessions, **options):
     rest_s = given.pop('prior_rest_s', None)  # set with the posture it pulls toward
     config = PolicyConfig(**{**timed, **given})
     longest = max(len(s) for s in sessions)
-    if not len(dataset.split(longest, config)[0]):
-        need = next(n for n in count(longest + 1) if len(dataset.split(n, config)[0]))
+    if longest < (need := dataset.min_frames(config, 0)):
         raise ValueError(
             f'no training frames: with {config.history} frames of history and a '
             f'{config.horizon}-frame horizon a session needs at least {need} frames '
@@ -254,17 +252,17 @@ def train(
                 loss = loss + policy.attention_loss(tensors)
         else:
             loss = policy.loss(tensors, target, generator, samples.weights[rows])
+        if not torch.isfinite(loss):  # before it can reach the weights, their average or a file
+            raise ValueError(
+                f'training diverged: the loss is {loss.item()} at step {step + 1} '
+                '(the last finite checkpoint, if any, is kept)'
+            )
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
         optimizer.step()
         if ema is not None:
             average(ema, policy, min(ema_decay, (1.0 + step) / (10.0 + step)))
-        if not torch.isfinite(loss):  # never average or save weights a non-finite step made
-            raise ValueError(
-                f'training diverged: the loss is {loss.item()} at step {step + 1} '
-                '(the last finite checkpoint, if any, is kept)'
-            )
         log.append(round(loss.item(), 6))
         bar.set_postfix(loss=f'{np.mean(log[-50:]):.4f}')
         if out and ((step + 1) % save_every == 0 or step + 1 == train_steps):
