@@ -30,7 +30,7 @@ COCO_EXTENDED = {26: 'halpe26', 133: 'coco_wholebody', 136: 'halpe136'}
 # Where trackers put an annotation's track id: COCO/PoseTrack, AlphaPose (--pose_track).
 TRACK_KEYS = ('track_id', 'idx')
 PROJECTIONS = ('equirect', 'cylindrical')
-MAX_FRAME = 2**31 - 1  # frame numbers (image ids, a table's frame column)
+MAX_FRAME = 2**31 - 1  # image ids read as frame numbers
 MAX_STAMP_S = 2**31 - 1  # builtin_interfaces/Time holds int32 seconds
 TABLE_COLUMNS = {
     'stamp': ('stamp', 'time', 'timestamp'),
@@ -308,8 +308,6 @@ def read_table(path, joints=None):
             frame, stamps = cols[found['frame']].astype(np.int64), None
     except (ValueError, OverflowError) as exc:
         raise ValueError(f'{path}: non-numeric stamp, frame, track, x, y or conf: {exc}') from exc
-    if found['stamp'] is None and (frame.min() < 0 or frame.max() > MAX_FRAME):
-        raise ValueError(f'{path}: frame numbers must be 0 to {MAX_FRAME}')
     return Detections(
         frame.astype(np.int64),
         track,
@@ -335,8 +333,8 @@ def _stamps_ns(frames, detections, fps, start_s):
         raise ValueError(f'frames {missing[:5]} have no stamp: give --fps')
     else:
         seconds = [start_s + detections.stamps_s[f] for f in frames]
-    if not all(0.0 <= s <= MAX_STAMP_S for s in seconds):  # NaN fails too
-        bad = next(s for s in seconds if not 0.0 <= s <= MAX_STAMP_S)
+    bad = next((s for s in seconds if not 0.0 <= s <= MAX_STAMP_S), None)  # NaN too
+    if bad is not None:
         raise ValueError(
             f'stamp {bad:g} is not a ROS time in seconds (0 to {MAX_STAMP_S}; '
             'nanoseconds would be 1e9 times too large)'
