@@ -50,7 +50,7 @@ def test_nobody_in_view_trains_finite_weights(session):
 @pytest.mark.filterwarnings('ignore::RuntimeWarning')  # the broken joint's own arithmetic
 def test_a_non_finite_loss_stops_training_before_anything_is_saved(session, tmp_path):
     broken = session.participants.copy()
-    broken[40:, 0, 0, 0] = np.inf  # one present joint, past the first checkpoint's reach
+    broken[40:, 0, 0, 0] = np.inf  # one present joint: its token scale, so the first loss, is inf
     bad = replace(session, participants=broken)
     with pytest.raises(ValueError, match='training diverged: the loss is nan at step 1 '):
         train(
