@@ -145,14 +145,13 @@ def _interleaved(steps, frames, warmup=3):
 def run(args: argparse.Namespace) -> dict:
     import torch
 
-    from social_pose_diffusion.core.resources import default_model
     from social_pose_diffusion.evaluation.metrics import timing
     from social_pose_diffusion.planning.agent import FacilitatorAgent
     from social_pose_diffusion.policy import Policy, PolicyConfig, load_policy
     from social_pose_diffusion.sources.sim import Renderer, simulate
 
     torch.set_num_threads(args.threads)
-    fast = load_policy(args.model or default_model(), args.device)
+    fast = load_policy(args.model, args.device)
     session = simulate(
         'music_teacher', 4, max(args.frames, args.paper_frames) / 30.0 + 3.0, 30.0, seed=0
     )

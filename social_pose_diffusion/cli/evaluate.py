@@ -162,14 +162,13 @@ def run(args):
 
         run_table(args.out, quick=args.quick, device=args.device)
         return 0
-    from social_pose_diffusion.core.resources import default_model
     from social_pose_diffusion.evaluation.offline import evaluate, write_report
     from social_pose_diffusion.learning.dataset import load_sessions
     from social_pose_diffusion.policy import load_policy
 
     if args.simulate:
         session_length(args.seconds, 30.0)
-    policy = load_policy(args.model or default_model(), args.device)
+    policy = load_policy(args.model, args.device)
     if args.sampler:
         policy.config.family.sampler(args.sampler)  # a ValueError names the model's samplers
     sessions, names, raw = load_sessions(

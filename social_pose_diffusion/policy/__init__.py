@@ -68,12 +68,19 @@ def load_config(path: str | Path) -> PolicyConfig:
         raise ModelError(f'{path}: not a valid policy config: {exc}') from exc
 
 
-def load_policy(path: str | Path, device: str = 'auto') -> Policy:
-    """A :class:`Policy` in eval mode on ``device`` (auto|cpu|cuda); raises :class:`ModelError`."""
+def load_policy(path: str | Path | None, device: str = 'auto') -> Policy:
+    """A :class:`Policy` in eval mode on ``device`` (auto|cpu|cuda); raises :class:`ModelError`.
+
+    ``path`` None or '' is the packaged default model, as the nodes load it.
+    """
     import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    if not path:
+        from social_pose_diffusion.core.resources import default_model
+
+        path = default_model()
     weights, config_path = model_paths(path)
     for p in (weights, config_path):
         if not p.is_file():
