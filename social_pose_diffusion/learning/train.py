@@ -7,6 +7,7 @@ continues where it stopped. The same seed gives the same model.
 """
 
 import copy
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -252,9 +253,10 @@ def train(
                 loss = loss + policy.attention_loss(tensors)
         else:
             loss = policy.loss(tensors, target, generator, samples.weights[rows])
-        if not torch.isfinite(loss):  # before it can reach the weights, their average or a file
+        value = loss.item()  # one read serves the check and the log
+        if not math.isfinite(value):  # before it can reach the weights, their average or a file
             raise ValueError(
-                f'training diverged: the loss is {loss.item()} at step {step + 1} '
+                f'training diverged: the loss is {value} at step {step + 1} '
                 '(the last finite checkpoint, if any, is kept)'
             )
         optimizer.zero_grad()
@@ -263,7 +265,7 @@ def train(
         optimizer.step()
         if ema is not None:
             average(ema, policy, min(ema_decay, (1.0 + step) / (10.0 + step)))
-        log.append(round(loss.item(), 6))
+        log.append(round(value, 6))
         bar.set_postfix(loss=f'{np.mean(log[-50:]):.4f}')
         if out and ((step + 1) % save_every == 0 or step + 1 == train_steps):
             checkpoint.save(out, step + 1, policy, optimizer, critic, log, ema)
